@@ -1,0 +1,350 @@
+//! The one `Config` of the platform: a TOML file (`callbond.toml`), CLI overrides on top, and
+//! defaults that run on loopback with nothing configured. It owns parsing and checking values;
+//! typed parts are handed down to the libraries, which never read files or the environment.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why a configuration could not be used. Each message names the key and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Value {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub database: DatabaseConfig,
+    pub trunks: Vec<TrunkConfig>,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where the web front and the admin API listen.
+    pub listen: SocketAddr,
+    /// The URL browsers reach us at; links and pages are built from it. Empty: derived from
+    /// `listen` once bound.
+    pub public_base_url: Option<String>,
+    /// Requests that take longer than this are answered 503 (SSE streams are exempt).
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// UDP and TCP listen address for SIP.
+    pub listen: SocketAddr,
+    /// Host name or address put in Contact/Via when it differs from `listen`.
+    pub public_host: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    pub bind_ip: IpAddr,
+    /// Address written into SDP; defaults to `bind_ip`.
+    pub advertise_ip: Option<IpAddr>,
+    pub port_min: u16,
+    pub port_max: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TrunkTransport {
+    Udp,
+    Tcp,
+}
+
+/// A SIP trunk: numbers starting with `prefix` are sent to `target`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// E.164 prefix including `+`, e.g. `+1` or `+4420`; `""` matches every number.
+    pub prefix: String,
+    /// `host:port` of the trunk.
+    pub target: String,
+    #[serde(default = "default_transport")]
+    pub transport: TrunkTransport,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from_domain: Option<String>,
+}
+
+fn default_transport() -> TrunkTransport {
+    TrunkTransport::Udp
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `callbond=debug,info`.
+    pub filter: String,
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(LOOPBACK, 8080),
+            public_base_url: None,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(LOOPBACK, 5060),
+            public_host: None,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: LOOPBACK,
+            advertise_ip: None,
+            port_min: 20000,
+            port_max: 29999,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("var/callbond.db"),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            sip: SipConfig::default(),
+            media: MediaConfig::default(),
+            database: DatabaseConfig::default(),
+            trunks: Vec::new(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given; without a file the defaults apply.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses TOML text; errors name the key path (`http.listen`) and the problem.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Value {
+            path: path.to_owned(),
+            key: String::from("(syntax)"),
+            message: e.message().to_owned(),
+        })?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Value {
+                path: path.to_owned(),
+                key,
+                message: e.into_inner().message().to_owned(),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the relations between values that serde cannot see.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.media.port_min > self.media.port_max {
+            return Err(ConfigError::Invalid {
+                key: "media.port_min",
+                message: format!(
+                    "must not be above media.port_max ({} > {})",
+                    self.media.port_min, self.media.port_max
+                ),
+            });
+        }
+        if u32::from(self.media.port_max) - u32::from(self.media.port_min) < 2 {
+            return Err(ConfigError::Invalid {
+                key: "media.port_max",
+                message: "the media port range needs room for at least two RTP ports".to_owned(),
+            });
+        }
+        if self.http.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "http.request_timeout_secs",
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        if let Some(url) = &self.http.public_base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "http.public_base_url",
+                    message: format!("must start with http:// or https://, got {url:?}"),
+                });
+            }
+        }
+        for trunk in &self.trunks {
+            let prefix_ok = trunk.prefix.is_empty()
+                || (trunk.prefix.starts_with('+')
+                    && trunk.prefix[1..].chars().all(|c| c.is_ascii_digit()));
+            if !prefix_ok {
+                return Err(ConfigError::Invalid {
+                    key: "trunks.prefix",
+                    message: format!(
+                        "must be empty or `+` followed by digits, got {:?}",
+                        trunk.prefix
+                    ),
+                });
+            }
+            if !trunk.target.contains(':') {
+                return Err(ConfigError::Invalid {
+                    key: "trunks.target",
+                    message: format!("must be host:port, got {:?}", trunk.target),
+                });
+            }
+            if trunk.username.is_some() != trunk.password.is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "trunks.password",
+                    message: "give both username and password, or neither".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("callbond.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_loopback_defaults() {
+        let c = parse("").expect("empty config is valid");
+        assert!(c.http.listen.ip().is_loopback());
+        assert!(c.sip.listen.ip().is_loopback());
+        assert_eq!(c.database.path, PathBuf::from("var/callbond.db"));
+        assert!(c.trunks.is_empty());
+    }
+
+    #[test]
+    fn full_file_is_read() {
+        let c = parse(
+            r#"
+            [http]
+            listen = "127.0.0.1:9000"
+            public_base_url = "https://cb.example"
+            [sip]
+            listen = "127.0.0.1:5080"
+            [media]
+            bind_ip = "127.0.0.1"
+            port_min = 30000
+            port_max = 30100
+            [database]
+            path = "/tmp/x.db"
+            [[trunks]]
+            prefix = "+1"
+            target = "127.0.0.1:5070"
+            transport = "tcp"
+            username = "u"
+            password = "p"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(c.http.listen.port(), 9000);
+        assert_eq!(c.trunks.len(), 1);
+        assert_eq!(c.trunks[0].transport, TrunkTransport::Tcp);
+    }
+
+    #[test]
+    fn wrong_values_name_their_key() {
+        let cases = [
+            ("[http]\nlisten = \"nonsense\"", "http.listen"),
+            ("[http]\nlistne = \"127.0.0.1:1\"", "http"),
+            ("[media]\nport_min = 70000", "media.port_min"),
+            (
+                "[media]\nport_min = 3000\nport_max = 2000",
+                "media.port_min",
+            ),
+            (
+                "[[trunks]]\nprefix = \"1\"\ntarget = \"h:1\"",
+                "trunks.prefix",
+            ),
+            (
+                "[[trunks]]\nprefix = \"+1\"\ntarget = \"h\"",
+                "trunks.target",
+            ),
+            (
+                "[[trunks]]\nprefix = \"+1\"\ntarget = \"h:1\"\nusername = \"u\"",
+                "trunks.password",
+            ),
+            ("[log]\nformat = \"xml\"", "log.format"),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(
+                err.contains(key),
+                "{text:?} gave {err:?}, expected key {key}"
+            );
+        }
+    }
+}

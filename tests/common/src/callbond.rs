@@ -1,0 +1,174 @@
+//! The real binary as a child process: temp directory with its database, port 0 everywhere,
+//! the bound addresses read from its one ready line on stdout, killed when dropped.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// How to start the binary.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Extra TOML appended to the generated config file.
+    pub extra_config: String,
+    /// Extra arguments before the subcommand.
+    pub args: Vec<String>,
+}
+
+/// A running `callbond serve`.
+pub struct Callbond {
+    child: Child,
+    dir: tempfile::TempDir,
+    exe: PathBuf,
+    pub http: SocketAddr,
+    pub sip: Option<SocketAddr>,
+    /// An operator API key made by `callbond admin init` before start.
+    pub operator_key: String,
+    stderr_log: PathBuf,
+}
+
+impl Callbond {
+    /// Starts `exe` (pass `env!("CARGO_BIN_EXE_callbond")`) and waits for it to be ready.
+    pub fn start(exe: &str, options: Options) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("callbond.db");
+        let config = dir.path().join("callbond.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[http]\nlisten = \"127.0.0.1:0\"\n[sip]\nlisten = \"127.0.0.1:0\"\n\
+                 [database]\npath = {db:?}\n[log]\nfilter = \"info,callbond=debug\"\n{}",
+                options.extra_config
+            ),
+        )?;
+        let exe = PathBuf::from(exe);
+        let init = Command::new(&exe)
+            .arg("--config")
+            .arg(&config)
+            .args(["admin", "init"])
+            .output()
+            .context("running callbond admin init")?;
+        if !init.status.success() {
+            bail!(
+                "callbond admin init failed: {}",
+                String::from_utf8_lossy(&init.stderr)
+            );
+        }
+        let operator_key = String::from_utf8(init.stdout)?
+            .lines()
+            .find_map(|l| l.strip_prefix("operator key: ").map(str::to_owned))
+            .context("admin init printed no `operator key:` line")?;
+
+        let stderr_log = dir.path().join("stderr.log");
+        let mut child = Command::new(&exe)
+            .arg("--config")
+            .arg(&config)
+            .args(&options.args)
+            .arg("serve")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&stderr_log)?))
+            .spawn()
+            .context("starting callbond")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the child never blocks on a full pipe.
+            let _ = std::io::copy(&mut reader.take(u64::MAX), &mut std::io::sink());
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                bail!(
+                    "callbond did not become ready in 30 s; stderr:\n{}",
+                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
+                );
+            }
+        };
+        let (http, sip) = parse_ready_line(&line).with_context(|| {
+            format!(
+                "unexpected ready line {line:?}; stderr:\n{}",
+                std::fs::read_to_string(&stderr_log).unwrap_or_default()
+            )
+        })?;
+        Ok(Self {
+            child,
+            dir,
+            exe,
+            http,
+            sip,
+            operator_key,
+            stderr_log,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` plus `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// The temporary directory holding the database and config.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("callbond.db")
+    }
+
+    /// Runs `callbond --config … ARGS` against the same database; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(&self.exe)
+            .arg("--config")
+            .arg(self.dir.path().join("callbond.toml"))
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "callbond {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// What the binary logged so far (for failure messages).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+}
+
+impl Drop for Callbond {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- callbond stderr ---\n{}", self.logs());
+        }
+    }
+}
+
+fn parse_ready_line(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    let rest = line.trim().strip_prefix("callbond ready ")?;
+    let mut http = None;
+    let mut sip = None;
+    for part in rest.split_whitespace() {
+        if let Some(v) = part.strip_prefix("http=") {
+            http = v.parse().ok();
+        } else if let Some(v) = part.strip_prefix("sip=") {
+            sip = v.parse().ok();
+        }
+    }
+    Some((http?, sip))
+}

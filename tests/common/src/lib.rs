@@ -1,0 +1,8 @@
+//! Shared setup for behaviour tests: starts the real `callbond` binary on port 0 with a
+//! temporary database and tells the test where it listens. Peers (SIPp, Chromium) get their
+//! own modules. Nothing here imitates a peer.
+
+pub mod callbond;
+pub mod net;
+
+pub use callbond::{Callbond, Options};

@@ -5,6 +5,7 @@
 //! call it without sockets.
 
 pub mod config;
+pub mod link;
 pub mod telemetry;
 
 mod http;

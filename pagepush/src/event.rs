@@ -1,0 +1,75 @@
+//! What travels over the push channel: the events the platform publishes and what a subscriber
+//! receives. Plain values; their JSON form is what the browser's script reads.
+
+use serde::Serialize;
+
+/// Per-session event id: 1, 2, 3, ... in publish order. Sent as the SSE `id:` field so a
+/// reconnecting browser can say where it stopped (`Last-Event-ID`).
+pub type EventId = u64;
+
+/// Call status as the user sees it on the Connect page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Calling,
+    Connecting,
+    AgentOnLine,
+    Ended,
+    Failed,
+}
+
+/// An event the platform publishes to a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PushEvent {
+    Status {
+        state: SessionStatus,
+        text: String,
+    },
+    /// A page from the subscriber's page table; `url` is what the browser frame loads
+    /// (see [`crate::PageLink`]).
+    Page {
+        page_id: i64,
+        title: String,
+        url: String,
+    },
+    /// The call is over; the stream ends after this event and the hub refuses further publishes.
+    Ended {
+        cause: String,
+        text: String,
+    },
+}
+
+impl PushEvent {
+    /// Shorthand for a `Status` event.
+    pub fn status(state: SessionStatus, text: impl Into<String>) -> Self {
+        PushEvent::Status {
+            state,
+            text: text.into(),
+        }
+    }
+
+    /// SSE `event:` name, so the browser can `addEventListener("page", ...)`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PushEvent::Status { .. } => "status",
+            PushEvent::Page { .. } => "page",
+            PushEvent::Ended { .. } => "ended",
+        }
+    }
+}
+
+/// What a subscriber's stream yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Event {
+        id: EventId,
+        event: PushEvent,
+    },
+    /// The subscriber is so far behind that events it needs were dropped from the history
+    /// (`HubConfig::history_limit`). The stream ends after this; the browser must reload the
+    /// Connect page (which renders the current snapshot) instead of reconnecting the stream.
+    Reload {
+        first_available: EventId,
+    },
+}

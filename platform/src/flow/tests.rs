@@ -1,0 +1,735 @@
+//! Behaviour tests of the call flow: one per call order, sign-on mode and way of ending, driven
+//! with values and fake time. The harness checks on every step that each leg the flow dialed
+//! is ended exactly once, by a command or by an event, and agrees with `CallFlow::leg`.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+const SEC: Duration = Duration::from_secs(1);
+
+pub(super) fn number(text: &str) -> PhoneNumber {
+    PhoneNumber::parse(text).expect("test number is valid")
+}
+
+pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
+    FlowSpec {
+        session_ref: "s-1".into(),
+        call_order: order,
+        user_number: number("+4930111111"),
+        center_number: number("+4940222222"),
+        fallback_numbers: vec![number("+4940333333"), number("+4940444444")],
+        dnis: Some("8001".into()),
+        ani: number("+4930111111"),
+        uui: vec![0x04, 0x71, 0x1a],
+        texts: Texts {
+            whisper: "billing customer 4 7 1 1".into(),
+            hold: "please hold".into(),
+            center_wait: "connecting the caller".into(),
+            center_unreachable: "no agent now".into(),
+            goodbye: "goodbye".into(),
+            wrong_pin: "Wrong PIN, try again".into(),
+        },
+        sign_on,
+        timeouts: Timeouts {
+            user_ring: 30 * SEC,
+            center_ring: 20 * SEC,
+            sign_on: 15 * SEC,
+            max_call_length: 3600 * SEC,
+            page_digits: PAGE_DIGIT_TIMEOUT,
+        },
+        pin_retries: 3,
+    }
+}
+
+/// Drives a flow and keeps the test's own ledger of open legs.
+pub(super) struct Harness {
+    pub(super) flow: CallFlow,
+    pub(super) now: Instant,
+    pub(super) start: Instant,
+    open: HashSet<Leg>,
+    pub(super) timeline: Vec<&'static str>,
+    statuses: Vec<Status>,
+}
+
+impl Harness {
+    pub(super) fn new(spec: FlowSpec) -> Self {
+        let start = Instant::now();
+        Self {
+            flow: CallFlow::new(spec, start),
+            now: start,
+            start,
+            open: HashSet::new(),
+            timeline: Vec::new(),
+            statuses: Vec::new(),
+        }
+    }
+
+    /// Feeds an event; returns the commands without timeline rows.
+    pub(super) fn event(&mut self, event: Event) -> Vec<Command> {
+        if let Event::Failed(leg, _) | Event::HungUp(leg) = event
+            && self.flow.leg(leg).is_open()
+        {
+            assert!(self.open.remove(&leg), "{leg} open in flow, not in ledger");
+        }
+        self.flow.handle(event, self.now);
+        self.drain()
+    }
+
+    /// Lets `by` pass, firing due timers.
+    pub(super) fn advance(&mut self, by: Duration) -> Vec<Command> {
+        self.now += by;
+        self.flow.handle_timeout(self.now);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<Command> {
+        let mut out = Vec::new();
+        while let Some(cmd) = self.flow.poll_command() {
+            match &cmd {
+                Command::Dial { leg, .. } => {
+                    assert!(self.open.insert(*leg), "{leg} dialed while open");
+                }
+                Command::Cancel(leg) | Command::Hangup(leg) => {
+                    assert!(self.open.remove(leg), "{leg} ended but was not open");
+                }
+                Command::PublishStatus(status) => {
+                    assert!(
+                        !matches!(self.statuses.last(), Some(Status::Ended { .. })),
+                        "a status after Ended: {status:?}"
+                    );
+                    self.statuses.push(status.clone());
+                }
+                Command::RecordEvent { kind, .. } => self.timeline.push(kind),
+                _ => {}
+            }
+            if !matches!(cmd, Command::RecordEvent { .. }) {
+                out.push(cmd);
+            }
+        }
+        for leg in [Leg::User, Leg::Center] {
+            assert_eq!(
+                self.flow.leg(leg).is_open(),
+                self.open.contains(&leg),
+                "{leg}: flow and ledger disagree"
+            );
+        }
+        if self.flow.is_finished() {
+            assert!(
+                self.open.is_empty(),
+                "finished with open legs {:?}",
+                self.open
+            );
+            assert_eq!(self.flow.poll_timeout(), None, "finished but still timed");
+        }
+        out
+    }
+
+    pub(super) fn ended_with(&self) -> Option<EndCause> {
+        match self.statuses.last() {
+            Some(Status::Ended { cause }) => Some(*cause),
+            _ => None,
+        }
+    }
+}
+
+fn dialed(cmds: &[Command]) -> Vec<(Leg, String, usize)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Dial {
+                leg,
+                target,
+                attempt,
+            } => Some((*leg, target.number.to_string(), *attempt)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn say(leg: Leg, text: &str, looped: bool) -> Command {
+    Command::Play {
+        leg,
+        prompt: Prompt::Say(text.into()),
+        looped,
+    }
+}
+
+fn hold() -> Command {
+    Command::Play {
+        leg: Leg::User,
+        prompt: Prompt::Hold("please hold".into()),
+        looped: true,
+    }
+}
+
+fn whisper() -> Command {
+    Command::Whisper {
+        text: "billing customer 4 7 1 1".into(),
+    }
+}
+
+fn status(s: Status) -> Command {
+    Command::PublishStatus(s)
+}
+
+fn ended(cause: EndCause) -> Command {
+    status(Status::Ended { cause })
+}
+
+fn page(digits: &str) -> Command {
+    Command::PushPage {
+        digits: digits.into(),
+    }
+}
+
+/// A user-first call brought to the bridge with `#` sign-on.
+fn bridged_user_first() -> Harness {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    h.event(Event::DigitsReceived(Leg::Center, '#'));
+    h.event(Event::WhisperDone);
+    assert_eq!(h.flow.state(), State::Bridged);
+    h
+}
+
+#[test]
+fn user_first_main_flow_step_by_step() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    assert_eq!(h.flow.state(), State::Idle);
+    assert_eq!(h.flow.poll_timeout(), None);
+
+    let cmds = h.event(Event::Started);
+    let user_target = DialTarget {
+        number: number("+4930111111"),
+        request_user: "+4930111111".into(),
+        ani: None,
+        uui: vec![],
+        ring_timeout: 30 * SEC,
+    };
+    let dial_user = Command::Dial {
+        leg: Leg::User,
+        target: user_target,
+        attempt: 0,
+    };
+    assert_eq!(cmds, [status(Status::Calling), dial_user]);
+    assert_eq!(h.flow.state(), State::DialingUser);
+    assert_eq!(h.flow.poll_timeout(), Some(h.start + 30 * SEC));
+
+    h.event(Event::Ringing(Leg::User));
+    h.now += 4 * SEC;
+    let cmds = h.event(Event::Answered(Leg::User));
+    // Step 210, TAG2: Request-URI user = DNIS, ANI = the user's number, UUI passed through.
+    let center_target = DialTarget {
+        number: number("+4940222222"),
+        request_user: "8001".into(),
+        ani: Some(number("+4930111111")),
+        uui: vec![0x04, 0x71, 0x1a],
+        ring_timeout: 20 * SEC,
+    };
+    let dial_center = Command::Dial {
+        leg: Leg::Center,
+        target: center_target,
+        attempt: 0,
+    };
+    assert_eq!(cmds, [hold(), status(Status::Connecting), dial_center]);
+    assert_eq!(h.flow.state(), State::HoldingUser);
+    assert_eq!(h.flow.poll_timeout(), Some(h.now + 20 * SEC));
+
+    h.now += 3 * SEC;
+    assert_eq!(h.event(Event::Answered(Leg::Center)), []);
+    assert_eq!(h.flow.state(), State::AwaitingSignOn);
+    assert_eq!(h.flow.poll_timeout(), Some(h.now + 15 * SEC));
+    assert_eq!(h.event(Event::DigitsReceived(Leg::Center, '1')), []);
+    assert_eq!(
+        h.event(Event::DigitsReceived(Leg::Center, '#')),
+        [whisper()]
+    );
+    assert_eq!(h.flow.state(), State::Whispering);
+    // The agent's keys during the whisper are not pages; the user still hears hold.
+    assert_eq!(h.event(Event::DigitsReceived(Leg::Center, '5')), []);
+
+    let cmds = h.event(Event::WhisperDone);
+    let want = [
+        Command::StopPlaying(Leg::User),
+        Command::Bridge,
+        status(Status::AgentOnLine),
+    ];
+    assert_eq!(cmds, want);
+    assert_eq!(h.flow.state(), State::Bridged);
+
+    // Step 216: one key → a page after the inter-digit silence; "12" as one run; `#` ends a run.
+    assert_eq!(h.event(Event::DigitsReceived(Leg::Center, '1')), []);
+    assert_eq!(h.flow.poll_timeout(), Some(h.now + PAGE_DIGIT_TIMEOUT));
+    assert_eq!(h.advance(Duration::from_millis(1499)), []);
+    assert_eq!(h.advance(Duration::from_millis(1)), [page("1")]);
+    h.event(Event::DigitsReceived(Leg::Center, '1'));
+    h.advance(SEC);
+    h.event(Event::DigitsReceived(Leg::Center, '2'));
+    assert_eq!(h.advance(SEC), []);
+    assert_eq!(h.advance(SEC), [page("12")]);
+    h.event(Event::DigitsReceived(Leg::Center, '7'));
+    assert_eq!(
+        h.event(Event::DigitsReceived(Leg::Center, '#')),
+        [page("7")]
+    );
+    assert_eq!(h.advance(10 * SEC), []);
+    // The user's keys are never pages.
+    assert_eq!(h.event(Event::DigitsReceived(Leg::User, '3')), []);
+    assert_eq!(h.advance(10 * SEC), []);
+
+    // Steps 218–219.
+    let cmds = h.event(Event::HungUp(Leg::Center));
+    assert_eq!(
+        cmds,
+        [Command::Hangup(Leg::User), ended(EndCause::AgentHungUp)]
+    );
+    assert!(h.flow.is_finished());
+    assert_eq!(h.flow.state(), State::Ended);
+    let outcome = Outcome {
+        cause: EndCause::AgentHungUp,
+        user_leg: Some(LegEnd::HungUpByUs),
+        center_leg: Some(LegEnd::HungUpByPeer),
+    };
+    assert_eq!(h.flow.outcome(), Some(outcome));
+
+    let want = [
+        "started",
+        "dialing",
+        "ringing",
+        "answered",
+        "dialing",
+        "answered",
+        "sign_on_waiting",
+        "digit_ignored",
+        "sign_on_ok",
+        "whisper_start",
+        "digit_ignored",
+        "whisper_end",
+        "bridged",
+        "page_push",
+        "page_push",
+        "page_push",
+        "digit_ignored",
+        "hung_up",
+        "ending",
+        "hangup",
+        "finished",
+    ];
+    assert_eq!(h.timeline, want);
+}
+
+#[test]
+fn without_dnis_the_center_number_is_the_request_user() {
+    let mut s = spec(CallOrder::CenterFirst, SignOnMode::Hash);
+    s.dnis = None;
+    let mut h = Harness::new(s);
+    let cmds = h.event(Event::Started);
+    let Some(Command::Dial { target, .. }) =
+        cmds.iter().find(|c| matches!(c, Command::Dial { .. }))
+    else {
+        panic!("no dial in {cmds:?}");
+    };
+    assert_eq!(target.request_user, "+4940222222");
+}
+
+#[test]
+fn sign_on_none_whispers_on_answer() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::None));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    assert_eq!(h.event(Event::Answered(Leg::Center)), [whisper()]);
+    assert_eq!(h.flow.state(), State::Whispering);
+}
+
+#[test]
+fn hash_sign_on_ignores_other_keys() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    for key in ['1', '*', '9', 'A'] {
+        assert_eq!(h.event(Event::DigitsReceived(Leg::Center, key)), []);
+    }
+    // The user cannot sign the agent on.
+    assert_eq!(h.event(Event::DigitsReceived(Leg::User, '#')), []);
+    assert_eq!(h.flow.state(), State::AwaitingSignOn);
+    assert_eq!(
+        h.event(Event::DigitsReceived(Leg::Center, '#')),
+        [whisper()]
+    );
+}
+
+fn pin_call(retries: u32) -> Harness {
+    let mut s = spec(
+        CallOrder::UserFirst,
+        SignOnMode::Pin(Pin::parse("4711").expect("valid")),
+    );
+    s.pin_retries = retries;
+    let mut h = Harness::new(s);
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    h
+}
+
+fn keys(h: &mut Harness, keys: &str) -> Vec<Command> {
+    keys.chars()
+        .flat_map(|k| h.event(Event::DigitsReceived(Leg::Center, k)))
+        .collect()
+}
+
+#[test]
+fn pin_sign_on_accepts_after_a_wrong_try() {
+    let mut h = pin_call(3);
+    let wrong = say(Leg::Center, "Wrong PIN, try again", false);
+    assert_eq!(keys(&mut h, "12#"), [wrong]);
+    assert_eq!(keys(&mut h, "471"), []);
+    assert_eq!(
+        keys(&mut h, "1"),
+        [Command::StopPlaying(Leg::Center), whisper()]
+    );
+    assert!(h.timeline.contains(&"sign_on_wrong_pin"));
+}
+
+#[test]
+fn too_many_wrong_pins_end_with_sign_on_failed() {
+    let mut h = pin_call(1);
+    let wrong = say(Leg::Center, "Wrong PIN, try again", false);
+    assert_eq!(keys(&mut h, "0000"), [wrong]);
+    let cmds = keys(&mut h, "9999");
+    let want = [
+        Command::Hangup(Leg::Center),
+        say(Leg::User, "goodbye", false),
+    ];
+    assert_eq!(cmds, want);
+    assert_eq!(h.flow.state(), State::Ending);
+    let cmds = h.event(Event::PlayoutDone(Leg::User));
+    assert_eq!(
+        cmds,
+        [Command::Hangup(Leg::User), ended(EndCause::SignOnFailed)]
+    );
+}
+
+#[test]
+fn wrong_pin_restarts_the_sign_on_timer() {
+    let mut h = pin_call(3);
+    h.advance(10 * SEC);
+    keys(&mut h, "1#");
+    assert_eq!(h.advance(14 * SEC), []);
+    assert_eq!(h.flow.state(), State::AwaitingSignOn);
+    let cmds = h.advance(SEC);
+    assert_eq!(cmds[0], Command::Hangup(Leg::Center));
+}
+
+#[test]
+fn agent_never_signing_on_ends_the_call() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    assert_eq!(h.advance(15 * SEC - Duration::from_millis(1)), []);
+    let cmds = h.advance(Duration::from_millis(1));
+    let want = [
+        Command::Hangup(Leg::Center),
+        say(Leg::User, "goodbye", false),
+    ];
+    assert_eq!(cmds, want);
+    // No PlayoutDone arrives: the farewell limit hangs up anyway.
+    assert_eq!(h.advance(FAREWELL_LIMIT - SEC), []);
+    let cmds = h.advance(SEC);
+    let want = [
+        Command::Hangup(Leg::User),
+        ended(EndCause::AgentNeverSignedOn),
+    ];
+    assert_eq!(cmds, want);
+    assert!(h.timeline.contains(&"sign_on_timeout"));
+}
+
+#[test]
+fn center_first_dials_the_user_after_the_whisper() {
+    let mut h = Harness::new(spec(CallOrder::CenterFirst, SignOnMode::Hash));
+    let cmds = h.event(Event::Started);
+    assert_eq!(cmds[0], status(Status::Connecting));
+    assert_eq!(dialed(&cmds), [(Leg::Center, "+4940222222".into(), 0)]);
+    h.event(Event::Answered(Leg::Center));
+    assert_eq!(
+        h.event(Event::DigitsReceived(Leg::Center, '#')),
+        [whisper()]
+    );
+    let cmds = h.event(Event::WhisperDone);
+    assert_eq!(
+        cmds[..2],
+        [
+            say(Leg::Center, "connecting the caller", true),
+            status(Status::Calling)
+        ]
+    );
+    assert_eq!(dialed(&cmds), [(Leg::User, "+4930111111".into(), 0)]);
+    assert_eq!(h.flow.state(), State::HoldingCenter);
+    let cmds = h.event(Event::Answered(Leg::User));
+    let want = [
+        Command::StopPlaying(Leg::Center),
+        Command::Bridge,
+        status(Status::AgentOnLine),
+    ];
+    assert_eq!(cmds, want);
+}
+
+#[test]
+fn center_first_user_unreachable_releases_the_waiting_agent() {
+    let mut h = Harness::new(spec(CallOrder::CenterFirst, SignOnMode::None));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::Center));
+    h.event(Event::WhisperDone);
+    let cmds = h.event(Event::Failed(Leg::User, LegFailure::Busy));
+    let cause = EndCause::UserUnreachable(LegFailure::Busy);
+    assert_eq!(cmds, [Command::Hangup(Leg::Center), ended(cause)]);
+}
+
+#[test]
+fn simultaneous_user_answers_first_and_holds() {
+    let mut h = Harness::new(spec(CallOrder::Simultaneous, SignOnMode::Hash));
+    let cmds = h.event(Event::Started);
+    let both = [
+        (Leg::User, "+4930111111".into(), 0),
+        (Leg::Center, "+4940222222".into(), 0),
+    ];
+    assert_eq!(dialed(&cmds), both);
+    // The center was dialed already: answering does not dial it again.
+    assert_eq!(
+        h.event(Event::Answered(Leg::User)),
+        [hold(), status(Status::Connecting)]
+    );
+    h.event(Event::Answered(Leg::Center));
+    h.event(Event::DigitsReceived(Leg::Center, '#'));
+    let cmds = h.event(Event::WhisperDone);
+    assert_eq!(
+        cmds[..2],
+        [Command::StopPlaying(Leg::User), Command::Bridge]
+    );
+}
+
+#[test]
+fn simultaneous_agent_ready_first_waits_for_the_user() {
+    let mut h = Harness::new(spec(CallOrder::Simultaneous, SignOnMode::None));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::Center));
+    let cmds = h.event(Event::WhisperDone);
+    assert_eq!(cmds, [say(Leg::Center, "connecting the caller", true)]);
+    let cmds = h.event(Event::Answered(Leg::User));
+    assert_eq!(
+        cmds[..2],
+        [Command::StopPlaying(Leg::Center), Command::Bridge]
+    );
+}
+
+#[test]
+fn user_unreachable_table() {
+    let cases = [
+        (Some(LegFailure::Busy), LegFailure::Busy),
+        (Some(LegFailure::Rejected(603)), LegFailure::Rejected(603)),
+        (Some(LegFailure::Network), LegFailure::Network),
+        (None, LegFailure::NoAnswer),
+    ];
+    for (order, (failure, want)) in [CallOrder::UserFirst, CallOrder::Simultaneous]
+        .into_iter()
+        .flat_map(|o| cases.map(|c| (o, c)))
+    {
+        let mut s = spec(order, SignOnMode::Hash);
+        // So that, when both ring, the user's ring timeout comes first.
+        s.timeouts.center_ring = 60 * SEC;
+        let mut h = Harness::new(s);
+        h.event(Event::Started);
+        let cmds = match failure {
+            Some(f) => h.event(Event::Failed(Leg::User, f)),
+            None => h.advance(30 * SEC),
+        };
+        let mut expected = vec![];
+        if failure.is_none() {
+            expected.push(Command::Cancel(Leg::User));
+        }
+        if order == CallOrder::Simultaneous {
+            expected.push(Command::Cancel(Leg::Center));
+        }
+        expected.push(ended(EndCause::UserUnreachable(want)));
+        assert_eq!(cmds, expected, "{order:?} {failure:?}");
+        assert_eq!(
+            h.flow.outcome().map(|o| o.user_leg),
+            Some(Some(LegEnd::Failed(want)))
+        );
+    }
+}
+
+#[test]
+fn user_hanging_up_while_holding_ends_the_center_leg() {
+    for (center_answered, release) in [
+        (false, Command::Cancel(Leg::Center)),
+        (true, Command::Hangup(Leg::Center)),
+    ] {
+        let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+        h.event(Event::Started);
+        h.event(Event::Answered(Leg::User));
+        if center_answered {
+            h.event(Event::Answered(Leg::Center));
+        }
+        let cmds = h.event(Event::HungUp(Leg::User));
+        assert_eq!(cmds, [release, ended(EndCause::UserLeftBeforeBridge)]);
+    }
+}
+
+#[test]
+fn center_fallbacks_then_the_unreachable_announcement() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    let cmds = h.event(Event::Failed(Leg::Center, LegFailure::Busy));
+    assert_eq!(dialed(&cmds), [(Leg::Center, "+4940333333".into(), 1)]);
+    assert_eq!(h.flow.state(), State::HoldingUser);
+    let cmds = h.advance(20 * SEC);
+    assert_eq!(cmds[0], Command::Cancel(Leg::Center));
+    assert_eq!(dialed(&cmds), [(Leg::Center, "+4940444444".into(), 2)]);
+    let cmds = h.event(Event::Failed(Leg::Center, LegFailure::Rejected(503)));
+    assert_eq!(cmds, [say(Leg::User, "no agent now", false)]);
+    assert_eq!(h.flow.state(), State::Ending);
+    // Late news about the center changes nothing.
+    assert_eq!(h.event(Event::Answered(Leg::Center)), []);
+    let cmds = h.event(Event::PlayoutDone(Leg::User));
+    assert_eq!(
+        cmds,
+        [
+            Command::Hangup(Leg::User),
+            ended(EndCause::CenterUnreachable)
+        ]
+    );
+    let fallbacks = h.timeline.iter().filter(|k| **k == "fallback").count();
+    assert_eq!(fallbacks, 2);
+    let outcome = h.flow.outcome().expect("finished");
+    assert_eq!(
+        outcome.center_leg,
+        Some(LegEnd::Failed(LegFailure::Rejected(503)))
+    );
+}
+
+#[test]
+fn agent_leaving_before_the_bridge_says_goodbye() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    let cmds = h.event(Event::HungUp(Leg::Center));
+    assert_eq!(cmds, [say(Leg::User, "goodbye", false)]);
+    // The user hangs up during the goodbye.
+    let cmds = h.event(Event::HungUp(Leg::User));
+    assert_eq!(cmds, [ended(EndCause::AgentLeftBeforeBridge)]);
+}
+
+#[test]
+fn user_hanging_up_during_the_bridge_drops_pending_digits() {
+    let mut h = bridged_user_first();
+    h.event(Event::DigitsReceived(Leg::Center, '4'));
+    let cmds = h.event(Event::HungUp(Leg::User));
+    assert_eq!(
+        cmds,
+        [Command::Hangup(Leg::Center), ended(EndCause::UserHungUp)]
+    );
+    assert!(h.timeline.contains(&"digits_dropped"));
+}
+
+#[test]
+fn max_call_length_hangs_up_both() {
+    let mut h = bridged_user_first();
+    let cmds = h.advance(3600 * SEC);
+    let want = [
+        Command::Hangup(Leg::Center),
+        Command::Hangup(Leg::User),
+        ended(EndCause::MaxDuration),
+    ];
+    assert_eq!(cmds, want);
+}
+
+#[test]
+fn max_call_length_cuts_a_farewell_short() {
+    let mut s = spec(CallOrder::UserFirst, SignOnMode::Hash);
+    s.timeouts.max_call_length = 20 * SEC;
+    let mut h = Harness::new(s);
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::HungUp(Leg::Center));
+    h.event(Event::Answered(Leg::Center));
+    h.event(Event::HungUp(Leg::Center));
+    assert_eq!(h.flow.state(), State::Ending);
+    let cmds = h.advance(20 * SEC);
+    assert_eq!(
+        cmds,
+        [
+            Command::Hangup(Leg::User),
+            ended(EndCause::AgentLeftBeforeBridge)
+        ]
+    );
+}
+
+#[test]
+fn cancel_ends_whatever_is_open() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    assert_eq!(h.event(Event::Cancelled), [ended(EndCause::Cancelled)]);
+    assert_eq!(
+        h.flow.outcome().map(|o| (o.user_leg, o.center_leg)),
+        Some((None, None))
+    );
+
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    let want = [
+        Command::Cancel(Leg::Center),
+        Command::Hangup(Leg::User),
+        ended(EndCause::Cancelled),
+    ];
+    assert_eq!(h.event(Event::Cancelled), want);
+}
+
+#[test]
+fn events_after_the_end_are_ignored() {
+    let mut h = bridged_user_first();
+    h.event(Event::HungUp(Leg::User));
+    assert!(h.flow.is_finished());
+    let late = [
+        Event::Started,
+        Event::HungUp(Leg::Center),
+        Event::Answered(Leg::User),
+        Event::DigitsReceived(Leg::Center, '1'),
+        Event::WhisperDone,
+        Event::Failed(Leg::User, LegFailure::Busy),
+        Event::Cancelled,
+    ];
+    for event in late {
+        assert_eq!(h.event(event), []);
+    }
+    assert_eq!(h.advance(7200 * SEC), []);
+    assert_eq!(
+        h.flow.outcome().map(|o| o.cause),
+        Some(EndCause::UserHungUp)
+    );
+    assert_eq!(h.ended_with(), Some(EndCause::UserHungUp));
+}
+
+#[test]
+fn phone_number_parse_and_mask() {
+    for (text, ok) in [
+        ("+4930123", true),
+        ("+1", true),
+        ("+123456789012345", true),
+        ("+1234567890123456", false),
+        ("4930123", false),
+        ("+", false),
+        ("+0301", false),
+        ("+49 30", false),
+    ] {
+        assert_eq!(PhoneNumber::parse(text).is_ok(), ok, "{text:?}");
+    }
+    assert_eq!(number("+4930123456").masked(), "+…3456");
+    assert_eq!(number("+12").masked(), "+…12");
+}

@@ -261,6 +261,12 @@ impl Cursor {
             match self.hub.catch_up(&self.session, self.cursor) {
                 Catch::Gone => return None,
                 Catch::Truncated(first_available) => {
+                    tracing::debug!(
+                        session = %self.session,
+                        cursor = self.cursor,
+                        first_available,
+                        "subscriber is behind the kept history; telling the browser to reload"
+                    );
                     self.done = true;
                     return Some((Delivered::Reload { first_available }, self));
                 }

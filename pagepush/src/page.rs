@@ -13,9 +13,10 @@
 //!
 //! URL pages are the subscriber's own site on its own origin: scripts and forms there cannot
 //! reach Callbond (the same-origin policy already separates them), so the frame allows
-//! `allow-scripts allow-forms allow-popups` — but still never `allow-same-origin`, so that a
-//! URL that happens to point at our origin would remain opaque and scriptless-equivalent in
-//! privilege (scripts + same-origin together would let it remove its own sandbox).
+//! `allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox` — but never
+//! `allow-same-origin`: a URL that happens to point at our own origin then still runs with an
+//! opaque origin (no cookies, no session API), and scripts plus same-origin together would
+//! let a framed page remove its own sandbox (HTML "iframe sandbox" security note).
 
 use crate::session_id::SessionId;
 

@@ -246,3 +246,26 @@ async fn close_ends_live_streams_and_sweep_drops_only_ended_sessions_after_ttl()
     assert!(hub.snapshot(&live).is_ok());
     assert_eq!(hub.sweep(t0 + Duration::from_secs(6000)), 0);
 }
+
+/// Lock-step publish/receive on two threads: an event published while the subscriber is
+/// between "history has nothing new" and "wait for a change" must still wake it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_event_published_during_catch_up_is_not_missed() {
+    let hub = hub_with(8);
+    let s = sid(12);
+    hub.open(&s);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut stream = Box::pin(hub.subscribe(&s, None).unwrap());
+    tokio::spawn(async move {
+        while let Some(Delivered::Event { id, .. }) = stream.next().await {
+            if tx.send(id).is_err() {
+                break;
+            }
+        }
+    });
+    for n in 1..=500 {
+        let id = hub.publish(&s, page(n)).unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+        assert_eq!(got, Ok(Some(id)), "event {id} was not delivered live");
+    }
+}

@@ -59,18 +59,21 @@ async fn serve(hub: Hub) -> std::net::SocketAddr {
     addr
 }
 
-/// Sends a GET and returns (head, de-chunked body) read until the server closes or `limit`.
+/// Sends a GET and returns (head, de-chunked body, whether the server finished the response)
+/// read until the server closes or `limit`.
 async fn get_raw(
     addr: std::net::SocketAddr,
     path: &str,
     extra: &str,
     limit: Duration,
-) -> (String, String) {
+) -> (String, String, bool) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{extra}\r\n");
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    let _ = tokio::time::timeout(limit, tcp.read_to_end(&mut raw)).await;
+    let finished = tokio::time::timeout(limit, tcp.read_to_end(&mut raw))
+        .await
+        .is_ok();
     let raw = String::from_utf8(raw).unwrap();
     let (head, mut rest) = raw.split_once("\r\n\r\n").unwrap();
     let mut body = String::new();
@@ -83,7 +86,7 @@ async fn get_raw(
         body.push_str(&after[..size]);
         rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
     }
-    (head.to_owned(), body)
+    (head.to_owned(), body, finished)
 }
 
 fn field_lines<'a>(body: &'a str, field: &str) -> Vec<&'a str> {
@@ -121,7 +124,8 @@ async fn stream_carries_ids_kinds_json_and_replays_after_last_event_id() {
     let addr = serve(hub).await;
     let path = format!("/sessions/{s}/events");
 
-    let (head, body) = get_raw(addr, &path, "", Duration::from_secs(5)).await;
+    let (head, body, finished) = get_raw(addr, &path, "", Duration::from_secs(5)).await;
+    assert!(finished, "the stream must end after `ended`");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_ascii_lowercase()
@@ -140,9 +144,9 @@ async fn stream_carries_ids_kinds_json_and_replays_after_last_event_id() {
     assert_eq!(data[1]["url"], "/x");
     assert_eq!(data[2]["kind"], "ended");
 
-    let (_, body) = get_raw(addr, &path, "Last-Event-ID: 1\r\n", Duration::from_secs(5)).await;
+    let (_, body, _) = get_raw(addr, &path, "Last-Event-ID: 1\r\n", Duration::from_secs(5)).await;
     assert_eq!(field_lines(&body, "id"), vec!["2", "3"]);
-    let (_, body) = get_raw(
+    let (_, body, _) = get_raw(
         addr,
         &path,
         "Last-Event-ID: junk\r\n",
@@ -151,7 +155,7 @@ async fn stream_carries_ids_kinds_json_and_replays_after_last_event_id() {
     .await;
     assert_eq!(field_lines(&body, "id"), vec!["1", "2", "3"]);
 
-    let (head, _) = get_raw(
+    let (head, _, _) = get_raw(
         addr,
         "/sessions/ffffffffffffffffffffffffffffffff/events",
         "",
@@ -170,7 +174,7 @@ async fn idle_stream_sends_keepalive_comments() {
     let s: SessionId = "11111111111111111111111111111111".parse().unwrap();
     hub.open(&s);
     let addr = serve(hub).await;
-    let (_, body) = get_raw(
+    let (_, body, _) = get_raw(
         addr,
         &format!("/sessions/{s}/events"),
         "",

@@ -358,3 +358,6 @@ pub struct Outcome {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod random_tests;

@@ -22,7 +22,7 @@ mod whisper;
 use std::fmt;
 use std::time::Duration;
 
-pub use digits::Pin;
+pub use digits::{Pin, PinError};
 pub use machine::CallFlow;
 pub use whisper::{WhisperVars, fill_whisper};
 
@@ -265,6 +265,9 @@ pub enum Command {
     },
     Bridge,
     /// Look up the subscriber's page for these digits and push it; unknown digits are logged.
+    /// Agent keys during the bridge are collected into one run until `#` (not part of the
+    /// run), [`Timeouts::page_digits`] of silence (default 1.5 s, so `12` is one page) or 16
+    /// keys. User keys never push pages; they are only recorded.
     PushPage {
         digits: String,
     },

@@ -733,3 +733,41 @@ fn phone_number_parse_and_mask() {
     assert_eq!(number("+4930123456").masked(), "+…3456");
     assert_eq!(number("+12").masked(), "+…12");
 }
+
+#[test]
+fn timeline_masks_numbers_and_never_holds_the_pin() {
+    let mode = SignOnMode::Pin(Pin::parse("4711").expect("valid"));
+    let mut flow = CallFlow::new(spec(CallOrder::UserFirst, mode), Instant::now());
+    let now = Instant::now();
+    let events = [
+        Event::Started,
+        Event::Answered(Leg::User),
+        Event::Failed(Leg::Center, LegFailure::Busy),
+        Event::Answered(Leg::Center),
+        Event::DigitsReceived(Leg::Center, '4'),
+        Event::DigitsReceived(Leg::Center, '7'),
+        Event::DigitsReceived(Leg::Center, '1'),
+        Event::DigitsReceived(Leg::Center, '1'),
+        Event::WhisperDone,
+        Event::HungUp(Leg::User),
+    ];
+    let mut details = Vec::new();
+    for event in events {
+        flow.handle(event, now);
+        while let Some(cmd) = flow.poll_command() {
+            if let Command::RecordEvent { detail, .. } = cmd {
+                details.push(detail);
+            }
+        }
+    }
+    assert!(flow.is_finished());
+    let all = details.join("\n");
+    for secret in ["4930111111", "4940222222", "4940333333", "4711"] {
+        assert!(!all.contains(secret), "{secret} in timeline:\n{all}");
+    }
+    assert!(
+        all.contains("+…1111"),
+        "user leg dial not in timeline:\n{all}"
+    );
+    assert!(all.contains("as 8001"), "DNIS not in timeline:\n{all}");
+}

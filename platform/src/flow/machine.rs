@@ -30,7 +30,26 @@ struct Timers {
     user_ring: Option<Instant>,
     center_ring: Option<Instant>,
     sign_on: Option<Instant>,
+    whisper: Option<Instant>,
     farewell: Option<Instant>,
+}
+
+impl Timers {
+    /// Lists every field: a timer missing here would never fire.
+    fn earliest(&self) -> Option<Instant> {
+        let Self {
+            max_call,
+            user_ring,
+            center_ring,
+            sign_on,
+            whisper,
+            farewell,
+        } = *self;
+        [max_call, user_ring, center_ring, sign_on, whisper, farewell]
+            .into_iter()
+            .flatten()
+            .min()
+    }
 }
 
 /// One call's flow. See the module docs of `flow` for how to drive it.
@@ -138,18 +157,11 @@ impl CallFlow {
 
     /// When `handle_timeout` must be called next; `None` while nothing is timed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let t = &self.timers;
-        [
-            t.max_call,
-            t.user_ring,
-            t.center_ring,
-            t.sign_on,
-            t.farewell,
-        ]
-        .into_iter()
-        .chain([self.page_digits.deadline()])
-        .flatten()
-        .min()
+        self.timers
+            .earliest()
+            .into_iter()
+            .chain(self.page_digits.deadline())
+            .min()
     }
 
     /// Fires every timer due at `now`, earliest first.
@@ -177,12 +189,25 @@ impl CallFlow {
                 self.record("sign_on_timeout", String::new());
                 let goodbye = self.spec.texts.goodbye.clone();
                 self.end(EndCause::AgentNeverSignedOn, Some(goodbye), due);
+            } else if t.whisper == Some(due) {
+                t.whisper = None;
+                // A TTS that never reports its end must not keep the user on hold: the agent
+                // signed on, so bridge without the rest of the whisper.
+                if self.phase == CenterPhase::Whispering {
+                    self.record("whisper_timeout", String::new());
+                    self.whispered(due);
+                }
             } else if t.farewell == Some(due) {
                 t.farewell = None;
                 self.release(Leg::User);
                 self.finish_if_done();
             } else if let Some(run) = self.page_digits.fire(due) {
                 self.push_page(run);
+            } else {
+                // Every branch above clears the timer it fires; a due instant none of them
+                // owns would otherwise spin here for ever.
+                debug_assert!(false, "a due timer without a handler");
+                return;
             }
         }
     }

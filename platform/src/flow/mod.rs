@@ -140,6 +140,8 @@ pub struct Timeouts {
     pub center_ring: Duration,
     /// From the center's answer (and again after each wrong PIN) to a correct sign-on.
     pub sign_on: Duration,
+    /// The longest a whisper may take before the flow goes on without `WhisperDone`.
+    pub whisper: Duration,
     /// From `Started` to the forced end of the whole call.
     pub max_call_length: Duration,
     /// Silence after an agent key during the bridge that ends a page-push digit run.
@@ -152,6 +154,7 @@ impl Default for Timeouts {
             user_ring: Duration::from_secs(30),
             center_ring: Duration::from_secs(45),
             sign_on: Duration::from_secs(60),
+            whisper: Duration::from_secs(60),
             max_call_length: Duration::from_secs(4 * 3600),
             page_digits: PAGE_DIGIT_TIMEOUT,
         }

@@ -36,6 +36,7 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
             user_ring: 30 * SEC,
             center_ring: 20 * SEC,
             sign_on: 15 * SEC,
+            whisper: 40 * SEC,
             max_call_length: 3600 * SEC,
             page_digits: PAGE_DIGIT_TIMEOUT,
         },
@@ -770,4 +771,21 @@ fn timeline_masks_numbers_and_never_holds_the_pin() {
         "user leg dial not in timeline:\n{all}"
     );
     assert!(all.contains("as 8001"), "DNIS not in timeline:\n{all}");
+}
+
+#[test]
+fn a_whisper_that_never_reports_its_end_still_bridges() {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::None));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    assert_eq!(h.advance(40 * SEC - Duration::from_millis(1)), []);
+    let cmds = h.advance(Duration::from_millis(1));
+    assert_eq!(
+        cmds[..2],
+        [Command::StopPlaying(Leg::User), Command::Bridge]
+    );
+    assert!(h.timeline.contains(&"whisper_timeout"));
+    // A late WhisperDone changes nothing.
+    assert_eq!(h.event(Event::WhisperDone), []);
 }

@@ -48,13 +48,17 @@ impl CallFlow {
     }
 
     /// Dials the center's `attempt`-th number (0: the route's own, then its fallbacks) with
-    /// TAG2 (step 210); `false` when there is no such number.
-    pub(super) fn dial_center(&mut self, attempt: usize, now: Instant) -> bool {
+    /// TAG2 (step 210); nothing when there is no such number.
+    pub(super) fn dial_center(&mut self, attempt: usize, now: Instant) {
         let Some(number) = self.center_number(attempt).cloned() else {
-            return false;
+            return;
         };
         let target = DialTarget {
-            request_user: (self.spec.dnis.clone()).unwrap_or_else(|| number.as_str().to_owned()),
+            request_user: self
+                .spec
+                .dnis
+                .clone()
+                .unwrap_or_else(|| number.as_str().to_owned()),
             number,
             ani: Some(self.spec.ani.clone()),
             uui: self.spec.uui.clone(),
@@ -62,7 +66,6 @@ impl CallFlow {
         };
         self.timers.center_ring = Some(now + target.ring_timeout);
         self.dial(Leg::Center, target, attempt);
-        true
     }
 
     pub(super) fn center_number(&self, attempt: usize) -> Option<&PhoneNumber> {
@@ -113,7 +116,7 @@ impl CallFlow {
                 let mode = match &self.spec.sign_on {
                     SignOnMode::None => {
                         self.record("sign_on_ok", "no sign-on required".into());
-                        self.whisper();
+                        self.whisper(now);
                         return;
                     }
                     SignOnMode::Hash => "#",
@@ -211,7 +214,7 @@ impl CallFlow {
             SignOnStep::Ignored => self.record("digit_ignored", format!("center leg key {key}")),
             SignOnStep::Accepted => {
                 self.record("sign_on_ok", String::new());
-                self.whisper();
+                self.whisper(now);
             }
             SignOnStep::WrongPin { retries_left } => {
                 self.record("sign_on_wrong_pin", format!("{retries_left} retries left"));
@@ -228,19 +231,21 @@ impl CallFlow {
     }
 
     /// Step 214: the agent hears the web context; the user keeps hearing hold audio.
-    pub(super) fn whisper(&mut self) {
+    pub(super) fn whisper(&mut self, now: Instant) {
         self.timers.sign_on = None;
         self.phase = CenterPhase::Whispering;
         if std::mem::take(&mut self.center_playing) {
             self.commands.push_back(Command::StopPlaying(Leg::Center));
         }
         self.record("whisper_start", String::new());
+        self.timers.whisper = Some(now + self.spec.timeouts.whisper);
         let text = self.spec.texts.whisper.clone();
         self.commands.push_back(Command::Whisper { text });
     }
 
     pub(super) fn whispered(&mut self, now: Instant) {
         self.record("whisper_end", String::new());
+        self.timers.whisper = None;
         self.phase = CenterPhase::Ready;
         if self.user == LegStatus::Answered {
             self.bridge();

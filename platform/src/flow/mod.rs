@@ -4,11 +4,37 @@
 //! It must not touch sockets, clocks, randomness or storage; the runtime beside it executes the
 //! commands and reports what happened.
 //!
-//! ```ignore
+//! ```
+//! use std::time::Instant;
+//! use platform::flow::*;
+//!
+//! let n = |s: &str| PhoneNumber::parse(s).unwrap();
+//! let texts = Texts {
+//!     whisper: fill_whisper("Customer {whisper_code}", &WhisperVars {
+//!         subject: "billing", whisper_code: "4711", page: "/tariffs", number: "+4930111",
+//!     }),
+//!     hold: "Please hold.".into(),
+//!     center_wait: "Connecting the caller.".into(),
+//!     center_unreachable: "No agent is free.".into(),
+//!     goodbye: "Goodbye.".into(),
+//!     wrong_pin: "Wrong PIN, try again.".into(),
+//! };
+//! let spec = FlowSpec {
+//!     session_ref: "s-1".into(), call_order: CallOrder::UserFirst,
+//!     user_number: n("+4930111"), center_number: n("+4940222"), fallback_numbers: vec![],
+//!     dnis: Some("8001".into()), ani: n("+4930111"), uui: vec![], texts,
+//!     sign_on: SignOnMode::Hash, timeouts: Timeouts::default(), pin_retries: 3,
+//! };
+//! let now = Instant::now();
 //! let mut flow = CallFlow::new(spec, now);
 //! flow.handle(Event::Started, now);
-//! while let Some(cmd) = flow.poll_command() { runtime.execute(cmd).await; }
-//! if let Some(at) = flow.poll_timeout() { /* sleep until `at`, then */ flow.handle_timeout(at); }
+//! let mut dialed = vec![];
+//! while let Some(cmd) = flow.poll_command() {
+//!     if let Command::Dial { leg, .. } = cmd { dialed.push(leg); }
+//! }
+//! assert_eq!(dialed, [Leg::User]);
+//! // The runtime sleeps until `poll_timeout()` and then calls `handle_timeout`.
+//! assert!(flow.poll_timeout().is_some());
 //! ```
 //!
 //! Contract with the runtime: events describe the *current* dial of a leg. After the flow

@@ -1,0 +1,410 @@
+//! RTP (RFC 3550) packets for one leg: the outgoing stream's identity and clock (one SSRC for
+//! the whole call, sequence and timestamp continuous whoever feeds it: our own playout or the
+//! bridge), where to send (symmetric RTP latching), and sorting what arrives.
+//!
+//! Owns plain values behind one uncontended lock per leg; no sockets, no clock reads (instants
+//! come in as arguments). Must not allocate per packet: everything writes into caller buffers.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+
+use super::codec::Codec;
+use super::sdp::Negotiated;
+
+/// 20 ms of 8 kHz audio: one packet (RFC 3551 §4.5: G.711 default packetisation is 20 ms).
+pub(crate) const SAMPLES_PER_FRAME: usize = 160;
+pub(crate) const FRAME: Duration = Duration::from_millis(20);
+/// Receive/send buffer size: larger than any sane RTP packet over UDP on Ethernet.
+pub(crate) const MAX_PACKET: usize = 1500;
+/// RTP header without CSRCs or extension.
+const HEADER_LEN: usize = 12;
+/// Largest payload we relay; longer packets are dropped (they would not fit our buffer).
+pub(crate) const MAX_PAYLOAD: usize = MAX_PACKET - HEADER_LEN;
+/// A relayed timestamp jump above this is treated as a new stream, not a real gap (10 s).
+const MAX_TS_JUMP: u32 = 80_000;
+
+/// Header fields of one outgoing packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) ssrc: u32,
+    pub(crate) seq: u16,
+    pub(crate) ts: u32,
+    pub(crate) marker: bool,
+}
+
+/// The outgoing stream of a leg plus where it goes. Shared between the leg's own task
+/// (playout) and, while bridged, the peer leg's task (relay); only one of them feeds it at a
+/// time, so the lock around it is uncontended.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    ssrc: u32,
+    next_seq: u16,
+    ts: u32,
+    /// When the last packet left, and its media time; `None` before the first packet.
+    last: Option<Instant>,
+    pub(crate) codec: Codec,
+    /// Where the far end's SDP says to send.
+    sdp_remote: SocketAddr,
+    /// The SDP address until latched, then the source of the far end's RTP.
+    pub(crate) remote: SocketAddr,
+    pub(crate) latched: bool,
+    /// The far end wants our RTP (direction and hold address allow it).
+    pub(crate) send_allowed: bool,
+}
+
+impl Outgoing {
+    /// A stream with random SSRC, sequence and timestamp origins (RFC 3550 §5.1, §8).
+    pub(crate) fn new(ssrc: u32, seq: u16, ts: u32, n: &Negotiated) -> Outgoing {
+        let mut out = Outgoing {
+            ssrc,
+            next_seq: seq,
+            ts,
+            last: None,
+            codec: n.codec,
+            sdp_remote: n.remote_rtp,
+            remote: n.remote_rtp,
+            latched: false,
+            send_allowed: false,
+        };
+        out.apply(n);
+        out
+    }
+
+    /// Takes a new answer or re-offer: new address un-latches, direction gates sending.
+    pub(crate) fn apply(&mut self, n: &Negotiated) {
+        if n.remote_rtp != self.sdp_remote {
+            self.sdp_remote = n.remote_rtp;
+            self.latched = false;
+        }
+        if !self.latched {
+            self.remote = n.remote_rtp;
+        }
+        self.codec = n.codec;
+        self.send_allowed = n.direction.far_end_receives()
+            && !n.remote_rtp.ip().is_unspecified()
+            && n.remote_rtp.port() != 0;
+    }
+
+    /// Symmetric RTP: from now on send where the far end's packets come from.
+    pub(crate) fn latch(&mut self, source: SocketAddr) {
+        self.remote = source;
+        self.latched = true;
+    }
+
+    /// Stamps a packet produced by our own 20 ms clock at grid instant `at`. The timestamp
+    /// advances by the media time elapsed since the previous packet (20 ms normally, more after
+    /// a bridge, a hold or a stalled task), rounded to whole frames so it stays on the grid.
+    pub(crate) fn stamp_paced(&mut self, at: Instant, talkspurt: bool) -> Stamp {
+        let advance = match self.last {
+            None => 0,
+            Some(last) => {
+                let frames = (at.saturating_duration_since(last).as_micros() + 10_000) / 20_000;
+                (frames.max(1) as u32).wrapping_mul(SAMPLES_PER_FRAME as u32)
+            }
+        };
+        let gap = advance > SAMPLES_PER_FRAME as u32;
+        self.stamp(at, advance, talkspurt || gap)
+    }
+
+    /// Stamps a packet relayed from the peer: `advance` is the peer stream's own timestamp
+    /// step, so gaps the far end left (silence suppression) survive the bridge.
+    pub(crate) fn stamp_relayed(&mut self, at: Instant, advance: u32, marker: bool) -> Stamp {
+        self.stamp(at, advance, marker)
+    }
+
+    fn stamp(&mut self, at: Instant, advance: u32, marker: bool) -> Stamp {
+        let first = self.last.is_none();
+        if !first {
+            self.ts = self.ts.wrapping_add(advance);
+        }
+        let stamp = Stamp {
+            ssrc: self.ssrc,
+            seq: self.next_seq,
+            ts: self.ts,
+            marker: marker || first,
+        };
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.last = Some(at);
+        stamp
+    }
+}
+
+/// Writes one RTP packet into `buf`; `None` if it does not fit.
+pub(crate) fn write_packet(buf: &mut [u8], pt: u8, stamp: Stamp, payload: &[u8]) -> Option<usize> {
+    RtpPacketBuilder::new()
+        .payload_type(pt)
+        .ssrc(stamp.ssrc)
+        .sequence(Seq::from(stamp.seq))
+        .timestamp(stamp.ts)
+        .marked(stamp.marker)
+        .payload(payload)
+        .build_into(buf)
+        .ok()
+}
+
+/// One received packet, sorted by what it carries.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inbound<'a> {
+    /// G.711 audio. Either law is accepted whatever we negotiated: RFC 3264 §5.1 lets the far
+    /// end send any format of its answer, and decoding by payload type costs nothing.
+    Audio {
+        codec: Codec,
+        ssrc: u32,
+        ts: u32,
+        marker: bool,
+        payload: &'a [u8],
+    },
+    /// An RFC 4733 telephone-event payload.
+    Event { ts: u32, payload: &'a [u8] },
+    /// Valid RTP with a payload type we did not negotiate (comfort noise, a stray codec).
+    Unexpected,
+}
+
+/// Why a datagram was not RTP we can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
+
+/// Parses a datagram; never panics on any input.
+pub(crate) fn classify(buf: &[u8], te_pt: Option<u8>) -> Result<Inbound<'_>, Malformed> {
+    let rtp = RtpReader::new(buf).map_err(|_| Malformed)?;
+    let pt = rtp.payload_type();
+    let payload = rtp.payload();
+    if Some(pt) == te_pt {
+        return Ok(Inbound::Event {
+            ts: rtp.timestamp(),
+            payload,
+        });
+    }
+    match Codec::from_payload_type(pt) {
+        Some(_) if payload.len() > MAX_PAYLOAD => Err(Malformed),
+        Some(codec) => Ok(Inbound::Audio {
+            codec,
+            ssrc: rtp.ssrc(),
+            ts: rtp.timestamp(),
+            marker: rtp.mark(),
+            payload,
+        }),
+        None => Ok(Inbound::Unexpected),
+    }
+}
+
+/// Follows the timestamps of a stream we relay, to carry its timing onto the other leg.
+#[derive(Debug, Default)]
+pub(crate) struct RelayClock {
+    last: Option<(u32, u32)>,
+}
+
+impl RelayClock {
+    /// The media time since the previous relayed packet, in samples. A new SSRC or an absurd
+    /// jump restarts at one packet's worth and asks for the marker bit (a new talkspurt).
+    pub(crate) fn advance(&mut self, ssrc: u32, ts: u32, samples: usize) -> (u32, bool) {
+        let fallback = samples as u32;
+        let result = match self.last {
+            Some((s, prev)) if s == ssrc => {
+                let d = ts.wrapping_sub(prev);
+                if d == 0 || d > MAX_TS_JUMP {
+                    (fallback, true)
+                } else {
+                    (d, false)
+                }
+            }
+            _ => (fallback, true),
+        };
+        self.last = Some((ssrc, ts));
+        result
+    }
+}
+
+/// Per-leg counters, readable while the leg runs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) received: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) wrong_source: AtomicU64,
+    pub(crate) unexpected_pt: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) relayed: AtomicU64,
+    pub(crate) send_errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::sdp::Direction;
+
+    fn negotiated(remote: &str, direction: Direction) -> Negotiated {
+        Negotiated {
+            codec: Codec::Pcmu,
+            telephone_event_pt: Some(101),
+            remote_rtp: remote.parse().unwrap(), // test literal
+            direction,
+        }
+    }
+
+    #[test]
+    fn paced_stream_is_continuous_and_marks_talkspurts_and_gaps() {
+        let t0 = Instant::now();
+        let mut out = Outgoing::new(
+            7,
+            65534,
+            u32::MAX - 100,
+            &negotiated("10.0.0.1:4000", Direction::SendRecv),
+        );
+        let a = out.stamp_paced(t0, false);
+        assert_eq!(
+            (a.seq, a.ts, a.marker, a.ssrc),
+            (65534, u32::MAX - 100, true, 7),
+            "first packet is marked"
+        );
+        let b = out.stamp_paced(t0 + FRAME, false);
+        assert_eq!(
+            (b.seq, b.ts, b.marker),
+            (65535, a.ts.wrapping_add(160), false)
+        );
+        let c = out.stamp_paced(t0 + FRAME * 2 + Duration::from_millis(3), true);
+        assert_eq!(
+            (c.seq, c.ts, c.marker),
+            (0, b.ts.wrapping_add(160), true),
+            "seq and ts wrap"
+        );
+        // Relayed packets continue the same numbering with the peer's timing.
+        let d = out.stamp_relayed(t0 + FRAME * 3, 160, false);
+        assert_eq!((d.seq, d.ts, d.ssrc), (1, c.ts.wrapping_add(160), 7));
+        // After a 1 s pause (a bridge that ended), the timestamp covers the pause.
+        let e = out.stamp_paced(t0 + FRAME * 3 + Duration::from_secs(1), false);
+        assert_eq!((e.seq, e.ts, e.marker), (2, d.ts.wrapping_add(8000), true));
+    }
+
+    #[test]
+    fn sending_is_gated_by_direction_and_hold_address() {
+        let cases = [
+            ("10.0.0.1:4000", Direction::SendRecv, true),
+            ("10.0.0.1:4000", Direction::RecvOnly, true),
+            ("10.0.0.1:4000", Direction::SendOnly, false),
+            ("10.0.0.1:4000", Direction::Inactive, false),
+            ("0.0.0.0:4000", Direction::SendOnly, false),
+        ];
+        for (remote, dir, allowed) in cases {
+            let out = Outgoing::new(1, 1, 1, &negotiated(remote, dir));
+            assert_eq!(out.send_allowed, allowed, "{remote} {dir:?}");
+        }
+    }
+
+    #[test]
+    fn latching_survives_same_address_and_resets_on_new_one() {
+        let mut out = Outgoing::new(1, 1, 1, &negotiated("10.0.0.1:4000", Direction::SendRecv));
+        let nat: SocketAddr = "203.0.113.5:31000".parse().unwrap(); // test literal
+        out.latch(nat);
+        out.apply(&negotiated("10.0.0.1:4000", Direction::SendOnly));
+        assert_eq!(
+            (out.remote, out.latched, out.send_allowed),
+            (nat, true, false)
+        );
+        out.apply(&negotiated("10.0.0.2:4002", Direction::SendRecv));
+        assert_eq!(out.remote, "10.0.0.2:4002".parse().unwrap());
+        assert!(!out.latched && out.send_allowed);
+    }
+
+    #[test]
+    fn classify_sorts_and_rejects() {
+        let stamp = Stamp {
+            ssrc: 9,
+            seq: 5,
+            ts: 800,
+            marker: true,
+        };
+        let mut buf = [0u8; MAX_PACKET];
+        let n = write_packet(&mut buf, 0, stamp, &[0xFF; 160]).unwrap();
+        assert_eq!(n, 172);
+        match classify(&buf[..n], Some(101)) {
+            Ok(Inbound::Audio {
+                codec: Codec::Pcmu,
+                ssrc: 9,
+                ts: 800,
+                marker: true,
+                payload,
+            }) => {
+                assert_eq!(payload.len(), 160)
+            }
+            other => panic!("{other:?}"),
+        }
+        let n = write_packet(&mut buf, 8, stamp, &[0xD5; 160]).unwrap();
+        assert!(matches!(
+            classify(&buf[..n], None),
+            Ok(Inbound::Audio {
+                codec: Codec::Pcma,
+                ..
+            })
+        ));
+        let n = write_packet(&mut buf, 13, stamp, &[0x40]).unwrap();
+        assert_eq!(
+            classify(&buf[..n], Some(101)),
+            Ok(Inbound::Unexpected),
+            "comfort noise"
+        );
+        let n = write_packet(&mut buf, 101, stamp, &[1, 0x80, 0, 160]).unwrap();
+        assert_eq!(
+            classify(&buf[..n], Some(101)),
+            Ok(Inbound::Event {
+                ts: 800,
+                payload: &[1, 0x80, 0, 160]
+            })
+        );
+        assert_eq!(classify(&buf[..n], None), Ok(Inbound::Unexpected));
+        // Short, wrong version, truncated CSRC list, bad padding.
+        let bad: [&[u8]; 5] = [
+            &[],
+            &[0x80, 0, 0],
+            &[0x40; 20],
+            &[0x8F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            &[0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200],
+        ];
+        for b in bad {
+            assert_eq!(classify(b, Some(101)), Err(Malformed), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn classify_never_panics_on_noise() {
+        let mut state = 88172645463325252u64;
+        let mut buf = [0u8; 64];
+        for _ in 0..20000 {
+            for b in buf.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            let len = (state >> 40) as usize % buf.len();
+            let _ = classify(&buf[..len], Some(101));
+        }
+    }
+
+    #[test]
+    fn relay_clock_follows_the_peer_timing() {
+        let mut c = RelayClock::default();
+        assert_eq!(c.advance(1, 1000, 160), (160, true));
+        assert_eq!(c.advance(1, 1160, 160), (160, false));
+        assert_eq!(
+            c.advance(1, 1800, 160),
+            (640, false),
+            "silence-suppression gap kept"
+        );
+        assert_eq!(c.advance(2, 5, 160), (160, true), "new SSRC");
+        assert_eq!(c.advance(2, 5 + 900_000, 160), (160, true), "absurd jump");
+        assert_eq!(
+            c.advance(2, 900_165, 160),
+            (160, false),
+            "continues from the jump"
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! The per-leg RTP task: receives, detects digits, relays while bridged, and paces our own
+//! playout at 20 ms.
+//!
+//! Owns the socket loop. Pacing uses `tokio::time::interval` with `MissedTickBehavior::Skip`:
+//! deadlines stay on the grid laid from the start instant (no drift, unlike `Delay`) and a
+//! stalled task does not answer with a burst of stale packets (unlike `Burst`); the timestamp
+//! still advances by the real time that passed (`Outgoing::stamp_paced`).
+//!
+//! Bridge hot path: the leg that receives a packet transcodes it into a stack buffer, stamps it
+//! with the *peer's* outgoing stream (one uncontended lock) and sends it on the peer's socket
+//! itself: no allocation, no channel, no task hop per packet. While bridged a leg's own
+//! playout pauses, because the peer feeds its stream. Telephone-events are consumed here and
+//! never relayed. Must not block: sends use `try_send_to` (UDP; a full buffer drops the packet).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{MissedTickBehavior, Sleep};
+
+use super::codec::Codec;
+use super::dtmf::EventReceiver;
+use super::engine::PortLease;
+use super::inband::ToneDetector;
+use super::leg::Command;
+use super::playout::Playout;
+use super::rtp::{
+    Counters, FRAME, Inbound, MAX_PACKET, MAX_PAYLOAD, Outgoing, RelayClock, SAMPLES_PER_FRAME,
+    classify, write_packet,
+};
+use super::sdp::Negotiated;
+use super::{DigitSource, MediaEvent, RTP_TIMEOUT};
+
+/// A leg's socket and outgoing stream, shared with a bridge peer that writes into it.
+/// Field order matters: the socket closes before the lease returns the port.
+pub(crate) struct Endpoint {
+    socket: UdpSocket,
+    out: Mutex<Outgoing>,
+    counters: Arc<Counters>,
+    _lease: PortLease,
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        out: Outgoing,
+        counters: Arc<Counters>,
+        lease: PortLease,
+    ) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            socket,
+            out: Mutex::new(out),
+            counters,
+            _lease: lease,
+        })
+    }
+
+    fn out(&self) -> MutexGuard<'_, Outgoing> {
+        // Outgoing is plain counters and addresses; a panic cannot leave it half-updated in a
+        // way that matters more than one packet.
+        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn send(&self, pkt: &[u8], dest: SocketAddr, counter: &std::sync::atomic::AtomicU64) {
+        match self.socket.try_send_to(pkt, dest) {
+            Ok(_) => Counters::bump(counter),
+            Err(_) => Counters::bump(&self.counters.send_errors),
+        }
+    }
+}
+
+struct Bridged {
+    id: u64,
+    peer: mpsc::UnboundedSender<Command>,
+    relay_to: Option<Arc<Endpoint>>,
+    clock: RelayClock,
+}
+
+pub(crate) struct LegTask {
+    // Dropped first when the task ends, so the port is back before `stopped()` resolves.
+    ep: Arc<Endpoint>,
+    cmd_rx: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<MediaEvent>,
+    negotiated: Negotiated,
+    playout: Playout,
+    telephone_events: EventReceiver,
+    /// Only for legs without telephone-event (RFC 4733 legs send digits as events).
+    tones: Option<ToneDetector>,
+    bridge: Option<Bridged>,
+    /// An Attach that overtook its Bridge command (the two legs run on different threads).
+    early_attach: Option<(u64, Arc<Endpoint>)>,
+    last_rx: Instant,
+    timeout_reported: bool,
+}
+
+/// Far enough to mean "never" for a disarmed timer.
+const IDLE: Duration = Duration::from_secs(3600);
+
+impl LegTask {
+    pub(crate) fn new(
+        ep: Arc<Endpoint>,
+        cmd_rx: mpsc::UnboundedReceiver<Command>,
+        events: mpsc::Sender<MediaEvent>,
+        negotiated: Negotiated,
+        now: Instant,
+    ) -> LegTask {
+        LegTask {
+            ep,
+            cmd_rx,
+            events,
+            tones: negotiated
+                .telephone_event_pt
+                .is_none()
+                .then(ToneDetector::default),
+            negotiated,
+            playout: Playout::default(),
+            telephone_events: EventReceiver::default(),
+            bridge: None,
+            early_attach: None,
+            last_rx: now,
+            timeout_reported: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now(), FRAME);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        // One timer for the lost-end and RTP timeouts, re-armed lazily (not per packet).
+        let mut housekeeping: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep(IDLE));
+        let mut armed = Instant::now() + IDLE;
+        let ep = self.ep.clone();
+        let mut buf = [0u8; MAX_PACKET];
+        loop {
+            if let Some(due) = self.next_deadline() {
+                if due < armed {
+                    armed = due;
+                    housekeeping.as_mut().reset(due.into());
+                }
+            }
+            let paused = self.bridge.is_some();
+            tokio::select! {
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None | Some(Command::Stop) => break,
+                    Some(cmd) => {
+                        if self.on_command(cmd) {
+                            // Own playout resumes a fresh 20 ms after the bridge's last packet.
+                            ticker.reset();
+                        }
+                    }
+                },
+                received = ep.socket.recv_from(&mut buf) => match received {
+                    Ok((n, source)) => self.on_datagram(&buf[..n], source, Instant::now()),
+                    Err(e) => tracing::debug!(error = %e, "media: receive error"),
+                },
+                at = ticker.tick(), if !paused => self.on_tick(at.into_std()),
+                () = housekeeping.as_mut() => {
+                    self.on_deadline(Instant::now());
+                    armed = self.next_deadline().unwrap_or_else(|| Instant::now() + IDLE);
+                    housekeeping.as_mut().reset(armed.into());
+                }
+            }
+            if self.events.is_closed() {
+                break;
+            }
+        }
+        self.leave_bridge();
+    }
+
+    /// Returns true when our own playout resumes (a bridge ended).
+    fn on_command(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Play(prompt, looped) => self.playout.play(prompt, looped),
+            Command::StopPlaying => self.playout.stop(),
+            Command::Digit(key) => self.emit(MediaEvent::Digit {
+                key,
+                source: DigitSource::SipInfo,
+            }),
+            Command::Remote(n) => {
+                self.ep.out().apply(&n);
+                self.tones = match (n.telephone_event_pt, self.tones.take()) {
+                    (Some(_), _) => None,
+                    (None, kept) => Some(kept.unwrap_or_default()),
+                };
+                self.negotiated = n;
+                self.last_rx = Instant::now();
+                self.timeout_reported = false;
+            }
+            Command::Stop => {} // handled by the loop
+            Command::Bridge { id, peer } => {
+                self.leave_bridge();
+                if peer
+                    .send(Command::Attach {
+                        id,
+                        endpoint: self.ep.clone(),
+                    })
+                    .is_err()
+                {
+                    return false; // the peer stopped already: stay on our own playout
+                }
+                let relay_to = self
+                    .early_attach
+                    .take()
+                    .filter(|(early, _)| *early == id)
+                    .map(|(_, ep)| ep);
+                self.bridge = Some(Bridged {
+                    id,
+                    peer,
+                    relay_to,
+                    clock: RelayClock::default(),
+                });
+            }
+            Command::Attach { id, endpoint } => match self.bridge.as_mut() {
+                Some(b) if b.id == id => b.relay_to = Some(endpoint),
+                // Bridge ids grow, so only a newer one can be early; older ones are stale.
+                current if current.as_ref().is_none_or(|b| b.id < id) => {
+                    self.early_attach = Some((id, endpoint))
+                }
+                _ => {}
+            },
+            Command::Unbridge { id } => {
+                if self
+                    .early_attach
+                    .as_ref()
+                    .is_some_and(|(early, _)| *early == id)
+                {
+                    self.early_attach = None;
+                }
+                if self.bridge.as_ref().is_some_and(|b| b.id == id) {
+                    self.bridge = None;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Tells the peer the bridge is over (we stop or join another bridge).
+    fn leave_bridge(&mut self) {
+        if let Some(b) = self.bridge.take() {
+            let _ = b.peer.send(Command::Unbridge { id: b.id });
+        }
+    }
+
+    fn on_tick(&mut self, at: Instant) {
+        let mut pcm = [0i16; SAMPLES_PER_FRAME];
+        let frame = self.playout.next_frame(&mut pcm);
+        let mut payload = [0u8; SAMPLES_PER_FRAME];
+        let mut pkt = [0u8; MAX_PACKET];
+        let packet = {
+            let mut out = self.ep.out();
+            if out.send_allowed {
+                if frame.audio {
+                    out.codec.encode(&pcm, &mut payload);
+                } else {
+                    payload.fill(out.codec.silence_byte());
+                }
+                let stamp = out.stamp_paced(at, frame.started);
+                write_packet(&mut pkt, out.codec.payload_type(), stamp, &payload)
+                    .map(|n| (n, out.remote))
+            } else {
+                None
+            }
+        };
+        if let Some((n, dest)) = packet {
+            self.ep.send(&pkt[..n], dest, &self.ep.counters.sent);
+        }
+        if frame.finished {
+            self.emit(MediaEvent::PlayoutDone);
+        }
+    }
+
+    fn on_datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+        let counters = &self.ep.counters;
+        let inbound = match classify(data, self.negotiated.telephone_event_pt) {
+            Ok(Inbound::Unexpected) => return Counters::bump(&counters.unexpected_pt),
+            Ok(inbound) => inbound,
+            Err(_) => return Counters::bump(&counters.malformed),
+        };
+        {
+            let mut out = self.ep.out();
+            if !out.latched {
+                out.latch(source);
+            } else if out.remote != source {
+                return Counters::bump(&counters.wrong_source);
+            }
+        }
+        Counters::bump(&counters.received);
+        self.last_rx = now;
+        self.timeout_reported = false;
+        match inbound {
+            Inbound::Event { ts, payload } => {
+                for key in self
+                    .telephone_events
+                    .on_packet(ts, payload, now)
+                    .into_iter()
+                    .flatten()
+                {
+                    self.emit(MediaEvent::Digit {
+                        key,
+                        source: DigitSource::Rfc4733,
+                    });
+                }
+            }
+            Inbound::Audio {
+                codec,
+                ssrc,
+                ts,
+                marker,
+                payload,
+            } => {
+                if let Some(detector) = self.tones.as_mut() {
+                    let mut pcm = [0i16; MAX_PAYLOAD];
+                    let pcm = &mut pcm[..payload.len()];
+                    codec.decode(payload, pcm);
+                    if let Some(key) = detector.push(pcm) {
+                        self.emit(MediaEvent::Digit {
+                            key,
+                            source: DigitSource::InBand,
+                        });
+                    }
+                }
+                if let Some(b) = self.bridge.as_mut() {
+                    if let Some(peer) = b.relay_to.as_ref() {
+                        relay(peer, &mut b.clock, codec, (ssrc, ts, marker), payload, now);
+                    }
+                }
+            }
+            Inbound::Unexpected => {}
+        }
+    }
+
+    fn expects_rtp(&self) -> bool {
+        self.negotiated.direction.far_end_sends() && self.negotiated.remote_rtp.port() != 0
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let rtp =
+            (self.expects_rtp() && !self.timeout_reported).then(|| self.last_rx + RTP_TIMEOUT);
+        match (rtp, self.telephone_events.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_deadline(&mut self, now: Instant) {
+        if let Some(key) = self.telephone_events.on_timeout(now) {
+            self.emit(MediaEvent::Digit {
+                key,
+                source: DigitSource::Rfc4733,
+            });
+        }
+        if self.expects_rtp() && !self.timeout_reported && now >= self.last_rx + RTP_TIMEOUT {
+            self.timeout_reported = true;
+            self.emit(MediaEvent::RtpTimeout);
+        }
+    }
+
+    /// Events are rare (digits, prompt ends); a full queue must not stall the media loop, so
+    /// the overflow waits in its own task (order may then differ, loss does not happen).
+    fn emit(&self, event: MediaEvent) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
+            let events = self.events.clone();
+            tokio::spawn(async move {
+                let _ = events.send(event).await;
+            });
+        }
+    }
+}
+
+/// Writes one received audio packet into the peer's stream and sends it on the peer's socket.
+fn relay(
+    peer: &Endpoint,
+    clock: &mut RelayClock,
+    from: Codec,
+    (ssrc, ts, marker): (u32, u32, bool),
+    payload: &[u8],
+    now: Instant,
+) {
+    let mut body = [0u8; MAX_PAYLOAD];
+    let body = &mut body[..payload.len()];
+    let mut pkt = [0u8; MAX_PACKET];
+    let (advance, new_spurt) = clock.advance(ssrc, ts, payload.len());
+    let packet = {
+        let mut out = peer.out();
+        if !out.send_allowed {
+            return;
+        }
+        from.transcode(out.codec, payload, body);
+        let stamp = out.stamp_relayed(now, advance, marker || new_spurt);
+        write_packet(&mut pkt, out.codec.payload_type(), stamp, body).map(|n| (n, out.remote))
+    };
+    if let Some((n, dest)) = packet {
+        peer.send(&pkt[..n], dest, &peer.counters.relayed);
+    }
+}

@@ -49,7 +49,7 @@ impl Codec {
     }
 
     /// Encodes linear samples into `out` (one byte per sample); `out` must be at least as long.
-    pub(crate) fn encode(self, pcm: &[i16], out: &mut [u8]) {
+    pub fn encode(self, pcm: &[i16], out: &mut [u8]) {
         let enc = match self {
             Codec::Pcmu => linear_to_ulaw,
             Codec::Pcma => linear_to_alaw,
@@ -60,7 +60,7 @@ impl Codec {
     }
 
     /// Decodes bytes into `out` (one sample per byte); `out` must be at least as long.
-    pub(crate) fn decode(self, bytes: &[u8], out: &mut [i16]) {
+    pub fn decode(self, bytes: &[u8], out: &mut [i16]) {
         let table = match self {
             Codec::Pcmu => &ULAW_TO_LINEAR,
             Codec::Pcma => &ALAW_TO_LINEAR,
@@ -72,7 +72,7 @@ impl Codec {
 
     /// Converts an encoded payload of this law into `to`'s law, byte by byte, into `out`.
     /// Same law is a plain copy, so the bridge can always call this.
-    pub(crate) fn transcode(self, to: Codec, bytes: &[u8], out: &mut [u8]) {
+    pub fn transcode(self, to: Codec, bytes: &[u8], out: &mut [u8]) {
         let table = match (self, to) {
             (Codec::Pcmu, Codec::Pcma) => &ULAW_TO_ALAW,
             (Codec::Pcma, Codec::Pcmu) => &ALAW_TO_ULAW,
@@ -206,6 +206,7 @@ static ULAW_TO_ALAW: [u8; 256] = build_transcode_table(Codec::Pcmu);
 static ALAW_TO_ULAW: [u8; 256] = build_transcode_table(Codec::Pcma);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -88,7 +88,8 @@ impl Espeak {
                 0,
                 sys::espeak_POSITION_TYPE_POS_CHARACTER,
                 0,
-                sys::espeakCHARS_UTF8,
+                // ENDPAUSE: a clause pause after the last word, as the espeak-ng CLI does.
+                sys::espeakCHARS_UTF8 | sys::espeakENDPAUSE,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             )

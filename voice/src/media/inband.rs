@@ -156,6 +156,7 @@ fn goertzel_power(x: &[f32], coeff: f32) -> f32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -323,5 +324,71 @@ mod tests {
             .filter_map(|f| det.push(f))
             .collect();
         assert_eq!(got, "D");
+    }
+
+    /// Both laws on the wire, as the leg sees them after decoding.
+    fn over_the_wire(samples: &[i16], codec: crate::media::Codec) -> Vec<i16> {
+        let mut enc = vec![0u8; samples.len()];
+        let mut dec = vec![0i16; samples.len()];
+        codec.encode(samples, &mut enc);
+        codec.decode(&enc, &mut dec);
+        dec
+    }
+
+    /// Tones made by `sox` (an independent generator) for all 16 keys: each exactly once.
+    #[test]
+    fn sox_tones_each_key_once() {
+        for codec in [crate::media::Codec::Pcmu, crate::media::Codec::Pcma] {
+            let mut audio = Vec::new();
+            let mut want = String::new();
+            for (r, row) in KEYS.iter().enumerate() {
+                for (c, &key) in row.iter().enumerate() {
+                    audio.extend(crate::media::test_audio::sox_dtmf(
+                        ROWS[r] as u32,
+                        COLS[c] as u32,
+                        100,
+                    ));
+                    audio.extend(std::iter::repeat_n(0, 800));
+                    want.push(key);
+                }
+            }
+            let mut det = ToneDetector::default();
+            assert_eq!(
+                run(&mut det, &over_the_wire(&audio, codec)),
+                want,
+                "{codec:?}"
+            );
+        }
+    }
+
+    /// About 58 s of espeak-ng speech in three voices (talk-off): no digit at all.
+    #[test]
+    fn speech_gives_no_digits() {
+        let text = "Thank you for calling. Your call is important to us. An agent will be with you \
+            shortly. Please have your account number ready, and remember that our office hours are \
+            Monday to Friday from nine in the morning until six in the evening. The weather today \
+            is sunny with a light breeze from the west, and tomorrow we expect some rain showers \
+            in the afternoon.";
+        let mut speech = Vec::new();
+        for voice in [
+            &["-v", "en"][..],
+            &["-v", "en-us", "-p", "80"],
+            &["-v", "en+f3", "-s", "150"],
+        ] {
+            speech.extend(crate::media::test_audio::espeak_cli_8k(text, voice));
+        }
+        assert!(
+            speech.len() >= 8000 * 30,
+            "at least 30 s of speech, got {} samples",
+            speech.len()
+        );
+        for codec in [crate::media::Codec::Pcmu, crate::media::Codec::Pcma] {
+            let mut det = ToneDetector::default();
+            assert_eq!(
+                run(&mut det, &over_the_wire(&speech, codec)),
+                "",
+                "{codec:?}"
+            );
+        }
     }
 }

@@ -188,6 +188,10 @@ pub struct MediaStats {
     pub relayed: u64,
     /// Sends the socket refused.
     pub send_errors: u64,
+    /// Times the far end's SSRC changed (0 for a well-behaved peer).
+    pub ssrc_changes: u64,
+    /// Sequence numbers the far end skipped (packets lost on the way).
+    pub lost: u64,
 }
 
 impl MediaHandle {
@@ -280,6 +284,8 @@ impl MediaHandle {
             sent: c.sent.load(Relaxed),
             relayed: c.relayed.load(Relaxed),
             send_errors: c.send_errors.load(Relaxed),
+            ssrc_changes: c.ssrc_changes.load(Relaxed),
+            lost: c.lost.load(Relaxed),
         }
     }
 }

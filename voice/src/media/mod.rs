@@ -37,7 +37,13 @@
 //!     pub fn stop(&self);
 //!     pub fn stats(&self) -> MediaStats;
 //!     pub fn local_port(&self) -> u16;
+//!     pub async fn stopped(&self);   // the task has ended, the port is back in the pool
 //! }
+//! impl MediaEngine { pub fn free_ports(&self) -> usize; }
+//! impl Codec { pub fn payload_type(self) -> u8; pub fn encode(self, &[i16], &mut [u8]);
+//!              pub fn decode(self, &[u8], &mut [i16]); pub fn transcode(self, to, &[u8], &mut [u8]); .. }
+//! impl Prompt { pub fn from_samples(Vec<i16>) -> Prompt; pub fn samples(&self) -> &[i16];
+//!               pub fn duration(&self) -> Duration; }
 //! pub fn bridge(a: &MediaHandle, b: &MediaHandle) -> Result<BridgeHandle, MediaError>;
 //! impl BridgeHandle { pub fn unbridge(self); }
 //! impl Tts { pub fn new(data_dir: Option<PathBuf>) -> Result<Tts, TtsError>;
@@ -57,8 +63,8 @@
 //! - Idle legs send encoded silence every 20 ms (keeps NAT bindings open, recordings simple).
 //! - `PlayoutDone` is sent when a non-looped prompt plays to its end, not on stop or replace.
 //! - `RtpTimeout` is sent once after [`RTP_TIMEOUT`] without RTP while the far end said it
-//!   sends (not while it holds us with sendonly... inactive/recvonly); it re-arms when RTP
-//!   resumes.
+//!   sends (sendrecv/sendonly; not while it is recvonly or inactive); it re-arms when RTP
+//!   resumes or a re-offer arrives.
 //! - Symmetric RTP: we send to the SDP address until the first valid RTP packet with a payload
 //!   type we negotiated arrives, then to that packet's source ("latching"). After latching,
 //!   packets from any other source are ignored and counted; an answer or re-offer with a new
@@ -79,6 +85,8 @@ mod playout;
 mod rtp;
 mod sdp;
 mod task;
+#[cfg(test)]
+mod test_audio;
 mod tts;
 
 pub use bridge::{BridgeHandle, bridge};

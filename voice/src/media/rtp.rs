@@ -153,12 +153,18 @@ pub(crate) enum Inbound<'a> {
     Audio {
         codec: Codec,
         ssrc: u32,
+        seq: u16,
         ts: u32,
         marker: bool,
         payload: &'a [u8],
     },
     /// An RFC 4733 telephone-event payload.
-    Event { ts: u32, payload: &'a [u8] },
+    Event {
+        ssrc: u32,
+        seq: u16,
+        ts: u32,
+        payload: &'a [u8],
+    },
     /// Valid RTP with a payload type we did not negotiate (comfort noise, a stray codec).
     Unexpected,
 }
@@ -174,6 +180,8 @@ pub(crate) fn classify(buf: &[u8], te_pt: Option<u8>) -> Result<Inbound<'_>, Mal
     let payload = rtp.payload();
     if Some(pt) == te_pt {
         return Ok(Inbound::Event {
+            ssrc: rtp.ssrc(),
+            seq: rtp.sequence_number().into(),
             ts: rtp.timestamp(),
             payload,
         });
@@ -183,6 +191,7 @@ pub(crate) fn classify(buf: &[u8], te_pt: Option<u8>) -> Result<Inbound<'_>, Mal
         Some(codec) => Ok(Inbound::Audio {
             codec,
             ssrc: rtp.ssrc(),
+            seq: rtp.sequence_number().into(),
             ts: rtp.timestamp(),
             marker: rtp.mark(),
             payload,
@@ -218,6 +227,32 @@ impl RelayClock {
     }
 }
 
+/// Watches the far end's stream for SSRC changes and sequence gaps (a simplified RFC 3550
+/// §A.1/A.3: late or duplicate packets are not counted as loss).
+#[derive(Debug, Default)]
+pub(crate) struct RxTrack {
+    last: Option<(u32, u16)>,
+}
+
+impl RxTrack {
+    /// Returns (SSRC changed, packets missing before this one).
+    pub(crate) fn on_packet(&mut self, ssrc: u32, seq: u16) -> (bool, u64) {
+        let result = match self.last {
+            None => (false, 0),
+            Some((s, _)) if s != ssrc => (true, 0),
+            Some((_, prev)) => {
+                let d = seq.wrapping_sub(prev);
+                if d == 0 || d >= 0x8000 {
+                    return (false, 0); // duplicate or late: keep the newest as reference
+                }
+                (false, u64::from(d - 1))
+            }
+        };
+        self.last = Some((ssrc, seq));
+        result
+    }
+}
+
 /// Per-leg counters, readable while the leg runs.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -228,15 +263,24 @@ pub(crate) struct Counters {
     pub(crate) sent: AtomicU64,
     pub(crate) relayed: AtomicU64,
     pub(crate) send_errors: AtomicU64,
+    pub(crate) ssrc_changes: AtomicU64,
+    pub(crate) lost: AtomicU64,
 }
 
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use crate::media::sdp::Direction;
@@ -329,6 +373,7 @@ mod tests {
             Ok(Inbound::Audio {
                 codec: Codec::Pcmu,
                 ssrc: 9,
+                seq: 5,
                 ts: 800,
                 marker: true,
                 payload,
@@ -355,6 +400,8 @@ mod tests {
         assert_eq!(
             classify(&buf[..n], Some(101)),
             Ok(Inbound::Event {
+                ssrc: 9,
+                seq: 5,
                 ts: 800,
                 payload: &[1, 0x80, 0, 160]
             })
@@ -406,5 +453,23 @@ mod tests {
             (160, false),
             "continues from the jump"
         );
+    }
+
+    #[test]
+    fn rx_track_counts_gaps_and_ssrc_changes() {
+        let mut t = RxTrack::default();
+        let steps = [
+            ((1, 65534), (false, 0)),
+            ((1, 65535), (false, 0)),
+            ((1, 0), (false, 0)),
+            ((1, 3), (false, 2)),
+            ((1, 2), (false, 0)),
+            ((1, 3), (false, 0)),
+            ((2, 900), (true, 0)),
+            ((2, 901), (false, 0)),
+        ];
+        for ((ssrc, seq), want) in steps {
+            assert_eq!(t.on_packet(ssrc, seq), want, "{ssrc}/{seq}");
+        }
     }
 }

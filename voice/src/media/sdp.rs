@@ -412,6 +412,7 @@ fn parse_rtpmap(arg: &str) -> Option<(u8, String, u32)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -28,8 +28,8 @@ use super::inband::ToneDetector;
 use super::leg::Command;
 use super::playout::Playout;
 use super::rtp::{
-    Counters, FRAME, Inbound, MAX_PACKET, MAX_PAYLOAD, Outgoing, RelayClock, SAMPLES_PER_FRAME,
-    classify, write_packet,
+    Counters, FRAME, Inbound, MAX_PACKET, MAX_PAYLOAD, Outgoing, RelayClock, RxTrack,
+    SAMPLES_PER_FRAME, classify, write_packet,
 };
 use super::sdp::Negotiated;
 use super::{DigitSource, MediaEvent, RTP_TIMEOUT};
@@ -92,6 +92,7 @@ pub(crate) struct LegTask {
     bridge: Option<Bridged>,
     /// An Attach that overtook its Bridge command (the two legs run on different threads).
     early_attach: Option<(u64, Arc<Endpoint>)>,
+    rx_track: RxTrack,
     last_rx: Instant,
     timeout_reported: bool,
 }
@@ -120,6 +121,7 @@ impl LegTask {
             telephone_events: EventReceiver::default(),
             bridge: None,
             early_attach: None,
+            rx_track: RxTrack::default(),
             last_rx: now,
             timeout_reported: false,
         }
@@ -134,11 +136,11 @@ impl LegTask {
         let ep = self.ep.clone();
         let mut buf = [0u8; MAX_PACKET];
         loop {
-            if let Some(due) = self.next_deadline() {
-                if due < armed {
-                    armed = due;
-                    housekeeping.as_mut().reset(due.into());
-                }
+            if let Some(due) = self.next_deadline()
+                && due < armed
+            {
+                armed = due;
+                housekeeping.as_mut().reset(due.into());
             }
             let paused = self.bridge.is_some();
             tokio::select! {
@@ -288,10 +290,19 @@ impl LegTask {
             }
         }
         Counters::bump(&counters.received);
+        let (ssrc, seq) = match inbound {
+            Inbound::Audio { ssrc, seq, .. } | Inbound::Event { ssrc, seq, .. } => (ssrc, seq),
+            Inbound::Unexpected => (0, 0),
+        };
+        let (new_ssrc, lost) = self.rx_track.on_packet(ssrc, seq);
+        if new_ssrc {
+            Counters::bump(&counters.ssrc_changes);
+        }
+        Counters::add(&counters.lost, lost);
         self.last_rx = now;
         self.timeout_reported = false;
         match inbound {
-            Inbound::Event { ts, payload } => {
+            Inbound::Event { ts, payload, .. } => {
                 for key in self
                     .telephone_events
                     .on_packet(ts, payload, now)
@@ -310,6 +321,7 @@ impl LegTask {
                 ts,
                 marker,
                 payload,
+                ..
             } => {
                 if let Some(detector) = self.tones.as_mut() {
                     let mut pcm = [0i16; MAX_PAYLOAD];
@@ -322,10 +334,10 @@ impl LegTask {
                         });
                     }
                 }
-                if let Some(b) = self.bridge.as_mut() {
-                    if let Some(peer) = b.relay_to.as_ref() {
-                        relay(peer, &mut b.clock, codec, (ssrc, ts, marker), payload, now);
-                    }
+                if let Some(b) = self.bridge.as_mut()
+                    && let Some(peer) = b.relay_to.as_ref()
+                {
+                    relay(peer, &mut b.clock, codec, (ssrc, ts, marker), payload, now);
                 }
             }
             Inbound::Unexpected => {}

@@ -143,8 +143,7 @@ pub fn spell_digits(text: &str) -> String {
     for c in text.chars() {
         let digit_now = c.is_ascii_digit();
         if let Some(p) = prev {
-            let boundary = (digit_now && p.is_ascii_digit())
-                || (digit_now && p.is_alphabetic())
+            let boundary = (digit_now && (p.is_ascii_digit() || p.is_alphabetic()))
                 || (p.is_ascii_digit() && c.is_alphabetic());
             if boundary {
                 out.push(' ');
@@ -314,6 +313,7 @@ impl PromptCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -383,5 +383,86 @@ mod tests {
         assert!(c.get("b").is_none(), "b was least recently used");
         assert!(c.get("a").is_some() && c.get("c").is_some());
         assert!(c.total <= CACHE_CAP_SAMPLES);
+    }
+
+    /// Energy envelope in 20 ms blocks.
+    fn envelope(samples: &[i16]) -> Vec<f64> {
+        samples
+            .chunks(160)
+            .map(crate::media::test_audio::rms)
+            .collect()
+    }
+
+    fn correlation(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let ma = a.iter().sum::<f64>() / n as f64;
+        let mb = b.iter().sum::<f64>() / n as f64;
+        let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+        let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+        cov / (va * vb).sqrt()
+    }
+
+    /// Our rendering is real speech: as long as the espeak-ng CLI's own rendering of the same
+    /// text (within 10 %) with the same energy envelope, and cached on the second call.
+    #[tokio::test]
+    async fn renders_like_the_espeak_cli() {
+        let tts = Tts::new(None).expect("Debian espeak-ng-data is installed");
+        let text = "Hello agent, subject code 4 2";
+        let prompt = tts.render(text).await.expect("render");
+        let ours = prompt.samples();
+        let cli = crate::media::test_audio::espeak_cli_8k(text, &[]);
+        let ratio = ours.len() as f64 / cli.len() as f64;
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "duration {} vs CLI {} samples",
+            ours.len(),
+            cli.len()
+        );
+        assert!(
+            (1.0..6.0).contains(&prompt.duration().as_secs_f64()),
+            "{:?}",
+            prompt.duration()
+        );
+        let (ours_t, cli_t) = (
+            crate::media::test_audio::trim_silence(ours, 300.0),
+            crate::media::test_audio::trim_silence(&cli, 300.0),
+        );
+        let ratio = ours_t.len() as f64 / cli_t.len() as f64;
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "voiced part {} vs {}",
+            ours_t.len(),
+            cli_t.len()
+        );
+        assert!(
+            crate::media::test_audio::rms(ours_t) > 1000.0,
+            "not silence"
+        );
+        let r = correlation(&envelope(ours_t), &envelope(cli_t));
+        assert!(r > 0.8, "energy envelopes differ: r = {r:.2}");
+        let again = tts.render(text).await.expect("render");
+        assert!(
+            std::ptr::eq(again.samples(), prompt.samples()),
+            "second render comes from the cache"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_text_and_missing_data() {
+        let tts = Tts::new(None).expect("Debian espeak-ng-data is installed");
+        assert!(matches!(tts.render("  ").await, Err(TtsError::EmptyText)));
+        assert!(matches!(
+            tts.render("a\0b").await,
+            Err(TtsError::TextHasNul)
+        ));
+        let long = "a ".repeat(MAX_TEXT_LEN);
+        assert!(matches!(
+            tts.render(&long).await,
+            Err(TtsError::TextTooLong { .. })
+        ));
+        let missing = Tts::new(Some(PathBuf::from("/nonexistent/espeak")));
+        assert!(matches!(missing, Err(TtsError::DataNotFound { .. })));
     }
 }

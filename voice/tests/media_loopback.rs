@@ -1,0 +1,574 @@
+//! Media legs on loopback, driven through the public `voice::media` API: a prompt between two
+//! legs, what goes on the wire (payload, sequence, timestamp, marker, pacing), the bridge with
+//! µ-law ↔ A-law transcoding and telephone-events consumed, hold by re-offer, hostile packets,
+//! and the port pool. The outer peers of the bridge are plain UDP sockets: this is the
+//! unit-level check; the SIPp tests exercise the same paths through SIP.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use voice::media::{
+    Codec, DigitSource, MediaConfig, MediaEngine, MediaError, MediaEvent, Prompt, bridge,
+};
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn engine(port_min: u16, port_max: u16) -> Arc<MediaEngine> {
+    MediaEngine::new(MediaConfig::new(LOCALHOST, LOCALHOST, port_min, port_max))
+        .expect("engine starts (espeak-ng-data installed)")
+}
+
+/// The SDP a plain peer at `port` would answer with.
+fn peer_sdp(port: u16, formats: &str, direction: &str) -> String {
+    let te = if formats.contains("101") {
+        "a=rtpmap:101 telephone-event/8000\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {formats}\r\n{te}a={direction}\r\n"
+    )
+}
+
+#[derive(Debug, Clone)]
+struct Captured {
+    at: Instant,
+    from: SocketAddr,
+    pt: u8,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    payload: Vec<u8>,
+}
+
+type Capture = Arc<Mutex<Vec<Captured>>>;
+
+fn capture(sock: Arc<UdpSocket>) -> (Capture, JoinHandle<()>) {
+    let got: Capture = Arc::default();
+    let sink = got.clone();
+    let task = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let Ok(rtp) = RtpReader::new(&buf[..n]) else {
+                continue;
+            };
+            sink.lock().unwrap().push(Captured {
+                at: Instant::now(),
+                from,
+                pt: rtp.payload_type(),
+                ssrc: rtp.ssrc(),
+                seq: rtp.sequence_number().into(),
+                ts: rtp.timestamp(),
+                marker: rtp.mark(),
+                payload: rtp.payload().to_vec(),
+            });
+        }
+    });
+    (got, task)
+}
+
+fn rtp(pt: u8, ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+    RtpPacketBuilder::new()
+        .payload_type(pt)
+        .ssrc(ssrc)
+        .sequence(Seq::from(seq))
+        .timestamp(ts)
+        .payload(payload)
+        .build()
+        .unwrap()
+}
+
+/// One SSRC and every sequence number exactly once, in order.
+fn assert_continuous(packets: &[Captured], what: &str) {
+    assert!(!packets.is_empty(), "{what}: nothing received");
+    let ssrc = packets[0].ssrc;
+    for w in packets.windows(2) {
+        assert_eq!(w[1].ssrc, ssrc, "{what}: SSRC changed");
+        assert_eq!(
+            w[1].seq,
+            w[0].seq.wrapping_add(1),
+            "{what}: sequence gap after {}",
+            w[0].seq
+        );
+    }
+}
+
+async fn next_event(rx: &mut mpsc::Receiver<MediaEvent>, within: Duration) -> Option<MediaEvent> {
+    tokio::time::timeout(within, rx.recv()).await.ok().flatten()
+}
+
+fn drain(rx: &mut mpsc::Receiver<MediaEvent>) -> Vec<MediaEvent> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_between_two_legs_keeps_one_ssrc_and_continuous_sequence() {
+    let engine = engine(41000, 41019);
+    let mut a = engine.allocate().await.unwrap();
+    let mut b = engine.allocate().await.unwrap();
+    let (offer_a, offer_b) = (a.sdp_offer(1, 1), b.sdp_offer(2, 1));
+    let na = a.apply_answer(&offer_b).unwrap();
+    b.apply_answer(&offer_a).unwrap();
+    assert_eq!((na.codec, na.telephone_event_pt), (Codec::Pcmu, Some(101)));
+    let (ta, mut ea) = mpsc::channel(16);
+    let (tb, mut eb) = mpsc::channel(16);
+    let (ha, hb) = (a.start(ta), b.start(tb));
+
+    let prompt = engine
+        .tts()
+        .render("Hello agent, subject code 4 2")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    ha.play(prompt.clone(), false);
+    assert_eq!(
+        next_event(&mut ea, prompt.duration() + Duration::from_secs(2)).await,
+        Some(MediaEvent::PlayoutDone)
+    );
+    let took = started.elapsed().as_secs_f64() / prompt.duration().as_secs_f64();
+    assert!(
+        (0.9..1.2).contains(&took),
+        "playout took {took:.2}× the prompt's duration"
+    );
+
+    hb.say("Thank you", false).await.unwrap();
+    assert_eq!(
+        next_event(&mut eb, Duration::from_secs(5)).await,
+        Some(MediaEvent::PlayoutDone)
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (sa, sb) = (ha.stats(), hb.stats());
+    let min_packets = (prompt.duration().as_millis() / 20) as u64;
+    assert!(
+        sb.received >= min_packets,
+        "B got {} packets, the prompt alone is {min_packets}",
+        sb.received
+    );
+    assert_eq!(
+        (sb.ssrc_changes, sb.lost, sb.malformed),
+        (0, 0, 0),
+        "B saw {sb:?}"
+    );
+    assert_eq!(
+        (sa.ssrc_changes, sa.lost, sa.malformed),
+        (0, 0, 0),
+        "A saw {sa:?}"
+    );
+    assert!(
+        sa.sent >= sb.received,
+        "A sent {} and B received {}",
+        sa.sent,
+        sb.received
+    );
+    assert!(
+        drain(&mut ea).is_empty() && drain(&mut eb).is_empty(),
+        "no digits from speech"
+    );
+    ha.stop();
+    hb.stop();
+    ha.stopped().await;
+    hb.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
+    let engine = engine(41020, 41039);
+    let peer = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let mut leg = engine.allocate().await.unwrap();
+    leg.sdp_offer(7, 1);
+    let n = leg
+        .apply_answer(&peer_sdp(
+            peer.local_addr().unwrap().port(),
+            "8",
+            "sendrecv",
+        ))
+        .unwrap();
+    assert_eq!((n.codec, n.telephone_event_pt), (Codec::Pcma, None));
+    let (cap, task) = capture(peer.clone());
+    let (tx, mut events) = mpsc::channel(16);
+    let h = leg.start(tx);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // 0.5 s of a 440 Hz tone, then silence again.
+    let tone: Vec<i16> = (0..4000)
+        .map(|i| (8000.0 * (i as f64 * 440.0 * std::f64::consts::TAU / 8000.0).sin()) as i16)
+        .collect();
+    h.play(Prompt::from_samples(tone.clone()), false);
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(2)).await,
+        Some(MediaEvent::PlayoutDone)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.stop();
+    h.stopped().await;
+    task.abort();
+    let got = cap.lock().unwrap().clone();
+
+    assert_continuous(&got, "leg → peer");
+    assert!(
+        got.iter()
+            .all(|p| p.pt == 8 && p.from.port() == h.local_port())
+    );
+    for w in got.windows(2) {
+        assert_eq!(
+            w[1].ts.wrapping_sub(w[0].ts),
+            160,
+            "timestamp step at seq {}",
+            w[1].seq
+        );
+    }
+    let silence = Codec::Pcma.silence_byte();
+    let first = got
+        .iter()
+        .position(|p| p.payload.iter().any(|&b| b != silence))
+        .expect("the tone arrived");
+    assert!(
+        got[0].marker && got[first].marker,
+        "stream start and talkspurt start are marked"
+    );
+    assert_eq!(got.iter().filter(|p| p.marker).count(), 2);
+    let mut expected = vec![0u8; tone.len()];
+    Codec::Pcma.encode(&tone, &mut expected);
+    let sent: Vec<u8> = got[first..first + 25]
+        .iter()
+        .flat_map(|p| p.payload.clone())
+        .collect();
+    assert_eq!(
+        sent, expected,
+        "the tone's 25 packets carry exactly the encoded tone"
+    );
+    assert!(
+        got[first + 25..]
+            .iter()
+            .all(|p| p.payload.iter().all(|&b| b == silence))
+    );
+    // No drift: packet k leaves k × 20 ms after the first (loopback, a loaded 2-core box).
+    let span = got
+        .last()
+        .unwrap()
+        .at
+        .duration_since(got[0].at)
+        .as_secs_f64();
+    let nominal = (got.len() - 1) as f64 * 0.020;
+    assert!(
+        (span - nominal).abs() < 0.060,
+        "{} packets over {span:.3} s, nominal {nominal:.3} s",
+        got.len()
+    );
+}
+
+/// Sends `count` audio packets every 20 ms (with a telephone-event '5' in the middle if
+/// `digit_pt` is set) and returns the payloads sent.
+async fn stream(
+    sock: Arc<UdpSocket>,
+    to: SocketAddr,
+    pt: u8,
+    ssrc: u32,
+    count: u8,
+    digit_pt: Option<u8>,
+) -> Vec<Vec<u8>> {
+    let mut seq = 100u16;
+    let mut sent = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..count {
+        tick.tick().await;
+        // Distinct non-silence codes, one per packet, so each arrival can be identified.
+        let payload = vec![0x10 + i; 160];
+        sock.send_to(&rtp(pt, ssrc, seq, 1000 + 160 * u32::from(i), &payload), to)
+            .await
+            .unwrap();
+        seq = seq.wrapping_add(1);
+        sent.push(payload);
+        if let (Some(te), 20..=25) = (digit_pt, i) {
+            // RFC 4733: event 5, start timestamp fixed, end bit on the last three.
+            let end = if i >= 23 { 0x80 } else { 0 };
+            let duration = (u16::from(i) - 19) * 160;
+            let ev = [5, end | 10, (duration >> 8) as u8, duration as u8];
+            sock.send_to(&rtp(te, ssrc, seq, 1000 + 160 * 20, &ev), to)
+                .await
+                .unwrap();
+            seq = seq.wrapping_add(1);
+        }
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_relays_both_ways_transcodes_and_consumes_telephone_events() {
+    let engine = engine(41040, 41059);
+    let ext_a = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let ext_b = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let mut leg1 = engine.allocate().await.unwrap();
+    let mut leg2 = engine.allocate().await.unwrap();
+    leg1.sdp_offer(1, 1);
+    leg2.sdp_offer(2, 1);
+    leg1.apply_answer(&peer_sdp(
+        ext_a.local_addr().unwrap().port(),
+        "0 101",
+        "sendrecv",
+    ))
+    .unwrap();
+    leg2.apply_answer(&peer_sdp(
+        ext_b.local_addr().unwrap().port(),
+        "8",
+        "sendrecv",
+    ))
+    .unwrap();
+    let (to1, to2) = (
+        SocketAddr::new(LOCALHOST, leg1.local_port()),
+        SocketAddr::new(LOCALHOST, leg2.local_port()),
+    );
+    let (t1, mut e1) = mpsc::channel(16);
+    let (t2, mut e2) = mpsc::channel(16);
+    let (h1, h2) = (leg1.start(t1), leg2.start(t2));
+    let (cap_a, task_a) = capture(ext_a.clone());
+    let (cap_b, task_b) = capture(ext_b.clone());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let br = bridge(&h1, &h2).unwrap();
+    assert!(matches!(bridge(&h1, &h1), Err(MediaError::SameLeg)));
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (from_a, from_b) = tokio::join!(
+        stream(ext_a.clone(), to1, 0, 0xA, 50, Some(101)),
+        stream(ext_b.clone(), to2, 8, 0xB, 50, None),
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    br.unbridge();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s1, s2) = (h1.stats(), h2.stats());
+    h1.stop();
+    h2.stop();
+    h1.stopped().await;
+    h2.stopped().await;
+    task_a.abort();
+    task_b.abort();
+    let (at_a, at_b) = (cap_a.lock().unwrap().clone(), cap_b.lock().unwrap().clone());
+
+    // Each outer peer sees one stream: own silence, then the relay, then own silence again.
+    assert_continuous(&at_a, "leg1 → A");
+    assert_continuous(&at_b, "leg2 → B");
+    assert!(at_a.iter().all(|p| p.pt == 0), "A negotiated PCMU only");
+    assert!(
+        at_b.iter().all(|p| p.pt == 8),
+        "B negotiated PCMA; telephone-events never reach B"
+    );
+    let relayed = |got: &[Captured], silence: u8| -> Vec<Captured> {
+        got.iter()
+            .filter(|p| p.payload.iter().any(|&b| b != silence))
+            .cloned()
+            .collect()
+    };
+    let (to_b, to_a) = (
+        relayed(&at_b, Codec::Pcma.silence_byte()),
+        relayed(&at_a, Codec::Pcmu.silence_byte()),
+    );
+    let transcode = |from: Codec, to: Codec, p: &[u8]| {
+        let mut out = vec![0u8; p.len()];
+        from.transcode(to, p, &mut out);
+        out
+    };
+    let want_b: Vec<Vec<u8>> = from_a
+        .iter()
+        .map(|p| transcode(Codec::Pcmu, Codec::Pcma, p))
+        .collect();
+    let want_a: Vec<Vec<u8>> = from_b
+        .iter()
+        .map(|p| transcode(Codec::Pcma, Codec::Pcmu, p))
+        .collect();
+    assert_eq!(
+        (to_b.len(), to_a.len()),
+        (50, 50),
+        "every packet relayed once, no loss"
+    );
+    for (i, (got, want)) in to_b.iter().zip(&want_b).enumerate() {
+        assert!(
+            got.payload == *want,
+            "A → B packet {i}: not A's payload as A-law, in order"
+        );
+    }
+    for (i, (got, want)) in to_a.iter().zip(&want_a).enumerate() {
+        assert!(
+            got.payload == *want,
+            "B → A packet {i}: not B's payload as µ-law, in order"
+        );
+    }
+    for w in to_b.windows(2) {
+        assert_eq!(
+            w[1].ts.wrapping_sub(w[0].ts),
+            160,
+            "relayed timing follows A's timestamps"
+        );
+    }
+    assert!(to_b[0].marker, "the relay starts a talkspurt");
+    assert_eq!(
+        (s1.received, s1.lost, s2.received, s2.lost),
+        (56, 0, 50, 0),
+        "{s1:?} {s2:?}"
+    );
+    assert_eq!(
+        (s1.relayed, s2.relayed),
+        (50, 50),
+        "each leg's stream carried the other side's 50"
+    );
+    assert_eq!(
+        drain(&mut e1),
+        [MediaEvent::Digit {
+            key: '5',
+            source: DigitSource::Rfc4733
+        }]
+    );
+    assert!(drain(&mut e2).is_empty(), "B pressed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_by_reoffer_pauses_sending_and_resumes_the_same_stream() {
+    let engine = engine(41060, 41079);
+    let peer = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let port = peer.local_addr().unwrap().port();
+    let mut leg = engine.allocate().await.unwrap();
+    leg.sdp_offer(3, 1);
+    leg.apply_answer(&peer_sdp(port, "0 8 101", "sendrecv"))
+        .unwrap();
+    let (cap, task) = capture(peer.clone());
+    let (tx, _events) = mpsc::channel(16);
+    let h = leg.start(tx);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = h
+        .answer_reoffer(&peer_sdp(port, "0 8 101", "sendonly"))
+        .unwrap();
+    assert!(
+        answer.contains("a=recvonly\r\n") && answer.contains("o=- 3 2 IN IP4 127.0.0.1"),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = cap.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        cap.lock().unwrap().len(),
+        before,
+        "nothing is sent while the far end holds us"
+    );
+    assert!(
+        h.answer_reoffer("garbage").is_err(),
+        "an unusable re-offer is refused"
+    );
+    let answer = h
+        .answer_reoffer(&peer_sdp(port, "0 8 101", "sendrecv"))
+        .unwrap();
+    assert!(
+        answer.contains("a=sendrecv\r\n") && answer.contains("o=- 3 3 "),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.stop();
+    h.stopped().await;
+    task.abort();
+    let got = cap.lock().unwrap().clone();
+    assert!(got.len() > before + 5, "sending resumed");
+    assert_continuous(&got, "across hold");
+    let resumed = &got[before];
+    let gap = resumed.ts.wrapping_sub(got[before - 1].ts);
+    assert!(resumed.marker, "the first packet after hold is marked");
+    assert!(
+        (3200..=8000).contains(&gap),
+        "timestamp covers the ~0.5 s hold: {gap}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_packets_are_dropped_and_counted_and_digits_from_info_arrive() {
+    let engine = engine(41080, 41099);
+    let peer = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let stranger = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let mut leg = engine.allocate().await.unwrap();
+    leg.sdp_offer(4, 1);
+    leg.apply_answer(&peer_sdp(
+        peer.local_addr().unwrap().port(),
+        "0 101",
+        "sendrecv",
+    ))
+    .unwrap();
+    let to = SocketAddr::new(LOCALHOST, leg.local_port());
+    let (tx, mut events) = mpsc::channel(16);
+    let h = leg.start(tx);
+    let garbage: [&[u8]; 5] = [
+        &[],
+        &[0x80],
+        &[0x40; 40],
+        &[0x8F; 20],
+        b"INVITE sip:x SIP/2.0\r\n\r\n",
+    ];
+    for g in garbage {
+        peer.send_to(g, to).await.unwrap();
+    }
+    peer.send_to(&rtp(18, 1, 1, 0, &[0; 20]), to).await.unwrap(); // G.729: not negotiated
+    peer.send_to(&rtp(0, 1, 2, 160, &[0xFF; 160]), to)
+        .await
+        .unwrap(); // latches to `peer`
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stranger
+        .send_to(&rtp(0, 2, 9, 0, &[0xFF; 160]), to)
+        .await
+        .unwrap();
+    let end_of_7 = rtp(101, 2, 10, 0, &[7, 0x80, 0, 160]);
+    stranger.send_to(&end_of_7, to).await.unwrap();
+    h.inject_digit('#');
+    h.inject_digit('x');
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.stats();
+    assert_eq!(
+        (s.malformed, s.unexpected_pt, s.received, s.wrong_source),
+        (5, 1, 1, 2),
+        "{s:?}"
+    );
+    assert_eq!(
+        drain(&mut events),
+        [MediaEvent::Digit {
+            key: '#',
+            source: DigitSource::SipInfo
+        }]
+    );
+    assert!(s.sent > 0, "the leg kept running");
+    h.stop();
+    h.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_come_from_the_range_and_return_when_a_leg_stops() {
+    let engine = engine(41100, 41105); // 41100, 41102, 41104
+    let mut legs = Vec::new();
+    for _ in 0..3 {
+        legs.push(engine.allocate().await.unwrap());
+    }
+    let mut ports: Vec<u16> = legs.iter().map(|l| l.local_port()).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, [41100, 41102, 41104]);
+    assert!(matches!(
+        engine.allocate().await,
+        Err(MediaError::NoFreePort { .. })
+    ));
+    // A started leg returns its port when stopped.
+    let (tx, _events) = mpsc::channel(16);
+    let h = legs.pop().unwrap().start(tx);
+    let freed = h.local_port();
+    h.stop();
+    h.stopped().await;
+    let again = engine
+        .allocate()
+        .await
+        .expect("the stopped leg's port is free again");
+    assert_eq!(again.local_port(), freed);
+    // A leg dropped before it started returns its port too.
+    drop(legs.pop());
+    assert_eq!(engine.free_ports(), 1);
+    let _last = engine.allocate().await.unwrap();
+    assert_eq!(engine.free_ports(), 0);
+}

@@ -62,9 +62,11 @@
 //! # Behaviour worth knowing
 //! - Idle legs send encoded silence every 20 ms (keeps NAT bindings open, recordings simple).
 //! - `PlayoutDone` is sent when a non-looped prompt plays to its end, not on stop or replace.
-//! - `RtpTimeout` is sent once after [`RTP_TIMEOUT`] without RTP while the far end said it
-//!   sends (sendrecv/sendonly; not while it is recvonly or inactive); it re-arms when RTP
-//!   resumes or a re-offer arrives.
+//! - `RtpTimeout` is sent once after [`RTP_TIMEOUT`] without RTP from a sendrecv far end (not
+//!   while it holds us with sendonly, nor when recvonly/inactive); it re-arms when RTP resumes
+//!   or a re-offer arrives.
+//! - While bridged, a leg's own playout pauses (no `PlayoutDone`); in-band DTMF is detected on
+//!   each leg but, being audio, also reaches the other side; RFC 4733 events never do.
 //! - Symmetric RTP: we send to the SDP address until the first valid RTP packet with a payload
 //!   type we negotiated arrives, then to that packet's source ("latching"). After latching,
 //!   packets from any other source are ignored and counted; an answer or re-offer with a new

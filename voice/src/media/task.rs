@@ -9,8 +9,10 @@
 //! Bridge hot path: the leg that receives a packet transcodes it into a stack buffer, stamps it
 //! with the *peer's* outgoing stream (one uncontended lock) and sends it on the peer's socket
 //! itself: no allocation, no channel, no task hop per packet. While bridged a leg's own
-//! playout pauses, because the peer feeds its stream. Telephone-events are consumed here and
-//! never relayed. Must not block: sends use `try_send_to` (UDP; a full buffer drops the packet).
+//! playout pauses (its prompt resumes where it was after unbridge, and reports no
+//! `PlayoutDone` meanwhile), because the peer feeds its stream. Telephone-events are consumed
+//! here and never relayed; in-band tones are audio, so they are detected *and* relayed.
+//! Must not block: sends use `try_send_to` (UDP; a full buffer drops the packet).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -31,7 +33,7 @@ use super::rtp::{
     Counters, FRAME, Inbound, MAX_PACKET, MAX_PAYLOAD, Outgoing, RelayClock, RxTrack,
     SAMPLES_PER_FRAME, classify, write_packet,
 };
-use super::sdp::Negotiated;
+use super::sdp::{Direction, Negotiated};
 use super::{DigitSource, MediaEvent, RTP_TIMEOUT};
 
 /// A leg's socket and outgoing stream, shared with a bridge peer that writes into it.
@@ -344,8 +346,10 @@ impl LegTask {
         }
     }
 
+    /// Only a sendrecv far end is held to the RTP timeout: one that holds us (sendonly) may
+    /// legitimately send nothing, and hanging up a held call would be worse than waiting.
     fn expects_rtp(&self) -> bool {
-        self.negotiated.direction.far_end_sends() && self.negotiated.remote_rtp.port() != 0
+        self.negotiated.direction == Direction::SendRecv && self.negotiated.remote_rtp.port() != 0
     }
 
     fn next_deadline(&self) -> Option<Instant> {

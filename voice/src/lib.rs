@@ -1,2 +1,22 @@
-//! placeholder
+//! Telephony unit of Callbond: outbound SIP call legs over configured trunks, their RTP media
+//! (G.711, DTMF, TTS prompts) and the bridge between two legs. It knows nothing of subscribers
+//! or HTTP; the platform drives it through [`Voice`], [`CallLeg`] and [`LegEvent`].
+//!
+//! ```text
+//! let voice = Voice::start(config, shutdown).await?;
+//! let (leg, mut events) = voice.originate(request).await?;
+//! while let Some(event) = events.recv().await { /* Answered → leg.say(..), Digit, HungUp */ }
+//! ```
+
 pub mod media;
+
+mod config;
+mod error;
+mod leg;
+mod sip;
+
+pub use config::{Transport, Trunk, VoiceConfig};
+pub use error::VoiceError;
+pub use leg::{CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateRequest, bridge};
+pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError};
+pub use sip::Voice;

@@ -1,0 +1,50 @@
+//! What the platform hands the telephony unit at start: where to listen for SIP, the media
+//! port range, and the trunks that carry outbound calls. Plain values; this module reads no
+//! environment and opens no socket.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::media::MediaConfig;
+
+/// Everything [`crate::Voice::start`] needs.
+#[derive(Clone, Debug)]
+pub struct VoiceConfig {
+    /// One address for both SIP transports: UDP and TCP listen on the same IP and port.
+    /// Port 0 picks a free UDP port; TCP then listens on that same port number.
+    pub sip_listen: SocketAddr,
+    /// Host name or IP put in From, Contact and P-Asserted-Identity when the listen address is
+    /// not what peers should see (NAT, 0.0.0.0). `None`: the bound address.
+    pub public_host: Option<String>,
+    pub media: MediaConfig,
+    /// Outbound routes; the longest matching number prefix wins (see [`Trunk::prefix`]).
+    pub trunks: Vec<Trunk>,
+    /// Sent as `User-Agent` in every request and response.
+    pub user_agent: String,
+    /// Reserved for inbound calls (dial-in, seed 001). Today no out-of-dialog INVITE creates a
+    /// call, whatever its source: each one is answered 403 Forbidden.
+    pub accept_from: Vec<IpAddr>,
+}
+
+/// A SIP peer that carries outbound calls for numbers starting with [`Trunk::prefix`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trunk {
+    /// Number prefix this trunk serves; `""` matches every number. A leading `+` is ignored on
+    /// both sides, so `"+49"` and `"49"` both match `+4930…`.
+    pub prefix: String,
+    /// `host:port` (or `host`, port 5060) of the trunk's SIP server.
+    pub target: String,
+    pub transport: Transport,
+    /// Digest credentials answered to 401/407 challenges (RFC 3261 §22).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Host part of From and P-Asserted-Identity toward this trunk; `None`: our own host.
+    pub from_domain: Option<String>,
+}
+
+/// SIP transport toward a trunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+}

@@ -1,0 +1,209 @@
+//! The call leg as the platform sees it: what to dial ([`OriginateRequest`]), what happens on
+//! the leg ([`LegEvent`], [`EndCause`]) and the handle that commands it ([`CallLeg`]). SIP
+//! signalling lives in the leg's task (`sip::call`); this module only carries commands to it
+//! and reaches the leg's media once answered.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::error::VoiceError;
+use crate::media::{self, BridgeHandle, Codec, MediaHandle, Prompt};
+
+/// One outbound call to place.
+#[derive(Clone, Debug)]
+pub struct OriginateRequest {
+    pub to: Destination,
+    /// User part of the Request-URI and To, e.g. a DNIS code; `None`: the number itself.
+    pub request_user: Option<String>,
+    /// User part of From: the calling number (ANI).
+    pub from_user: String,
+    pub from_display: Option<String>,
+    /// Number or user for `P-Asserted-Identity: <sip:{pai}@host>` (RFC 3325 §9.1).
+    pub p_asserted_identity: Option<String>,
+    /// Sent as `User-to-User: {hex};encoding=hex` (RFC 7433 §4.1).
+    pub user_to_user: Option<Vec<u8>>,
+    /// Further headers, name and value; names must be SIP tokens, values one line.
+    pub extra_headers: Vec<(String, String)>,
+    /// How long the far end may ring before we CANCEL and report [`EndCause::NoAnswer`].
+    pub ring_timeout: Duration,
+}
+
+/// Where a call goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A phone number (`+` and digits); the trunk is picked by its longest prefix.
+    Number(String),
+    /// A full SIP URI (`sip:user@host:port;transport=tcp`), sent as is: no trunk, no credentials.
+    Uri(String),
+}
+
+/// What happened on a leg, in order. [`LegEvent::HungUp`] is always the last event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LegEvent {
+    /// 100 Trying: the next hop has the INVITE.
+    Trying,
+    /// 180 Ringing.
+    Ringing,
+    /// 183 Session Progress with SDP.
+    EarlyMedia,
+    /// 200 OK, ACKed; media runs with this codec.
+    Answered {
+        codec: Codec,
+    },
+    /// A key the far end pressed, reported once per press.
+    Digit {
+        key: char,
+        via: DigitVia,
+    },
+    /// The prompt started by `play` or `say` finished (not sent for looped prompts).
+    PlayoutDone,
+    HungUp(EndCause),
+}
+
+/// How a digit reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigitVia {
+    /// RTP telephone-event (RFC 4733).
+    Rfc4733,
+    /// Tones in the audio (Goertzel detection).
+    InBand,
+    /// SIP INFO with `application/dtmf-relay`.
+    SipInfo,
+}
+
+/// Why a leg ended; the caller can act on each (retry a fallback, tell the user, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndCause {
+    /// 486 Busy Here or 600 Busy Everywhere.
+    Busy,
+    /// Ring timeout (we sent CANCEL), 408 or 480.
+    NoAnswer,
+    /// Any other final failure response, with its status code.
+    Rejected(u16),
+    /// The far end sent BYE.
+    RemoteHangup,
+    /// We sent BYE (hangup, dropped handle, shutdown).
+    LocalHangup,
+    /// We cancelled the INVITE before an answer.
+    Cancelled,
+    /// No response to the INVITE, or the media stopped arriving.
+    Timeout,
+    /// The request could not be sent (unresolvable target, refused TCP connection, …).
+    NetworkError(String),
+}
+
+/// Commands the leg task executes.
+#[derive(Debug)]
+pub(crate) enum LegCommand {
+    Cancel,
+    Hangup,
+}
+
+/// The answered leg's media, set by the leg task on answer and cleared when it ends.
+pub(crate) type MediaSlot = Arc<Mutex<Option<MediaHandle>>>;
+
+/// Handle to one outbound call. Clones share the call.
+///
+/// Dropping the last clone hangs the call up in the background (BYE when answered, CANCEL
+/// while ringing): a forgotten handle never leaves a call open.
+#[derive(Clone)]
+pub struct CallLeg {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    call_id: String,
+    commands: mpsc::Sender<LegCommand>,
+    media: MediaSlot,
+}
+
+impl CallLeg {
+    pub(crate) fn new(
+        call_id: String,
+        commands: mpsc::Sender<LegCommand>,
+        media: MediaSlot,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                call_id,
+                commands,
+                media,
+            }),
+        }
+    }
+
+    /// The SIP Call-ID of this leg, as logged in its span.
+    pub fn call_id(&self) -> &str {
+        &self.shared.call_id
+    }
+
+    /// The leg's media while it is answered and not yet ended.
+    pub fn media(&self) -> Option<MediaHandle> {
+        match self.shared.media.lock() {
+            Ok(slot) => slot.clone(),
+            // A panic while holding this lock only happened in our own code between two
+            // assignments; the value is still a valid Option.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Play 8 kHz audio to the far end, replacing what plays now.
+    pub fn play(&self, audio: Prompt, looped: bool) -> Result<(), VoiceError> {
+        self.answered_media()?.play(audio, looped);
+        Ok(())
+    }
+
+    /// Speak `text` (TTS) to the far end, replacing what plays now. Returns once playout
+    /// started; [`LegEvent::PlayoutDone`] tells when it ended.
+    pub async fn say(&self, text: &str, looped: bool) -> Result<(), VoiceError> {
+        let media = self.answered_media()?;
+        media.say(text, looped).await?;
+        Ok(())
+    }
+
+    pub fn stop_playing(&self) -> Result<(), VoiceError> {
+        self.answered_media()?.stop_playing();
+        Ok(())
+    }
+
+    /// Abandon the call while it rings: CANCEL, then [`EndCause::Cancelled`]. Ignored once
+    /// answered (use [`CallLeg::hangup`]).
+    pub fn cancel(&self) -> Result<(), VoiceError> {
+        self.command(LegCommand::Cancel)
+    }
+
+    /// End the call: BYE when answered, CANCEL while ringing. The leg reports
+    /// [`LegEvent::HungUp`] when done.
+    pub fn hangup(&self) -> Result<(), VoiceError> {
+        self.command(LegCommand::Hangup)
+    }
+
+    fn command(&self, command: LegCommand) -> Result<(), VoiceError> {
+        match self.shared.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            // A full queue already holds a Cancel or Hangup, which ends the leg anyway.
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(VoiceError::LegEnded),
+        }
+    }
+
+    fn answered_media(&self) -> Result<MediaHandle, VoiceError> {
+        self.media().ok_or(VoiceError::NotAnswered)
+    }
+}
+
+impl std::fmt::Debug for CallLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallLeg")
+            .field("call_id", &self.shared.call_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Relay media both ways between two answered legs until the returned handle unbridges them.
+pub fn bridge(a: &CallLeg, b: &CallLeg) -> Result<BridgeHandle, VoiceError> {
+    let (a, b) = (a.answered_media()?, b.answered_media()?);
+    Ok(media::bridge(&a, &b)?)
+}

@@ -1,0 +1,561 @@
+//! One task per outbound leg: it owns the INVITE dialog and the leg's media from the INVITE to
+//! the last event. Ringing: provisional responses become events, the ring timeout or a command
+//! sends CANCEL, the final response becomes `Answered` or an end cause. Answered: BYE, INFO
+//! digits and re-INVITEs from the far end, media events, and our hang-up. The task always ends
+//! with exactly one `HungUp`, stops the media and removes the dialog, also when every
+//! [`CallLeg`] was dropped (then it hangs up first).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
+};
+use rsipstack::dialog::invitation::{InviteAsyncResult, InviteOption};
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Request, Response, StatusCode, StatusCodeKind, Uri};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::Inner;
+use super::message::{
+    CancelReason, InviteHeaders, content_type_is, end_cause_for_status, parse_dtmf_relay,
+};
+use super::trunk::{self, Route, mask_number};
+use crate::config::Transport;
+use crate::error::VoiceError;
+use crate::leg::{
+    CallLeg, Destination, DigitVia, EndCause, LegCommand, LegEvent, MediaSlot, OriginateRequest,
+};
+use crate::media::{DigitSource, MediaEvent, MediaHandle, MediaLeg};
+
+/// Events the platform has not read yet; beyond this the leg waits (see `EVENT_SEND_LIMIT`).
+const EVENT_QUEUE: usize = 64;
+/// A consumer that does not read events for this long loses the event (logged) rather than
+/// stalling the leg's SIP handling.
+const EVENT_SEND_LIMIT: Duration = Duration::from_secs(2);
+/// After a CANCEL, how long we wait for the INVITE's final response (487) before giving up:
+/// RFC 3261 §9.1 lets the UAC stop waiting after 64·T1.
+const CANCEL_FINAL_LIMIT: Duration = Duration::from_secs(32);
+/// Longest wait for the far end to answer our BYE.
+const BYE_LIMIT: Duration = Duration::from_secs(8);
+/// Media events queued between the RTP task and this leg task.
+const MEDIA_EVENT_QUEUE: usize = 64;
+
+pub(super) async fn originate(
+    inner: Arc<Inner>,
+    request: OriginateRequest,
+) -> Result<(CallLeg, mpsc::Receiver<LegEvent>), VoiceError> {
+    let route = route_for(&inner, &request)?;
+    trunk::check_user("from user", &request.from_user)?;
+    if let Some(display) = &request.from_display {
+        // A quote or line break would end the display-name early (RFC 3261 §25.1 quoted-string).
+        if display
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            return Err(VoiceError::InvalidHeader {
+                name: "From display name".to_string(),
+            });
+        }
+    }
+    let from_host = route
+        .from_domain
+        .clone()
+        .unwrap_or_else(|| inner.host.clone());
+    let callee = parse_uri(&route.uri)?;
+    let caller = parse_uri(&format!("sip:{}@{from_host}", request.from_user))?;
+    let contact = parse_uri(&format!(
+        "sip:{}@{}:{}",
+        request.from_user,
+        inner.host,
+        inner.sip_addr.port()
+    ))?;
+    let headers = InviteHeaders {
+        host: &from_host,
+        p_asserted_identity: request.p_asserted_identity.as_deref(),
+        user_to_user: request.user_to_user.as_deref(),
+        extra: &request.extra_headers,
+    }
+    .build()?;
+
+    let media = inner.media.allocate().await?;
+    let offer = media.sdp_offer(rand::random::<u32>().into(), 1);
+    let call_id = format!("{}@{}", hex::encode(rand::random::<[u8; 12]>()), inner.host);
+    let option = InviteOption {
+        caller_display_name: request.from_display.clone(),
+        caller,
+        callee,
+        contact,
+        content_type: Some("application/sdp".to_string()),
+        offer: Some(offer.into_bytes()),
+        credential: route.credentials.map(|(username, password)| Credential {
+            username,
+            password,
+            realm: None,
+            auth_username: None,
+        }),
+        headers: Some(headers),
+        call_id: Some(call_id.clone()),
+        ..Default::default()
+    };
+
+    let span = info_span!("leg", call_id = %call_id, to = %mask_destination(&request.to));
+    let (state_tx, states) = inner.dialogs.new_dialog_state_channel();
+    let (dialog, invite) = {
+        let _entered = span.enter();
+        inner
+            .dialogs
+            .do_invite_async(option, state_tx)
+            .map_err(|e| VoiceError::Invite(Box::new(e)))?
+    };
+    info!(parent: &span, transport = ?route.transport, "voice: INVITE sent");
+
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let (commands_tx, commands) = mpsc::channel(4);
+    let slot: MediaSlot = Arc::new(Mutex::new(None));
+    let task = LegTask {
+        _ticket: inner.leg_ticket(),
+        inner,
+        dialog,
+        states,
+        commands,
+        commands_open: true,
+        events: events_tx,
+        slot: slot.clone(),
+    };
+    tokio::spawn(
+        task.run(invite, media, request.ring_timeout)
+            .instrument(span),
+    );
+    Ok((CallLeg::new(call_id, commands_tx, slot), events))
+}
+
+fn route_for(inner: &Inner, request: &OriginateRequest) -> Result<Route, VoiceError> {
+    match &request.to {
+        Destination::Number(number) => trunk::route_number(
+            &inner.config.trunks,
+            number,
+            request.request_user.as_deref(),
+        ),
+        Destination::Uri(uri) => {
+            let parsed = parse_uri(uri)?;
+            let tcp = parsed.params.iter().any(|p| {
+                matches!(
+                    p,
+                    rsipstack::sip::Param::Transport(rsipstack::sip::Transport::Tcp)
+                )
+            });
+            Ok(Route {
+                uri: uri.clone(),
+                transport: if tcp { Transport::Tcp } else { Transport::Udp },
+                credentials: None,
+                from_domain: None,
+            })
+        }
+    }
+}
+
+/// A `sip:` URI with a host; the parser alone accepts nearly any text, so the shape is
+/// checked first (RFC 3261 §19.1.1: no spaces, angle brackets or quotes inside a SIP-URI).
+fn parse_uri(uri: &str) -> Result<Uri, VoiceError> {
+    let invalid = || VoiceError::InvalidUri {
+        uri: uri.to_string(),
+    };
+    let rest = uri
+        .get(..4)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("sip:"))
+        .map(|_| &uri[4..])
+        .ok_or_else(invalid)?;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let clean = !uri
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
+    if !clean || host.is_empty() || host.starts_with([':', ';']) {
+        return Err(invalid());
+    }
+    Uri::try_from(uri).map_err(|_| invalid())
+}
+
+fn mask_destination(to: &Destination) -> String {
+    match to {
+        Destination::Number(n) => mask_number(n),
+        Destination::Uri(u) => mask_number(u),
+    }
+}
+
+/// How the ringing phase ended.
+enum Ringing {
+    Answered(MediaHandle, mpsc::Receiver<MediaEvent>),
+    Ended(EndCause),
+}
+
+struct LegTask {
+    inner: Arc<Inner>,
+    _ticket: super::LegTicket,
+    dialog: InviteDialog,
+    states: DialogStateReceiver,
+    commands: mpsc::Receiver<LegCommand>,
+    /// False once every [`CallLeg`] was dropped (the channel yields `None` from then on).
+    commands_open: bool,
+    events: mpsc::Sender<LegEvent>,
+    slot: MediaSlot,
+}
+
+impl LegTask {
+    async fn run(
+        mut self,
+        invite: JoinHandle<InviteAsyncResult>,
+        media: MediaLeg,
+        ring_timeout: Duration,
+    ) {
+        let cause = match self.ring(invite, media, ring_timeout).await {
+            Ringing::Answered(handle, media_events) => {
+                let cause = self.talk(&handle, media_events).await;
+                handle.stop();
+                cause
+            }
+            Ringing::Ended(cause) => cause,
+        };
+        self.set_media(None);
+        self.inner.dialogs.remove_dialog(&self.dialog.id());
+        info!(?cause, "voice: leg ended");
+        self.emit(LegEvent::HungUp(cause)).await;
+    }
+
+    /// From INVITE to final response.
+    async fn ring(
+        &mut self,
+        mut invite: JoinHandle<InviteAsyncResult>,
+        mut media: MediaLeg,
+        ring_timeout: Duration,
+    ) -> Ringing {
+        let ring_deadline = tokio::time::sleep(ring_timeout);
+        tokio::pin!(ring_deadline);
+        // Polled only after a CANCEL, which resets it: how long we still wait for the 487.
+        let final_deadline = tokio::time::sleep(CANCEL_FINAL_LIMIT);
+        tokio::pin!(final_deadline);
+        let mut cancelled: Option<CancelReason> = None;
+        let mut early_sdp: Option<Vec<u8>> = None;
+        let shutdown = self.inner.shutdown.clone();
+
+        let result = loop {
+            let cancel = tokio::select! {
+                result = &mut invite => break result,
+                Some(state) = self.states.recv() => {
+                    self.on_provisional(state, &mut early_sdp).await;
+                    None
+                }
+                _ = &mut ring_deadline, if cancelled.is_none() => Some(CancelReason::RingTimeout),
+                command = self.commands.recv(), if self.commands_open && cancelled.is_none() => {
+                    if command.is_none() {
+                        self.commands_open = false;
+                        debug!("voice: every CallLeg dropped while ringing; cancelling");
+                    }
+                    Some(CancelReason::Local)
+                }
+                _ = shutdown.cancelled(), if cancelled.is_none() => Some(CancelReason::Local),
+                _ = &mut final_deadline, if cancelled.is_some() => {
+                    warn!("voice: no final response after CANCEL");
+                    return Ringing::Ended(cancel_cause(cancelled));
+                }
+            };
+            if let Some(reason) = cancel {
+                cancelled = Some(reason);
+                info!(?reason, "voice: cancelling INVITE");
+                final_deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + CANCEL_FINAL_LIMIT);
+                // `cancel` waits for the CANCEL's own 200; the 487 arrives on the INVITE.
+                let dialog = self.dialog.clone();
+                tokio::spawn(
+                    async move {
+                        if let Err(e) = dialog.cancel().await {
+                            debug!(error = %e, "voice: CANCEL not confirmed");
+                        }
+                    }
+                    .in_current_span(),
+                );
+            }
+        };
+        // Provisional states queued before the final response keep their order.
+        while let Ok(state) = self.states.try_recv() {
+            self.on_provisional(state, &mut early_sdp).await;
+        }
+
+        let response = match result {
+            Ok(Ok((_, Some(response)))) => response,
+            Ok(Ok((_, None))) => {
+                // RFC 3261 §17.1.1.2 Timer B: no final response to the INVITE at all.
+                return Ringing::Ended(
+                    cancelled.map_or(EndCause::Timeout, |r| cancel_cause(Some(r))),
+                );
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "voice: INVITE could not be sent");
+                return Ringing::Ended(EndCause::NetworkError(e.to_string()));
+            }
+            Err(e) => return Ringing::Ended(EndCause::NetworkError(e.to_string())),
+        };
+        let code = u16::from(response.status_code.clone());
+        if response.status_code.kind() != StatusCodeKind::Successful {
+            info!(code, "voice: INVITE failed");
+            return Ringing::Ended(end_cause_for_status(code, cancelled));
+        }
+        if cancelled.is_some() {
+            // rsipstack ACKs and BYEs a 2xx that crossed our CANCEL (RFC 3261 §15).
+            return Ringing::Ended(cancel_cause(cancelled));
+        }
+        // RFC 3261 §13.2.1: the answer is in the 2xx, or was already in a reliable 183; an
+        // unreliable 183's SDP is the best we have when the 2xx has none.
+        let answer = if response.body.is_empty() {
+            early_sdp.unwrap_or_default()
+        } else {
+            response.body.clone()
+        };
+        let negotiated = match std::str::from_utf8(&answer)
+            .ok()
+            .map(|sdp| media.apply_answer(sdp))
+        {
+            Some(Ok(negotiated)) => negotiated,
+            failed => {
+                warn!(error = ?failed.map(|r| r.err()), "voice: answer SDP unusable; hanging up");
+                self.bye().await;
+                // 488 Not Acceptable Here: what we would have said had the SDP been an offer.
+                return Ringing::Ended(EndCause::Rejected(488));
+            }
+        };
+        let (media_tx, media_events) = mpsc::channel(MEDIA_EVENT_QUEUE);
+        let handle = media.start(media_tx);
+        self.set_media(Some(handle.clone()));
+        info!(codec = ?negotiated.codec, "voice: answered");
+        self.emit(LegEvent::Answered {
+            codec: negotiated.codec,
+        })
+        .await;
+        Ringing::Answered(handle, media_events)
+    }
+
+    async fn on_provisional(&self, state: DialogState, early_sdp: &mut Option<Vec<u8>>) {
+        let event = match state {
+            DialogState::Trying(_) => LegEvent::Trying,
+            DialogState::Early(_, response) => {
+                let sdp = content_type_sdp(&response) && !response.body.is_empty();
+                if response.status_code == StatusCode::SessionProgress && sdp {
+                    *early_sdp = Some(response.body);
+                    LegEvent::EarlyMedia
+                } else {
+                    LegEvent::Ringing
+                }
+            }
+            _ => return,
+        };
+        self.emit(event).await;
+    }
+
+    /// From answer to hang-up.
+    async fn talk(
+        &mut self,
+        media: &MediaHandle,
+        mut media_events: mpsc::Receiver<MediaEvent>,
+    ) -> EndCause {
+        let shutdown = self.inner.shutdown.clone();
+        loop {
+            tokio::select! {
+                state = self.states.recv() => match state {
+                    Some(DialogState::Terminated(_, reason)) => return terminated_cause(&reason),
+                    Some(state) => self.on_request(state, media).await,
+                    // The dialog holds the sender; it cannot go away while we hold the dialog.
+                    None => return EndCause::RemoteHangup,
+                },
+                event = media_events.recv() => match event {
+                    Some(MediaEvent::RtpTimeout) => {
+                        warn!("voice: no RTP from the far end; hanging up");
+                        self.bye().await;
+                        return EndCause::Timeout;
+                    }
+                    Some(event) => self.on_media_event(event).await,
+                    None => {
+                        warn!("voice: media task ended; hanging up");
+                        self.bye().await;
+                        return EndCause::Timeout;
+                    }
+                },
+                command = self.commands.recv(), if self.commands_open => match command {
+                    Some(LegCommand::Cancel) => debug!("voice: cancel ignored, leg answered"),
+                    Some(LegCommand::Hangup) => {
+                        self.bye().await;
+                        return EndCause::LocalHangup;
+                    }
+                    None => {
+                        self.commands_open = false;
+                        debug!("voice: every CallLeg dropped; hanging up");
+                        self.bye().await;
+                        return EndCause::LocalHangup;
+                    }
+                },
+                _ = shutdown.cancelled() => {
+                    self.bye().await;
+                    return EndCause::LocalHangup;
+                }
+            }
+        }
+    }
+
+    /// In-dialog requests rsipstack hands us to answer.
+    async fn on_request(&self, state: DialogState, media: &MediaHandle) {
+        match state {
+            DialogState::Info(_, request, handle) => self.on_info(&request, handle, media).await,
+            DialogState::Updated(_, request, handle) => {
+                self.on_reoffer(&request, handle, media).await
+            }
+            DialogState::Options(_, _, handle) => respond(handle, StatusCode::OK, None).await,
+            DialogState::Notify(_, _, handle)
+            | DialogState::Refer(_, _, handle)
+            | DialogState::Message(_, _, handle)
+            | DialogState::Publish(_, _, handle) => {
+                respond(handle, StatusCode::MethodNotAllowed, None).await
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_info(&self, request: &Request, handle: TransactionHandle, media: &MediaHandle) {
+        let content_type = request.header_value("Content-Type");
+        match content_type {
+            // An empty INFO is a keep-alive probe (RFC 6086 §4.2.2).
+            None if request.body.is_empty() => respond(handle, StatusCode::OK, None).await,
+            Some(ct) if content_type_is(&ct, "application/dtmf-relay") => {
+                match parse_dtmf_relay(&request.body) {
+                    Some(key) => {
+                        debug!(%key, "voice: INFO digit");
+                        // One stream for all digits: the media task reports it like the others.
+                        media.inject_digit(key);
+                        respond(handle, StatusCode::OK, None).await;
+                    }
+                    None => respond(handle, StatusCode::BadRequest, None).await,
+                }
+            }
+            _ => respond(handle, StatusCode::UnsupportedMediaType, None).await,
+        }
+    }
+
+    /// Re-INVITE (hold, unhold, new address) or UPDATE from the far end.
+    async fn on_reoffer(&self, request: &Request, handle: TransactionHandle, media: &MediaHandle) {
+        if request.body.is_empty() {
+            // RFC 3261 §14.2: an offerless re-INVITE wants our offer in the 2xx; we keep our
+            // session as is and repeat it.
+            respond(handle, StatusCode::OK, None).await;
+            return;
+        }
+        let answer = std::str::from_utf8(&request.body)
+            .ok()
+            .map(|sdp| media.answer_reoffer(sdp));
+        match answer {
+            Some(Ok(sdp)) => respond(handle, StatusCode::OK, Some(sdp.into_bytes())).await,
+            failed => {
+                // RFC 3261 §14.2: an unacceptable re-offer leaves the session unchanged.
+                warn!(error = ?failed.map(|r| r.err()), "voice: re-offer refused with 488");
+                respond(handle, StatusCode::NotAcceptableHere, None).await
+            }
+        }
+    }
+
+    async fn on_media_event(&self, event: MediaEvent) {
+        let event = match event {
+            MediaEvent::Digit { key, source } => LegEvent::Digit {
+                key,
+                via: match source {
+                    DigitSource::Rfc4733 => DigitVia::Rfc4733,
+                    DigitSource::InBand => DigitVia::InBand,
+                    DigitSource::SipInfo => DigitVia::SipInfo,
+                },
+            },
+            MediaEvent::PlayoutDone => LegEvent::PlayoutDone,
+            MediaEvent::RtpTimeout => return,
+        };
+        self.emit(event).await;
+    }
+
+    async fn bye(&self) {
+        match tokio::time::timeout(BYE_LIMIT, self.dialog.bye()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "voice: BYE failed"),
+            Err(_) => warn!("voice: no answer to BYE"),
+        }
+    }
+
+    fn set_media(&self, media: Option<MediaHandle>) {
+        match self.slot.lock() {
+            Ok(mut slot) => *slot = media,
+            Err(poisoned) => *poisoned.into_inner() = media,
+        }
+    }
+
+    async fn emit(&self, event: LegEvent) {
+        match self.events.send_timeout(event, EVENT_SEND_LIMIT).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(event)) => {
+                warn!(?event, "voice: leg event dropped, nobody reads the events");
+            }
+        }
+    }
+}
+
+fn content_type_sdp(response: &Response) -> bool {
+    response
+        .header_value("Content-Type")
+        .is_some_and(|ct| content_type_is(&ct, "application/sdp"))
+}
+
+fn cancel_cause(reason: Option<CancelReason>) -> EndCause {
+    match reason {
+        Some(CancelReason::RingTimeout) => EndCause::NoAnswer,
+        _ => EndCause::Cancelled,
+    }
+}
+
+fn terminated_cause(reason: &TerminatedReason) -> EndCause {
+    match reason {
+        TerminatedReason::UacBye => EndCause::LocalHangup,
+        TerminatedReason::Timeout => EndCause::Timeout,
+        _ => EndCause::RemoteHangup,
+    }
+}
+
+async fn respond(handle: TransactionHandle, status: StatusCode, sdp: Option<Vec<u8>>) {
+    let headers = sdp
+        .as_ref()
+        .map(|_| vec![Header::ContentType("application/sdp".into())]);
+    if handle.respond(status, headers, sdp).await.is_err() {
+        debug!("voice: in-dialog request ended before we answered");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_uris() {
+        let table = [
+            ("sip:7001@127.0.0.1:5060", true),
+            ("sip:+4930123@gw.example;transport=tcp", true),
+            ("SIP:gw.example", true),
+            ("not a uri", false),
+            ("tel:+4930123", false),
+            ("sip:", false),
+            ("sip:7001@", false),
+            ("sip:7001@:5060", false),
+            ("sip:a b@host", false),
+            ("sip:x@host>\r\nVia: evil", false),
+        ];
+        for (uri, ok) in table {
+            assert_eq!(parse_uri(uri).is_ok(), ok, "{uri:?}");
+        }
+    }
+}

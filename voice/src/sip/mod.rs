@@ -1,0 +1,203 @@
+//! The SIP side of `voice`: one rsipstack endpoint (UDP and TCP on one address) with its
+//! dialog layer, the loop that answers incoming requests, and one task per outbound leg.
+//! rsipstack does the protocol work (transactions, retransmissions, ACK, CANCEL, digest auth);
+//! this module is glue and must not hand-build SIP messages the stack can build.
+
+mod call;
+mod incoming;
+pub(crate) mod message;
+pub(crate) mod trunk;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rsipstack::EndpointBuilder;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::Method;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::VoiceConfig;
+use crate::error::VoiceError;
+use crate::leg::{CallLeg, LegEvent, OriginateRequest};
+use crate::media::MediaEngine;
+
+/// Methods we answer, advertised in `Allow` (RFC 3261 §20.5).
+pub(crate) const ALLOWED: [Method; 6] = [
+    Method::Invite,
+    Method::Ack,
+    Method::Bye,
+    Method::Cancel,
+    Method::Options,
+    Method::Info,
+];
+
+/// How long a shutdown waits for legs to send their BYE or CANCEL before the transport closes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The telephony unit: places outbound calls over the configured trunks.
+///
+/// Cheap to clone; all clones share one SIP endpoint. Cancelling the `shutdown` token given
+/// to [`Voice::start`] hangs up every leg and then closes the SIP sockets.
+#[derive(Clone)]
+pub struct Voice {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: VoiceConfig,
+    pub(crate) media: Arc<MediaEngine>,
+    pub(crate) dialogs: Arc<DialogLayer>,
+    /// Host for From, Contact and P-Asserted-Identity.
+    pub(crate) host: String,
+    pub(crate) sip_addr: SocketAddr,
+    pub(crate) shutdown: CancellationToken,
+    legs: LegCount,
+}
+
+/// Live leg tasks, so a shutdown can wait for their BYEs.
+#[derive(Default)]
+pub(crate) struct LegCount {
+    count: AtomicUsize,
+    zero: Notify,
+}
+
+/// Held by each leg task; dropping it counts the leg out.
+pub(crate) struct LegTicket(Arc<Inner>);
+
+impl Drop for LegTicket {
+    fn drop(&mut self) {
+        if self.0.legs.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.legs.zero.notify_waiters();
+        }
+    }
+}
+
+impl Voice {
+    /// Bind UDP and TCP on `config.sip_listen`, start the endpoint and the incoming-request
+    /// loop. Returns once both sockets are bound.
+    pub async fn start(
+        config: VoiceConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Voice, VoiceError> {
+        let media = MediaEngine::new(config.media.clone())?;
+        // The transport outlives `shutdown` by the grace period so legs can still send BYE.
+        let transport_token = CancellationToken::new();
+        let transport = TransportLayer::new(transport_token.clone());
+
+        let listen = config.sip_listen;
+        let udp =
+            UdpConnection::create_connection(listen, None, Some(transport_token.child_token()))
+                .await
+                .map_err(|e| listen_error(listen, e))?;
+        let udp_addr = udp
+            .get_addr()
+            .get_socketaddr()
+            .map_err(|e| listen_error(listen, e))?;
+        let bound = SocketAddr::new(listen.ip(), udp_addr.port());
+        // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
+        // instead of returning it; probing first turns a taken port into an error here.
+        TcpListener::bind(bound).map_err(|source| VoiceError::Listen {
+            addr: bound,
+            source,
+        })?;
+        let tcp = TcpListenerConnection::new(bound, None)
+            .await
+            .map_err(|e| listen_error(bound, e))?;
+        transport.add_transport(udp.into());
+        transport.add_transport(tcp.into());
+
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent(&config.user_agent)
+            .with_cancel_token(transport_token.clone())
+            .with_transport_layer(transport)
+            .with_allows(ALLOWED.to_vec())
+            .build();
+        let incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| VoiceError::Stack(Box::new(e)))?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let host = config
+            .public_host
+            .clone()
+            .unwrap_or_else(|| udp_addr.ip().to_string());
+
+        let inner = Arc::new(Inner {
+            media,
+            dialogs,
+            host,
+            sip_addr: udp_addr,
+            shutdown: shutdown.clone(),
+            legs: LegCount::default(),
+            config,
+        });
+        info!(sip = %udp_addr, "voice: SIP listening on UDP and TCP");
+
+        tokio::spawn(async move { endpoint.serve().await });
+        tokio::spawn(incoming::serve(inner.clone(), incoming));
+        tokio::spawn(close_after_legs(inner.clone(), transport_token));
+        Ok(Voice { inner })
+    }
+
+    /// The bound UDP address (TCP listens on the same port).
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.inner.sip_addr
+    }
+
+    /// Place an outbound call. Events arrive on the returned receiver until
+    /// [`LegEvent::HungUp`]; dropping the receiver does not end the call.
+    pub async fn originate(
+        &self,
+        request: OriginateRequest,
+    ) -> Result<(CallLeg, mpsc::Receiver<LegEvent>), VoiceError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(VoiceError::ShutDown);
+        }
+        call::originate(self.inner.clone(), request).await
+    }
+}
+
+impl Inner {
+    pub(crate) fn leg_ticket(self: &Arc<Self>) -> LegTicket {
+        self.legs.count.fetch_add(1, Ordering::AcqRel);
+        LegTicket(self.clone())
+    }
+}
+
+fn listen_error(addr: SocketAddr, e: rsipstack::Error) -> VoiceError {
+    let source = match e {
+        rsipstack::Error::IoError(io) => io,
+        other => std::io::Error::other(other.to_string()),
+    };
+    VoiceError::Listen { addr, source }
+}
+
+/// After `shutdown`, wait for the legs to finish their BYE/CANCEL (bounded), then close the
+/// SIP sockets.
+async fn close_after_legs(inner: Arc<Inner>, transport: CancellationToken) {
+    inner.shutdown.cancelled().await;
+    let drained = async {
+        loop {
+            let notified = inner.legs.zero.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a leg ending in between still wakes us.
+            notified.as_mut().enable();
+            if inner.legs.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+        warn!(
+            legs = inner.legs.count.load(Ordering::Acquire),
+            "voice: legs still ending at shutdown; closing SIP anyway"
+        );
+    }
+    transport.cancel();
+}

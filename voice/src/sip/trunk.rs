@@ -1,0 +1,218 @@
+//! Outbound routing as pure functions: which trunk carries a number (longest prefix), and the
+//! Request-URI that reaches it. No I/O here.
+
+use crate::config::{Transport, Trunk};
+use crate::error::VoiceError;
+
+/// Where an INVITE goes and what credentials answer its challenges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Route {
+    /// Request-URI and To URI.
+    pub(crate) uri: String,
+    pub(crate) transport: Transport,
+    pub(crate) credentials: Option<(String, String)>,
+    pub(crate) from_domain: Option<String>,
+}
+
+/// The trunk whose prefix is the longest one the number starts with; among equal prefixes the
+/// first configured. A leading `+` is ignored on both sides.
+pub(crate) fn select_trunk<'a>(trunks: &'a [Trunk], number: &str) -> Option<&'a Trunk> {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    let mut best: Option<&Trunk> = None;
+    for trunk in trunks {
+        let prefix = trunk.prefix.strip_prefix('+').unwrap_or(&trunk.prefix);
+        if !digits.starts_with(prefix) {
+            continue;
+        }
+        let longer = best.is_none_or(|b| prefix.len() > b.prefix.trim_start_matches('+').len());
+        if longer {
+            best = Some(trunk);
+        }
+    }
+    best
+}
+
+/// A phone number or DNIS as a SIP user part: digits with an optional leading `+`
+/// (RFC 3261 §19.1.1 allows more, but nothing else belongs in a dialled number).
+pub(crate) fn check_user(what: &'static str, value: &str) -> Result<(), VoiceError> {
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    let ok = !digits.is_empty()
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#'));
+    if ok {
+        Ok(())
+    } else {
+        Err(VoiceError::InvalidUser {
+            what,
+            value: value.to_string(),
+        })
+    }
+}
+
+/// Route for a number: trunk by prefix, then `sip:{user}@{target}` with `;transport=tcp` on
+/// TCP trunks (RFC 3261 §19.1.1 transport parameter).
+pub(crate) fn route_number(
+    trunks: &[Trunk],
+    number: &str,
+    request_user: Option<&str>,
+) -> Result<Route, VoiceError> {
+    check_user("number", number)?;
+    let user = request_user.unwrap_or(number);
+    check_user("request user", user)?;
+    let trunk = select_trunk(trunks, number).ok_or_else(|| VoiceError::NoTrunk {
+        masked: mask_number(number),
+    })?;
+    check_target(&trunk.target)?;
+    let mut uri = format!("sip:{user}@{}", trunk.target);
+    if trunk.transport == Transport::Tcp {
+        uri.push_str(";transport=tcp");
+    }
+    let credentials = match (&trunk.username, &trunk.password) {
+        (Some(user), Some(pass)) => Some((user.clone(), pass.clone())),
+        _ => None,
+    };
+    Ok(Route {
+        uri,
+        transport: trunk.transport,
+        credentials,
+        from_domain: trunk.from_domain.clone(),
+    })
+}
+
+/// A trunk target is `host` or `host:port`; anything with URI syntax in it would change the
+/// meaning of the Request-URI we build around it.
+fn check_target(target: &str) -> Result<(), VoiceError> {
+    let ok = !target.is_empty()
+        && target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if ok {
+        Ok(())
+    } else {
+        Err(VoiceError::InvalidTrunkTarget {
+            target: target.to_string(),
+        })
+    }
+}
+
+/// A number for logs: all but the last three characters replaced by `*`.
+pub(crate) fn mask_number(number: &str) -> String {
+    let count = number.chars().count();
+    number
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i + 3 < count { '*' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trunk(prefix: &str, target: &str) -> Trunk {
+        Trunk {
+            prefix: prefix.to_string(),
+            target: target.to_string(),
+            transport: Transport::Udp,
+            username: None,
+            password: None,
+            from_domain: None,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let trunks = [
+            trunk("", "default:5060"),
+            trunk("+49", "de:5060"),
+            trunk("4930", "berlin:5060"),
+            trunk("+44", "uk:5060"),
+            trunk("49", "de-second:5060"),
+        ];
+        let cases = [
+            ("+493012345", "berlin:5060"),
+            ("493012345", "berlin:5060"),
+            ("+4989123", "de:5060"),
+            ("+4420123", "uk:5060"),
+            ("+33123", "default:5060"),
+            ("4", "default:5060"),
+        ];
+        for (number, want) in cases {
+            let got = select_trunk(&trunks, number).map(|t| t.target.as_str());
+            assert_eq!(got, Some(want), "number {number}");
+        }
+    }
+
+    #[test]
+    fn no_catch_all_means_no_route() {
+        let trunks = [trunk("+49", "de:5060")];
+        assert!(select_trunk(&trunks, "+33123").is_none());
+        assert!(select_trunk(&[], "+33123").is_none());
+        assert!(matches!(
+            route_number(&trunks, "+33123", None),
+            Err(VoiceError::NoTrunk { masked }) if masked == "***123"
+        ));
+    }
+
+    #[test]
+    fn request_uri_uses_dnis_and_transport() {
+        let mut tcp = trunk("+1", "10.0.0.1:5080");
+        tcp.transport = Transport::Tcp;
+        tcp.username = Some("acct".into());
+        tcp.password = Some("pw".into());
+        let trunks = [trunk("", "gw.example:5060"), tcp];
+        let cases: [(&str, Option<&str>, &str); 3] = [
+            ("+4930123", None, "sip:+4930123@gw.example:5060"),
+            ("+4930123", Some("7001"), "sip:7001@gw.example:5060"),
+            (
+                "+15551234",
+                None,
+                "sip:+15551234@10.0.0.1:5080;transport=tcp",
+            ),
+        ];
+        for (number, dnis, want) in cases {
+            let route = route_number(&trunks, number, dnis).expect("valid test input");
+            assert_eq!(route.uri, want);
+        }
+        let route = route_number(&trunks, "+15551234", None).expect("valid test input");
+        assert_eq!(route.credentials, Some(("acct".into(), "pw".into())));
+        assert_eq!(route.transport, Transport::Tcp);
+    }
+
+    #[test]
+    fn users_are_digits_only() {
+        let table = [
+            ("+4930123", true),
+            ("7001", true),
+            ("*31#", true),
+            ("", false),
+            ("+", false),
+            ("alice", false),
+            ("123@evil", false),
+            ("12;transport=tcp", false),
+            ("12\r\nVia: x", false),
+        ];
+        for (user, ok) in table {
+            assert_eq!(check_user("number", user).is_ok(), ok, "{user:?}");
+        }
+        let bad_target = [trunk("", "gw;lr")];
+        assert!(matches!(
+            route_number(&bad_target, "123", None),
+            Err(VoiceError::InvalidTrunkTarget { .. })
+        ));
+    }
+
+    #[test]
+    fn masking_keeps_last_three() {
+        let table = [
+            ("+4930123456", "********456"),
+            ("123", "123"),
+            ("12", "12"),
+            ("", ""),
+        ];
+        for (number, want) in table {
+            assert_eq!(mask_number(number), want);
+        }
+    }
+}

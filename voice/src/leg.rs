@@ -88,9 +88,12 @@ pub enum EndCause {
     LocalHangup,
     /// We cancelled the INVITE before an answer.
     Cancelled,
-    /// No response to the INVITE, or the media stopped arriving.
+    /// No response to the INVITE before the ring timeout (dead or unreachable trunk), or the
+    /// media stopped arriving.
     Timeout,
-    /// The request could not be sent (unresolvable target, refused TCP connection, …).
+    /// The SIP stack could not send the request at all. rsipstack retries an unreachable or
+    /// refusing target until Timer B, so those usually end as [`EndCause::Timeout`] at the
+    /// ring timeout instead.
     NetworkError(String),
 }
 

@@ -7,6 +7,10 @@
 //! let (leg, mut events) = voice.originate(request).await?;
 //! while let Some(event) = events.recv().await { /* Answered → leg.say(..), Digit, HungUp */ }
 //! ```
+//!
+//! Logs: each leg has one `leg` span with its Call-ID and the dialled number masked to its last
+//! three digits. rsipstack itself logs whole SIP messages (numbers included) at `info` and
+//! `debug`; run with `rsipstack=warn` in the filter to keep numbers out of production logs.
 
 pub mod media;
 

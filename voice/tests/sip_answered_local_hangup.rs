@@ -35,3 +35,27 @@ async fn answered_call_then_local_hangup() {
     assert!(matches!(leg.hangup(), Err(VoiceError::LegEnded)));
     sipp.assert_passed(Duration::from_secs(10)).await;
 }
+
+#[tokio::test]
+async fn dropping_an_answered_leg_hangs_up() {
+    let sipp = Sipp::uas("uas_answer.xml", false);
+    let (voice, _shutdown) = start_voice(vec![trunk_to(&sipp, Transport::Udp)]).await;
+
+    let (leg, mut events) = voice
+        .originate(center_request(Duration::from_secs(10)))
+        .await
+        .expect("originate");
+    until_answered(&mut events).await;
+    let clone = leg.clone();
+    drop(leg);
+    // A clone keeps the call: nothing ends while one handle lives.
+    let early = tokio::time::timeout(Duration::from_millis(500), events.recv()).await;
+    assert!(
+        early.is_err(),
+        "leg ended while a clone was alive: {early:?}"
+    );
+    drop(clone);
+    let (_, cause) = until_hung_up(&mut events).await;
+    assert_eq!(cause, EndCause::LocalHangup);
+    sipp.assert_passed(Duration::from_secs(10)).await;
+}

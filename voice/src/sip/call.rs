@@ -240,13 +240,15 @@ impl LegTask {
         tokio::pin!(final_deadline);
         let mut cancelled: Option<CancelReason> = None;
         let mut early_sdp: Option<Vec<u8>> = None;
+        // Whether the far end answered anything yet (100 or 1xx).
+        let mut responded = false;
         let shutdown = self.inner.shutdown.clone();
 
         let result = loop {
             let cancel = tokio::select! {
                 result = &mut invite => break result,
                 Some(state) = self.states.recv() => {
-                    self.on_provisional(state, &mut early_sdp).await;
+                    responded |= self.on_provisional(state, &mut early_sdp).await;
                     None
                 }
                 _ = &mut ring_deadline, if cancelled.is_none() => Some(CancelReason::RingTimeout),
@@ -265,7 +267,7 @@ impl LegTask {
             };
             if let Some(reason) = cancel {
                 cancelled = Some(reason);
-                info!(?reason, "voice: cancelling INVITE");
+                info!(?reason, responded, "voice: cancelling INVITE");
                 final_deadline
                     .as_mut()
                     .reset(tokio::time::Instant::now() + CANCEL_FINAL_LIMIT);
@@ -279,6 +281,15 @@ impl LegTask {
                     }
                     .in_current_span(),
                 );
+                if !responded {
+                    // RFC 3261 §9.1: no CANCEL before a provisional response. rsipstack sends
+                    // it if one still comes (and BYEs a late 2xx); we need not wait 64·T1 for
+                    // a peer that never spoke.
+                    return Ringing::Ended(match reason {
+                        CancelReason::RingTimeout => EndCause::Timeout,
+                        CancelReason::Local => EndCause::Cancelled,
+                    });
+                }
             }
         };
         // Provisional states queued before the final response keep their order.
@@ -339,7 +350,8 @@ impl LegTask {
         Ringing::Answered(handle, media_events)
     }
 
-    async fn on_provisional(&self, state: DialogState, early_sdp: &mut Option<Vec<u8>>) {
+    /// Report a provisional response; true if `state` was one.
+    async fn on_provisional(&self, state: DialogState, early_sdp: &mut Option<Vec<u8>>) -> bool {
         let event = match state {
             DialogState::Trying(_) => LegEvent::Trying,
             DialogState::Early(_, response) => {
@@ -351,9 +363,10 @@ impl LegTask {
                     LegEvent::Ringing
                 }
             }
-            _ => return,
+            _ => return false,
         };
         self.emit(event).await;
+        true
     }
 
     /// From answer to hang-up.

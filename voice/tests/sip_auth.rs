@@ -51,6 +51,7 @@ async fn wrong_password_is_rejected() {
         .expect("originate");
     let (_, cause) = until_hung_up(&mut events).await;
     assert_eq!(cause, EndCause::Rejected(403));
+    let mut sipp = sipp;
     let code = sipp.exit_code(Duration::from_secs(10)).await;
     assert_ne!(code, 0, "SIPp must have seen a wrong digest");
 }

@@ -81,7 +81,7 @@ impl Sipp {
             .arg(dir.path().join("messages.log"))
             .args(["-t", if tcp { "t1" } else { "u1" }])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log_file(&dir, "screen.log"))
             .stderr(log_file(&dir, "stderr.log"));
         let child = command.spawn().expect("start sipp");
         // SIPp binds within milliseconds; our INVITE retransmits (T1) if it is early.
@@ -100,7 +100,7 @@ impl Sipp {
     }
 
     /// Wait for SIPp to finish its call; its exit code (0: the scenario passed).
-    pub async fn exit_code(mut self, limit: Duration) -> i32 {
+    pub async fn exit_code(&mut self, limit: Duration) -> i32 {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let status = self
@@ -123,15 +123,14 @@ impl Sipp {
     }
 
     /// Wait for SIPp and fail the test, with its logs, unless the scenario passed.
-    pub async fn assert_passed(self, limit: Duration) {
-        let scenario = self.scenario.clone();
-        let logs_dir = self.dir.path().to_path_buf();
+    pub async fn assert_passed(mut self, limit: Duration) {
         let code = self.exit_code(limit).await;
         assert_eq!(
             code,
             0,
-            "sipp scenario {scenario} failed (exit {code})\n{}",
-            read_logs(&logs_dir)
+            "sipp scenario {} failed (exit {code})\n{}",
+            self.scenario,
+            self.logs()
         );
     }
 
@@ -148,7 +147,7 @@ fn log_file(dir: &TempDir, name: &str) -> Stdio {
 
 fn read_logs(dir: &std::path::Path) -> String {
     let mut out = String::new();
-    for name in ["stderr.log", "errors.log", "messages.log"] {
+    for name in ["stderr.log", "errors.log", "messages.log", "screen.log"] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         out.push_str(&format!("--- {name}\n{text}\n"));
     }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use voice::{EndCause, LegEvent, Transport, VoiceError, bridge};
+use voice::{EndCause, LegEvent, VoiceError, bridge};
 
 #[tokio::test]
 async fn bridged_legs_keep_their_own_digits() {

@@ -8,28 +8,22 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::{
     DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
 };
-use rsipstack::dialog::invitation::{InviteAsyncResult, InviteOption};
+use rsipstack::dialog::invitation::InviteAsyncResult;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Request, Response, StatusCode, StatusCodeKind, Uri};
+use rsipstack::sip::{Header, Request, Response, StatusCode, StatusCodeKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Inner;
-use super::message::{
-    CancelReason, InviteHeaders, content_type_is, end_cause_for_status, parse_dtmf_relay,
-};
-use super::trunk::{self, Route, mask_number};
-use crate::config::Transport;
+use super::invite::{self, PreparedInvite};
+use super::message::{CancelReason, content_type_is, end_cause_for_status, parse_dtmf_relay};
 use crate::error::VoiceError;
-use crate::leg::{
-    CallLeg, Destination, DigitVia, EndCause, LegCommand, LegEvent, MediaSlot, OriginateRequest,
-};
+use crate::leg::{CallLeg, DigitVia, EndCause, LegCommand, LegEvent, MediaSlot, OriginateRequest};
 use crate::media::{DigitSource, MediaEvent, MediaHandle, MediaLeg};
 
 /// Events the platform has not read yet; beyond this the leg waits (see `EVENT_SEND_LIMIT`).
@@ -49,61 +43,20 @@ pub(super) async fn originate(
     inner: Arc<Inner>,
     request: OriginateRequest,
 ) -> Result<(CallLeg, mpsc::Receiver<LegEvent>), VoiceError> {
-    let route = route_for(&inner, &request)?;
-    trunk::check_user("from user", &request.from_user)?;
-    if let Some(display) = &request.from_display {
-        // A quote or line break would end the display-name early (RFC 3261 §25.1 quoted-string).
-        if display
-            .chars()
-            .any(|c| c == '"' || c == '\\' || c.is_control())
-        {
-            return Err(VoiceError::InvalidHeader {
-                name: "From display name".to_string(),
-            });
-        }
-    }
-    let from_host = route
-        .from_domain
-        .clone()
-        .unwrap_or_else(|| inner.host.clone());
-    let callee = parse_uri(&route.uri)?;
-    let caller = parse_uri(&format!("sip:{}@{from_host}", request.from_user))?;
-    let contact = parse_uri(&format!(
-        "sip:{}@{}:{}",
-        request.from_user,
-        inner.host,
-        inner.sip_addr.port()
-    ))?;
-    let headers = InviteHeaders {
-        host: &from_host,
-        p_asserted_identity: request.p_asserted_identity.as_deref(),
-        user_to_user: request.user_to_user.as_deref(),
-        extra: &request.extra_headers,
-    }
-    .build()?;
-
+    let PreparedInvite {
+        mut option,
+        call_id,
+        masked_to,
+        transport,
+    } = invite::prepare(&inner, &request)?;
     let media = inner.media.allocate().await?;
-    let offer = media.sdp_offer(rand::random::<u32>().into(), 1);
-    let call_id = format!("{}@{}", hex::encode(rand::random::<[u8; 12]>()), inner.host);
-    let option = InviteOption {
-        caller_display_name: request.from_display.clone(),
-        caller,
-        callee,
-        contact,
-        content_type: Some("application/sdp".to_string()),
-        offer: Some(offer.into_bytes()),
-        credential: route.credentials.map(|(username, password)| Credential {
-            username,
-            password,
-            realm: None,
-            auth_username: None,
-        }),
-        headers: Some(headers),
-        call_id: Some(call_id.clone()),
-        ..Default::default()
-    };
+    option.offer = Some(
+        media
+            .sdp_offer(rand::random::<u32>().into(), 1)
+            .into_bytes(),
+    );
 
-    let span = info_span!("leg", call_id = %call_id, to = %mask_destination(&request.to));
+    let span = info_span!("leg", call_id = %call_id, to = %masked_to);
     let (state_tx, states) = inner.dialogs.new_dialog_state_channel();
     let (dialog, invite) = {
         let _entered = span.enter();
@@ -112,7 +65,7 @@ pub(super) async fn originate(
             .do_invite_async(option, state_tx)
             .map_err(|e| VoiceError::Invite(Box::new(e)))?
     };
-    info!(parent: &span, transport = ?route.transport, "voice: INVITE sent");
+    info!(parent: &span, ?transport, "voice: INVITE sent");
 
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (commands_tx, commands) = mpsc::channel(4);
@@ -132,59 +85,6 @@ pub(super) async fn originate(
             .instrument(span),
     );
     Ok((CallLeg::new(call_id, commands_tx, slot), events))
-}
-
-fn route_for(inner: &Inner, request: &OriginateRequest) -> Result<Route, VoiceError> {
-    match &request.to {
-        Destination::Number(number) => trunk::route_number(
-            &inner.config.trunks,
-            number,
-            request.request_user.as_deref(),
-        ),
-        Destination::Uri(uri) => {
-            let parsed = parse_uri(uri)?;
-            let tcp = parsed.params.iter().any(|p| {
-                matches!(
-                    p,
-                    rsipstack::sip::Param::Transport(rsipstack::sip::Transport::Tcp)
-                )
-            });
-            Ok(Route {
-                uri: uri.clone(),
-                transport: if tcp { Transport::Tcp } else { Transport::Udp },
-                credentials: None,
-                from_domain: None,
-            })
-        }
-    }
-}
-
-/// A `sip:` URI with a host; the parser alone accepts nearly any text, so the shape is
-/// checked first (RFC 3261 §19.1.1: no spaces, angle brackets or quotes inside a SIP-URI).
-fn parse_uri(uri: &str) -> Result<Uri, VoiceError> {
-    let invalid = || VoiceError::InvalidUri {
-        uri: uri.to_string(),
-    };
-    let rest = uri
-        .get(..4)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("sip:"))
-        .map(|_| &uri[4..])
-        .ok_or_else(invalid)?;
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let clean = !uri
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
-    if !clean || host.is_empty() || host.starts_with([':', ';']) {
-        return Err(invalid());
-    }
-    Uri::try_from(uri).map_err(|_| invalid())
-}
-
-fn mask_destination(to: &Destination) -> String {
-    match to {
-        Destination::Number(n) => mask_number(n),
-        Destination::Uri(u) => mask_number(u),
-    }
 }
 
 /// How the ringing phase ended.
@@ -546,29 +446,5 @@ async fn respond(handle: TransactionHandle, status: StatusCode, sdp: Option<Vec<
         .map(|_| vec![Header::ContentType("application/sdp".into())]);
     if handle.respond(status, headers, sdp).await.is_err() {
         debug!("voice: in-dialog request ended before we answered");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn destination_uris() {
-        let table = [
-            ("sip:7001@127.0.0.1:5060", true),
-            ("sip:+4930123@gw.example;transport=tcp", true),
-            ("SIP:gw.example", true),
-            ("not a uri", false),
-            ("tel:+4930123", false),
-            ("sip:", false),
-            ("sip:7001@", false),
-            ("sip:7001@:5060", false),
-            ("sip:a b@host", false),
-            ("sip:x@host>\r\nVia: evil", false),
-        ];
-        for (uri, ok) in table {
-            assert_eq!(parse_uri(uri).is_ok(), ok, "{uri:?}");
-        }
     }
 }

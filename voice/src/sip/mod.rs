@@ -5,6 +5,7 @@
 
 mod call;
 mod incoming;
+mod invite;
 pub(crate) mod message;
 pub(crate) mod trunk;
 

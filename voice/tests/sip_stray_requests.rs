@@ -1,6 +1,6 @@
 //! Requests outside any call get sensible answers: an in-dialog request (To tag) for a dialog we
 //! do not have gets 481 (RFC 3261 §12.2.2), an unknown method outside a dialog gets 405 with
-//! Allow (§8.2.1), and neither creates anything.
+//! Allow (§8.2.1). A trunk that is not host:port is refused when the service starts.
 
 mod common;
 
@@ -46,4 +46,29 @@ async fn unknown_dialog_and_unknown_method() {
             .any(|l| l.to_ascii_lowercase().starts_with("allow:") && l.contains("INVITE")),
         "{answer}"
     );
+}
+
+#[tokio::test]
+async fn bad_trunk_target_fails_at_start() {
+    let trunk = voice::Trunk {
+        prefix: String::new(),
+        target: "gw.example;lr".to_string(),
+        transport: voice::Transport::Udp,
+        username: None,
+        password: None,
+        from_domain: None,
+    };
+    let config = voice::VoiceConfig {
+        sip_listen: std::net::SocketAddr::new(LOOPBACK, 0),
+        public_host: None,
+        media: voice::MediaConfig::new(LOOPBACK, LOOPBACK, 30_000, 30_010),
+        trunks: vec![trunk],
+        user_agent: "callbond-test".to_string(),
+        accept_from: Vec::new(),
+    };
+    let started = voice::Voice::start(config, tokio_util::sync::CancellationToken::new()).await;
+    assert!(matches!(
+        started,
+        Err(voice::VoiceError::InvalidTrunkTarget { .. })
+    ));
 }

@@ -86,6 +86,10 @@ impl Voice {
         config: VoiceConfig,
         shutdown: CancellationToken,
     ) -> Result<Voice, VoiceError> {
+        // A bad trunk is a config error: say so at start, not on the first call through it.
+        for trunk in &config.trunks {
+            trunk::check_target(&trunk.target)?;
+        }
         let media = MediaEngine::new(config.media.clone())?;
         // The transport outlives `shutdown` by the grace period so legs can still send BYE.
         let transport_token = CancellationToken::new();

@@ -77,6 +77,12 @@ pub enum ValidationError {
         max: usize,
         got: usize,
     },
+    #[error("{field} must have at most {max} entries, got {got}")]
+    TooMany {
+        field: &'static str,
+        max: usize,
+        got: usize,
+    },
     #[error("{field} must be at most {max} bytes, got {got}")]
     TooManyBytes {
         field: &'static str,
@@ -154,14 +160,6 @@ impl DbError {
             }
         }
         Self::Sqlite(error)
-    }
-
-    /// `QueryReturnedNoRows` becomes `NotFound { what }`.
-    pub(crate) fn not_found_or(error: rusqlite::Error, what: &'static str) -> Self {
-        match error {
-            rusqlite::Error::QueryReturnedNoRows => Self::NotFound { what },
-            other => Self::Sqlite(other),
-        }
     }
 }
 

@@ -4,10 +4,36 @@
 //! [`DbError::NotFound`] for another subscriber's object: tenant isolation lives here.
 //!
 //! The API is blocking; call it from `tokio::task::spawn_blocking` or a dedicated thread.
-//! [`Db`] is `Send + Sync` (one connection behind a mutex).
+//! [`Db`] is `Send + Sync` (one connection behind a mutex). Functions that need "now" take it
+//! as a parameter.
 
+mod calls;
+mod db;
 mod error;
+mod import;
+mod keys;
+mod pages;
+mod policy;
+mod routes;
+mod schema;
+mod sites;
+mod subscribers;
 pub mod types;
 
+pub use calls::{Call, CallEnd, CallEvent, CallFilter, MAX_CALLS_PER_PAGE, NewCall};
+pub use db::Db;
 pub use error::{DbError, DbResult, ImportError, ValidationError};
+pub use import::{ImportMode, ImportSummary, RouteInput};
+pub use keys::{ApiKey, ApiToken, KeyId, NewApiKey, Principal};
+pub use pages::{Page, PageContent, PageId, PageInput};
+pub use policy::{
+    Announcements, CallOrder, MaxCallLengthSecs, MaxConcurrentCalls, Policy, RingTimeoutSecs,
+    SignOnMode, SignOnTimeoutSecs,
+};
+pub use routes::{MAX_FALLBACK_NUMBERS, Route, Window};
+pub use sites::{Site, SiteId, SiteInput, SiteSecret, SiteWithSecret};
+pub use subscribers::{NewSubscriber, Subscriber, SubscriberUpdate};
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

@@ -11,7 +11,9 @@ mod web;
 
 pub use hours::{TimeRange, WeeklyHours};
 pub use phone::{E164, NumberType};
-pub use text::{AnnouncementText, PageHtml, PageTitle, SubscriberName, WhisperTemplate};
+pub use text::{
+    AnnouncementText, PAGE_HTML_MAX_BYTES, PageHtml, PageTitle, SubscriberName, WhisperTemplate,
+};
 pub use web::{Origin, PageUrl};
 
 use std::fmt;
@@ -79,7 +81,6 @@ macro_rules! string_newtype {
         }
     };
 }
-pub(crate) use string_newtype;
 
 /// True when `text` has `min..=max` bytes and every byte passes `allowed`.
 fn ascii_run(text: &str, min: usize, max: usize, allowed: fn(u8) -> bool) -> bool {

@@ -1,0 +1,171 @@
+//! Bulk import of the network abstraction table from raw rows (CSV or JSON, parsed by the
+//! platform into [`RouteInput`]). All-or-nothing: every row is validated before anything is
+//! written, the first bad row is named with its field, and the writes happen in one transaction
+//! with one prepared statement per kind of write.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, require_subscriber};
+use crate::error::{DbResult, ImportError, ValidationError};
+use crate::routes::{Route, check_fallback_count, write_fallbacks};
+use crate::types::{Dnis, E164, SubjectCode, SubscriberId, WhisperTemplate};
+
+/// One raw row, as it comes from a CSV line or a JSON object. Text fields are trimmed; an
+/// empty `dnis` means none; empty fallback entries are skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteInput {
+    pub subject_code: String,
+    pub center_number: String,
+    #[serde(default)]
+    pub dnis: String,
+    #[serde(default)]
+    pub whisper_template: String,
+    #[serde(default)]
+    pub fallback_numbers: Vec<String>,
+}
+
+/// What to do with routes that are not in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// Keep them; rows in the file insert or overwrite by subject code.
+    Merge,
+    /// Delete them: afterwards the table is exactly the file.
+    Replace,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    /// Rows written (inserted or overwritten).
+    pub imported: usize,
+    /// Routes deleted by `Replace` before writing.
+    pub removed: usize,
+}
+
+impl RouteInput {
+    /// Parses the row into a [`Route`], naming the field on failure.
+    pub fn validate(&self) -> Result<Route, (&'static str, ValidationError)> {
+        let subject_code: SubjectCode = self
+            .subject_code
+            .trim()
+            .parse()
+            .map_err(|e| ("subject_code", e))?;
+        let center_number: E164 = self
+            .center_number
+            .trim()
+            .parse()
+            .map_err(|e| ("center_number", e))?;
+        let dnis = match self.dnis.trim() {
+            "" => None,
+            digits => Some(digits.parse::<Dnis>().map_err(|e| ("dnis", e))?),
+        };
+        let whisper_template = WhisperTemplate::try_from(self.whisper_template.as_str())
+            .map_err(|e| ("whisper_template", e))?;
+        let fallback_numbers = self
+            .fallback_numbers
+            .iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .map(str::parse::<E164>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ("fallback_numbers", e))?;
+        check_fallback_count(fallback_numbers.len()).map_err(|e| ("fallback_numbers", e))?;
+        Ok(Route {
+            subject_code,
+            center_number,
+            dnis,
+            whisper_template,
+            fallback_numbers,
+        })
+    }
+}
+
+impl TryFrom<&RouteInput> for Route {
+    type Error = ValidationError;
+    fn try_from(input: &RouteInput) -> Result<Self, Self::Error> {
+        input.validate().map_err(|(_, e)| e)
+    }
+}
+
+/// Validates every row; rows are numbered from 1.
+fn validate_all(rows: &[RouteInput]) -> Result<Vec<Route>, ImportError> {
+    let mut first_row_of: HashMap<SubjectCode, usize> = HashMap::with_capacity(rows.len());
+    let mut routes = Vec::with_capacity(rows.len());
+    for (index, input) in rows.iter().enumerate() {
+        let row = index + 1;
+        let route = input.validate().map_err(|(field, error)| ImportError {
+            row,
+            field,
+            message: error.to_string(),
+        })?;
+        if let Some(first) = first_row_of.insert(route.subject_code.clone(), row) {
+            return Err(ImportError {
+                row,
+                field: "subject_code",
+                message: format!(
+                    "subject code {:?} already appears in row {first}; each subject code may appear once",
+                    route.subject_code.as_str()
+                ),
+            });
+        }
+        routes.push(route);
+    }
+    Ok(routes)
+}
+
+impl Db {
+    /// Imports rows into the subscriber's table, all or nothing. A bad row is
+    /// `DbError::Import` naming the row and field, and nothing is stored.
+    pub fn import_routes(
+        &self,
+        sid: &SubscriberId,
+        rows: &[RouteInput],
+        mode: ImportMode,
+    ) -> DbResult<ImportSummary> {
+        let routes = validate_all(rows)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        require_subscriber(&tx, sid)?;
+        let removed = match mode {
+            ImportMode::Merge => 0,
+            ImportMode::Replace => tx.execute(
+                "DELETE FROM routes WHERE subscriber_id = ?1",
+                [sid.as_str()],
+            )?,
+        };
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (subscriber_id, subject_code) DO UPDATE SET
+                     center_number = excluded.center_number,
+                     dnis = excluded.dnis,
+                     whisper_template = excluded.whisper_template
+                 RETURNING id",
+            )?;
+            for route in &routes {
+                let id: i64 = upsert.query_row(
+                    params![
+                        sid.as_str(),
+                        route.subject_code.as_str(),
+                        route.center_number.as_str(),
+                        route.dnis.as_ref().map(Dnis::as_str),
+                        route.whisper_template.as_str()
+                    ],
+                    |r| r.get(0),
+                )?;
+                write_fallbacks(&tx, id, &route.fallback_numbers)?;
+            }
+        }
+        tx.commit()?;
+        Ok(ImportSummary {
+            imported: routes.len(),
+            removed,
+        })
+    }
+}

@@ -1,0 +1,214 @@
+//! The network abstraction table: per subscriber, subject code → call-center number (E.164),
+//! optional DNIS, whisper template and ordered fallback numbers. Single-route edits live here;
+//! bulk import is in `import.rs`. Routes are addressed by their subject code, the key TAG1
+//! carries.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, col, opt_col, require_subscriber};
+use crate::error::{DbError, DbResult};
+use crate::types::{Dnis, E164, SubjectCode, SubscriberId, WhisperTemplate};
+
+/// Most fallback numbers a route may have: each costs a ring timeout while the caller waits.
+pub const MAX_FALLBACK_NUMBERS: usize = 10;
+
+/// One row of the network abstraction table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub subject_code: SubjectCode,
+    pub center_number: E164,
+    /// Digits sent as the Request-URI user to the center; `None` sends the number itself.
+    #[serde(default)]
+    pub dnis: Option<Dnis>,
+    #[serde(default)]
+    pub whisper_template: WhisperTemplate,
+    /// Tried in order when the center number is busy or does not answer.
+    #[serde(default)]
+    pub fallback_numbers: Vec<E164>,
+}
+
+impl Default for WhisperTemplate {
+    fn default() -> Self {
+        // The empty template is valid: nothing is whispered.
+        Self::try_from("").unwrap_or_else(|_| unreachable!("the empty whisper template is valid"))
+    }
+}
+
+/// Which rows a listing returns, for pagination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+/// Selects routes with their fallbacks; the caller appends the WHERE clause. One row per
+/// fallback number (or one with NULL when none), ordered so rows of a route are adjacent.
+const SELECT_ROUTES: &str =
+    "SELECT r.id, r.subject_code, r.center_number, r.dnis, r.whisper_template, f.number
+     FROM routes r LEFT JOIN route_fallbacks f ON f.route_id = r.id";
+const ORDER_ROUTES: &str = "ORDER BY r.subject_code, f.position";
+
+/// Runs a route query and folds the per-fallback rows into routes.
+fn query_routes(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> DbResult<Vec<Route>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut routes: Vec<(i64, Route)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let fallback: Option<E164> = opt_col(row, 5)?;
+        if routes.last().is_none_or(|(last, _)| *last != id) {
+            let route = Route {
+                subject_code: col(row, 1)?,
+                center_number: col(row, 2)?,
+                dnis: opt_col(row, 3)?,
+                whisper_template: col(row, 4)?,
+                fallback_numbers: Vec::new(),
+            };
+            routes.push((id, route));
+        }
+        if let (Some(number), Some((_, route))) = (fallback, routes.last_mut()) {
+            route.fallback_numbers.push(number);
+        }
+    }
+    Ok(routes.into_iter().map(|(_, route)| route).collect())
+}
+
+/// Writes a route's fallback list, replacing the old one.
+pub(crate) fn write_fallbacks(conn: &Connection, route_id: i64, numbers: &[E164]) -> DbResult<()> {
+    conn.prepare_cached("DELETE FROM route_fallbacks WHERE route_id = ?1")?
+        .execute([route_id])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO route_fallbacks (route_id, position, number) VALUES (?1, ?2, ?3)",
+    )?;
+    for (position, number) in numbers.iter().enumerate() {
+        insert.execute(params![route_id, position as i64, number.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Refuses more than [`MAX_FALLBACK_NUMBERS`].
+pub(crate) fn check_fallback_count(count: usize) -> Result<(), crate::error::ValidationError> {
+    if count > MAX_FALLBACK_NUMBERS {
+        return Err(crate::error::ValidationError::TooMany {
+            field: "fallback_numbers",
+            max: MAX_FALLBACK_NUMBERS,
+            got: count,
+        });
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Adds a route; a subject code already in the table is a `Conflict`.
+    pub fn create_route(&self, sid: &SubscriberId, route: &Route) -> DbResult<Route> {
+        check_fallback_count(route.fallback_numbers.len())?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        require_subscriber(&tx, sid)?;
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                params![
+                    sid.as_str(),
+                    route.subject_code.as_str(),
+                    route.center_number.as_str(),
+                    route.dnis.as_ref().map(Dnis::as_str),
+                    route.whisper_template.as_str()
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| DbError::conflict_or(e, "route with this subject code"))?;
+        write_fallbacks(&tx, id, &route.fallback_numbers)?;
+        tx.commit()?;
+        drop(conn);
+        self.get_route(sid, &route.subject_code)
+    }
+
+    /// The route for a subject code: what the call flow looks up for TAG1 → TAG2.
+    pub fn get_route(&self, sid: &SubscriberId, code: &SubjectCode) -> DbResult<Route> {
+        let sql = format!(
+            "{SELECT_ROUTES} WHERE r.subscriber_id = ?1 AND r.subject_code = ?2 {ORDER_ROUTES}"
+        );
+        let conn = self.conn();
+        let mut routes = query_routes(&conn, &sql, &[&sid.as_str(), &code.as_str()])?;
+        routes.pop().ok_or(DbError::NotFound { what: "route" })
+    }
+
+    /// A window of the table ordered by subject code.
+    pub fn list_routes(&self, sid: &SubscriberId, window: Window) -> DbResult<Vec<Route>> {
+        let sql = format!(
+            "{SELECT_ROUTES} WHERE r.id IN (SELECT id FROM routes WHERE subscriber_id = ?1
+             ORDER BY subject_code LIMIT ?2 OFFSET ?3) {ORDER_ROUTES}"
+        );
+        let conn = self.conn();
+        query_routes(&conn, &sql, &[&sid.as_str(), &window.limit, &window.offset])
+    }
+
+    /// How many routes the subscriber has (for pagination).
+    pub fn count_routes(&self, sid: &SubscriberId) -> DbResult<u64> {
+        let count: i64 = self.conn().query_row(
+            "SELECT count(*) FROM routes WHERE subscriber_id = ?1",
+            [sid.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// Replaces the route stored under `code` by `route`; `route.subject_code` may differ
+    /// (renaming), and a rename onto an existing code is a `Conflict`.
+    pub fn update_route(
+        &self,
+        sid: &SubscriberId,
+        code: &SubjectCode,
+        route: &Route,
+    ) -> DbResult<Route> {
+        check_fallback_count(route.fallback_numbers.len())?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let id: i64 = tx
+            .query_row(
+                "UPDATE routes SET subject_code = ?3, center_number = ?4, dnis = ?5, whisper_template = ?6
+                 WHERE subscriber_id = ?1 AND subject_code = ?2 RETURNING id",
+                params![
+                    sid.as_str(),
+                    code.as_str(),
+                    route.subject_code.as_str(),
+                    route.center_number.as_str(),
+                    route.dnis.as_ref().map(Dnis::as_str),
+                    route.whisper_template.as_str()
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| DbError::conflict_or(e, "route with this subject code"))?
+            .ok_or(DbError::NotFound { what: "route" })?;
+        write_fallbacks(&tx, id, &route.fallback_numbers)?;
+        tx.commit()?;
+        drop(conn);
+        self.get_route(sid, &route.subject_code)
+    }
+
+    pub fn delete_route(&self, sid: &SubscriberId, code: &SubjectCode) -> DbResult<()> {
+        let rows = self.conn().execute(
+            "DELETE FROM routes WHERE subscriber_id = ?1 AND subject_code = ?2",
+            params![sid.as_str(), code.as_str()],
+        )?;
+        crate::db::changed(rows, "route")
+    }
+}

@@ -1,0 +1,102 @@
+//! The schema as an append-only list of migrations. Migration `i` (0-based) brings
+//! `PRAGMA user_version` from `i` to `i + 1`; each runs in its own transaction. Never edit a
+//! migration that has shipped: add a new one.
+//!
+//! Timestamps are unix milliseconds (INTEGER). Every subscriber-owned table references
+//! `subscribers(id)` with `ON DELETE CASCADE`, so deleting a subscriber removes all it owns.
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE subscribers (
+        id           TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        active       INTEGER NOT NULL CHECK (active IN (0, 1)),
+        created_at   INTEGER NOT NULL
+    ) STRICT;
+
+    -- subscriber_id NULL = operator key. Only the SHA-256 of the token is kept.
+    CREATE TABLE api_keys (
+        id            INTEGER PRIMARY KEY,
+        subscriber_id TEXT REFERENCES subscribers(id) ON DELETE CASCADE,
+        token_hash    BLOB NOT NULL UNIQUE,
+        prefix        TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        revoked_at    INTEGER
+    ) STRICT;
+    CREATE INDEX api_keys_subscriber ON api_keys(subscriber_id);
+
+    CREATE TABLE sites (
+        id              INTEGER PRIMARY KEY,
+        subscriber_id   TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        origin          TEXT NOT NULL,
+        secret          BLOB NOT NULL,
+        accept_unsigned INTEGER NOT NULL CHECK (accept_unsigned IN (0, 1)),
+        created_at      INTEGER NOT NULL,
+        UNIQUE (subscriber_id, origin)
+    ) STRICT;
+
+    -- The network abstraction table.
+    CREATE TABLE routes (
+        id               INTEGER PRIMARY KEY,
+        subscriber_id    TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        subject_code     TEXT NOT NULL,
+        center_number    TEXT NOT NULL,
+        dnis             TEXT,
+        whisper_template TEXT NOT NULL,
+        UNIQUE (subscriber_id, subject_code)
+    ) STRICT;
+
+    CREATE TABLE route_fallbacks (
+        route_id INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        number   TEXT NOT NULL,
+        PRIMARY KEY (route_id, position)
+    ) STRICT, WITHOUT ROWID;
+
+    -- One JSON document per subscriber, typed by `Policy` on the way in and out.
+    CREATE TABLE policies (
+        subscriber_id TEXT PRIMARY KEY REFERENCES subscribers(id) ON DELETE CASCADE,
+        body          TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE pages (
+        id            INTEGER PRIMARY KEY,
+        subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        keys          TEXT NOT NULL,
+        title         TEXT NOT NULL,
+        html          TEXT,
+        url           TEXT,
+        CHECK ((html IS NULL) <> (url IS NULL)),
+        UNIQUE (subscriber_id, keys)
+    ) STRICT;
+
+    CREATE TABLE calls (
+        id                TEXT PRIMARY KEY,
+        subscriber_id     TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        subject_code      TEXT NOT NULL,
+        whisper_code      TEXT,
+        user_number       TEXT NOT NULL,
+        client_ip         TEXT NOT NULL,
+        state             TEXT NOT NULL,
+        created_at        INTEGER NOT NULL,
+        ended_at          INTEGER,
+        end_cause         TEXT,
+        user_end_cause    TEXT,
+        center_end_cause  TEXT
+    ) STRICT;
+    CREATE INDEX calls_subscriber_created ON calls(subscriber_id, created_at);
+    CREATE INDEX calls_active ON calls(subscriber_id) WHERE ended_at IS NULL;
+    CREATE INDEX calls_user_number ON calls(user_number, created_at);
+    CREATE INDEX calls_client_ip ON calls(client_ip, created_at);
+
+    CREATE TABLE call_events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        at      INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX call_events_call ON call_events(call_id, seq);
+    "#,
+];

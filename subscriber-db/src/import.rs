@@ -169,3 +169,199 @@ impl Db {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::routes::Window;
+    use crate::tests::{db_with, route, sid};
+    use crate::{DbError, Route};
+
+    fn input(code: &str, number: &str, dnis: &str) -> RouteInput {
+        RouteInput {
+            subject_code: code.into(),
+            center_number: number.into(),
+            dnis: dnis.into(),
+            whisper_template: format!("About {code}"),
+            fallback_numbers: vec!["+12015550188".into(), " ".into()],
+        }
+    }
+
+    fn good_rows(count: usize) -> Vec<RouteInput> {
+        (0..count)
+            .map(|i| {
+                input(
+                    &format!("sc-{i:04}"),
+                    &format!("+1201555{:04}", i % 10_000),
+                    &format!("{i}"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bad_row_stores_nothing_and_names_row_and_field() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let existing = route("keep", "+12015550123");
+        db.create_route(&a, &existing).expect("existing");
+
+        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<RouteInput>)>, usize, &str)> = vec![
+            (
+                "bad e164",
+                Box::new(|rows| rows[2].center_number = "+1201".into()),
+                3,
+                "center_number",
+            ),
+            (
+                "national",
+                Box::new(|rows| rows[0].center_number = "2015550123".into()),
+                1,
+                "center_number",
+            ),
+            (
+                "dnis letter",
+                Box::new(|rows| rows[4].dnis = "12a".into()),
+                5,
+                "dnis",
+            ),
+            (
+                "empty code",
+                Box::new(|rows| rows[1].subject_code = "".into()),
+                2,
+                "subject_code",
+            ),
+            (
+                "bad fallback",
+                Box::new(|rows| rows[3].fallback_numbers = vec!["x".into()]),
+                4,
+                "fallback_numbers",
+            ),
+            (
+                "long whisper",
+                Box::new(|rows| rows[0].whisper_template = "w".repeat(501)),
+                1,
+                "whisper_template",
+            ),
+            (
+                "duplicate",
+                Box::new(|rows| rows[4].subject_code = rows[1].subject_code.clone()),
+                5,
+                "subject_code",
+            ),
+        ];
+        for (name, spoil, row, field) in cases {
+            for mode in [ImportMode::Merge, ImportMode::Replace] {
+                let mut rows = good_rows(6);
+                spoil(&mut rows);
+                match db.import_routes(&a, &rows, mode) {
+                    Err(DbError::Import(error)) => {
+                        assert_eq!((error.row, error.field), (row, field), "{name}: {error}");
+                        assert!(!error.message.is_empty());
+                    }
+                    other => panic!("{name}: expected an import error, got {other:?}"),
+                }
+                let stored = db
+                    .list_routes(
+                        &a,
+                        Window {
+                            limit: 100,
+                            offset: 0,
+                        },
+                    )
+                    .expect("list");
+                assert_eq!(stored, vec![existing.clone()], "{name}: table changed");
+            }
+        }
+        let mut rows = good_rows(3);
+        rows[2].subject_code = rows[0].subject_code.clone();
+        let Err(DbError::Import(error)) = db.import_routes(&a, &rows, ImportMode::Merge) else {
+            panic!("duplicate accepted");
+        };
+        assert!(error.message.contains("row 1"), "{}", error.message);
+    }
+
+    #[test]
+    fn thousand_routes_import_fast_and_read_back_equal() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let rows = good_rows(1000);
+        let started = Instant::now();
+        let summary = db
+            .import_routes(&a, &rows, ImportMode::Replace)
+            .expect("import");
+        let took = started.elapsed();
+        assert_eq!(
+            summary,
+            ImportSummary {
+                imported: 1000,
+                removed: 0
+            }
+        );
+        // Debug build on a shared machine: the release target is far below this.
+        assert!(took.as_millis() < 1000, "import took {took:?}");
+        let expected: Vec<Route> = rows.iter().map(|r| r.validate().expect("valid")).collect();
+        let stored = db
+            .list_routes(
+                &a,
+                Window {
+                    limit: 2000,
+                    offset: 0,
+                },
+            )
+            .expect("list");
+        assert_eq!(stored, expected);
+        assert_eq!(
+            stored[7].fallback_numbers.len(),
+            1,
+            "blank fallback entries are skipped"
+        );
+    }
+
+    #[test]
+    fn merge_upserts_and_replace_removes_the_rest() {
+        let db = db_with(&["alpha", "beta"]);
+        let (a, b) = (sid("alpha"), sid("beta"));
+        db.create_route(&a, &route("old", "+12015550123"))
+            .expect("old");
+        db.create_route(&b, &route("other", "+12015550123"))
+            .expect("b's");
+        let mut rows = good_rows(2);
+        db.import_routes(&a, &rows, ImportMode::Merge)
+            .expect("merge");
+        assert_eq!(db.count_routes(&a).expect("count"), 3);
+        rows[0].dnis = String::new();
+        rows[0].fallback_numbers = vec![];
+        db.import_routes(&a, &rows, ImportMode::Merge)
+            .expect("merge again");
+        let first = db
+            .get_route(&a, &"sc-0000".parse().expect("code"))
+            .expect("get");
+        assert_eq!((first.dnis, first.fallback_numbers.len()), (None, 0));
+
+        let summary = db
+            .import_routes(&a, &rows[1..], ImportMode::Replace)
+            .expect("replace");
+        assert_eq!(
+            summary,
+            ImportSummary {
+                imported: 1,
+                removed: 3
+            }
+        );
+        let codes: Vec<String> = db
+            .list_routes(&a, Window::default())
+            .expect("list")
+            .iter()
+            .map(|r| r.subject_code.to_string())
+            .collect();
+        assert_eq!(codes, ["sc-0001"]);
+        assert_eq!(db.count_routes(&b).expect("b untouched"), 1);
+        assert!(matches!(
+            db.import_routes(&sid("ghost"), &rows, ImportMode::Merge),
+            Err(DbError::NotFound { .. })
+        ));
+    }
+}

@@ -202,3 +202,80 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{at, db_with, sid};
+    use crate::{DbError, Principal};
+
+    #[test]
+    fn tokens_authenticate_as_their_principal_until_revoked() {
+        let db = db_with(&["alpha"]);
+        let operator = db.create_operator_key(at(0)).expect("operator");
+        let key = db.create_subscriber_key(&sid("alpha"), at(1)).expect("key");
+        let token = key.token.expose();
+        assert!(token.starts_with("cb_") && token.len() == 3 + 43, "{token}");
+        assert_eq!(key.key.prefix, token[..11]);
+        assert_eq!(
+            db.authenticate(operator.token.expose()).expect("op"),
+            Principal::Operator
+        );
+        assert_eq!(
+            db.authenticate(token).expect("sub"),
+            Principal::Subscriber(sid("alpha"))
+        );
+
+        db.revoke_subscriber_key(&sid("alpha"), key.key.id, at(2))
+            .expect("revoke");
+        assert!(matches!(db.authenticate(token), Err(DbError::Unauthorized)));
+        let listed = db.list_keys(&sid("alpha")).expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].revoked_at, Some(at(2)));
+        // Revoking again keeps the first time.
+        db.revoke_key(key.key.id, at(9)).expect("revoke again");
+        assert_eq!(
+            db.list_keys(&sid("alpha")).expect("list")[0].revoked_at,
+            Some(at(2))
+        );
+        assert_eq!(
+            db.list_operator_keys().expect("ops"),
+            vec![operator.key.clone()]
+        );
+        db.revoke_key(operator.key.id, at(3))
+            .expect("revoke operator");
+        assert!(matches!(
+            db.authenticate(operator.token.expose()),
+            Err(DbError::Unauthorized)
+        ));
+    }
+
+    #[test]
+    fn unknown_and_malformed_tokens_are_unauthorized() {
+        let db = db_with(&["alpha"]);
+        let key = db.create_subscriber_key(&sid("alpha"), at(0)).expect("key");
+        let mut altered = key.token.expose().to_owned();
+        let last = if altered.ends_with('A') { 'B' } else { 'A' };
+        altered.pop();
+        altered.push(last);
+        for token in [
+            "",
+            "cb_",
+            "Bearer x",
+            altered.as_str(),
+            &key.token.expose()[3..],
+        ] {
+            assert!(
+                matches!(db.authenticate(token), Err(DbError::Unauthorized)),
+                "{token:?}"
+            );
+        }
+        assert!(matches!(
+            db.create_subscriber_key(&sid("ghost"), at(0)),
+            Err(DbError::NotFound { what: "subscriber" })
+        ));
+        assert!(
+            format!("{:?}", key.token).len() < 30,
+            "Debug must not print the token"
+        );
+    }
+}

@@ -212,3 +212,126 @@ impl Db {
         crate::db::changed(rows, "route")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{db_with, route, sid};
+
+    #[test]
+    fn create_get_update_rename_delete() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let mut sales = route("sales", "+12015550123");
+        sales.fallback_numbers = vec![
+            "+12015550188".parse().expect("n"),
+            "+33142685300".parse().expect("n"),
+        ];
+        assert_eq!(db.create_route(&a, &sales).expect("create"), sales);
+        assert!(matches!(
+            db.create_route(&a, &sales),
+            Err(DbError::Conflict { .. })
+        ));
+
+        let code = sales.subject_code.clone();
+        let mut changed = sales.clone();
+        changed.dnis = None;
+        changed.fallback_numbers.reverse();
+        assert_eq!(
+            db.update_route(&a, &code, &changed).expect("update"),
+            changed
+        );
+
+        db.create_route(&a, &route("support", "+12015550124"))
+            .expect("second");
+        let mut renamed = changed.clone();
+        renamed.subject_code = "support".parse().expect("code");
+        assert!(matches!(
+            db.update_route(&a, &code, &renamed),
+            Err(DbError::Conflict { .. })
+        ));
+        renamed.subject_code = "billing".parse().expect("code");
+        db.update_route(&a, &code, &renamed).expect("rename");
+        assert!(matches!(
+            db.get_route(&a, &code),
+            Err(DbError::NotFound { .. })
+        ));
+        assert_eq!(
+            db.get_route(&a, &renamed.subject_code).expect("renamed"),
+            renamed
+        );
+
+        db.delete_route(&a, &renamed.subject_code).expect("delete");
+        assert!(matches!(
+            db.delete_route(&a, &renamed.subject_code),
+            Err(DbError::NotFound { .. })
+        ));
+        assert_eq!(db.count_routes(&a).expect("count"), 1);
+    }
+
+    #[test]
+    fn listing_is_ordered_and_paginated_with_fallbacks_intact() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        for code in ["c", "a", "d", "b"] {
+            db.create_route(&a, &route(code, "+12015550123"))
+                .expect("create");
+        }
+        let codes = |w: Window| -> Vec<String> {
+            db.list_routes(&a, w)
+                .expect("list")
+                .iter()
+                .map(|r| r.subject_code.to_string())
+                .collect()
+        };
+        assert_eq!(codes(Window::default()), ["a", "b", "c", "d"]);
+        assert_eq!(
+            codes(Window {
+                limit: 2,
+                offset: 1
+            }),
+            ["b", "c"]
+        );
+        assert!(
+            codes(Window {
+                limit: 2,
+                offset: 4
+            })
+            .is_empty()
+        );
+        let listed = db
+            .list_routes(
+                &a,
+                Window {
+                    limit: 1,
+                    offset: 0,
+                },
+            )
+            .expect("list");
+        assert_eq!(listed[0].fallback_numbers.len(), 1);
+    }
+
+    #[test]
+    fn too_many_fallbacks_are_refused() {
+        let db = db_with(&["alpha"]);
+        let mut many = route("sales", "+12015550123");
+        many.fallback_numbers = vec!["+12015550188".parse().expect("n"); MAX_FALLBACK_NUMBERS + 1];
+        assert!(matches!(
+            db.create_route(&sid("alpha"), &many),
+            Err(DbError::Invalid(crate::ValidationError::TooMany { .. }))
+        ));
+    }
+
+    #[test]
+    fn route_json_validates_fields() {
+        let ok = r#"{"subject_code":"sales","center_number":"+12015550123","dnis":"12"}"#;
+        let parsed: Route = serde_json::from_str(ok).expect("valid");
+        assert!(parsed.fallback_numbers.is_empty() && parsed.whisper_template.as_str().is_empty());
+        let bad = r#"{"subject_code":"sales","center_number":"+12015550123","dnis":"12a"}"#;
+        let error = serde_json::from_str::<Route>(bad).expect_err("bad dnis");
+        assert!(
+            error.to_string().contains("dnis must be 1 to 15 digits"),
+            "{error}"
+        );
+    }
+}

@@ -111,3 +111,74 @@ impl Db {
         changed(rows, "subscriber")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{at, db_with, sid};
+
+    #[test]
+    fn create_get_list_update_delete() {
+        let db = db_with(&["beta"]);
+        let new: NewSubscriber =
+            serde_json::from_str(r#"{"id":"alpha","display_name":"Alpha"}"#).expect("json");
+        let created = db.create_subscriber(&new, at(5)).expect("create");
+        assert!(created.active);
+        assert_eq!(created.created_at, at(5));
+        assert!(matches!(
+            db.create_subscriber(&new, at(6)),
+            Err(DbError::Conflict { .. })
+        ));
+        let ids: Vec<_> = db
+            .list_subscribers()
+            .expect("list")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, vec![sid("alpha"), sid("beta")]);
+
+        let update = SubscriberUpdate {
+            display_name: None,
+            active: Some(false),
+        };
+        let updated = db
+            .update_subscriber(&sid("alpha"), &update)
+            .expect("update");
+        assert_eq!(
+            (updated.active, updated.display_name.as_str()),
+            (false, "Alpha")
+        );
+        let rename = SubscriberUpdate {
+            display_name: Some("Alpha 2".try_into().expect("n")),
+            active: None,
+        };
+        let renamed = db
+            .update_subscriber(&sid("alpha"), &rename)
+            .expect("rename");
+        assert_eq!(
+            (renamed.active, renamed.display_name.as_str()),
+            (false, "Alpha 2")
+        );
+        assert!(matches!(
+            db.update_subscriber(&sid("ghost"), &rename),
+            Err(DbError::NotFound { .. })
+        ));
+
+        db.delete_subscriber(&sid("alpha")).expect("delete");
+        assert!(matches!(
+            db.get_subscriber(&sid("alpha")),
+            Err(DbError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn input_json_is_validated() {
+        for bad in [
+            r#"{"id":"Alpha","display_name":"A"}"#,
+            r#"{"id":"alpha","display_name":""}"#,
+            r#"{"id":"alpha","display_name":"A","extra":1}"#,
+        ] {
+            assert!(serde_json::from_str::<NewSubscriber>(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -151,3 +151,71 @@ impl Db {
             .ok_or(DbError::NotFound { what: "page" })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{db_with, sid};
+
+    #[test]
+    fn pages_by_keys_with_html_or_url() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let html: PageInput =
+            serde_json::from_str(r#"{"keys":"1","title":"Offer","html":"<h1>Offer</h1>"}"#)
+                .expect("html page");
+        let url: PageInput = serde_json::from_str(
+            r#"{"keys":"2#","title":"Terms","url":"https://shop.example/terms"}"#,
+        )
+        .expect("url");
+        let first = db.create_page(&a, &html).expect("create");
+        let second = db.create_page(&a, &url).expect("create");
+        assert!(matches!(
+            db.create_page(&a, &html),
+            Err(DbError::Conflict { .. })
+        ));
+        assert_eq!(
+            db.find_page_by_keys(&a, &"2#".parse().expect("keys"))
+                .expect("find"),
+            second
+        );
+        assert!(matches!(
+            db.find_page_by_keys(&a, &"3".parse().expect("keys")),
+            Err(DbError::NotFound { .. })
+        ));
+        let json = serde_json::to_value(&first).expect("json");
+        assert_eq!(json["html"], "<h1>Offer</h1>");
+        assert!(json.get("url").is_none());
+
+        let mut change = url.clone();
+        change.keys = "1".parse().expect("keys");
+        assert!(matches!(
+            db.update_page(&a, second.id, &change),
+            Err(DbError::Conflict { .. })
+        ));
+        change.keys = "9".parse().expect("keys");
+        change.content = PageContent::Html("<p>now stored</p>".try_into().expect("html"));
+        let updated = db.update_page(&a, second.id, &change).expect("update");
+        assert_eq!(updated.content, change.content);
+        assert_eq!(db.list_pages(&a).expect("list").len(), 2);
+        db.delete_page(&a, first.id).expect("delete");
+        assert_eq!(db.list_pages(&a).expect("list"), vec![updated]);
+    }
+
+    #[test]
+    fn page_json_is_validated() {
+        for bad in [
+            r#"{"keys":"A","title":"x","html":"<p>"}"#,
+            r#"{"keys":"1","title":"","html":"<p>"}"#,
+            r#"{"keys":"1","title":"x","url":"javascript:alert(1)"}"#,
+            r#"{"keys":"1","title":"x"}"#,
+        ] {
+            assert!(serde_json::from_str::<PageInput>(bad).is_err(), "{bad}");
+        }
+        let huge = format!(
+            r#"{{"keys":"1","title":"x","html":"{}"}}"#,
+            "x".repeat(256 * 1024 + 1)
+        );
+        assert!(serde_json::from_str::<PageInput>(&huge).is_err());
+    }
+}

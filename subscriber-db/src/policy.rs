@@ -188,10 +188,10 @@ impl Policy {
         match zone.from_local_datetime(&opening) {
             LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
             // Opening time falls in a DST gap: the clocks jump past it, so the center is open
-            // from the first instant after the jump.
-            LocalResult::None => (1..=3)
-                .filter_map(|h| {
-                    zone.from_local_datetime(&(opening + chrono::Duration::hours(h)))
+            // from the first instant after the jump (gaps are whole minutes, at most hours).
+            LocalResult::None => (1..=180)
+                .filter_map(|m| {
+                    zone.from_local_datetime(&(opening + chrono::Duration::minutes(m)))
                         .earliest()
                 })
                 .next()
@@ -252,5 +252,122 @@ impl Db {
             [sid.as_str()],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{at, db_with, sid};
+
+    #[test]
+    fn defaults_until_put_then_what_was_put() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let defaults = db.get_policy(&a).expect("defaults");
+        assert_eq!(defaults, Policy::default());
+        assert_eq!(defaults.time_zone.name(), "UTC");
+        assert_eq!(defaults.default_country.as_str(), "US");
+        assert_eq!(defaults.call_order, CallOrder::UserFirst);
+        assert_eq!(defaults.sign_on, SignOnMode::Hash);
+        assert_eq!(
+            (
+                defaults.ring_timeout_user_secs.get(),
+                defaults.sign_on_timeout_secs.get()
+            ),
+            (30, 20)
+        );
+        assert_eq!(defaults.max_concurrent_calls.get(), 10);
+        assert!(defaults.is_open_at(at(0)));
+
+        let json = r#"{
+            "time_zone": "Europe/Paris",
+            "weekly_hours": {"monday": ["09:00-17:00"]},
+            "allowed_caller_countries": ["FR", "BE"],
+            "default_country": "FR",
+            "call_order": "center_first",
+            "ring_timeout_center_secs": 45,
+            "sign_on": {"mode": "pin", "pin": "4711"},
+            "announcements": {"hold": "Un instant."}
+        }"#;
+        let policy: Policy = serde_json::from_str(json).expect("valid policy");
+        assert_eq!(
+            policy.ring_timeout_user_secs.get(),
+            30,
+            "missing fields take defaults"
+        );
+        assert_eq!(
+            policy.announcements.goodbye,
+            Announcements::default().goodbye
+        );
+        db.put_policy(&a, &policy).expect("put");
+        assert_eq!(db.get_policy(&a).expect("get"), policy);
+        db.reset_policy(&a).expect("reset");
+        assert_eq!(db.get_policy(&a).expect("get"), Policy::default());
+        assert!(matches!(
+            db.get_policy(&sid("ghost")),
+            Err(DbError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_fields_are_refused_with_their_name() {
+        let cases = [
+            (r#"{"time_zone":"Mars/Base"}"#, "time zone"),
+            (r#"{"ring_timeout_user_secs":4}"#, "between 5 and 120"),
+            (r#"{"max_concurrent_calls":0}"#, "max_concurrent_calls"),
+            (r#"{"max_call_length_secs":10}"#, "max_call_length_secs"),
+            (r#"{"sign_on":{"mode":"pin","pin":"1"}}"#, "sign-on pin"),
+            (r#"{"default_country":"XX"}"#, "country"),
+            (r#"{"allowed_caller_countries":["fr"]}"#, "country"),
+            (r#"{"call_order":"random"}"#, "user_first"),
+            (
+                r#"{"weekly_hours":{"monday":["10:00-09:00"]}}"#,
+                "opening hours",
+            ),
+            (r#"{"announcements":{"hold":""}}"#, "must not be empty"),
+            (r#"{"unknown":1}"#, "unknown"),
+        ];
+        for (json, needle) in cases {
+            let error = serde_json::from_str::<Policy>(json)
+                .expect_err(json)
+                .to_string();
+            assert!(error.contains(needle), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn hours_follow_the_time_zone_and_dst() {
+        let mut policy = Policy::default();
+        policy.time_zone = "America/New_York".parse().expect("zone");
+        policy.weekly_hours =
+            serde_json::from_str(r#"{"monday":["09:00-17:00"],"sunday":["02:30-04:00"]}"#)
+                .expect("hours");
+        // at(0) is Monday 12:00 UTC = 07:00 in New York (EST, UTC-5).
+        assert!(!policy.is_open_at(at(0)));
+        assert!(policy.is_open_at(at(2 * 3600)));
+        assert_eq!(policy.next_opening_at(at(0)), Some(at(2 * 3600)));
+        assert_eq!(policy.next_opening_at(at(3 * 3600)), Some(at(3 * 3600)));
+        // Sunday 2027-03-14 02:30 does not exist in New York (clocks jump 02:00 → 03:00):
+        // the center opens at 03:00 EDT = 07:00 UTC.
+        let before = DateTime::parse_from_rfc3339("2027-03-14T05:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        let expected = DateTime::parse_from_rfc3339("2027-03-14T07:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        assert_eq!(policy.next_opening_at(before), Some(expected));
+    }
+
+    #[test]
+    fn caller_country_filter() {
+        let mut policy = Policy::default();
+        let fr: CountryCode = "FR".parse().expect("FR");
+        let us: CountryCode = "US".parse().expect("US");
+        assert!(policy.allows_caller_country(Some(us)) && policy.allows_caller_country(None));
+        policy.allowed_caller_countries = vec![fr];
+        assert!(policy.allows_caller_country(Some(fr)));
+        assert!(!policy.allows_caller_country(Some(us)));
+        assert!(!policy.allows_caller_country(None));
     }
 }

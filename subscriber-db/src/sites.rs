@@ -212,3 +212,86 @@ impl Db {
         Ok(secret)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{at, db_with, sid};
+
+    fn input(origin: &str, accept_unsigned: bool) -> SiteInput {
+        SiteInput {
+            origin: origin.parse().expect("origin"),
+            accept_unsigned,
+        }
+    }
+
+    #[test]
+    fn create_returns_a_random_secret_that_listings_do_not_show() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let first = db
+            .create_site(&a, &input("https://shop.example", false), at(1))
+            .expect("site");
+        let second = db
+            .create_site(&a, &input("https://other.example", true), at(2))
+            .expect("site");
+        assert_ne!(first.secret, second.secret);
+        assert_eq!(
+            db.get_site_secret(&a, first.site.id).expect("secret"),
+            first.secret
+        );
+
+        let json = serde_json::to_value(&first).expect("with secret");
+        assert_eq!(json["secret"], first.secret.to_hex());
+        assert_eq!(json["origin"], "https://shop.example");
+        let listed = serde_json::to_string(&db.list_sites(&a).expect("list")).expect("json");
+        assert!(!listed.contains(&first.secret.to_hex()) && !listed.contains("secret"));
+        assert!(!format!("{:?}", first.secret).contains(&first.secret.to_hex()[..8]));
+
+        let rotated = db.rotate_site_secret(&a, first.site.id).expect("rotate");
+        assert_ne!(rotated, first.secret);
+        assert_eq!(
+            db.get_site_secret(&a, first.site.id).expect("secret"),
+            rotated
+        );
+    }
+
+    #[test]
+    fn origins_are_unique_per_subscriber_and_found_normalized() {
+        let db = db_with(&["alpha", "beta"]);
+        let (a, b) = (sid("alpha"), sid("beta"));
+        let site = db
+            .create_site(&a, &input("https://Shop.Example:443/", false), at(1))
+            .expect("site")
+            .site;
+        assert!(matches!(
+            db.create_site(&a, &input("https://shop.example", true), at(2)),
+            Err(DbError::Conflict { .. })
+        ));
+        db.create_site(&b, &input("https://shop.example", true), at(2))
+            .expect("same origin for b");
+        let browser_origin: Origin = "https://shop.example".parse().expect("origin");
+        assert_eq!(
+            db.find_site_for_origin(&a, &browser_origin)
+                .expect("find")
+                .id,
+            site.id
+        );
+        let other: Origin = "http://shop.example".parse().expect("origin");
+        assert!(matches!(
+            db.find_site_for_origin(&a, &other),
+            Err(DbError::NotFound { .. })
+        ));
+
+        let updated = db
+            .update_site(&a, site.id, &input("https://new.example", true))
+            .expect("update");
+        assert!(updated.accept_unsigned);
+        assert_eq!(updated.origin.as_str(), "https://new.example");
+        db.delete_site(&a, site.id).expect("delete");
+        assert!(matches!(
+            db.get_site(&a, site.id),
+            Err(DbError::NotFound { .. })
+        ));
+    }
+}

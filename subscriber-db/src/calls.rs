@@ -364,3 +364,176 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::new_session_id;
+    use crate::tests::{at, db_with, new_call, sid};
+
+    fn end(cause: &str) -> CallEnd {
+        CallEnd {
+            state: "ended".into(),
+            cause: cause.into(),
+            user_leg_cause: Some("bye".into()),
+            center_leg_cause: None,
+        }
+    }
+
+    #[test]
+    fn call_lifecycle_and_active_count() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let id = new_session_id();
+        let created = db
+            .create_call(&a, &new_call(&id, "+12015550123"), at(0))
+            .expect("create");
+        assert_eq!(
+            (created.state.as_str(), created.ended_at),
+            ("dialing_user", None)
+        );
+        assert!(matches!(
+            db.create_call(&a, &new_call(&id, "+12015550123"), at(1)),
+            Err(DbError::Conflict { .. })
+        ));
+        assert_eq!(db.count_active_calls(&a).expect("count"), 1);
+        db.update_call_state(&a, &id, "bridged").expect("state");
+        assert_eq!(
+            db.get_call_by_session(&id).expect("by session").state,
+            "bridged"
+        );
+
+        let finished = db
+            .finish_call(&a, &id, &end("user_hangup"), at(90))
+            .expect("finish");
+        assert_eq!(finished.ended_at, Some(at(90)));
+        assert_eq!(finished.end_cause.as_deref(), Some("user_hangup"));
+        assert_eq!(finished.user_end_cause.as_deref(), Some("bye"));
+        assert_eq!(db.count_active_calls(&a).expect("count"), 0);
+        assert!(matches!(
+            db.finish_call(&a, &id, &end("again"), at(91)),
+            Err(DbError::Conflict { .. })
+        ));
+        assert!(matches!(
+            db.update_call_state(&a, &id, "late"),
+            Err(DbError::Conflict { .. })
+        ));
+        assert_eq!(
+            db.get_call(&a, &id).expect("get").end_cause.as_deref(),
+            Some("user_hangup")
+        );
+        assert!(matches!(
+            db.update_call_state(&a, &id, ""),
+            Err(DbError::Invalid(ValidationError::Empty { field: "state" }))
+        ));
+    }
+
+    #[test]
+    fn list_filters_and_rate_limit_counts() {
+        let db = db_with(&["alpha", "beta"]);
+        let (a, b) = (sid("alpha"), sid("beta"));
+        let mut ids = Vec::new();
+        for (i, number) in ["+12015550123", "+12015550123", "+12015550124"]
+            .iter()
+            .enumerate()
+        {
+            let id = new_session_id();
+            let mut call = new_call(&id, number);
+            if i == 2 {
+                call.subject_code = "support".parse().expect("code");
+                call.client_ip = "2001:db8::1".parse().expect("ip");
+            }
+            db.create_call(&a, &call, at(i as i64 * 60))
+                .expect("create");
+            ids.push(id);
+        }
+        db.create_call(&b, &new_call(&new_session_id(), "+12015550123"), at(30))
+            .expect("b's call");
+        db.finish_call(&a, &ids[0], &end("done"), at(10))
+            .expect("finish");
+
+        let listed = |filter: CallFilter| -> Vec<SessionId> {
+            db.list_calls(&a, &filter)
+                .expect("list")
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(
+            listed(CallFilter::default()),
+            vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]
+        );
+        let state = CallFilter {
+            state: Some("ended".into()),
+            ..CallFilter::default()
+        };
+        assert_eq!(listed(state), vec![ids[0].clone()]);
+        let window = CallFilter {
+            since: Some(at(60)),
+            until: Some(at(120)),
+            ..CallFilter::default()
+        };
+        assert_eq!(listed(window), vec![ids[1].clone()]);
+        let subject = CallFilter {
+            subject_code: Some("support".parse().expect("sc")),
+            ..CallFilter::default()
+        };
+        assert_eq!(listed(subject), vec![ids[2].clone()]);
+        let page = CallFilter {
+            limit: 1,
+            offset: 1,
+            ..CallFilter::default()
+        };
+        assert_eq!(listed(page), vec![ids[1].clone()]);
+
+        let number: E164 = "+12015550123".parse().expect("number");
+        assert_eq!(
+            db.count_recent_calls_to_number(&number, at(0))
+                .expect("count"),
+            3,
+            "across subscribers"
+        );
+        assert_eq!(
+            db.count_recent_calls_to_number(&number, at(31))
+                .expect("count"),
+            1
+        );
+        let v4: IpAddr = "192.0.2.7".parse().expect("ip");
+        let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+        assert_eq!(db.count_recent_calls_from_ip(v4, at(0)).expect("count"), 3);
+        assert_eq!(db.count_recent_calls_from_ip(v6, at(0)).expect("count"), 1);
+        assert_eq!(db.get_call(&a, &ids[2]).expect("get").client_ip, v6);
+    }
+
+    #[test]
+    fn events_keep_order_and_millisecond_times() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let id = new_session_id();
+        db.create_call(&a, &new_call(&id, "+12015550123"), at(0))
+            .expect("create");
+        let other = new_session_id();
+        db.create_call(&a, &new_call(&other, "+12015550123"), at(0))
+            .expect("create");
+        let t1 = at(1) + chrono::Duration::milliseconds(123);
+        let kinds = ["dialing_user", "user_answered", "bridged"];
+        for (i, kind) in kinds.iter().enumerate() {
+            let detail = serde_json::json!({ "step": i, "leg": "user" });
+            db.append_call_event(&a, &id, t1, kind, &detail)
+                .expect("append");
+            db.append_call_event(&a, &other, t1, "noise", &serde_json::json!(null))
+                .expect("append");
+        }
+        let events = db.list_call_events(&a, &id).expect("events");
+        let got: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(got, kinds);
+        assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(events[0].at, t1);
+        assert_eq!(events[2].detail["step"], 2);
+        let missing = new_session_id();
+        assert!(matches!(
+            db.append_call_event(&a, &missing, t1, "x", &serde_json::json!({})),
+            Err(DbError::NotFound { .. })
+        ));
+    }
+}

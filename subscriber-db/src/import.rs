@@ -208,7 +208,8 @@ mod tests {
         let existing = route("keep", "+12015550123");
         db.create_route(&a, &existing).expect("existing");
 
-        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<RouteInput>)>, usize, &str)> = vec![
+        type Spoil = Box<dyn Fn(&mut Vec<RouteInput>)>;
+        let cases: Vec<(&str, Spoil, usize, &str)> = vec![
             (
                 "bad e164",
                 Box::new(|rows| rows[2].center_number = "+1201".into()),

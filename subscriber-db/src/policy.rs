@@ -338,11 +338,14 @@ mod tests {
 
     #[test]
     fn hours_follow_the_time_zone_and_dst() {
-        let mut policy = Policy::default();
-        policy.time_zone = "America/New_York".parse().expect("zone");
-        policy.weekly_hours =
-            serde_json::from_str(r#"{"monday":["09:00-17:00"],"sunday":["02:30-04:00"]}"#)
-                .expect("hours");
+        let policy = Policy {
+            time_zone: "America/New_York".parse().expect("zone"),
+            weekly_hours: serde_json::from_str(
+                r#"{"monday":["09:00-17:00"],"sunday":["02:30-04:00"]}"#,
+            )
+            .expect("hours"),
+            ..Policy::default()
+        };
         // at(0) is Monday 12:00 UTC = 07:00 in New York (EST, UTC-5).
         assert!(!policy.is_open_at(at(0)));
         assert!(policy.is_open_at(at(2 * 3600)));

@@ -226,7 +226,6 @@ impl WeeklyHours {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
 
     fn at(text: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").expect(text)
@@ -333,7 +332,6 @@ mod tests {
         );
         let closed = WeeklyHours::new(Default::default()).expect("empty week");
         assert_eq!(closed.next_opening(at("2026-11-23 11:00:00")), None);
-        let _ = NaiveDate::from_ymd_opt(2026, 11, 23);
     }
 
     #[test]

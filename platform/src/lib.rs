@@ -5,6 +5,7 @@
 //! call it without sockets.
 
 pub mod config;
+pub mod flow;
 pub mod link;
 pub mod telemetry;
 

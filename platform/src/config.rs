@@ -65,6 +65,8 @@ pub struct MediaConfig {
     pub advertise_ip: Option<IpAddr>,
     pub port_min: u16,
     pub port_max: u16,
+    /// Where `espeak-ng-data` lives; empty: Debian's `espeak-ng-data` package location.
+    pub tts_data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +144,7 @@ impl Default for MediaConfig {
             advertise_ip: None,
             port_min: 20000,
             port_max: 29999,
+            tts_data_dir: None,
         }
     }
 }
@@ -206,6 +209,39 @@ impl Config {
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The typed part handed to the `voice` crate.
+    pub fn voice_config(&self) -> voice::VoiceConfig {
+        let mut media = voice::MediaConfig::new(
+            self.media.bind_ip,
+            self.media.advertise_ip.unwrap_or(self.media.bind_ip),
+            self.media.port_min,
+            self.media.port_max,
+        );
+        media.tts_data_dir = self.media.tts_data_dir.clone();
+        voice::VoiceConfig {
+            sip_listen: self.sip.listen,
+            public_host: self.sip.public_host.clone(),
+            media,
+            trunks: self
+                .trunks
+                .iter()
+                .map(|t| voice::Trunk {
+                    prefix: t.prefix.clone(),
+                    target: t.target.clone(),
+                    transport: match t.transport {
+                        TrunkTransport::Udp => voice::Transport::Udp,
+                        TrunkTransport::Tcp => voice::Transport::Tcp,
+                    },
+                    username: t.username.clone(),
+                    password: t.password.clone(),
+                    from_domain: t.from_domain.clone(),
+                })
+                .collect(),
+            user_agent: format!("Callbond/{}", env!("CARGO_PKG_VERSION")),
+            accept_from: Vec::new(),
+        }
     }
 
     /// Checks the relations between values that serde cannot see.

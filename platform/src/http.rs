@@ -20,6 +20,8 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config().http.request_timeout_secs);
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(crate::web::router())
+        .merge(crate::admin::router())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,

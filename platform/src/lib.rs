@@ -4,23 +4,31 @@
 //! `run(config, shutdown)` is the whole server; `app(state)` is the router alone so tests can
 //! call it without sockets.
 
+pub mod cli;
 pub mod config;
 pub mod flow;
 pub mod link;
+pub mod runtime;
 pub mod telemetry;
 
+mod admin;
 mod http;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use pagepush::{Hub, HubConfig};
+use subscriber_db::Db;
 use tokio_util::sync::CancellationToken;
+use voice::Voice;
 
 pub use http::app;
 
 use crate::config::Config;
+use crate::runtime::Runtime;
 
-/// Everything request handlers share.
+/// Everything request handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<StateInner>,
@@ -29,9 +37,30 @@ pub struct AppState {
 struct StateInner {
     config: Config,
     public_base_url: String,
+    db: Arc<Db>,
+    hub: Hub,
+    runtime: Runtime,
 }
 
 impl AppState {
+    pub fn new(
+        config: Config,
+        public_base_url: String,
+        db: Arc<Db>,
+        hub: Hub,
+        runtime: Runtime,
+    ) -> Self {
+        AppState {
+            inner: Arc::new(StateInner {
+                config,
+                public_base_url,
+                db,
+                hub,
+                runtime,
+            }),
+        }
+    }
+
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -40,7 +69,39 @@ impl AppState {
     pub fn public_base_url(&self) -> &str {
         &self.inner.public_base_url
     }
+
+    /// The subscriber database. Its calls block: use [`AppState::with_db`] from async code.
+    pub fn db(&self) -> &Arc<Db> {
+        &self.inner.db
+    }
+
+    /// Runs `f` against the database on a blocking thread, so SQLite never stalls the reactor.
+    pub async fn with_db<T, F>(&self, f: F) -> Result<T, DbTaskError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> T + Send + 'static,
+    {
+        let db = Arc::clone(&self.inner.db);
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|_| DbTaskError)
+    }
+
+    /// The per-session push channel.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// Starts and tracks calls.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
 }
+
+/// A database task panicked or was cancelled at shutdown.
+#[derive(Debug, thiserror::Error)]
+#[error("the database task did not finish")]
+pub struct DbTaskError;
 
 /// Why the platform could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -54,10 +115,40 @@ pub enum RunError {
     },
     #[error("HTTP server failed: {0}")]
     HttpServe(std::io::Error),
+    #[error("cannot open the database {path}: {source} (set database.path or --db)")]
+    Database {
+        path: std::path::PathBuf,
+        source: subscriber_db::DbError,
+    },
+    #[error("cannot create the database directory {dir}: {source}")]
+    DatabaseDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start SIP and media: {0} (check sip.listen, media.* and trunks)")]
+    Voice(voice::VoiceError),
+}
+
+/// Opens the database file, creating its directory when missing.
+pub fn open_db(config: &Config) -> Result<Db, RunError> {
+    let path = &config.database.path;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Err(RunError::DatabaseDir {
+                dir: dir.to_owned(),
+                source: e,
+            });
+        }
+    }
+    Db::open(path).map_err(|source| RunError::Database {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// Runs the platform until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunError> {
+    let db = Arc::new(open_db(&config)?);
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| RunError::HttpBind {
@@ -65,6 +156,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
             source,
         })?;
     let http_addr = listener.local_addr().map_err(RunError::HttpServe)?;
+    let voice = Voice::start(config.voice_config(), shutdown.child_token())
+        .await
+        .map_err(RunError::Voice)?;
+    let sip_addr = voice.sip_addr();
     let public_base_url = config
         .http
         .public_base_url
@@ -72,15 +167,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         .unwrap_or_else(|| format!("http://{http_addr}"))
         .trim_end_matches('/')
         .to_owned();
-    let state = AppState {
-        inner: Arc::new(StateInner {
-            config,
-            public_base_url,
-        }),
-    };
-    tracing::info!(%http_addr, public = state.public_base_url(), "HTTP listening");
+    let hub = Hub::new(HubConfig::default());
+    let runtime = Runtime::new(
+        Arc::clone(&db),
+        hub.clone(),
+        voice,
+        &config,
+        shutdown.child_token(),
+    );
+    let state = AppState::new(config, public_base_url, db, hub, runtime);
+    tracing::info!(%http_addr, %sip_addr, public = state.public_base_url(), "listening");
     // The one line on stdout: scripts and tests read the bound addresses from it.
-    println!("callbond ready http={http_addr}");
+    println!("callbond ready http={http_addr} sip={sip_addr}");
     let router = app(state);
     axum::serve(
         listener,

@@ -39,6 +39,11 @@ struct Cli {
 enum Command {
     /// Run the platform (the default).
     Serve,
+    /// Manage subscribers, keys, sites and links in the local database file.
+    #[command(subcommand)]
+    Admin(platform::cli::admin::AdminCommand),
+    /// Place a test call through the configured trunk, say a text, print what comes back.
+    Call(platform::cli::call::CallArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +58,8 @@ fn main() -> ExitCode {
     platform::telemetry::init(&config.log);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
+        Command::Admin(command) => platform::cli::admin::run(&config, command),
+        Command::Call(args) => tokio_main(platform::cli::call::run(config, args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,11 +94,15 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn tokio_main(task: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async move {
+        .build()?
+        .block_on(task)
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    tokio_main(async move {
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         tokio::spawn(async move {

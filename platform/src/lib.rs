@@ -13,6 +13,7 @@ pub mod telemetry;
 
 mod admin;
 mod http;
+pub mod push;
 mod web;
 
 use std::net::SocketAddr;

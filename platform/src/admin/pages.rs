@@ -1,0 +1,94 @@
+//! `/admin/v1/subscribers/{sid}/pages`: the subscriber's page table (agent DTMF keys → a title
+//! and stored HTML or a URL) that page push shows in the user's browser.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use subscriber_db::{Page, PageId, PageInput, SubscriberId};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{ApiJson, numeric_id, subscriber_id};
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/subscribers/{sid}/pages", get(list).post(create))
+        .route(
+            "/subscribers/{sid}/pages/{page_id}",
+            get(read).put(update).delete(remove),
+        )
+}
+
+fn page_path(
+    caller: &Caller,
+    sid: &str,
+    page_id: &str,
+) -> Result<(SubscriberId, PageId), ApiError> {
+    let sid = subscriber_id(sid)?;
+    caller.scope(&sid, "page")?;
+    Ok((sid, PageId(numeric_id(page_id, "page")?)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sid): Path<String>,
+    ApiJson(input): ApiJson<PageInput>,
+) -> Result<(StatusCode, Json<Page>), ApiError> {
+    let sid = subscriber_id(&sid)?;
+    caller.scope(&sid, "subscriber")?;
+    let page = state
+        .with_db(move |db| db.create_page(&sid, &input))
+        .await??;
+    Ok((StatusCode::CREATED, Json(page)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sid): Path<String>,
+) -> Result<Json<Vec<Page>>, ApiError> {
+    let sid = subscriber_id(&sid)?;
+    caller.scope(&sid, "subscriber")?;
+    let pages = state
+        .with_db(move |db| {
+            db.get_subscriber(&sid)?;
+            db.list_pages(&sid)
+        })
+        .await??;
+    Ok(Json(pages))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((sid, page_id)): Path<(String, String)>,
+) -> Result<Json<Page>, ApiError> {
+    let (sid, id) = page_path(&caller, &sid, &page_id)?;
+    Ok(Json(state.with_db(move |db| db.get_page(&sid, id)).await??))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((sid, page_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<PageInput>,
+) -> Result<Json<Page>, ApiError> {
+    let (sid, id) = page_path(&caller, &sid, &page_id)?;
+    let page = state
+        .with_db(move |db| db.update_page(&sid, id, &input))
+        .await??;
+    Ok(Json(page))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((sid, page_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (sid, id) = page_path(&caller, &sid, &page_id)?;
+    state.with_db(move |db| db.delete_page(&sid, id)).await??;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -77,6 +77,33 @@ fn mac(secret: &[u8], fields: &SignedFields<'_>) -> HmacSha256 {
     mac
 }
 
+/// The query string of a signed speak-to-agent link (`sid=…&sc=…[&wc=…][&tel=…]&exp=…&sig=…`,
+/// form-urlencoded so a `+` in `tel` survives), to append to `{public_base_url}/speak?`.
+/// Absent optional fields are left out, not sent empty.
+pub fn query_string(fields: &SignedFields<'_>, sig: &str) -> String {
+    #[derive(serde::Serialize)]
+    struct Query<'a> {
+        sid: &'a str,
+        sc: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wc: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tel: Option<&'a str>,
+        exp: i64,
+        sig: &'a str,
+    }
+    let query = Query {
+        sid: fields.sid,
+        sc: fields.sc,
+        wc: fields.wc,
+        tel: fields.tel,
+        exp: fields.exp,
+        sig,
+    };
+    // A flat struct of strings and an integer always serializes.
+    serde_urlencoded::to_string(&query).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +183,34 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn query_string_round_trips_and_keeps_the_plus() {
+        let fields = SignedFields {
+            tel: Some("+15551234567"),
+            wc: Some("a b&c"),
+            ..fields()
+        };
+        let sig = sign(SECRET, &fields);
+        let query = query_string(&fields, &sig);
+        assert!(query.contains("tel=%2B15551234567"), "{query}");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).expect("parses");
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let (wc, tel) = (get("wc"), get("tel"));
+        let parsed = SignedFields {
+            sid: &get("sid").expect("sid"),
+            sc: &get("sc").expect("sc"),
+            wc: wc.as_deref(),
+            tel: tel.as_deref(),
+            exp: get("exp").expect("exp").parse().expect("number"),
+        };
+        assert_eq!(parsed, fields);
+        assert_eq!(
+            verify(SECRET, &parsed, &get("sig").expect("sig"), 0),
+            Ok(())
+        );
+        let bare = query_string(&fields(), "00");
+        assert_eq!(bare, "sid=acme&sc=billing&wc=CUST42&exp=2000&sig=00");
     }
 }

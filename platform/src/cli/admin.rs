@@ -1,22 +1,266 @@
-//! `callbond admin …`: the admin API's operations against the local database file.
+//! `callbond admin …`: the admin API's operations against the local database file, for the
+//! operator at the server's shell (first set-up, scripts, demos). Secrets (keys, site secrets)
+//! are printed once, as the API answers them. Output lines are `label: value` so scripts can
+//! read them; `link` prints the bare URL.
 
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
 use clap::Subcommand;
+use subscriber_db::{
+    Db, DbError, E164, ImportMode, NewSubscriber, Origin, SiteInput, SubjectCode, SubscriberId,
+    SubscriberName, WhisperCode,
+};
 
+use crate::admin::route_file;
 use crate::config::Config;
+use crate::link::{self, SignedFields};
+
+/// Longest validity of a printed link: a year. Links are meant to be re-signed when the
+/// subscriber's page is rendered, not pasted once forever.
+const MAX_LINK_TTL_SECS: u64 = 366 * 24 * 3600;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Creates the database if needed and prints a new operator key (shown once).
     Init,
+    /// Subscribers (the businesses using the platform).
+    #[command(subcommand)]
+    Subscriber(SubscriberCommand),
+    /// Subscriber API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sites: web origins allowed to carry speak-to-agent links.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// The network abstraction table (subject code → call-center number).
+    #[command(subcommand)]
+    Routes(RoutesCommand),
+    /// Prints a signed speak-to-agent link for a site and subject code.
+    Link(LinkArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriberCommand {
+    /// Creates a subscriber.
+    Create {
+        /// Id (SID): lowercase letters, digits and '-', e.g. `acme`.
+        #[arg(long)]
+        id: SubscriberId,
+        /// Name shown to visitors, e.g. "Acme Insurance".
+        #[arg(long)]
+        name: SubscriberName,
+        /// Create it switched off (its links show "not available").
+        #[arg(long)]
+        inactive: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Creates an API key for a subscriber and prints it (shown once).
+    Create {
+        #[arg(long)]
+        subscriber: SubscriberId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Registers a site and prints its id and link-signing secret (shown once).
+    Create {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        /// The site's origin, e.g. https://www.acme.example
+        #[arg(long)]
+        origin: Origin,
+        /// Also accept links without a signature from this site.
+        #[arg(long)]
+        accept_unsigned: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Imports routes from a CSV file (or JSON when the name ends in .json), all or nothing.
+    Import {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        /// CSV with a header row: subject_code,center_number[,dnis][,whisper_template][,fallback_numbers]
+        #[arg(long)]
+        file: PathBuf,
+        /// Delete the routes that are not in the file (default: keep them).
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LinkArgs {
+    #[arg(long)]
+    pub subscriber: SubscriberId,
+    /// The site the link is for (its secret signs the link).
+    #[arg(long)]
+    pub origin: Origin,
+    /// Subject code (`sc`), a key of the subscriber's network abstraction table.
+    #[arg(long)]
+    pub subject: SubjectCode,
+    /// Whisper code (`wc`) spoken to the agent.
+    #[arg(long)]
+    pub whisper: Option<WhisperCode>,
+    /// Callback number to prefill (`tel`), in international form.
+    #[arg(long)]
+    pub tel: Option<E164>,
+    /// How long the link stays valid, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_secs: u64,
 }
 
 pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     let db = crate::open_db(config)?;
+    let now = chrono::Utc::now();
     match command {
         AdminCommand::Init => {
-            let key = db.create_operator_key(chrono::Utc::now())?;
+            let key = db.create_operator_key(now)?;
             println!("operator key: {}", key.token.expose());
+        }
+        AdminCommand::Subscriber(SubscriberCommand::Create { id, name, inactive }) => {
+            let new = NewSubscriber {
+                id,
+                display_name: name,
+                active: !inactive,
+            };
+            let created = db
+                .create_subscriber(&new, now)
+                .map_err(|e| explain(e, &new.id))?;
+            println!("subscriber: {}", created.id);
+        }
+        AdminCommand::Key(KeyCommand::Create { subscriber }) => {
+            let key = db
+                .create_subscriber_key(&subscriber, now)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("key id: {}", key.key.id);
+            println!("subscriber key: {}", key.token.expose());
+        }
+        AdminCommand::Site(SiteCommand::Create {
+            subscriber,
+            origin,
+            accept_unsigned,
+        }) => {
+            let input = SiteInput {
+                origin,
+                accept_unsigned,
+            };
+            let site = db
+                .create_site(&subscriber, &input, now)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("site id: {}", site.site.id);
+            println!("site secret: {}", site.secret.to_hex());
+        }
+        AdminCommand::Routes(RoutesCommand::Import {
+            subscriber,
+            file,
+            replace,
+        }) => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("cannot read the route file {}", file.display()))?;
+            let is_json = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            let rows = if is_json {
+                route_file::parse_json(&bytes)
+            } else {
+                route_file::parse_csv(&bytes)
+            }
+            .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was imported", file.display()))?;
+            let mode = if replace {
+                ImportMode::Replace
+            } else {
+                ImportMode::Merge
+            };
+            let summary = db
+                .import_routes(&subscriber, &rows, mode)
+                .map_err(|e| match e {
+                    DbError::Import(i) => {
+                        anyhow::anyhow!("{}: {i}; nothing was imported", file.display())
+                    }
+                    other => explain(other, &subscriber),
+                })?;
+            println!("imported: {}", summary.imported);
+            println!("removed: {}", summary.removed);
+        }
+        AdminCommand::Link(args) => {
+            println!("{}", signed_link(config, &db, &args, now.timestamp())?);
         }
     }
     Ok(())
+}
+
+/// The signed speak-to-agent link `{public_base_url}/speak?sid=…&sc=…&wc=…&tel=…&exp=…&sig=…`.
+fn signed_link(config: &Config, db: &Db, args: &LinkArgs, now: i64) -> anyhow::Result<String> {
+    if args.ttl_secs == 0 || args.ttl_secs > MAX_LINK_TTL_SECS {
+        bail!("--ttl-secs must be between 1 and {MAX_LINK_TTL_SECS} seconds (one year)");
+    }
+    let base = public_base_url(config)?;
+    let sid = &args.subscriber;
+    let site = db
+        .find_site_for_origin(sid, &args.origin)
+        .map_err(|e| match e {
+            DbError::NotFound { .. } => anyhow::anyhow!(
+                "subscriber {sid} has no site with origin {}; register it with `callbond admin site create --subscriber {sid} --origin {}`",
+                args.origin.as_str(),
+                args.origin.as_str()
+            ),
+            other => other.into(),
+        })?;
+    let secret = db.get_site_secret(sid, site.id)?;
+    // A link to a subject the table lacks is legal (the visitor gets the "unknown subject"
+    // page), but it is almost always a typo, so say so.
+    if let Err(DbError::NotFound { .. }) = db.get_route(sid, &args.subject) {
+        eprintln!(
+            "warning: subscriber {sid} has no route for subject code {}; the link will show the unknown-subject page until one is imported",
+            args.subject
+        );
+    }
+    let exp = now.saturating_add(i64::try_from(args.ttl_secs).unwrap_or(i64::MAX));
+    let fields = SignedFields {
+        sid: sid.as_str(),
+        sc: args.subject.as_str(),
+        wc: args.whisper.as_ref().map(WhisperCode::as_str),
+        tel: args.tel.as_ref().map(E164::as_str),
+        exp,
+    };
+    let sig = link::sign(secret.as_bytes(), &fields);
+    Ok(format!(
+        "{base}/speak?{}",
+        link::query_string(&fields, &sig)
+    ))
+}
+
+/// Where browsers reach the server: `http.public_base_url`, else the listen address when it
+/// has a fixed port.
+fn public_base_url(config: &Config) -> anyhow::Result<String> {
+    if let Some(url) = &config.http.public_base_url {
+        return Ok(url.trim_end_matches('/').to_owned());
+    }
+    let listen = config.http.listen;
+    if listen.port() == 0 || listen.ip().is_unspecified() {
+        bail!(
+            "http.listen is {listen}, which browsers cannot reach; set http.public_base_url in the config or pass --public-url URL"
+        );
+    }
+    Ok(format!("http://{listen}"))
+}
+
+/// A database error as a sentence for the operator.
+fn explain(error: DbError, sid: &SubscriberId) -> anyhow::Error {
+    match error {
+        DbError::NotFound { what: "subscriber" } => anyhow::anyhow!(
+            "subscriber {sid} does not exist; create it with `callbond admin subscriber create --id {sid} --name NAME`"
+        ),
+        DbError::Conflict { what } => {
+            anyhow::anyhow!("this {what} already exists; choose another or use the existing one")
+        }
+        other => other.into(),
+    }
 }

@@ -1,0 +1,356 @@
+//! `callbond admin …` against the running server's database file: subscriber, site and route
+//! import from the CLI, then `admin link` prints a speak-to-agent link whose query parses into
+//! TAG1 fields that `platform::link::verify` accepts with the site's secret (and rejects when
+//! altered or checked with another site's secret). Bad arguments fail with a sentence and a
+//! non-zero exit, and change nothing.
+
+use std::collections::HashMap;
+
+use platform::link::{LinkError, SignedFields, verify};
+use reqwest::Url;
+
+mod admin_support;
+use admin_support::Admin;
+
+/// The value after `label: ` on one of `out`'s lines.
+fn field(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {label:?} line in {out:?}"))
+}
+
+/// Runs the CLI expecting failure; answers its error text.
+fn cli_error(admin: &Admin, args: &[&str]) -> String {
+    match admin.cb.cli(args) {
+        Ok(out) => panic!("callbond {args:?} succeeded: {out}"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[tokio::test]
+async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
+    let admin = Admin::start()?;
+    let base = format!("http://{}", admin.cb.http);
+    let cli = |args: &[&str]| admin.cb.cli(args);
+
+    let out = cli(&[
+        "admin",
+        "subscriber",
+        "create",
+        "--id",
+        "acme",
+        "--name",
+        "Acme Insurance",
+    ])?;
+    assert_eq!(field(&out, "subscriber: "), "acme");
+    let out = cli(&[
+        "admin",
+        "site",
+        "create",
+        "--subscriber",
+        "acme",
+        "--origin",
+        "https://www.acme.example",
+    ])?;
+    let secret = hex::decode(field(&out, "site secret: "))?;
+    assert_eq!(secret.len(), 32);
+    let out = cli(&[
+        "admin",
+        "site",
+        "create",
+        "--subscriber",
+        "acme",
+        "--origin",
+        "https://other.acme.example",
+    ])?;
+    let other_secret = hex::decode(field(&out, "site secret: "))?;
+    let csv = admin.cb.dir().join("routes.csv");
+    std::fs::write(
+        &csv,
+        "subject_code,center_number,dnis\nbilling,+12015550100,100\n",
+    )?;
+    let out = cli(&[
+        "admin",
+        "routes",
+        "import",
+        "--subscriber",
+        "acme",
+        "--file",
+        csv.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(field(&out, "imported: "), "1");
+    // The server sees what the CLI wrote.
+    let route = admin
+        .get_ok("/subscribers/acme/routes/billing", admin.operator())
+        .await?;
+    assert_eq!(route["dnis"], "100");
+
+    let before = chrono::Utc::now().timestamp();
+    let out = cli(&[
+        "--public-url",
+        &base,
+        "admin",
+        "link",
+        "--subscriber",
+        "acme",
+        "--origin",
+        "https://www.acme.example",
+        "--subject",
+        "billing",
+        "--whisper",
+        "CUST-42",
+        "--tel",
+        "+12015550123",
+        "--ttl-secs",
+        "600",
+    ])?;
+    let url = Url::parse(out.trim())?;
+    assert_eq!(format!("{}://{}", url.scheme(), url.authority()), base);
+    assert_eq!(url.path(), "/speak");
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let names: Vec<&str> = {
+        let mut n: Vec<&str> = query.keys().map(String::as_str).collect();
+        n.sort_unstable();
+        n
+    };
+    assert_eq!(names, ["exp", "sc", "sid", "sig", "tel", "wc"]);
+    let exp: i64 = query["exp"].parse()?;
+    assert!(
+        (before + 600..=before + 660).contains(&exp),
+        "exp {exp} vs now {before}"
+    );
+    let fields = SignedFields {
+        sid: &query["sid"],
+        sc: &query["sc"],
+        wc: Some(&query["wc"]),
+        tel: Some(&query["tel"]),
+        exp,
+    };
+    assert_eq!(
+        (fields.sid, fields.sc, fields.tel),
+        ("acme", "billing", Some("+12015550123"))
+    );
+    assert_eq!(fields.wc, Some("CUST-42"));
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(verify(&secret, &fields, &query["sig"], now), Ok(()));
+    assert_eq!(
+        verify(&other_secret, &fields, &query["sig"], now),
+        Err(LinkError::BadSignature)
+    );
+    let altered = SignedFields {
+        sc: "sales",
+        ..fields.clone()
+    };
+    assert_eq!(
+        verify(&secret, &altered, &query["sig"], now),
+        Err(LinkError::BadSignature)
+    );
+    assert_eq!(
+        verify(&secret, &fields, &query["sig"], exp),
+        Err(LinkError::Expired)
+    );
+
+    // Without the optional fields they are absent from the link, and the signature covers that.
+    let out = cli(&[
+        "--public-url",
+        &base,
+        "admin",
+        "link",
+        "--subscriber",
+        "acme",
+        "--origin",
+        "https://other.acme.example",
+        "--subject",
+        "billing",
+    ])?;
+    let url = Url::parse(out.trim())?;
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert!(
+        !query.contains_key("wc") && !query.contains_key("tel"),
+        "{url}"
+    );
+    let bare = SignedFields {
+        sid: "acme",
+        sc: "billing",
+        wc: None,
+        tel: None,
+        exp: query["exp"].parse()?,
+    };
+    assert_eq!(verify(&other_secret, &bare, &query["sig"], now), Ok(()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::Result<()> {
+    let admin = Admin::start()?;
+    let base = format!("http://{}", admin.cb.http);
+    admin.cb.cli(&[
+        "admin",
+        "subscriber",
+        "create",
+        "--id",
+        "acme",
+        "--name",
+        "Acme",
+    ])?;
+    admin.cb.cli(&[
+        "admin",
+        "site",
+        "create",
+        "--subscriber",
+        "acme",
+        "--origin",
+        "https://www.acme.example",
+    ])?;
+    let link = |extra: &[&str]| {
+        let mut args = vec![
+            "--public-url",
+            base.as_str(),
+            "admin",
+            "link",
+            "--subscriber",
+            "acme",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let site = [
+        "--origin",
+        "https://www.acme.example",
+        "--subject",
+        "billing",
+    ];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (link(&["--origin", "https://www.acme.example"]), "--subject"),
+        (
+            link(&[&site[..], &["--tel", "2015550123"]].concat()),
+            "international form",
+        ),
+        (
+            link(&[&site[..], &["--whisper", "two words"]].concat()),
+            "whisper code",
+        ),
+        (
+            link(&[&site[..], &["--ttl-secs", "0"]].concat()),
+            "--ttl-secs must be between",
+        ),
+        (
+            link(&[
+                "--origin",
+                "https://unknown.example",
+                "--subject",
+                "billing",
+            ]),
+            "has no site with origin",
+        ),
+        (
+            link(&["--origin", "www.acme.example", "--subject", "billing"]),
+            "origin must be http",
+        ),
+        (
+            [
+                "admin",
+                "link",
+                "--subscriber",
+                "acme",
+                "--origin",
+                "https://www.acme.example",
+                "--subject",
+                "billing",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            "public_base_url",
+        ),
+        (
+            [
+                "admin",
+                "subscriber",
+                "create",
+                "--id",
+                "Bad Id",
+                "--name",
+                "X",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            "subscriber id must be",
+        ),
+        (
+            [
+                "admin",
+                "subscriber",
+                "create",
+                "--id",
+                "acme",
+                "--name",
+                "Again",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            "already exists",
+        ),
+        (
+            ["admin", "key", "create", "--subscriber", "nobody"]
+                .map(str::to_owned)
+                .to_vec(),
+            "subscriber nobody does not exist",
+        ),
+    ];
+    for (args, expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let error = cli_error(&admin, &args);
+        assert!(
+            error.contains(expected),
+            "callbond {args:?}: {expected:?} not in {error}"
+        );
+    }
+
+    // A route file with a bad row names it and imports nothing.
+    let csv = admin.cb.dir().join("bad.csv");
+    std::fs::write(
+        &csv,
+        "subject_code,center_number,dnis\nok,+12015550100,1\nbad,+12015550101,1x\n",
+    )?;
+    let path = csv.to_str().unwrap_or_default();
+    let error = cli_error(
+        &admin,
+        &[
+            "admin",
+            "routes",
+            "import",
+            "--subscriber",
+            "acme",
+            "--file",
+            path,
+        ],
+    );
+    assert!(error.contains("row 2, field dnis"), "{error}");
+    assert!(error.contains("nothing was imported"), "{error}");
+    let missing = cli_error(
+        &admin,
+        &[
+            "admin",
+            "routes",
+            "import",
+            "--subscriber",
+            "acme",
+            "--file",
+            "/nonexistent/r.csv",
+        ],
+    );
+    assert!(missing.contains("cannot read the route file"), "{missing}");
+    let routes = admin
+        .get_ok("/subscribers/acme/routes", admin.operator())
+        .await?;
+    assert_eq!(routes["total"], 0);
+    let subscribers = admin.get_ok("/subscribers", admin.operator()).await?;
+    assert_eq!(
+        subscribers.as_array().map(Vec::len),
+        Some(1),
+        "{subscribers}"
+    );
+    assert_eq!(subscribers[0]["display_name"], "Acme");
+    Ok(())
+}

@@ -61,7 +61,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if path == "." || path.is_empty() {
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!(
+                "the body is not valid JSON ({inner}); send one JSON document"
+            ))
+        } else if path == "." || path.is_empty() {
             ApiError::bad_request(format!("the body is not valid here: {inner}"))
         } else {
             ApiError::invalid_field(None, path.clone(), format!("field `{path}`: {inner}"))

@@ -5,7 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use subscriber_db::{Page, PageId, PageInput, SubscriberId};
+use serde::Deserialize;
+use subscriber_db::{
+    DtmfKeys, Page, PageContent, PageHtml, PageId, PageInput, PageTitle, PageUrl, SubscriberId,
+};
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -19,6 +22,47 @@ pub(crate) fn router() -> Router<AppState> {
             "/subscribers/{sid}/pages/{page_id}",
             get(read).put(update).delete(remove),
         )
+}
+
+/// The request body of a page: exactly one of `html` and `url`. Read here rather than as
+/// `PageInput` so a body with both, or a misspelt key, is refused instead of half-ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageBody {
+    keys: DtmfKeys,
+    title: PageTitle,
+    #[serde(default)]
+    html: Option<PageHtml>,
+    #[serde(default)]
+    url: Option<PageUrl>,
+}
+
+impl PageBody {
+    fn into_input(self) -> Result<PageInput, ApiError> {
+        let content = match (self.html, self.url) {
+            (Some(html), None) => PageContent::Html(html),
+            (None, Some(url)) => PageContent::Url(url),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    None,
+                    "url",
+                    "give either `html` (a stored page) or `url` (a linked page), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::invalid_field(
+                    None,
+                    "html",
+                    "a page needs `html` (a stored page) or `url` (a linked page)",
+                ));
+            }
+        };
+        Ok(PageInput {
+            keys: self.keys,
+            title: self.title,
+            content,
+        })
+    }
 }
 
 fn page_path(
@@ -35,10 +79,11 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(sid): Path<String>,
-    ApiJson(input): ApiJson<PageInput>,
+    ApiJson(body): ApiJson<PageBody>,
 ) -> Result<(StatusCode, Json<Page>), ApiError> {
     let sid = subscriber_id(&sid)?;
     caller.scope(&sid, "subscriber")?;
+    let input = body.into_input()?;
     let page = state
         .with_db(move |db| db.create_page(&sid, &input))
         .await??;
@@ -74,9 +119,10 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((sid, page_id)): Path<(String, String)>,
-    ApiJson(input): ApiJson<PageInput>,
+    ApiJson(body): ApiJson<PageBody>,
 ) -> Result<Json<Page>, ApiError> {
     let (sid, id) = page_path(&caller, &sid, &page_id)?;
+    let input = body.into_input()?;
     let page = state
         .with_db(move |db| db.update_page(&sid, id, &input))
         .await??;

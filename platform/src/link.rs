@@ -187,13 +187,13 @@ mod tests {
 
     #[test]
     fn query_string_round_trips_and_keeps_the_plus() {
-        let fields = SignedFields {
+        let signed = SignedFields {
             tel: Some("+15551234567"),
             wc: Some("a b&c"),
             ..fields()
         };
-        let sig = sign(SECRET, &fields);
-        let query = query_string(&fields, &sig);
+        let sig = sign(SECRET, &signed);
+        let query = query_string(&signed, &sig);
         assert!(query.contains("tel=%2B15551234567"), "{query}");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).expect("parses");
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -205,7 +205,7 @@ mod tests {
             tel: tel.as_deref(),
             exp: get("exp").expect("exp").parse().expect("number"),
         };
-        assert_eq!(parsed, fields);
+        assert_eq!(parsed, signed);
         assert_eq!(
             verify(SECRET, &parsed, &get("sig").expect("sig"), 0),
             Ok(())

@@ -21,8 +21,8 @@ fn expected_route(i: usize) -> Value {
     json!({
         "subject_code": format!("sc-{i:04}"),
         "center_number": format!("+1201555{:04}", i % 10_000),
-        "dnis": if i % 3 == 0 { Value::Null } else { json!(format!("{}", 7000 + i)) },
-        "whisper_template": if i % 5 == 0 {
+        "dnis": if i.is_multiple_of(3) { Value::Null } else { json!(format!("{}", 7000 + i)) },
+        "whisper_template": if i.is_multiple_of(5) {
             String::new()
         } else {
             format!("Customer {{whisper_code}} about \"item {i}\", call back on {{number}}")

@@ -30,3 +30,19 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(calls::router());
     Router::new().nest("/admin/v1", v1)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::post;
+
+    use super::*;
+
+    /// The web front adds `POST /admin/v1/calls/{id}/push` to its own router; both must merge
+    /// into one app without a route conflict (axum panics at merge time on one).
+    #[test]
+    fn merges_with_the_push_route_of_the_web_front() {
+        let web: Router<AppState> =
+            Router::new().route("/admin/v1/calls/{id}/push", post(|| async { "pushed" }));
+        let _app = router().merge(web);
+    }
+}

@@ -201,7 +201,8 @@ async fn bad_bodies_and_parameters_name_the_field_and_change_nothing() -> anyhow
     for (query, field) in [
         ("limit=0", "limit"),
         ("limit=abc", "limit"),
-        ("offset=-1", "offset"),
+        ("after=not%20a%20code", "after"),
+        ("offset=1", "offset"),
         ("page=2", "page"),
     ] {
         let answer = admin

@@ -122,7 +122,12 @@ async fn subscriber_site_routes_pages_and_policy_read_back_equal() -> anyhow::Re
         .get_ok("/subscribers/acme/routes?limit=1", &key)
         .await?;
     assert_eq!(first["total"], ROUTES);
-    assert_eq!(first["next_offset"], 1);
+    assert_eq!(first["next_after"], "sc-0000");
+    let next = admin
+        .get_ok("/subscribers/acme/routes?limit=2&after=sc-0997", &key)
+        .await?;
+    assert_eq!(next["routes"], json!([expected[998], expected[999]]));
+    assert!(next["next_after"].is_null(), "{}", next["next_after"]);
     for i in [0, 1, 2, 3, 7, 499, 999] {
         let one = admin
             .get_ok(&format!("/subscribers/acme/routes/sc-{i:04}"), &key)

@@ -160,6 +160,24 @@ impl Db {
         query_routes(&conn, &sql, &[&sid.as_str(), &window.limit, &window.offset])
     }
 
+    /// Up to `limit` routes whose subject code sorts after `after` (all when `None`), in
+    /// subject-code order: keyset pagination, which stays fast deep into a large table and
+    /// neither skips nor repeats a route when others are added or removed between pages.
+    pub fn list_routes_after(
+        &self,
+        sid: &SubscriberId,
+        after: Option<&SubjectCode>,
+        limit: u32,
+    ) -> DbResult<Vec<Route>> {
+        let sql = format!(
+            "{SELECT_ROUTES} WHERE r.id IN (SELECT id FROM routes WHERE subscriber_id = ?1
+             AND (?2 IS NULL OR subject_code > ?2) ORDER BY subject_code LIMIT ?3) {ORDER_ROUTES}"
+        );
+        let conn = self.conn();
+        let after = after.map(SubjectCode::as_str);
+        query_routes(&conn, &sql, &[&sid.as_str(), &after, &limit])
+    }
+
     /// How many routes the subscriber has (for pagination).
     pub fn count_routes(&self, sid: &SubscriberId) -> DbResult<u64> {
         let count: i64 = self.conn().query_row(
@@ -308,6 +326,35 @@ mod tests {
                 },
             )
             .expect("list");
+        assert_eq!(listed[0].fallback_numbers.len(), 1);
+    }
+
+    #[test]
+    fn keyset_listing_continues_after_a_code_and_stays_in_its_subscriber() {
+        let db = db_with(&["alpha", "bravo"]);
+        let (a, b) = (sid("alpha"), sid("bravo"));
+        for code in ["c", "A", "a", "d", "b"] {
+            db.create_route(&a, &route(code, "+12015550123"))
+                .expect("create");
+        }
+        db.create_route(&b, &route("bb", "+12015550123"))
+            .expect("create");
+        let codes = |after: Option<&str>, limit: u32| -> Vec<String> {
+            let after = after.map(|c| c.parse::<SubjectCode>().expect("code"));
+            db.list_routes_after(&a, after.as_ref(), limit)
+                .expect("list")
+                .iter()
+                .map(|r| r.subject_code.to_string())
+                .collect()
+        };
+        // Byte order, as the primary listing: upper case before lower case.
+        assert_eq!(codes(None, 10), ["A", "a", "b", "c", "d"]);
+        assert_eq!(codes(None, 2), ["A", "a"]);
+        assert_eq!(codes(Some("a"), 2), ["b", "c"]);
+        // A code that is not in the table still positions the page.
+        assert_eq!(codes(Some("ba"), 10), ["c", "d"]);
+        assert!(codes(Some("d"), 10).is_empty());
+        let listed = db.list_routes_after(&a, None, 1).expect("list");
         assert_eq!(listed[0].fallback_numbers.len(), 1);
     }
 

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use subscriber_db::{DbError, ImportMode, ImportSummary, Route, SubjectCode, SubscriberId, Window};
+use subscriber_db::{DbError, ImportMode, ImportSummary, Route, SubjectCode, SubscriberId};
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -62,11 +62,13 @@ struct RoutePage {
     routes: Vec<Route>,
     /// Routes the subscriber has in all.
     total: u64,
-    /// The `offset` of the next page, absent on the last one.
-    next_offset: Option<u64>,
+    /// The `after` of the next page (the last subject code of this one), absent on the last.
+    next_after: Option<SubjectCode>,
 }
 
-/// `?limit=` (1 to 1000, default 100) and `?offset=` (default 0).
+/// `?limit=` (1 to 1000, default 100) and `?after=SUBJECT_CODE` (start after that code, in
+/// byte order; keyset pagination, so pages neither skip nor repeat routes while the table
+/// changes).
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,25 +77,26 @@ async fn list(
 ) -> Result<Json<RoutePage>, ApiError> {
     let sid = subscriber_id(&sid)?;
     caller.scope(&sid, "subscriber")?;
-    let query = QueryParams::parse(query.as_deref(), &["limit", "offset"])?;
-    let window = Window {
-        limit: query.limit(100, MAX_ROUTES_PER_PAGE)?,
-        offset: query
-            .parse_as::<u32>("offset", "a whole number from 0")?
-            .unwrap_or(0),
-    };
-    let (routes, total) = state
+    let query = QueryParams::parse(query.as_deref(), &["limit", "after"])?;
+    let limit = query.limit(100, MAX_ROUTES_PER_PAGE)?;
+    let after = query.parse_as::<SubjectCode>("after", "a subject code")?;
+    // One more than asked tells whether another page follows.
+    let (mut routes, total) = state
         .with_db(move |db| {
             db.get_subscriber(&sid)?;
-            Ok::<_, DbError>((db.list_routes(&sid, window)?, db.count_routes(&sid)?))
+            let routes = db.list_routes_after(&sid, after.as_ref(), limit + 1)?;
+            Ok::<_, DbError>((routes, db.count_routes(&sid)?))
         })
         .await??;
-    let end = u64::from(window.offset) + routes.len() as u64;
-    let next_offset = (end < total && !routes.is_empty()).then_some(end);
+    let more = routes.len() > limit as usize;
+    routes.truncate(limit as usize);
+    let next_after = more
+        .then(|| routes.last().map(|r| r.subject_code.clone()))
+        .flatten();
     Ok(Json(RoutePage {
         routes,
         total,
-        next_offset,
+        next_after,
     }))
 }
 

@@ -176,7 +176,7 @@ impl Admin {
         Ok((id, token))
     }
 
-    /// All routes of `sid`, following `next_offset` through pages of `limit`.
+    /// All routes of `sid`, following `next_after` through pages of `limit`.
     pub(crate) async fn all_routes(
         &self,
         sid: &str,
@@ -184,14 +184,9 @@ impl Admin {
         limit: u32,
     ) -> anyhow::Result<Vec<Value>> {
         let mut routes = Vec::new();
-        let mut offset = 0u64;
+        let mut path = format!("/subscribers/{sid}/routes?limit={limit}");
         loop {
-            let page = self
-                .get_ok(
-                    &format!("/subscribers/{sid}/routes?limit={limit}&offset={offset}"),
-                    key,
-                )
-                .await?;
+            let page = self.get_ok(&path, key).await?;
             routes.extend(
                 page["routes"]
                     .as_array()
@@ -199,8 +194,10 @@ impl Admin {
                     .iter()
                     .cloned(),
             );
-            match page["next_offset"].as_u64() {
-                Some(next) => offset = next,
+            match page["next_after"].as_str() {
+                Some(after) => {
+                    path = format!("/subscribers/{sid}/routes?limit={limit}&after={after}")
+                }
                 None => break,
             }
         }

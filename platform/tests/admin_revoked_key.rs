@@ -89,5 +89,20 @@ async fn a_revoked_key_gets_401() -> anyhow::Result<()> {
         StatusCode::UNAUTHORIZED,
         &["Authorization: Bearer"],
     );
+    // RFC 6750 §3: the 401 names the scheme.
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .get(admin.cb.url("/admin/v1/subscribers/acme"))
+        .bearer_auth(&first)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(challenge.starts_with("Bearer"), "{challenge:?}");
     Ok(())
 }

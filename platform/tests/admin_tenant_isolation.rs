@@ -267,6 +267,12 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
             "/subscribers".to_owned(),
             Body::Json(&json!({ "id": "charlie", "display_name": "C" })),
         ),
+        // Even with a body that would not parse: the key is refused before the body is read.
+        (
+            Method::POST,
+            "/subscribers".to_owned(),
+            Body::Json(&json!({ "id": 5 })),
+        ),
         (Method::DELETE, b.to_owned(), Body::None),
         (
             Method::PATCH,

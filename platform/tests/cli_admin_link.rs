@@ -85,6 +85,32 @@ async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
         .get_ok("/subscribers/acme/routes/billing", admin.operator())
         .await?;
     assert_eq!(route["dnis"], "100");
+    // A .json file is read as JSON; --replace drops routes not in it.
+    let json_file = admin.cb.dir().join("routes.json");
+    std::fs::write(
+        &json_file,
+        r#"[{"subject_code":"billing","center_number":"+12015550100","dnis":"100","fallback_numbers":["+12015550109"]},
+            {"subject_code":"sales","center_number":"+12015550200"}]"#,
+    )?;
+    let out = cli(&[
+        "admin",
+        "routes",
+        "import",
+        "--subscriber",
+        "acme",
+        "--replace",
+        "--file",
+        json_file.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(field(&out, "imported: "), "2");
+    assert_eq!(field(&out, "removed: "), "1");
+    let route = admin
+        .get_ok("/subscribers/acme/routes/billing", admin.operator())
+        .await?;
+    assert_eq!(
+        route["fallback_numbers"],
+        serde_json::json!(["+12015550109"])
+    );
 
     let before = chrono::Utc::now().timestamp();
     let out = cli(&[

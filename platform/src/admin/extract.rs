@@ -20,14 +20,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if body_kind(req.headers()) != Some(BodyKind::Json) {
-            return Err(ApiError::unsupported_media_type(
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
-        }
-        let bytes = read_body(req, state).await?;
-        parse_json(&bytes).map(ApiJson)
+        json_body(req, state).await.map(ApiJson)
     }
+}
+
+/// What [`ApiJson`] does, for handlers that must check something (such as an operator key)
+/// before they read the body.
+pub(crate) async fn json_body<S: Send + Sync, T: DeserializeOwned>(
+    req: Request,
+    state: &S,
+) -> Result<T, ApiError> {
+    if body_kind(req.headers()) != Some(BodyKind::Json) {
+        return Err(ApiError::unsupported_media_type(
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    let bytes = read_body(req, state).await?;
+    parse_json(&bytes)
 }
 
 /// The body media types the admin API reads.

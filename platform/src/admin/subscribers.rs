@@ -1,7 +1,7 @@
 //! `/admin/v1/subscribers`: operators create, list and delete subscribers; a subscriber key
 //! reads and renames only its own subscriber.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -10,7 +10,7 @@ use subscriber_db::{NewSubscriber, Subscriber, SubscriberUpdate};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{ApiJson, subscriber_id};
+use super::extract::{ApiJson, json_body, subscriber_id};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -19,12 +19,15 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/subscribers/{sid}", get(read).patch(update).delete(remove))
 }
 
+/// The operator check comes before the body is read, so a subscriber key gets 403 whatever
+/// it sends.
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(new): ApiJson<NewSubscriber>,
+    request: Request,
 ) -> Result<(StatusCode, Json<Subscriber>), ApiError> {
     caller.require_operator()?;
+    let new: NewSubscriber = json_body(request, &state).await?;
     let created = state
         .with_db(move |db| db.create_subscriber(&new, Utc::now()))
         .await??;

@@ -201,6 +201,15 @@ mod tests {
     }
 
     #[test]
+    fn csv_from_a_spreadsheet_with_bom_and_crlf() {
+        let text = "\u{feff}subject_code,center_number\r\nbilling,+12015550100\r\n";
+        let rows = parse_csv(text.as_bytes()).expect("valid");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].subject_code, "billing");
+        assert_eq!(rows[0].center_number, "+12015550100");
+    }
+
+    #[test]
     fn csv_shape_errors_name_row_and_field() {
         let cases: [(&str, usize, &str); 5] = [
             ("subject_code,center_number,colour\n", 0, "column"),

@@ -178,7 +178,7 @@ async fn import(
     Ok(Json(summary))
 }
 
-pub(crate) fn import_mode(text: Option<&str>) -> Result<ImportMode, ApiError> {
+fn import_mode(text: Option<&str>) -> Result<ImportMode, ApiError> {
     match text {
         None | Some("merge") => Ok(ImportMode::Merge),
         Some("replace") => Ok(ImportMode::Replace),

@@ -195,14 +195,17 @@ fn parse_fields(line: &str) -> RtpPacket {
     }
 }
 
-/// Checks one stream: a single SSRC, sequence numbers each +1 (mod 2^16) and timestamps that
-/// move forward by at least one packet's worth and less than a second. Returns the SSRCs and the
-/// count of timestamp steps that were not exactly the payload length (pauses or skips).
+/// Checks one stream: a single SSRC, sequence numbers each +1 (mod 2^16), timestamps that
+/// always move forward and never further than the wall-clock gap (plus 100 ms of slack for
+/// bursts), and an 8 kHz timestamp clock over the whole stream (within 5 % + 100 ms of the
+/// capture's own clock). Returns how many timestamp steps were not exactly the previous
+/// payload's length (pauses, skipped ticks, talk spurts).
 pub fn assert_one_continuous_stream(packets: &[RtpPacket], what: &str) -> usize {
-    assert!(!packets.is_empty(), "{what}: no packets");
+    assert!(packets.len() > 1, "{what}: fewer than two packets");
     let ssrcs: BTreeSet<u32> = packets.iter().map(|p| p.ssrc).collect();
     assert_eq!(ssrcs.len(), 1, "{what}: more than one SSRC: {ssrcs:x?}");
     let mut irregular = 0;
+    let mut ts_span: u64 = 0;
     for pair in packets.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         assert_eq!(
@@ -214,16 +217,26 @@ pub fn assert_one_continuous_stream(packets: &[RtpPacket], what: &str) -> usize 
             b.time
         );
         let step = b.timestamp.wrapping_sub(a.timestamp);
+        let wall = ((b.time - a.time) * 8000.0) as u64 + 800;
         assert!(
-            step > 0 && step < 8000,
-            "{what}: timestamp steps by {step} from seq {} to {}",
+            step > 0 && u64::from(step) <= wall,
+            "{what}: timestamp steps by {step} from seq {} to {} in {:.3} s",
             a.seq,
-            b.seq
+            b.seq,
+            b.time - a.time
         );
+        ts_span += u64::from(step);
         if step as usize != a.payload.len() {
             irregular += 1;
         }
     }
+    let (first, last) = (&packets[0], &packets[packets.len() - 1]);
+    let wall_span = last.time - first.time;
+    let ts_secs = ts_span as f64 / 8000.0;
+    assert!(
+        (ts_secs - wall_span).abs() <= wall_span * 0.05 + 0.1,
+        "{what}: timestamps cover {ts_secs:.3} s but the packets {wall_span:.3} s"
+    );
     irregular
 }
 

@@ -59,14 +59,14 @@ async fn start_voice(config: &Config, shutdown: CancellationToken) -> anyhow::Re
             voice_config.sip_listen.set_port(0);
             let voice = Voice::start(voice_config, shutdown)
                 .await
-                .context("cannot start SIP for the test call")?;
+                .context("cannot start the voice service for the test call")?;
             eprintln!(
                 "callbond: {addr} is in use (is `callbond serve` running?); calling from {}",
                 voice.sip_addr()
             );
             Ok(voice)
         }
-        Err(e) => Err(e).context("cannot start SIP for the test call"),
+        Err(e) => Err(e).context("cannot start the voice service for the test call"),
     }
 }
 

@@ -8,9 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use voice::{
-    CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateRequest, Voice, VoiceError,
-};
+use voice::{Destination, DigitVia, EndCause, LegEvent, OriginateRequest, Voice, VoiceError};
 
 use crate::config::Config;
 
@@ -98,6 +96,8 @@ async fn place_call(voice: &Voice, args: &CallArgs) -> anyhow::Result<()> {
     let mut answered = false;
     // Armed when the text has been said: hang up after the listen window.
     let mut listen_until: Option<tokio::time::Instant> = None;
+    let mut interrupted = false;
+    let mut say_failed: Option<anyhow::Error> = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -114,7 +114,9 @@ async fn place_call(voice: &Voice, args: &CallArgs) -> anyhow::Result<()> {
                 leg.hangup().context("cannot hang up")?;
                 continue;
             }
-            _ = &mut ctrl_c => {
+            // A finished signal future must not be polled again, hence the flag.
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
                 eprintln!("callbond: interrupted, hanging up");
                 let _ = leg.hangup();
                 continue;
@@ -124,13 +126,26 @@ async fn place_call(voice: &Voice, args: &CallArgs) -> anyhow::Result<()> {
         match event {
             LegEvent::Answered { .. } => {
                 answered = true;
-                say(&leg, &args.say).await?;
+                match leg.say(&args.say, false).await {
+                    Ok(()) => {}
+                    // The far end hung up at once: its HungUp event follows and says so.
+                    Err(VoiceError::NotAnswered | VoiceError::LegEnded) => {}
+                    Err(e) => {
+                        say_failed = Some(anyhow::Error::new(e).context("cannot say the text"));
+                        let _ = leg.hangup();
+                    }
+                }
             }
             LegEvent::PlayoutDone => {
                 listen_until =
                     Some(tokio::time::Instant::now() + Duration::from_secs(args.listen_secs));
             }
-            LegEvent::HungUp(cause) => return outcome(answered, &cause),
+            LegEvent::HungUp(cause) => {
+                return match say_failed {
+                    Some(e) => Err(e),
+                    None => outcome(answered, &cause),
+                };
+            }
             _ => {}
         }
     }
@@ -141,14 +156,6 @@ async fn next(events: &mut mpsc::Receiver<LegEvent>) -> anyhow::Result<LegEvent>
         .recv()
         .await
         .context("the call ended without a final event; this is a bug in the voice service")
-}
-
-async fn say(leg: &CallLeg, text: &str) -> anyhow::Result<()> {
-    if let Err(e) = leg.say(text, false).await {
-        let _ = leg.hangup();
-        return Err(anyhow::Error::new(e).context("cannot say the text"));
-    }
-    Ok(())
 }
 
 /// 0 once answered, whoever hung up; otherwise why the call did not go through.

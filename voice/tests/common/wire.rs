@@ -15,7 +15,7 @@ use tempfile::TempDir;
 /// A running `tshark -i lo -f FILTER -w FILE`, stopped with SIGINT so the file is complete.
 pub struct Capture {
     child: Option<Child>,
-    dir: TempDir,
+    dir: Option<TempDir>,
     stderr: mpsc::Receiver<String>,
 }
 
@@ -43,7 +43,7 @@ impl Capture {
         });
         let mut capture = Capture {
             child: Some(child),
-            dir,
+            dir: Some(dir),
             stderr: rx,
         };
         capture.wait_for_line("Capturing on", Duration::from_secs(15));
@@ -82,10 +82,10 @@ impl Capture {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let path = self.dir.path().join("capture.pcap");
+        let dir = self.dir.take().expect("capture directory");
         CaptureFile {
-            path,
-            _dir: std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")),
+            path: dir.path().join("capture.pcap"),
+            _dir: dir,
         }
     }
 }

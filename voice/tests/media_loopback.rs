@@ -467,7 +467,8 @@ async fn hold_by_reoffer_pauses_sending_and_resumes_the_same_stream() {
         answer.contains("a=sendrecv\r\n") && answer.contains("o=- 3 3 "),
         "{answer}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Long enough for several packets even on a loaded machine (seen failing at 200 ms).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     h.stop();
     h.stopped().await;
     task.abort();

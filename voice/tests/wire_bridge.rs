@@ -3,7 +3,7 @@
 //! 1 as RFC 4733 telephone-events. tshark captures loopback on the peers' media ports and
 //! shows, per direction: every packet one peer sent us reaches the other peer, in order and
 //! unchanged (same law, so no transcoding), in one stream from us with one SSRC and
-//! continuous sequence numbers; the key is reported on the presser's leg and no
+//! continuous sequence numbers across our own playout → bridge → own playout; the key is reported on the presser's leg and no
 //! telephone-event packet reaches the other peer.
 
 mod common;
@@ -57,7 +57,9 @@ async fn bridged_peers_hear_each_other_without_loss_and_no_tones() {
             "the peers answer PCMA: {seen:?}"
         );
     }
-    // Both peers wait 1.5 s after the ACK before streaming.
+    // Both peers wait 1.5 s after the ACK before streaming: our own (silent) playout runs
+    // first, so each stream from us crosses playout → bridge → playout.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let bridged = bridge(&presser_leg, &listener_leg).expect("bridge two answered legs");
     let our_presser_port = presser_leg.media().expect("answered").local_port();
     let our_listener_port = listener_leg.media().expect("answered").local_port();
@@ -79,6 +81,9 @@ async fn bridged_peers_hear_each_other_without_loss_and_no_tones() {
     let presser_stats = presser_leg.media().expect("still answered").stats();
     let listener_stats = listener_leg.media().expect("still answered").stats();
     bridged.unbridge();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let presser_after = presser_leg.media().expect("still answered").stats();
+    let listener_after = listener_leg.media().expect("still answered").stats();
     presser_leg.hangup().expect("hang up leg 1");
     listener_leg.hangup().expect("hang up leg 2");
     let (rest, cause) = until_hung_up(&mut presser_events).await;

@@ -168,7 +168,8 @@ fn outcome(answered: bool, cause: &EndCause) -> anyhow::Result<()> {
         EndCause::NoAnswer => "nobody answered before the ring timeout".to_owned(),
         EndCause::Rejected(code) => format!("the call was rejected with SIP status {code}"),
         EndCause::Timeout => {
-            "no response from the trunk; check its target address and that it is up".to_owned()
+            "no response from the far end; check the trunk target or URI and that it is up"
+                .to_owned()
         }
         EndCause::NetworkError(e) => format!("the INVITE could not be sent: {e}"),
         other => format!(

@@ -217,4 +217,15 @@ async fn bridged_peers_hear_each_other_without_loss_and_no_tones() {
         0,
         "we counted loss"
     );
+    // Our own playout sent before the bridge and again after it, within the same streams.
+    for (name, before, after) in [
+        ("presser", &presser_stats, &presser_after),
+        ("listener", &listener_stats, &listener_after),
+    ] {
+        assert!(before.sent > 0, "{name}: no own packets before the bridge");
+        assert!(
+            after.sent > before.sent,
+            "{name}: own playout did not resume"
+        );
+    }
 }

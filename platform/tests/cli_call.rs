@@ -94,11 +94,16 @@ struct Run {
 /// Runs `callbond --config C call ARGS` with a config whose one trunk serves `prefix` through
 /// `trunk_port` on loopback; SIP on a free port, media in a range of its own.
 fn callbond_call(prefix: &str, trunk_port: u16, args: &[&str]) -> Run {
+    callbond_call_with(prefix, trunk_port, "", args)
+}
+
+/// As [`callbond_call`], with `media_extra` lines added to the `[media]` table.
+fn callbond_call_with(prefix: &str, trunk_port: u16, media_extra: &str, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let media_min = 32_000 + (std::process::id() % 200) as u16 * 40;
     let config = format!(
         "[sip]\nlisten = \"127.0.0.1:0\"\n\
-         [media]\nport_min = {media_min}\nport_max = {}\n\
+         [media]\nport_min = {media_min}\nport_max = {}\n{media_extra}\n\
          [log]\nfilter = \"warn\"\n\
          [[trunks]]\nprefix = \"{prefix}\"\ntarget = \"127.0.0.1:{trunk_port}\"\n",
         media_min + 39
@@ -296,4 +301,64 @@ fn sip_uri_destination_is_called_as_is() {
     assert!(lines.contains(&"said"), "{lines:?}");
     assert_eq!(lines.last(), Some(&"hung up: local hangup"), "{lines:?}");
     phone.assert_passed();
+}
+
+/// The binary reads espeak-ng's voice data from `media.tts_data_dir`, not from its build tree:
+/// data reached through a directory of our own speaks, and a directory without data stops the
+/// call before it is placed, naming the directory and the key.
+#[test]
+fn speech_data_comes_from_the_configured_directory() {
+    let data = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(
+        "/usr/lib/x86_64-linux-gnu/espeak-ng-data",
+        data.path().join("espeak-ng-data"),
+    )
+    .expect("link the Debian espeak-ng-data");
+    let phone = Phone::start("uas_press_5_wait_bye.xml");
+    let run = callbond_call_with(
+        "",
+        phone.port,
+        &format!("tts_data_dir = \"{}\"", data.path().display()),
+        &[
+            "--to",
+            "+15550001234",
+            "--say",
+            "Hello",
+            "--listen-secs",
+            "1",
+        ],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(lines(&run).contains(&"said"), "{}", run.stdout);
+    phone.assert_passed();
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let watched = UdpSocket::bind(("127.0.0.1", 0)).expect("bind");
+    watched
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let port = watched.local_addr().expect("addr").port();
+    let run = callbond_call_with(
+        "",
+        port,
+        &format!("tts_data_dir = \"{}\"", empty.path().display()),
+        &["--to", "+15550001234", "--say", "Hello"],
+    );
+    assert!(matches!(run.code, Some(c) if c != 0), "exit {:?}", run.code);
+    let dir = empty.path().display().to_string();
+    assert!(
+        run.stderr.contains("espeak-ng-data not found")
+            && run.stderr.contains(&dir)
+            && run.stderr.contains("media.tts_data_dir"),
+        "stderr: {}",
+        run.stderr
+    );
+    let mut buf = [0u8; 2048];
+    assert!(watched.recv_from(&mut buf).is_err(), "a call was placed");
 }

@@ -1,5 +1,8 @@
 //! The errors `voice` returns at its boundary. Failures of a placed call are not errors: they
 //! arrive as [`crate::LegEvent::HungUp`] with an [`crate::EndCause`].
+//!
+//! Each message already holds the text of the error under it, so no variant also returns that
+//! error as its `source()`: printing the chain (`{:#}` in anyhow) says everything once.
 
 use std::net::SocketAddr;
 
@@ -7,17 +10,16 @@ use crate::media::{MediaError, TtsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceError {
-    #[error("cannot listen for SIP on {addr}: {source}; choose a free address in `sip_listen`")]
+    #[error("cannot listen for SIP on {addr}: {error}; choose a free address in `sip_listen`")]
     Listen {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("the SIP stack refused to start: {0}")]
-    Stack(#[source] Box<rsipstack::Error>),
-    #[error("media: {0}")]
+    Stack(Box<rsipstack::Error>),
+    #[error(transparent)]
     Media(#[from] MediaError),
-    #[error("speech: {0}")]
+    #[error(transparent)]
     Tts(#[from] TtsError),
     #[error("no trunk serves number {masked}; add a trunk whose prefix matches it (\"\" for all)")]
     NoTrunk { masked: String },
@@ -30,7 +32,7 @@ pub enum VoiceError {
     #[error("header {name:?} cannot be sent: names are SIP tokens and values one line")]
     InvalidHeader { name: String },
     #[error("the SIP stack could not build the INVITE: {0}")]
-    Invite(#[source] Box<rsipstack::Error>),
+    Invite(Box<rsipstack::Error>),
     #[error("the leg has no media: it is not answered yet or already ended")]
     NotAnswered,
     #[error("the leg already ended")]

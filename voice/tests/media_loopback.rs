@@ -217,14 +217,22 @@ async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
         got.iter()
             .all(|p| p.pt == 8 && p.from.port() == h.local_port())
     );
+    // Every step is one 20 ms frame. A tick the runtime could not serve in time (a starved
+    // task on a loaded 2-core box) is skipped by design: the timestamp then covers the real
+    // time with a 320 step and marks the packet. Allow two such, never other steps.
+    let mut skipped = Vec::new();
     for w in got.windows(2) {
-        assert_eq!(
-            w[1].ts.wrapping_sub(w[0].ts),
-            160,
-            "timestamp step at seq {}",
-            w[1].seq
-        );
+        let step = w[1].ts.wrapping_sub(w[0].ts);
+        match step {
+            160 => {}
+            320 => {
+                assert!(w[1].marker, "a skipped tick is marked (seq {})", w[1].seq);
+                skipped.push(w[1].seq);
+            }
+            _ => panic!("timestamp step {step} at seq {}", w[1].seq),
+        }
     }
+    assert!(skipped.len() <= 2, "ticks skipped at seq {skipped:?}");
     let silence = Codec::Pcma.silence_byte();
     let first = got
         .iter()
@@ -234,7 +242,13 @@ async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
         got[0].marker && got[first].marker,
         "stream start and talkspurt start are marked"
     );
-    assert_eq!(got.iter().filter(|p| p.marker).count(), 2);
+    let markers = got.iter().filter(|p| p.marker).count();
+    let talkspurt_skipped = skipped.contains(&got[first].seq);
+    assert_eq!(
+        markers,
+        2 + skipped.len() - usize::from(talkspurt_skipped),
+        "markers only at stream start, talkspurt start and skipped ticks"
+    );
     let mut expected = vec![0u8; tone.len()];
     Codec::Pcma.encode(&tone, &mut expected);
     let sent: Vec<u8> = got[first..first + 25]
@@ -257,7 +271,7 @@ async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
         .at
         .duration_since(got[0].at)
         .as_secs_f64();
-    let nominal = (got.len() - 1) as f64 * 0.020;
+    let nominal = (got.len() - 1 + skipped.len()) as f64 * 0.020;
     assert!(
         (span - nominal).abs() < 0.060,
         "{} packets over {span:.3} s, nominal {nominal:.3} s",
@@ -467,7 +481,8 @@ async fn hold_by_reoffer_pauses_sending_and_resumes_the_same_stream() {
         answer.contains("a=sendrecv\r\n") && answer.contains("o=- 3 3 "),
         "{answer}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Long enough for several packets even on a loaded machine (seen failing at 200 ms).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     h.stop();
     h.stopped().await;
     task.abort();

@@ -1,20 +1,214 @@
 //! `callbond call --to NUMBER --say TEXT`: a test call through the configured trunk that says
-//! the text and prints the events and digits it receives.
+//! the text and prints the events and digits it receives, one line each, so an operator can
+//! check a trunk end to end. Exits 0 when the call was answered; otherwise it names why not.
 
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::Args;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use voice::{Destination, DigitVia, EndCause, LegEvent, OriginateRequest, Voice, VoiceError};
 
 use crate::config::Config;
 
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// E.164 number or SIP URI to call.
+    /// E.164 number (routed by the longest matching trunk prefix) or a SIP URI
+    /// (`sip:user@host:port`, sent as is).
     #[arg(long)]
     pub to: String,
     /// Text spoken once the call is answered.
     #[arg(long)]
     pub say: String,
+    /// Calling number (From and P-Asserted-Identity).
+    #[arg(long, default_value = "+10000000000")]
+    pub from: String,
+    /// Seconds the far end may ring before we give up (CANCEL).
+    #[arg(long, default_value_t = 30)]
+    pub ring_timeout_secs: u64,
+    /// Seconds to keep listening for digits after the text was said, then hang up.
+    #[arg(long, default_value_t = 5)]
+    pub listen_secs: u64,
 }
 
-pub async fn run(_config: Config, _args: CallArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`callbond call` is not built yet (issue #3)")
+pub async fn run(config: Config, args: CallArgs) -> anyhow::Result<()> {
+    if args.say.trim().is_empty() {
+        anyhow::bail!("--say is empty; give the text to speak when the call is answered");
+    }
+    if args.ring_timeout_secs == 0 {
+        anyhow::bail!("--ring-timeout-secs must be at least 1");
+    }
+    let shutdown = CancellationToken::new();
+    let voice = start_voice(&config, shutdown.clone()).await?;
+    let result = place_call(&voice, &args).await;
+    shutdown.cancel();
+    result
+}
+
+/// Starts the telephony unit on the configured SIP address, or on a free port of the same IP
+/// when that one is taken (a running `callbond serve` usually holds it): replies find us
+/// through Via and Contact either way.
+async fn start_voice(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Voice> {
+    let mut voice_config = config.voice_config();
+    match Voice::start(voice_config.clone(), shutdown.clone()).await {
+        Ok(voice) => Ok(voice),
+        Err(VoiceError::Listen { addr, .. }) => {
+            voice_config.sip_listen.set_port(0);
+            let voice = Voice::start(voice_config, shutdown)
+                .await
+                .context("cannot start the voice service for the test call")?;
+            eprintln!(
+                "callbond: {addr} is in use (is `callbond serve` running?); calling from {}",
+                voice.sip_addr()
+            );
+            Ok(voice)
+        }
+        Err(e) => Err(e).context("cannot start the voice service for the test call"),
+    }
+}
+
+fn request(args: &CallArgs) -> OriginateRequest {
+    let to = if args.to.starts_with("sip:") || args.to.starts_with("sips:") {
+        Destination::Uri(args.to.clone())
+    } else {
+        Destination::Number(args.to.clone())
+    };
+    OriginateRequest {
+        to,
+        request_user: None,
+        from_user: args.from.clone(),
+        from_display: Some("Callbond test call".to_owned()),
+        p_asserted_identity: Some(args.from.clone()),
+        user_to_user: None,
+        extra_headers: Vec::new(),
+        ring_timeout: Duration::from_secs(args.ring_timeout_secs),
+    }
+}
+
+async fn place_call(voice: &Voice, args: &CallArgs) -> anyhow::Result<()> {
+    let (leg, mut events) = voice.originate(request(args)).await.map_err(|e| match e {
+        VoiceError::NoTrunk { .. } => {
+            anyhow::anyhow!("{e} in the config file's [[trunks]], or call a sip: URI instead")
+        }
+        e => anyhow::Error::new(e).context("cannot place the call"),
+    })?;
+    let mut answered = false;
+    // Armed when the text has been said: hang up after the listen window.
+    let mut listen_until: Option<tokio::time::Instant> = None;
+    let mut interrupted = false;
+    let mut say_failed: Option<anyhow::Error> = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let listen_over = async {
+            match listen_until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let event = tokio::select! {
+            event = next(&mut events) => event?,
+            () = listen_over => {
+                listen_until = None;
+                leg.hangup().context("cannot hang up")?;
+                continue;
+            }
+            // A finished signal future must not be polled again, hence the flag.
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                eprintln!("callbond: interrupted, hanging up");
+                let _ = leg.hangup();
+                continue;
+            }
+        };
+        println!("{}", describe(&event));
+        match event {
+            LegEvent::Answered { .. } => {
+                answered = true;
+                match leg.say(&args.say, false).await {
+                    Ok(()) => {}
+                    // The far end hung up at once: its HungUp event follows and says so.
+                    Err(VoiceError::NotAnswered | VoiceError::LegEnded) => {}
+                    Err(e) => {
+                        say_failed = Some(anyhow::Error::new(e).context("cannot say the text"));
+                        let _ = leg.hangup();
+                    }
+                }
+            }
+            LegEvent::PlayoutDone => {
+                listen_until =
+                    Some(tokio::time::Instant::now() + Duration::from_secs(args.listen_secs));
+            }
+            LegEvent::HungUp(cause) => {
+                return match say_failed {
+                    Some(e) => Err(e),
+                    None => outcome(answered, &cause),
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn next(events: &mut mpsc::Receiver<LegEvent>) -> anyhow::Result<LegEvent> {
+    events
+        .recv()
+        .await
+        .context("the call ended without a final event; this is a bug in the voice service")
+}
+
+/// 0 once answered, whoever hung up; otherwise why the call did not go through.
+fn outcome(answered: bool, cause: &EndCause) -> anyhow::Result<()> {
+    if answered {
+        return Ok(());
+    }
+    let why = match cause {
+        EndCause::Busy => "the far end is busy".to_owned(),
+        EndCause::NoAnswer => "nobody answered before the ring timeout".to_owned(),
+        EndCause::Rejected(code) => format!("the call was rejected with SIP status {code}"),
+        EndCause::Timeout => {
+            "no response from the far end; check the trunk target or URI and that it is up"
+                .to_owned()
+        }
+        EndCause::NetworkError(e) => format!("the INVITE could not be sent: {e}"),
+        other => format!(
+            "the call ended before it was answered ({})",
+            cause_text(other)
+        ),
+    };
+    anyhow::bail!("call not answered: {why}")
+}
+
+/// One output line per event, stable enough for scripts to match on.
+fn describe(event: &LegEvent) -> String {
+    match event {
+        LegEvent::Trying => "trying".to_owned(),
+        LegEvent::Ringing => "ringing".to_owned(),
+        LegEvent::EarlyMedia => "early media".to_owned(),
+        LegEvent::Answered { codec } => format!("answered codec={}", codec.encoding_name()),
+        LegEvent::Digit { key, via } => {
+            let via = match via {
+                DigitVia::Rfc4733 => "rfc4733",
+                DigitVia::InBand => "inband",
+                DigitVia::SipInfo => "sip-info",
+            };
+            format!("digit {key} via {via}")
+        }
+        LegEvent::PlayoutDone => "said".to_owned(),
+        LegEvent::HungUp(cause) => format!("hung up: {}", cause_text(cause)),
+    }
+}
+
+fn cause_text(cause: &EndCause) -> String {
+    match cause {
+        EndCause::Busy => "busy".to_owned(),
+        EndCause::NoAnswer => "no answer".to_owned(),
+        EndCause::Rejected(code) => format!("rejected {code}"),
+        EndCause::RemoteHangup => "remote hangup".to_owned(),
+        EndCause::LocalHangup => "local hangup".to_owned(),
+        EndCause::Cancelled => "cancelled".to_owned(),
+        EndCause::Timeout => "timeout".to_owned(),
+        EndCause::NetworkError(e) => format!("network error: {e}"),
+    }
 }

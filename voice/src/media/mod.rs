@@ -162,11 +162,12 @@ pub enum MediaError {
     #[error("no free media port in {min}-{max}; widen the range or lower the call load")]
     NoFreePort { min: u16, max: u16 },
     #[error("cannot bind a media socket: {0}")]
-    Bind(#[source] std::io::Error),
+    Bind(std::io::Error),
     #[error("a leg cannot be bridged to itself")]
     SameLeg,
     #[error("the leg has stopped; its media can no longer be bridged")]
     LegStopped,
-    #[error("text to speech is unavailable: {0}")]
+    /// Its message names the data directory and what to do; no prefix needed.
+    #[error(transparent)]
     Tts(#[from] TtsError),
 }

@@ -110,9 +110,25 @@ impl Outgoing {
     }
 
     /// Stamps a packet relayed from the peer: `advance` is the peer stream's own timestamp
-    /// step, so gaps the far end left (silence suppression) survive the bridge.
-    pub(crate) fn stamp_relayed(&mut self, at: Instant, advance: u32, marker: bool) -> Stamp {
-        self.stamp(at, advance, marker)
+    /// step, so gaps the far end left (silence suppression) survive the bridge. On `resync`
+    /// (the first packet of a bridge or of a new peer SSRC, whose step means nothing to our
+    /// stream) the timestamp covers at least the real time since our previous packet, as
+    /// RFC 3550 §5.1 wants of a sampling clock; the marker bit tells the far end to resync.
+    pub(crate) fn stamp_relayed(
+        &mut self,
+        at: Instant,
+        advance: u32,
+        marker: bool,
+        resync: bool,
+    ) -> Stamp {
+        let advance = match (resync, self.last) {
+            (true, Some(last)) => {
+                let elapsed = at.saturating_duration_since(last).as_micros() * 8 / 1000;
+                advance.max(u32::try_from(elapsed).unwrap_or(u32::MAX))
+            }
+            _ => advance,
+        };
+        self.stamp(at, advance, marker || resync)
     }
 
     fn stamp(&mut self, at: Instant, advance: u32, marker: bool) -> Stamp {
@@ -321,11 +337,27 @@ mod tests {
             "seq and ts wrap"
         );
         // Relayed packets continue the same numbering with the peer's timing.
-        let d = out.stamp_relayed(t0 + FRAME * 3, 160, false);
+        let d = out.stamp_relayed(t0 + FRAME * 3, 160, false, false);
         assert_eq!((d.seq, d.ts, d.ssrc), (1, c.ts.wrapping_add(160), 7));
+        // A relay that restarts 500 ms later (bridge start, new peer SSRC) covers the 500 ms.
+        let r = out.stamp_relayed(
+            t0 + FRAME * 3 + Duration::from_millis(500),
+            240,
+            false,
+            true,
+        );
+        assert_eq!((r.seq, r.ts, r.marker), (2, d.ts.wrapping_add(4000), true));
+        // Back to back it is the peer's own step.
+        let d = out.stamp_relayed(
+            t0 + FRAME * 3 + Duration::from_millis(500),
+            240,
+            false,
+            false,
+        );
+        assert_eq!((d.seq, d.ts, d.marker), (3, r.ts.wrapping_add(240), false));
         // After a 1 s pause (a bridge that ended), the timestamp covers the pause.
-        let e = out.stamp_paced(t0 + FRAME * 3 + Duration::from_secs(1), false);
-        assert_eq!((e.seq, e.ts, e.marker), (2, d.ts.wrapping_add(8000), true));
+        let e = out.stamp_paced(t0 + FRAME * 3 + Duration::from_millis(1500), false);
+        assert_eq!((e.seq, e.ts, e.marker), (4, d.ts.wrapping_add(8000), true));
     }
 
     #[test]

@@ -405,7 +405,7 @@ fn relay(
             return;
         }
         from.transcode(out.codec, payload, body);
-        let stamp = out.stamp_relayed(now, advance, marker || new_spurt);
+        let stamp = out.stamp_relayed(now, advance, marker, new_spurt);
         write_packet(&mut pkt, out.codec.payload_type(), stamp, body).map(|n| (n, out.remote))
     };
     if let Some((n, dest)) = packet {

@@ -60,7 +60,7 @@ pub enum TtsError {
     #[error("resampling speech to 8 kHz failed")]
     Resample,
     #[error("cannot start the text-to-speech thread: {0}")]
-    Thread(#[source] std::io::Error),
+    Thread(std::io::Error),
     #[error("the text-to-speech thread has stopped")]
     WorkerGone,
 }

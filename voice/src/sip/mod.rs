@@ -107,10 +107,7 @@ impl Voice {
         let bound = SocketAddr::new(listen.ip(), udp_addr.port());
         // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
         // instead of returning it; probing first turns a taken port into an error here.
-        TcpListener::bind(bound).map_err(|source| VoiceError::Listen {
-            addr: bound,
-            source,
-        })?;
+        TcpListener::bind(bound).map_err(|error| VoiceError::Listen { addr: bound, error })?;
         let tcp = TcpListenerConnection::new(bound, None)
             .await
             .map_err(|e| listen_error(bound, e))?;
@@ -175,11 +172,11 @@ impl Inner {
 }
 
 fn listen_error(addr: SocketAddr, e: rsipstack::Error) -> VoiceError {
-    let source = match e {
+    let error = match e {
         rsipstack::Error::IoError(io) => io,
         other => std::io::Error::other(other.to_string()),
     };
-    VoiceError::Listen { addr, source }
+    VoiceError::Listen { addr, error }
 }
 
 /// After `shutdown`, wait for the legs to finish their BYE/CANCEL (bounded), then close the

@@ -337,3 +337,173 @@ pub async fn click_through(
     browser.wait_for_text("#status", "calling you").await?;
     Ok(session_of(&url))
 }
+
+/// A Welcome form as a browser would submit it, fetched over plain HTTP.
+pub struct WelcomeForm {
+    pub cookie: String,
+    /// Hidden fields plus `number`, by name.
+    pub fields: Vec<(String, String)>,
+}
+
+impl WelcomeForm {
+    /// GETs `link` and reads the form cookie and fields from the Welcome page.
+    pub async fn fetch(link: &str) -> anyhow::Result<Self> {
+        let response = http().get(link).send().await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "Welcome answered {}",
+            response.status()
+        );
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("cb_form="))
+            .and_then(|v| v.split(';').next())
+            .context("no cb_form cookie")?
+            .to_owned();
+        let html = response.text().await?;
+        let mut fields = Vec::new();
+        for input in html.split("<input").skip(1) {
+            let attr = |name: &str| {
+                let start = input.find(&format!("{name}=\""))? + name.len() + 2;
+                let end = input[start..].find('"')? + start;
+                Some(html_unescape(&input[start..end]))
+            };
+            if let (Some(name), Some(value)) = (attr("name"), attr("value")) {
+                fields.push((name, value));
+            }
+        }
+        Ok(Self { cookie, fields })
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.fields.retain(|(n, _)| n != name);
+        self.fields.push((name.to_owned(), value.to_owned()));
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.fields.retain(|(n, _)| n != name);
+    }
+
+    /// POSTs the form to `/speak`; returns status, `Location` and body.
+    pub async fn submit(&self, cb: &Callbond) -> anyhow::Result<(u16, Option<String>, String)> {
+        let response = http()
+            .post(cb.url("/speak"))
+            .header("cookie", format!("cb_form={}", self.cookie))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&self.fields)?)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((status, location, response.text().await?))
+    }
+}
+
+/// An HTTP client that does not follow redirects (tests look at them).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn html_unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Creates a call session over plain HTTP (Welcome → POST); returns the session id.
+pub async fn request_call(fx: &Fixture, number: &str) -> anyhow::Result<String> {
+    let mut form = WelcomeForm::fetch(&fx.signed_link(SUBJECT, None, None)).await?;
+    form.set("number", number);
+    let (status, location, body) = form.submit(&fx.cb).await?;
+    anyhow::ensure!(status == 303, "POST /speak answered {status}: {body}");
+    Ok(session_of(&location.context("no Location")?))
+}
+
+/// One Server-Sent Event as it came over the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub id: Option<u64>,
+    pub event: String,
+    pub data: String,
+}
+
+/// Reads `/sessions/{id}/events` until `enough` says the events so far are enough (or fails
+/// after 20 s). Then drops the connection, like a browser tab that goes away.
+pub async fn read_events(
+    cb: &Callbond,
+    session: &str,
+    last_event_id: Option<u64>,
+    enough: impl Fn(&[SseEvent]) -> bool,
+) -> anyhow::Result<Vec<SseEvent>> {
+    let mut request = reqwest::Client::new().get(cb.url(&format!("/sessions/{session}/events")));
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let mut response = request.send().await?;
+    anyhow::ensure!(
+        response.status() == 200,
+        "events answered {}",
+        response.status()
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    loop {
+        // Frames end with a blank line (WHATWG HTML §9.2.6).
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let mut event = SseEvent {
+                id: None,
+                event: "message".to_owned(),
+                data: String::new(),
+            };
+            let mut has_data = false;
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    event.id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event.event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    event.data.push_str(v.trim_start());
+                    has_data = true;
+                }
+            }
+            if has_data {
+                events.push(event);
+            }
+        }
+        if enough(&events) {
+            return Ok(events);
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .with_context(|| format!("not enough events within 20 s: {events:?}"))??;
+        match chunk {
+            Some(bytes) => buffer.push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n")),
+            None => return Ok(events),
+        }
+    }
+}

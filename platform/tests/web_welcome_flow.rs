@@ -75,15 +75,13 @@ async fn link_to_welcome_to_connect() -> anyhow::Result<()> {
         .click()
         .await?;
     let url = browser.wait_for_url(|u| u.contains("/sessions/")).await?;
-    let status = browser.wait_for_text("#status", "calling you").await?;
-    assert!(status.contains("answer your phone"), "{status}");
-    let connect_heading = browser
-        .client
-        .find(Locator::Css("h1"))
-        .await?
-        .text()
-        .await?;
+    let connect_heading = browser.wait_for_text("h1", "Your call with").await?;
     assert_eq!(connect_heading, format!("Your call with {COMPANY}"));
+    // Before the runtime's first status the page says what happens next; after it, the
+    // runtime's words (its state is "calling" while the user's phone rings).
+    let status = browser.client.find(Locator::Id("status")).await?;
+    assert!(!status.text().await?.is_empty());
+    assert_eq!(status.attr("data-state").await?.as_deref(), Some("calling"));
     let shot = browser.screenshot("connect").await?;
     eprintln!("Connect screenshot: {}", shot.display());
 

@@ -31,6 +31,11 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub fn chrome_capabilities() -> serde_json::Map<String, Value> {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
+    // No WebDriver command may outlast a test's patience (the default page load is 300 s).
+    caps.insert(
+        "timeouts".into(),
+        json!({ "pageLoad": 20_000, "script": 20_000, "implicit": 0 }),
+    );
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
@@ -76,6 +81,11 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a session.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(chrome_capabilities()).await
+    }
+
+    /// Starts with the given capabilities (start from [`chrome_capabilities`]).
+    pub async fn start_with(caps: serde_json::Map<String, Value>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("chromedriver.log");
         // A port can be taken between probing and binding; try a few.
@@ -98,7 +108,7 @@ impl Browser {
                 continue;
             }
             let client = ClientBuilder::new(HttpConnector::new())
-                .capabilities(chrome_capabilities())
+                .capabilities(caps.clone())
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await;
             match client {

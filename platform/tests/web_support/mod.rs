@@ -68,85 +68,18 @@ impl Fixture {
         )?;
         let site = Site::start().await?;
         let db = Db::open(cb.db_path()).context("opening the platform's database")?;
-        let now = Utc::now();
-        let sid: SubscriberId = SID.parse()?;
-        db.create_subscriber(
-            &NewSubscriber {
-                id: sid.clone(),
-                display_name: COMPANY.parse()?,
-                active: true,
-            },
-            now,
+        let seeded = seed(
+            &db,
+            &site.origin(),
+            setup.site_accepts_unsigned,
+            setup.policy,
         )?;
-        // The signing site; a second site whose secret must not matter.
-        db.create_site(
-            &sid,
-            &SiteInput {
-                origin: "https://other.acme.example".parse()?,
-                accept_unsigned: false,
-            },
-            now,
-        )?;
-        let created = db.create_site(
-            &sid,
-            &SiteInput {
-                origin: site.origin().parse()?,
-                accept_unsigned: setup.site_accepts_unsigned,
-            },
-            now,
-        )?;
-        db.create_route(
-            &sid,
-            &Route {
-                subject_code: SUBJECT.parse()?,
-                center_number: "+12025550199".parse()?,
-                dnis: Some("4711".parse()?),
-                whisper_template: Default::default(),
-                fallback_numbers: Vec::new(),
-            },
-        )?;
-        let mut policy = Policy {
-            ring_timeout_user_secs: subscriber_db::RingTimeoutSecs::new(120)?,
-            ..Policy::default()
-        };
-        if let Some(change) = setup.policy {
-            change(&mut policy);
-        }
-        db.put_policy(&sid, &policy)?;
-        let mut pages = Vec::new();
-        for (keys, title, body) in [
-            (
-                "1",
-                "Your bill",
-                "<h1 id=\"content\">First page: your bill for November</h1>",
-            ),
-            (
-                "2",
-                "Payment plan",
-                "<h1 id=\"content\">Second page: a payment plan</h1>",
-            ),
-        ] {
-            let page = db.create_page(
-                &sid,
-                &PageInput {
-                    keys: keys.parse()?,
-                    title: title.parse()?,
-                    content: PageContent::Html(body.parse()?),
-                },
-            )?;
-            pages.push(page.id);
-        }
-        let key = db
-            .create_subscriber_key(&sid, now)?
-            .token
-            .expose()
-            .to_owned();
         Ok(Self {
             cb,
-            sid,
-            secret: created.secret,
-            key,
-            pages,
+            sid: seeded.sid,
+            secret: seeded.secret,
+            key: seeded.key,
+            pages: seeded.pages,
             _black_hole: black_hole,
             site,
         })
@@ -162,29 +95,43 @@ impl Fixture {
     }
 
     pub fn link_expiring(&self, sc: &str, wc: Option<&str>, tel: Option<&str>, exp: i64) -> String {
-        let fields = SignedFields {
-            sid: SID,
-            sc,
-            wc,
-            tel,
-            exp,
-        };
-        let sig = sign(self.secret.as_bytes(), &fields);
-        let mut query = vec![("sid", SID.to_owned()), ("sc", sc.to_owned())];
-        if let Some(wc) = wc {
-            query.push(("wc", wc.to_owned()));
-        }
-        if let Some(tel) = tel {
-            query.push(("tel", tel.to_owned()));
-        }
-        query.push(("exp", exp.to_string()));
-        query.push(("sig", sig));
-        self.cb.url(&format!(
-            "/speak?{}",
-            serde_urlencoded::to_string(&query).unwrap()
-        ))
+        signed_link(&self.cb.url(""), &self.secret, sc, wc, tel, exp)
     }
+}
 
+/// `{base}/speak?…` signed with `secret`.
+pub fn signed_link(
+    base: &str,
+    secret: &SiteSecret,
+    sc: &str,
+    wc: Option<&str>,
+    tel: Option<&str>,
+    exp: i64,
+) -> String {
+    let fields = SignedFields {
+        sid: SID,
+        sc,
+        wc,
+        tel,
+        exp,
+    };
+    let sig = sign(secret.as_bytes(), &fields);
+    let mut query = vec![("sid", SID.to_owned()), ("sc", sc.to_owned())];
+    if let Some(wc) = wc {
+        query.push(("wc", wc.to_owned()));
+    }
+    if let Some(tel) = tel {
+        query.push(("tel", tel.to_owned()));
+    }
+    query.push(("exp", exp.to_string()));
+    query.push(("sig", sig));
+    format!(
+        "{base}/speak?{}",
+        serde_urlencoded::to_string(&query).unwrap()
+    )
+}
+
+impl Fixture {
     /// Every call record of the test subscriber.
     pub fn calls(&self) -> Vec<subscriber_db::Call> {
         self.db()
@@ -204,6 +151,103 @@ impl Fixture {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or_default())
     }
+}
+
+/// What [`seed`] wrote.
+pub struct Seeded {
+    pub sid: SubscriberId,
+    pub secret: SiteSecret,
+    pub key: String,
+    pub pages: Vec<PageId>,
+}
+
+/// Writes the test subscriber: two sites (one at `site_origin`, whose secret signs links), the
+/// route for [`SUBJECT`], the policy, pages "1" and "2" and a subscriber key.
+pub fn seed(
+    db: &Db,
+    site_origin: &str,
+    accept_unsigned: bool,
+    policy_change: Option<Box<dyn FnOnce(&mut Policy)>>,
+) -> anyhow::Result<Seeded> {
+    let now = Utc::now();
+    let sid: SubscriberId = SID.parse()?;
+    db.create_subscriber(
+        &NewSubscriber {
+            id: sid.clone(),
+            display_name: COMPANY.parse()?,
+            active: true,
+        },
+        now,
+    )?;
+    // The signing site; a second site whose secret must not matter.
+    db.create_site(
+        &sid,
+        &SiteInput {
+            origin: "https://other.acme.example".parse()?,
+            accept_unsigned: false,
+        },
+        now,
+    )?;
+    let created = db.create_site(
+        &sid,
+        &SiteInput {
+            origin: site_origin.parse()?,
+            accept_unsigned,
+        },
+        now,
+    )?;
+    db.create_route(
+        &sid,
+        &Route {
+            subject_code: SUBJECT.parse()?,
+            center_number: "+12025550199".parse()?,
+            dnis: Some("4711".parse()?),
+            whisper_template: Default::default(),
+            fallback_numbers: Vec::new(),
+        },
+    )?;
+    let mut policy = Policy {
+        ring_timeout_user_secs: subscriber_db::RingTimeoutSecs::new(120)?,
+        ..Policy::default()
+    };
+    if let Some(change) = policy_change {
+        change(&mut policy);
+    }
+    db.put_policy(&sid, &policy)?;
+    let mut pages = Vec::new();
+    for (keys, title, body) in [
+        (
+            "1",
+            "Your bill",
+            "<h1 id=\"content\">First page: your bill for November</h1>",
+        ),
+        (
+            "2",
+            "Payment plan",
+            "<h1 id=\"content\">Second page: a payment plan</h1>",
+        ),
+    ] {
+        let page = db.create_page(
+            &sid,
+            &PageInput {
+                keys: keys.parse()?,
+                title: title.parse()?,
+                content: PageContent::Html(body.parse()?),
+            },
+        )?;
+        pages.push(page.id);
+    }
+    let key = db
+        .create_subscriber_key(&sid, now)?
+        .token
+        .expose()
+        .to_owned();
+    Ok(Seeded {
+        sid,
+        secret: created.secret,
+        key,
+        pages,
+    })
 }
 
 /// A small HTTP server playing the subscriber's web site: serves whatever HTML the test sets

@@ -182,7 +182,8 @@ async fn forged_forms_and_numbers_we_must_not_call() -> anyhow::Result<()> {
     .await?;
     let link = fx.signed_link(SUBJECT, Some("C42"), None);
 
-    let cases: &[(&str, Box<dyn Fn(&mut WelcomeForm)>, u16, &str)] = &[
+    type Change = Box<dyn Fn(&mut WelcomeForm)>;
+    let cases: &[(&str, Change, u16, &str)] = &[
         (
             "no csrf",
             Box::new(|f| {

@@ -88,13 +88,13 @@ impl Tag1 {
             .transpose()
             .map_err(invalid("reference code (wc)"))?;
         let tel = nonempty(raw.tel);
-        if let Some(t) = &tel {
-            if t.chars().count() > TEL_MAX_CHARS || t.chars().any(char::is_control) {
-                return Err(Tag1Error::Invalid {
-                    field: "phone number (tel)",
-                    reason: format!("at most {TEL_MAX_CHARS} characters of a phone number"),
-                });
-            }
+        if let Some(t) = &tel
+            && (t.chars().count() > TEL_MAX_CHARS || t.chars().any(char::is_control))
+        {
+            return Err(Tag1Error::Invalid {
+                field: "phone number (tel)",
+                reason: format!("at most {TEL_MAX_CHARS} characters of a phone number"),
+            });
         }
         let signature = match (nonempty(raw.exp), nonempty(raw.sig)) {
             (None, None) => None,
@@ -190,10 +190,10 @@ impl Tag1 {
 /// The origin a request came from: the `Origin` header, else the scheme, host and port of
 /// `Referer` (RFC 6454 §7; browsers send at least the origin cross-site by default).
 pub(crate) fn request_origin(origin: Option<&str>, referer: Option<&str>) -> Option<Origin> {
-    if let Some(o) = origin.filter(|o| *o != "null") {
-        if let Ok(parsed) = o.parse() {
-            return Some(parsed);
-        }
+    if let Some(o) = origin.filter(|o| *o != "null")
+        && let Ok(parsed) = o.parse()
+    {
+        return Some(parsed);
     }
     let referer = referer?;
     let (scheme, rest) = referer.split_once("://")?;

@@ -41,11 +41,14 @@ pub struct Fixture {
     pub site: Site,
 }
 
+/// A change to the default test policy.
+pub type PolicyChange = Box<dyn FnOnce(&mut Policy)>;
+
 /// How to set the subscriber up.
 #[derive(Default)]
 pub struct Setup {
     /// Policy changes on top of the defaults (US, always open).
-    pub policy: Option<Box<dyn FnOnce(&mut Policy)>>,
+    pub policy: Option<PolicyChange>,
     /// Extra TOML for the platform.
     pub extra_config: String,
     /// Whether the subscriber's site accepts unsigned links.
@@ -167,7 +170,7 @@ pub fn seed(
     db: &Db,
     site_origin: &str,
     accept_unsigned: bool,
-    policy_change: Option<Box<dyn FnOnce(&mut Policy)>>,
+    policy_change: Option<PolicyChange>,
 ) -> anyhow::Result<Seeded> {
     let now = Utc::now();
     let sid: SubscriberId = SID.parse()?;

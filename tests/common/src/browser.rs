@@ -144,12 +144,11 @@ impl Browser {
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> anyhow::Result<String> {
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                if let Ok(text) = element.text().await {
-                    if text.contains(needle) {
-                        return Ok(text);
-                    }
-                }
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+                && text.contains(needle)
+            {
+                return Ok(text);
             }
             if Instant::now() > deadline {
                 let source = self.client.source().await.unwrap_or_default();

@@ -3,6 +3,7 @@
 //! takes the browser to the Disconnect page. Until the call runtime publishes these for real
 //! calls (issue 5), the test holds the platform's own `Hub` — the app runs in-process with the
 //! real router, database and push channel — and publishes what the runtime will publish.
+//! The stream is older than the request timeout when the events arrive: it is not cut.
 #![allow(clippy::unwrap_used)]
 
 mod web_support;
@@ -28,6 +29,8 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
     config.http.listen = "127.0.0.1:0".parse()?;
     config.sip.listen = "127.0.0.1:0".parse()?;
     config.database.path = dir.path().join("callbond.db");
+    // Requests time out after a second; the event stream must not.
+    config.http.request_timeout_secs = 1;
     let db = Arc::new(open_db(&config)?);
     let shutdown = CancellationToken::new();
     let voice = voice::Voice::start(config.voice_config(), shutdown.child_token()).await?;
@@ -75,10 +78,25 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
     browser.wait_for_text("h1", COMPANY).await?;
     let session: pagepush::SessionId = web_support::session_of(&connect).parse()?;
 
-    hub.publish(
-        &session,
-        PushEvent::status(SessionStatus::AgentOnLine, "An agent is on the line."),
-    )?;
+    // One connection, held past the request timeout, still gets the next event.
+    let (events, published) = tokio::join!(
+        web_support::read_events(&base, session.as_str(), None, |e| {
+            e.iter().any(|e| e.event == "status")
+        }),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+            hub.publish(
+                &session,
+                PushEvent::status(SessionStatus::AgentOnLine, "An agent is on the line."),
+            )
+        }
+    );
+    published?;
+    let events = events?;
+    assert!(
+        events.iter().any(|e| e.data.contains("agent_on_line")),
+        "the stream was cut before the event: {events:?}"
+    );
     browser
         .wait_for_text("#status", "An agent is on the line.")
         .await?;

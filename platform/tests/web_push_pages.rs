@@ -114,13 +114,14 @@ fn page_ids(events: &[web_support::SseEvent]) -> Vec<i64> {
 async fn a_reconnecting_stream_loses_and_repeats_nothing() -> anyhow::Result<()> {
     let fx = Fixture::start(Setup::default()).await?;
     let session = request_call(&fx, USER_NUMBER).await?;
+    let base = fx.cb.url("");
     let (p1, p2) = (fx.pages[0].0, fx.pages[1].0);
 
     for page in [p1, p2] {
         let (status, body) = fx.push(&session, json!({ "page_id": page })).await;
         assert_eq!(status, 200, "{body}");
     }
-    let first = read_events(&fx.cb, &session, None, |e| page_ids(e).len() >= 2).await?;
+    let first = read_events(&base, &session, None, |e| page_ids(e).len() >= 2).await?;
     assert_eq!(page_ids(&first), vec![p1, p2]);
     let last = first.iter().filter_map(|e| e.id).max().unwrap();
 
@@ -131,7 +132,7 @@ async fn a_reconnecting_stream_loses_and_repeats_nothing() -> anyhow::Result<()>
         assert_eq!(status, 200, "{body}");
         pushed_ids.push(body["event_id"].as_u64().unwrap());
     }
-    let resumed = read_events(&fx.cb, &session, Some(last), |e| page_ids(e).len() >= 2).await?;
+    let resumed = read_events(&base, &session, Some(last), |e| page_ids(e).len() >= 2).await?;
     assert_eq!(
         page_ids(&resumed),
         vec![p2, p1],
@@ -153,9 +154,8 @@ async fn a_reconnecting_stream_loses_and_repeats_nothing() -> anyhow::Result<()>
 
     // A live event arrives on an open stream too (not only on replay).
     let live_session = session.clone();
-    let cb = &fx.cb;
     let (events, push) = tokio::join!(
-        read_events(cb, &live_session, Some(*ids.last().unwrap()), |e| {
+        read_events(&base, &live_session, Some(*ids.last().unwrap()), |e| {
             !page_ids(e).is_empty()
         }),
         async {

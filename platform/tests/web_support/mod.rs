@@ -491,12 +491,12 @@ pub struct SseEvent {
 /// Reads `/sessions/{id}/events` until `enough` says the events so far are enough (or fails
 /// after 20 s). Then drops the connection, like a browser tab that goes away.
 pub async fn read_events(
-    cb: &Callbond,
+    base: &str,
     session: &str,
     last_event_id: Option<u64>,
     enough: impl Fn(&[SseEvent]) -> bool,
 ) -> anyhow::Result<Vec<SseEvent>> {
-    let mut request = reqwest::Client::new().get(cb.url(&format!("/sessions/{session}/events")));
+    let mut request = reqwest::Client::new().get(format!("{base}/sessions/{session}/events"));
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id.to_string());
     }

@@ -243,6 +243,44 @@ mod tests {
     }
 
     #[test]
+    fn any_query_string_gives_a_link_or_a_sentence() {
+        // Query strings from anyone: random bytes around the real field names.
+        let pieces = [
+            "sid=",
+            "sc=",
+            "wc=",
+            "tel=",
+            "exp=",
+            "sig=",
+            "&",
+            "=",
+            "%",
+            "%2B",
+            "%00",
+            "+",
+            "acme",
+            "billing",
+            "-1",
+            "99999999999999999999",
+            "é",
+            "\u{0}",
+            ";",
+            "%ZZ",
+            "",
+        ];
+        for _ in 0..20_000 {
+            let n = rand::random_range(0..12);
+            let query: String = (0..n)
+                .map(|_| pieces[rand::random_range(0..pieces.len())])
+                .collect();
+            match Tag1::parse(&query) {
+                Ok(t) => assert!(!t.sid.as_str().is_empty() && !t.sc.as_str().is_empty()),
+                Err(e) => assert!(e.to_string().ends_with("link"), "{query:?}: {e}"),
+            }
+        }
+    }
+
+    #[test]
     fn origin_from_headers() {
         let cases = [
             (

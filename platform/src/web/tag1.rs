@@ -87,7 +87,13 @@ impl Tag1 {
             .map(|w| w.parse::<WhisperCode>())
             .transpose()
             .map_err(invalid("reference code (wc)"))?;
-        let tel = nonempty(raw.tel);
+        // In a query string `+` means space (WHATWG URL, application/x-www-form-urlencoded),
+        // so a site that writes `tel=+1555…` unencoded sends " 1555…". A number never starts
+        // with a space: read it as the `+` that was meant (and signed).
+        let tel = nonempty(raw.tel).map(|t| match t.strip_prefix(' ') {
+            Some(rest) => format!("+{rest}"),
+            None => t,
+        });
         if let Some(t) = &tel
             && (t.chars().count() > TEL_MAX_CHARS || t.chars().any(char::is_control))
         {
@@ -221,6 +227,17 @@ mod tests {
                 sig: "ab".to_owned()
             })
         );
+    }
+
+    #[test]
+    fn an_unencoded_plus_in_tel_is_read_as_plus() {
+        for query in [
+            "sid=a&sc=b&tel=+15551234567",
+            "sid=a&sc=b&tel=%2B15551234567",
+        ] {
+            let t = Tag1::parse(query).unwrap();
+            assert_eq!(t.tel.as_deref(), Some("+15551234567"), "{query}");
+        }
     }
 
     #[test]

@@ -16,46 +16,77 @@ use pagepush::{Hub, HubConfig, PushEvent, SessionStatus};
 use platform::config::Config;
 use platform::runtime::Runtime;
 use platform::{AppState, app, open_db};
-use subscriber_db::CallEnd;
+use subscriber_db::{CallEnd, Db};
 use testkit::Browser;
 use testkit::browser::fantoccini::Locator;
 use tokio_util::sync::CancellationToken;
-use web_support::{COMPANY, SUBJECT, seed, signed_link};
+use web_support::{COMPANY, SUBJECT, WelcomeForm, http, seed, signed_link};
+
+/// The platform's app in this process: real router, database, push hub and runtime.
+struct InProcess {
+    _dir: tempfile::TempDir,
+    base: String,
+    db: Arc<Db>,
+    hub: Hub,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcess {
+    async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut config = Config::default();
+        config.http.listen = "127.0.0.1:0".parse()?;
+        config.sip.listen = "127.0.0.1:0".parse()?;
+        config.database.path = dir.path().join("callbond.db");
+        // Requests time out after a second; the event stream must not.
+        config.http.request_timeout_secs = 1;
+        let db = Arc::new(open_db(&config)?);
+        let shutdown = CancellationToken::new();
+        let voice = voice::Voice::start(config.voice_config(), shutdown.child_token()).await?;
+        let hub = Hub::new(HubConfig::default());
+        let runtime = Runtime::new(
+            Arc::clone(&db),
+            hub.clone(),
+            voice,
+            &config,
+            shutdown.child_token(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let state = AppState::new(config, base.clone(), Arc::clone(&db), hub.clone(), runtime);
+        let server = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                axum::serve(
+                    listener,
+                    app(state).into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+            }
+        });
+        Ok(Self {
+            _dir: dir,
+            base,
+            db,
+            hub,
+            shutdown,
+            server,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.server.await??;
+        Ok(())
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse()?;
-    config.sip.listen = "127.0.0.1:0".parse()?;
-    config.database.path = dir.path().join("callbond.db");
-    // Requests time out after a second; the event stream must not.
-    config.http.request_timeout_secs = 1;
-    let db = Arc::new(open_db(&config)?);
-    let shutdown = CancellationToken::new();
-    let voice = voice::Voice::start(config.voice_config(), shutdown.child_token()).await?;
-    let hub = Hub::new(HubConfig::default());
-    let runtime = Runtime::new(
-        Arc::clone(&db),
-        hub.clone(),
-        voice,
-        &config,
-        shutdown.child_token(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = AppState::new(config, base.clone(), Arc::clone(&db), hub.clone(), runtime);
-    let server = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            axum::serve(
-                listener,
-                app(state).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-        }
-    });
+    let app = InProcess::start().await?;
+    let (base, db, hub) = (app.base.clone(), Arc::clone(&app.db), app.hub.clone());
     let seeded = seed(&db, "https://www.acme.example", false, None)?;
     let link = signed_link(
         &base,
@@ -153,7 +184,57 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
         .await?;
 
     browser.close().await?;
-    shutdown.cancel();
-    server.await??;
-    Ok(())
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_the_channel_forgot_refreshes_until_it_ends() -> anyhow::Result<()> {
+    let app = InProcess::start().await?;
+    let seeded = seed(&app.db, "https://www.acme.example", false, None)?;
+    let link = signed_link(
+        &app.base,
+        &seeded.secret,
+        SUBJECT,
+        None,
+        None,
+        Utc::now().timestamp() + 600,
+    );
+    let mut form = WelcomeForm::fetch(&link).await?;
+    form.set("number", "+12015550123");
+    let (status, location, body) = form.submit(&app.base).await?;
+    assert_eq!(status, 303, "{body}");
+    let session = web_support::session_of(&location.unwrap());
+    let url = format!("{}/sessions/{session}", app.base);
+
+    // As after a restart: the call record is open but the push channel does not know it.
+    assert!(app.hub.close(&session.parse()?));
+    let page = http().get(&url).send().await?.text().await?;
+    assert!(
+        page.contains("<meta http-equiv=\"refresh\" content=\"5\">\n</head>"),
+        "refreshes even with scripts on: {page}"
+    );
+    assert!(!page.contains("<noscript>"), "{page}");
+    assert!(!page.contains("<script"), "no stream to listen to: {page}");
+    let events = http().get(format!("{url}/events")).send().await?;
+    assert_eq!(events.status(), 404);
+
+    let call_id: subscriber_db::SessionId = session.parse()?;
+    app.db.finish_call(
+        &seeded.sid,
+        &call_id,
+        &CallEnd {
+            state: "ended".to_owned(),
+            cause: "platform_restarted".to_owned(),
+            user_leg_cause: None,
+            center_leg_cause: None,
+        },
+        Utc::now(),
+    )?;
+    let response = http().get(&url).send().await?;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"].to_str()?,
+        format!("/sessions/{session}/ended")
+    );
+    app.stop().await
 }

@@ -1,9 +1,11 @@
-//! The Connect page follows the call to its end (seed 002 step 219) in a real browser: a status
-//! published on the session's channel updates the status line in place, and the `ended` event
-//! takes the browser to the Disconnect page. Until the call runtime publishes these for real
-//! calls (issue 5), the test holds the platform's own `Hub` — the app runs in-process with the
-//! real router, database and push channel — and publishes what the runtime will publish.
-//! The stream is older than the request timeout when the events arrive: it is not cut.
+//! A call session's life as the browser sees it, with the app in-process (real router,
+//! database, push hub and runtime) so the test can play the publisher the call runtime will be
+//! (issue 5):
+//! - a status published on the channel updates the Connect page in place, over a stream older
+//!   than the request timeout, and the `ended` event takes the browser to the Disconnect page
+//!   (seed 002 step 219), in a real Chromium;
+//! - a call the push channel forgot (as after a restart) refreshes until its record ends;
+//! - a call the runtime refuses to start is finished as failed and says nobody was called.
 #![allow(clippy::unwrap_used)]
 
 mod web_support;
@@ -29,6 +31,8 @@ struct InProcess {
     db: Arc<Db>,
     hub: Hub,
     shutdown: CancellationToken,
+    /// Stops only the call runtime (as when the platform is shutting down).
+    runtime_stop: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -45,12 +49,13 @@ impl InProcess {
         let shutdown = CancellationToken::new();
         let voice = voice::Voice::start(config.voice_config(), shutdown.child_token()).await?;
         let hub = Hub::new(HubConfig::default());
+        let runtime_stop = shutdown.child_token();
         let runtime = Runtime::new(
             Arc::clone(&db),
             hub.clone(),
             voice,
             &config,
-            shutdown.child_token(),
+            runtime_stop.clone(),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -72,6 +77,7 @@ impl InProcess {
             db,
             hub,
             shutdown,
+            runtime_stop,
             server,
         })
     }
@@ -236,5 +242,42 @@ async fn a_call_the_channel_forgot_refreshes_until_it_ends() -> anyhow::Result<(
         response.headers()["location"].to_str()?,
         format!("/sessions/{session}/ended")
     );
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_the_runtime_cannot_start_is_recorded_as_failed() -> anyhow::Result<()> {
+    let app = InProcess::start().await?;
+    let seeded = seed(&app.db, "https://www.acme.example", false, None)?;
+    let link = signed_link(
+        &app.base,
+        &seeded.secret,
+        SUBJECT,
+        None,
+        None,
+        Utc::now().timestamp() + 600,
+    );
+    let mut form = WelcomeForm::fetch(&link).await?;
+    form.set("number", "+12015550123");
+    app.runtime_stop.cancel();
+    let (status, location, body) = form.submit(&app.base).await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(location.is_none());
+    assert!(body.contains("Nobody was called"), "{body}");
+    let calls = app
+        .db
+        .list_calls(&seeded.sid, &subscriber_db::CallFilter::default())?;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].state, "failed");
+    assert!(calls[0].ended_at.is_some(), "not left in progress");
+    let kinds: Vec<String> = app
+        .db
+        .list_call_events(&seeded.sid, &calls[0].id)?
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["session_created", "start_failed"]);
+    let session: pagepush::SessionId = calls[0].id.as_str().parse()?;
+    assert!(app.hub.snapshot(&session).is_err(), "push channel closed");
     app.stop().await
 }

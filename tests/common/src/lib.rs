@@ -2,7 +2,9 @@
 //! temporary database and tells the test where it listens. Peers (SIPp, Chromium) get their
 //! own modules. Nothing here imitates a peer.
 
+pub mod browser;
 pub mod callbond;
 pub mod net;
 
+pub use browser::Browser;
 pub use callbond::{Callbond, Options};

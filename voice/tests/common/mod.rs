@@ -54,17 +54,33 @@ pub struct Sipp {
 impl Sipp {
     /// SIPp as a UAS (call center, phone) on its own ports, one call.
     pub fn uas(scenario: &str, tcp: bool) -> Sipp {
-        Self::start(scenario, tcp, None)
+        Self::start(scenario, tcp, None, &[], &[])
+    }
+
+    /// SIPp as a UAS over UDP that runs in its own temporary directory, holding `files`
+    /// (name, contents) written before it starts, so a scenario can name them by relative path
+    /// (e.g. `rtp_stream="audio.ul,1,0"`); `args` are extra command-line options.
+    pub fn uas_with_files(scenario: &str, files: &[(&str, &[u8])], args: &[&str]) -> Sipp {
+        Self::start(scenario, false, None, files, args)
     }
 
     /// SIPp as a UAC sending one call of `scenario` to `target`.
     pub fn uac(scenario: &str, target: SocketAddr) -> Sipp {
-        Self::start(scenario, false, Some(target))
+        Self::start(scenario, false, Some(target), &[], &[])
     }
 
-    fn start(scenario: &str, tcp: bool, target: Option<SocketAddr>) -> Sipp {
+    fn start(
+        scenario: &str,
+        tcp: bool,
+        target: Option<SocketAddr>,
+        files: &[(&str, &[u8])],
+        args: &[&str],
+    ) -> Sipp {
         require_sipp();
         let dir = tempfile::tempdir().expect("temporary directory for SIPp logs");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write a file for SIPp");
+        }
         let port = free_udp_port();
         let media_port = free_udp_port();
         let mut command = Command::new("sipp");
@@ -82,6 +98,8 @@ impl Sipp {
             .args(["-trace_msg", "-message_file"])
             .arg(dir.path().join("messages.log"))
             .args(["-t", if tcp { "t1" } else { "u1" }])
+            .args(args)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log_file(&dir, "screen.log"))
             .stderr(log_file(&dir, "stderr.log"));

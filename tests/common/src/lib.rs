@@ -4,5 +4,7 @@
 
 pub mod callbond;
 pub mod net;
+pub mod seed;
+pub mod sipp;
 
 pub use callbond::{Callbond, Options};

@@ -34,6 +34,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub trunks: Vec<TrunkConfig>,
     pub log: LogConfig,
+    pub web: WebConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +117,29 @@ pub struct LogConfig {
     pub filter: String,
 }
 
+/// The user-facing web front: abuse limits and form lifetime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Calls to one phone number per rolling hour, whichever site or IP asks (protects the
+    /// number's owner from being called repeatedly).
+    pub max_calls_per_number_per_hour: u32,
+    /// Call requests from one client IP per rolling hour.
+    pub max_calls_per_ip_per_hour: u32,
+    /// How long a Welcome form stays valid after it was shown.
+    pub form_ttl_secs: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            max_calls_per_number_per_hour: 3,
+            max_calls_per_ip_per_hour: 20,
+            form_ttl_secs: 1800,
+        }
+    }
+}
+
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 impl Default for HttpConfig {
@@ -175,6 +199,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             trunks: Vec::new(),
             log: LogConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -265,6 +290,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "http.request_timeout_secs",
                 message: "must be at least 1".to_owned(),
+            });
+        }
+        if self.web.form_ttl_secs < 60 {
+            return Err(ConfigError::Invalid {
+                key: "web.form_ttl_secs",
+                message: "must be at least 60 so people have time to type their number".to_owned(),
             });
         }
         if let Some(url) = &self.http.public_base_url {

@@ -1,10 +1,50 @@
 //! The user's side of the web front: the speak-to-agent link, Welcome, Connect and Disconnect
-//! pages, the push channel and the pages served under a session.
+//! pages, the push channel and the pages served under a session; plus the push API, which
+//! belongs with the channel it feeds.
+//!
+//! Routes (stable: other parts and tests depend on them):
+//! - `GET /speak?sid&sc[&wc][&tel][&exp&sig]` → Welcome (or a page saying why not)
+//! - `POST /speak` (form: `number`, `csrf` and the hidden context) → 303 `/sessions/{id}`
+//! - `GET /sessions/{id}` Connect, `GET /sessions/{id}/events` SSE,
+//!   `GET /sessions/{id}/pages/{page_id}` stored page, `GET /sessions/{id}/ended` Disconnect
+//! - `POST /admin/v1/calls/{id}/push`
 
-use axum::Router;
+mod availability;
+mod connect;
+mod form;
+mod html;
+mod push_api;
+mod request;
+mod speak;
+mod tag1;
+mod welcome;
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::{Extension, Router};
 
 use crate::AppState;
 
+/// State the web front keeps for itself.
+pub(crate) struct WebState {
+    form_key: form::FormKey,
+    /// Held while rate limits are counted and the call row is written, so two simultaneous
+    /// requests cannot both pass a limit that only one of them fits under.
+    create_lock: Mutex<()>,
+}
+
 pub(crate) fn router() -> Router<AppState> {
+    let web = Arc::new(WebState {
+        form_key: form::FormKey::random(),
+        create_lock: Mutex::new(()),
+    });
     Router::new()
+        .route("/speak", get(speak::speak).post(request::submit))
+        .route("/sessions/{id}", get(connect::connect))
+        .route("/sessions/{id}/events", get(connect::events))
+        .route("/sessions/{id}/ended", get(connect::ended))
+        .route("/sessions/{id}/pages/{page_id}", get(connect::stored_page))
+        .route("/admin/v1/calls/{id}/push", post(push_api::push))
+        .layer(Extension(web))
 }

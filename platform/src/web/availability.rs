@@ -1,0 +1,144 @@
+//! Seed 002 step 203: may this subscriber take a call now? Active, open in its own time zone,
+//! under its concurrent-call limit. Answers with a page that says why not and what the user
+//! can do, in the user's terms (the call center's local time and time zone name).
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use subscriber_db::{Db, DbResult, Policy, Subscriber};
+
+use super::html::Page;
+
+/// Why no call can be taken now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    Inactive,
+    /// Closed now; opens at the given instant (`None`: no opening hours at all).
+    Closed {
+        opens_at: Option<DateTime<Utc>>,
+    },
+    Busy,
+}
+
+/// Checks the preconditions. Blocking: database.
+pub(crate) fn check(
+    db: &Db,
+    subscriber: &Subscriber,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> DbResult<Result<(), Unavailable>> {
+    if !subscriber.active {
+        return Ok(Err(Unavailable::Inactive));
+    }
+    if !policy.is_open_at(now) {
+        return Ok(Err(Unavailable::Closed {
+            opens_at: policy.next_opening_at(now),
+        }));
+    }
+    let active = db.count_active_calls(&subscriber.id)?;
+    if active >= u64::from(policy.max_concurrent_calls.get()) {
+        return Ok(Err(Unavailable::Busy));
+    }
+    Ok(Ok(()))
+}
+
+/// The page for a refusal. 503 with `Retry-After`: the service is there, just not now.
+pub(crate) fn page(
+    why: &Unavailable,
+    subscriber: &Subscriber,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Page {
+    let name = subscriber.display_name.as_str();
+    match why {
+        Unavailable::Inactive => Page::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Call-back not available",
+            &format!(
+                "{name} does not offer call-backs through this service at the moment. \
+                 Please contact {name} another way."
+            ),
+        ),
+        Unavailable::Busy => {
+            let mut page = Page::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "All agents are busy",
+                &format!(
+                    "All of {name}'s agents are busy right now. Please try again in a few minutes."
+                ),
+            );
+            page.retry_after = Some(120);
+            page
+        }
+        Unavailable::Closed { opens_at } => {
+            let text = match opens_at {
+                Some(at) => format!(
+                    "{name}'s call center is closed now. It opens again {}. \
+                     Please come back then and click the link again.",
+                    when_local(*at, policy, now)
+                ),
+                None => format!(
+                    "{name}'s call center has no opening hours set, so it cannot call you back. \
+                     Please contact {name} another way."
+                ),
+            };
+            let mut page = Page::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "We are closed right now",
+                &text,
+            );
+            page.retry_after = opens_at.map(|at| (at - now).num_seconds());
+            page
+        }
+    }
+}
+
+/// "today at 09:00 (Europe/Paris time)", "tomorrow at…", or "on Monday 7 December at…", in
+/// the call center's zone, which is the one its opening hours are set in.
+pub(crate) fn when_local(at: DateTime<Utc>, policy: &Policy, now: DateTime<Utc>) -> String {
+    let zone = policy.time_zone.tz();
+    let local = at.with_timezone(&zone);
+    let today = now.with_timezone(&zone).date_naive();
+    let day = local.date_naive();
+    let time = local.format("%H:%M");
+    let name = policy.time_zone.name();
+    if day == today {
+        format!("today at {time} ({name} time)")
+    } else if today.succ_opt() == Some(day) {
+        format!("tomorrow at {time} ({name} time)")
+    } else {
+        format!("on {} at {time} ({name} time)", local.format("%A %-d %B"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    #[test]
+    fn opening_time_in_the_centers_zone() {
+        let policy = Policy {
+            time_zone: "Europe/Paris".parse().unwrap(),
+            ..Policy::default()
+        };
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 20, 0, 0).unwrap(); // Tuesday 21:00 Paris
+        let cases = [
+            (
+                Utc.with_ymd_and_hms(2026, 12, 1, 21, 30, 0).unwrap(),
+                "today at 22:30 (Europe/Paris time)",
+            ),
+            (
+                Utc.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap(),
+                "tomorrow at 09:00 (Europe/Paris time)",
+            ),
+            (
+                Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).unwrap(),
+                "on Monday 7 December at 09:00 (Europe/Paris time)",
+            ),
+        ];
+        for (at, want) in cases {
+            assert_eq!(when_local(at, &policy, now), want);
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! `POST /speak`: the user asks to be called (seed 002 steps 204–205). Checks the form's CSRF
+//! token, the preconditions again, the number (region, line type) and the rate limits; then
+//! creates the call record, opens the push channel, hands the call to the runtime and sends
+//! the browser to the Connect page. Every refusal re-renders the Welcome form with the reason
+//! and stores nothing.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use subscriber_db::{
+    CallEnd, Db, DbError, E164, NewCall, NumberType, SessionId, SubjectCode, SubscriberId,
+    WhisperCode,
+};
+
+use super::WebState;
+use super::availability::{self, Unavailable};
+use super::form::{self, FormContext};
+use super::html::Page;
+use super::welcome::Welcome;
+use crate::AppState;
+use crate::config::WebConfig;
+use crate::runtime::CallRequest;
+use crate::telemetry::mask;
+
+/// The form as submitted; all optional so a missing field gets our page, not a framework's.
+#[derive(Debug, Default, Deserialize)]
+struct Submitted {
+    sid: Option<String>,
+    sc: Option<String>,
+    wc: Option<String>,
+    page: Option<String>,
+    iat: Option<String>,
+    csrf: Option<String>,
+    number: Option<String>,
+}
+
+/// Why the number was refused; the form is shown again with the sentence.
+enum Refusal {
+    Number { status: StatusCode, text: String },
+    Unavailable(Unavailable),
+}
+
+/// What the accepted request created.
+struct Created {
+    session: SessionId,
+    number: E164,
+}
+
+struct Context {
+    subscriber: subscriber_db::Subscriber,
+    policy: subscriber_db::Policy,
+}
+
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    Extension(web): Extension<Arc<WebState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: Submitted = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let now = Utc::now();
+    let config = state.config().web.clone();
+    let (ctx, token) = match form_context(&form) {
+        Some(ctx) => (ctx, form.csrf.as_deref()),
+        None => (empty_context(), None),
+    };
+    if let Err(e) = web.form_key.verify(
+        form::read_cookie(&headers).as_deref(),
+        &ctx,
+        token.filter(|t| !t.is_empty()),
+        now.timestamp(),
+        i64::from(config.form_ttl_secs),
+    ) {
+        tracing::info!(reason = %e, "call request refused: form check");
+        return Page::message(
+            StatusCode::FORBIDDEN,
+            "Please open the link again",
+            &super::speak::capitalized(&e.to_string()),
+        )
+        .into_response();
+    }
+    // The context was signed by us, so these parse; refuse quietly if they somehow do not.
+    let (Ok(sid), Ok(sc)) = (
+        ctx.sid.parse::<SubscriberId>(),
+        ctx.sc.parse::<SubjectCode>(),
+    ) else {
+        return bad_form();
+    };
+    let Ok(wc) = ctx.wc.as_deref().map(str::parse::<WhisperCode>).transpose() else {
+        return bad_form();
+    };
+    let typed = form.number.clone().unwrap_or_default();
+    let client_ip = peer.ip();
+
+    let (sid2, sc2, wc2) = (sid.clone(), sc.clone(), wc.clone());
+    let typed2 = typed.clone();
+    let page2 = ctx.page.clone();
+    let web2 = Arc::clone(&web);
+    let outcome = state
+        .with_db(move |db| {
+            decide_and_create(
+                db, &web2, &config, &sid2, &sc2, wc2, &typed2, page2, client_ip, now,
+            )
+        })
+        .await;
+    let (context, result) = match outcome {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => return db_failure(&e),
+        Err(_) => return db_failure(&DbError::NotFound { what: "task" }),
+    };
+    let created = match result {
+        Ok(created) => created,
+        Err(Refusal::Unavailable(why)) => {
+            return availability::page(&why, &context.subscriber, &context.policy, now)
+                .into_response();
+        }
+        Err(Refusal::Number { status, text }) => {
+            tracing::info!(sid = %sid, number = %mask(&typed), reason = %text, "call request refused");
+            let countries: Vec<String> = context
+                .policy
+                .allowed_caller_countries
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect();
+            let csrf = form.csrf.clone().unwrap_or_default();
+            return Welcome {
+                company: context.subscriber.display_name.as_str(),
+                subject: sc.as_str(),
+                ctx: &ctx,
+                csrf: &csrf,
+                number: &typed,
+                error: Some(&text),
+                countries: &countries,
+            }
+            .page(status)
+            .into_response();
+        }
+    };
+
+    tracing::info!(session = %created.session, sid = %sid, number = %mask(created.number.as_str()), "call session created");
+    let Ok(push_session) = created.session.as_str().parse::<pagepush::SessionId>() else {
+        return db_failure(&DbError::NotFound { what: "session" });
+    };
+    state.hub().open(&push_session);
+    let request = CallRequest {
+        subscriber: sid.clone(),
+        session: created.session.clone(),
+        subject: sc,
+        whisper_code: wc,
+        user_number: created.number,
+        page: ctx.page.clone(),
+    };
+    if let Err(e) = state.runtime().start(request) {
+        tracing::error!(session = %created.session, error = %e, "call runtime refused the call");
+        let session = created.session.clone();
+        let cause = e.to_string();
+        let _ = state
+            .with_db(move |db| {
+                let end = CallEnd {
+                    state: "failed".to_owned(),
+                    cause: "runtime_refused".to_owned(),
+                    user_leg_cause: None,
+                    center_leg_cause: None,
+                };
+                if let Err(e) = db.finish_call(&sid, &session, &end, Utc::now()) {
+                    tracing::error!(error = %e, "could not mark the call failed");
+                }
+                let _ = db.append_call_event(
+                    &sid,
+                    &session,
+                    Utc::now(),
+                    "start_failed",
+                    &json!({ "error": cause }),
+                );
+            })
+            .await;
+        state.hub().close(&push_session);
+        return Page::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "We cannot call you right now",
+            "The service is restarting and could not place your call. Nobody was called. \
+             Please go back and try again in a minute.",
+        )
+        .into_response();
+    }
+    Redirect::to(&format!("/sessions/{}", created.session)).into_response()
+}
+
+/// Everything that needs the database, under one lock so two simultaneous requests cannot
+/// both slip under a rate limit. Blocking.
+#[allow(clippy::too_many_arguments)]
+fn decide_and_create(
+    db: &Db,
+    web: &WebState,
+    config: &WebConfig,
+    sid: &SubscriberId,
+    sc: &SubjectCode,
+    wc: Option<WhisperCode>,
+    typed: &str,
+    page: Option<String>,
+    client_ip: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<(Context, Result<Created, Refusal>), DbError> {
+    let _guard = web
+        .create_lock
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let subscriber = db.get_subscriber(sid)?;
+    let policy = db.get_policy(sid)?;
+    // The route may have been removed since the Welcome page was shown.
+    db.get_route(sid, sc)?;
+    let context = Context { subscriber, policy };
+    if let Err(why) = availability::check(db, &context.subscriber, &context.policy, now)? {
+        return Ok((context, Err(Refusal::Unavailable(why))));
+    }
+    let number = match check_number(typed, &context.policy) {
+        Ok(n) => n,
+        Err(text) => {
+            return Ok((
+                context,
+                Err(Refusal::Number {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    text,
+                }),
+            ));
+        }
+    };
+    let hour_ago = now - Duration::hours(1);
+    if db.count_recent_calls_to_number(&number, hour_ago)?
+        >= u64::from(config.max_calls_per_number_per_hour)
+    {
+        let text = format!(
+            "This number has already been called {} times in the last hour, which is the most \
+             we allow. Please try again later.",
+            config.max_calls_per_number_per_hour
+        );
+        return Ok((
+            context,
+            Err(Refusal::Number {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                text,
+            }),
+        ));
+    }
+    if db.count_recent_calls_from_ip(client_ip, hour_ago)?
+        >= u64::from(config.max_calls_per_ip_per_hour)
+    {
+        let text = "Too many call-backs were requested from your network in the last hour. \
+                    Please try again later."
+            .to_owned();
+        return Ok((
+            context,
+            Err(Refusal::Number {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                text,
+            }),
+        ));
+    }
+    let session = SessionId::new_random();
+    db.create_call(
+        sid,
+        &NewCall {
+            id: session.clone(),
+            subject_code: sc.clone(),
+            whisper_code: wc,
+            user_number: number.clone(),
+            client_ip,
+            state: "created".to_owned(),
+        },
+        now,
+    )?;
+    db.append_call_event(
+        sid,
+        &session,
+        now,
+        "session_created",
+        &json!({
+            "subject_code": sc.as_str(),
+            "page": page,
+            "number_type": number.number_type(),
+        }),
+    )?;
+    Ok((context, Ok(Created { session, number })))
+}
+
+/// Reads the typed number with the policy's default country and refuses numbers we must not
+/// call, with a sentence the user can act on.
+fn check_number(typed: &str, policy: &subscriber_db::Policy) -> Result<E164, String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err("Please enter the phone number we should call.".to_owned());
+    }
+    let number = E164::parse_with_region(typed, policy.default_country).map_err(|_| {
+        format!(
+            "We could not read \"{typed}\" as a phone number. Please check it; numbers outside \
+             {} need their country code, starting with +.",
+            policy.default_country.as_str()
+        )
+    })?;
+    if !policy.allows_caller_country(number.country()) {
+        let allowed: Vec<&str> = policy
+            .allowed_caller_countries
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        return Err(format!(
+            "We can only call numbers in {}. Please enter a number there.",
+            allowed.join(", ")
+        ));
+    }
+    let kind = number.number_type();
+    if kind.is_high_risk() {
+        let what = match kind {
+            NumberType::PremiumRate => "a premium-rate number",
+            NumberType::SharedCost => "a shared-cost number",
+            NumberType::PersonalNumber => "a personal (forwarding) number",
+            _ => "a special-service number",
+        };
+        return Err(format!(
+            "This is {what}, which we do not call. Please enter an ordinary mobile or landline number."
+        ));
+    }
+    Ok(number)
+}
+
+fn form_context(form: &Submitted) -> Option<FormContext> {
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    Some(FormContext {
+        sid: nonempty(&form.sid)?,
+        sc: nonempty(&form.sc)?,
+        wc: nonempty(&form.wc),
+        page: nonempty(&form.page),
+        iat: form.iat.as_deref()?.parse().ok()?,
+    })
+}
+
+fn empty_context() -> FormContext {
+    FormContext {
+        sid: String::new(),
+        sc: String::new(),
+        wc: None,
+        page: None,
+        iat: 0,
+    }
+}
+
+fn bad_form() -> Response {
+    Page::message(
+        StatusCode::BAD_REQUEST,
+        "Please open the link again",
+        "This form could not be read. Open the call-back link again from the company's page.",
+    )
+    .into_response()
+}
+
+fn db_failure(e: &DbError) -> Response {
+    match e {
+        DbError::NotFound { .. } => Page::message(
+            StatusCode::NOT_FOUND,
+            "This call-back service is gone",
+            "The company no longer offers this call-back. Nobody was called.",
+        )
+        .into_response(),
+        other => {
+            tracing::error!(error = %other, "database error on a call request");
+            Page::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is not available right now",
+                "Nobody was called. Please try again in a moment.",
+            )
+            .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use subscriber_db::Policy;
+
+    #[test]
+    fn numbers_we_must_not_call_are_refused_with_a_reason() {
+        let us_only = Policy {
+            allowed_caller_countries: vec!["US".parse().unwrap()],
+            ..Policy::default()
+        };
+        let gb = Policy {
+            default_country: "GB".parse().unwrap(),
+            ..Policy::default()
+        };
+        let cases: &[(&str, &Policy, Option<&str>)] = &[
+            ("(201) 555-0123", &us_only, None),
+            ("+1 201 555 0123", &us_only, None),
+            ("", &us_only, Some("enter the phone number")),
+            ("hello", &us_only, Some("could not read")),
+            (
+                "+33 6 12 34 56 78",
+                &us_only,
+                Some("only call numbers in US"),
+            ),
+            ("+1 900 555 0123", &us_only, Some("premium-rate")),
+            ("09098 790 123", &gb, Some("premium-rate")),
+            ("0870 123 4567", &gb, Some("number, which we do not call")),
+            ("07912 345678", &gb, None),
+        ];
+        for (typed, policy, want) in cases {
+            match (check_number(typed, policy), want) {
+                (Ok(_), None) => {}
+                (Err(text), Some(w)) => assert!(text.contains(w), "{typed}: {text}"),
+                (got, _) => panic!("{typed}: unexpected {got:?}"),
+            }
+        }
+    }
+}

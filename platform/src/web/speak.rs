@@ -1,0 +1,159 @@
+//! `GET /speak`: the speak-to-agent link (seed 002 steps 201–203). Parses TAG1, checks the link
+//! against the subscriber's sites and the preconditions, and answers with the Welcome page and
+//! its form cookie — or a page saying why not. Stores nothing.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use subscriber_db::{DbError, Policy, Subscriber};
+
+use super::WebState;
+use super::availability::{self, Unavailable};
+use super::form::{self, FormContext};
+use super::html::Page;
+use super::tag1::{Tag1, Tag1Error, request_origin};
+use super::welcome::Welcome;
+use crate::AppState;
+use crate::link::LinkError;
+
+/// Longest Referer we keep as "the page the user came from" (it is spoken in the whisper).
+const PAGE_MAX_CHARS: usize = 512;
+
+/// What the database said about a link.
+enum Outcome {
+    Welcome {
+        subscriber: Subscriber,
+        policy: Policy,
+    },
+    Unavailable {
+        why: Unavailable,
+        subscriber: Subscriber,
+        policy: Policy,
+    },
+}
+
+pub(crate) async fn speak(
+    State(state): State<AppState>,
+    Extension(web): Extension<Arc<WebState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let tag1 = match Tag1::parse(query.as_deref().unwrap_or("")) {
+        Ok(t) => t,
+        Err(e) => return link_error_page(&e).into_response(),
+    };
+    let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin = request_origin(header_str(header::ORIGIN), header_str(header::REFERER));
+    let page = header_str(header::REFERER)
+        .filter(|r| r.starts_with("http://") || r.starts_with("https://"))
+        .filter(|r| r.chars().count() <= PAGE_MAX_CHARS && !r.chars().any(char::is_control))
+        .map(str::to_owned);
+    let now = Utc::now();
+    let checked = tag1.clone();
+    let outcome = state
+        .with_db(move |db| -> Result<Outcome, Tag1Error> {
+            checked.check(db, origin.as_ref(), now.timestamp())?;
+            let db_error = |e: DbError| {
+                tracing::error!(error = %e, "database error on the speak page");
+                Tag1Error::Database
+            };
+            let subscriber = db.get_subscriber(&checked.sid).map_err(db_error)?;
+            let policy = db.get_policy(&checked.sid).map_err(db_error)?;
+            Ok(
+                match availability::check(db, &subscriber, &policy, now).map_err(db_error)? {
+                    Ok(()) => Outcome::Welcome { subscriber, policy },
+                    Err(why) => Outcome::Unavailable {
+                        why,
+                        subscriber,
+                        policy,
+                    },
+                },
+            )
+        })
+        .await;
+    let outcome = match outcome {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
+            tracing::info!(sid = %tag1.sid, sc = %tag1.sc, reason = %e, "speak link refused");
+            return link_error_page(&e).into_response();
+        }
+        Err(_) => return link_error_page(&Tag1Error::Database).into_response(),
+    };
+    let (subscriber, policy) = match outcome {
+        Outcome::Welcome { subscriber, policy } => (subscriber, policy),
+        Outcome::Unavailable {
+            why,
+            subscriber,
+            policy,
+        } => {
+            tracing::info!(sid = %tag1.sid, ?why, "speak link: subscriber unavailable");
+            return availability::page(&why, &subscriber, &policy, now).into_response();
+        }
+    };
+
+    let cookie = form::read_cookie(&headers).unwrap_or_else(form::new_cookie_value);
+    let ctx = FormContext {
+        sid: tag1.sid.as_str().to_owned(),
+        sc: tag1.sc.as_str().to_owned(),
+        wc: tag1.wc.as_ref().map(|w| w.as_str().to_owned()),
+        page,
+        iat: now.timestamp(),
+    };
+    let csrf = web.form_key.token(&cookie, &ctx);
+    let countries: Vec<String> = policy
+        .allowed_caller_countries
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    let welcome = Welcome {
+        company: subscriber.display_name.as_str(),
+        subject: tag1.sc.as_str(),
+        ctx: &ctx,
+        csrf: &csrf,
+        number: tag1.tel.as_deref().unwrap_or(""),
+        error: None,
+        countries: &countries,
+    };
+    let mut page = welcome.page(StatusCode::OK);
+    page.cookies.push(form::set_cookie(
+        &cookie,
+        i64::from(state.config().web.form_ttl_secs),
+    ));
+    page.into_response()
+}
+
+/// The page for a link that cannot be used, with the status that says why.
+pub(crate) fn link_error_page(e: &Tag1Error) -> Page {
+    let (status, heading) = match e {
+        Tag1Error::Missing(_) | Tag1Error::Invalid { .. } => {
+            (StatusCode::BAD_REQUEST, "This link does not work")
+        }
+        Tag1Error::Unknown => (
+            StatusCode::NOT_FOUND,
+            "We cannot find this call-back service",
+        ),
+        Tag1Error::Link(LinkError::Expired) => (StatusCode::GONE, "This link has expired"),
+        Tag1Error::Link(LinkError::BadSignature) => {
+            (StatusCode::FORBIDDEN, "This link is not valid")
+        }
+        Tag1Error::UnsignedNotAllowed => (StatusCode::FORBIDDEN, "This link is not valid here"),
+        Tag1Error::Database => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is not available right now",
+        ),
+    };
+    Page::message(status, heading, &capitalized(&e.to_string()))
+}
+
+/// Error sentences start lower-case (they compose in logs); a page shows them as sentences.
+pub(crate) fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}

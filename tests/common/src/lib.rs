@@ -3,6 +3,7 @@
 //! own modules. Nothing here imitates a peer.
 
 pub mod callbond;
+pub mod flow;
 pub mod net;
 pub mod seed;
 pub mod sipp;

@@ -1,0 +1,181 @@
+//! The main speak-to-agent flow end to end (seed 002 steps 201–219) against the real binary:
+//! link → Welcome form → number → user leg answered (SIPp phone) → center leg with TAG2
+//! (SIPp call center) → sign-on `#` → whisper → bridge → agent digits 1 and 2 push pages 1
+//! and 2 → the agent hangs up → the user leg is hung up → `ended` in the browser's stream and
+//! the Disconnect page; the call record and its timeline are complete and ordered.
+//! The browser is a plain HTTP client reading the Server-Sent Events stream.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use testkit::flow::{Rig, RigOptions, kinds};
+use testkit::seed;
+use testkit::sipp::{SippOptions, header};
+
+#[tokio::test]
+async fn user_first_call_pushes_pages_and_ends_cleanly() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            // Time for the whisper "Customer 4 7 1 1 about billing" before the agent keys.
+            center: SippOptions {
+                pause_ms: 5000,
+                ..SippOptions::default()
+            },
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let number = seed::user_number(1);
+    let session = rig.request_call(&number).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(60))
+        .await
+        .unwrap();
+    rig.center.passed(Duration::from_secs(20)).await.unwrap();
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+
+    // The browser saw the statuses in order, both pages, then the end.
+    let seen: Vec<String> = events
+        .iter()
+        .map(|e| match e.kind.as_str() {
+            "status" => format!("status:{}", e.data["state"].as_str().unwrap_or("?")),
+            "page" => format!("page:{}", e.data["title"].as_str().unwrap_or("?")),
+            other => format!("{other}:{}", e.data["cause"].as_str().unwrap_or("?")),
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "status:calling",
+            "status:connecting",
+            "status:agent_on_line",
+            "page:Tariff overview",
+            "page:Contract terms",
+            "ended:agent_hung_up",
+        ],
+        "{events:?}"
+    );
+    let ids: Vec<u64> = events.iter().filter_map(|e| e.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "event ids {ids:?}");
+
+    // TAG2 on the wire (step 210): DNIS in Request-URI and To, ANI in From and PAI, UUI.
+    let invites = rig.center.received_invites();
+    assert_eq!(invites.len(), 1, "{}", rig.center.logs());
+    let invite = &invites[0];
+    assert!(
+        invite.starts_with(&format!("INVITE sip:{}@", seed::DNIS)),
+        "{invite}"
+    );
+    assert!(
+        header(invite, "To")
+            .unwrap()
+            .contains(&format!("sip:{}@", seed::DNIS)),
+        "{invite}"
+    );
+    assert!(
+        header(invite, "From")
+            .unwrap()
+            .contains(&format!("sip:{number}@"))
+    );
+    assert!(
+        header(invite, "P-Asserted-Identity")
+            .unwrap()
+            .contains(&format!("sip:{number}@"))
+    );
+    let uui = header(invite, "User-to-User").unwrap();
+    let want = hex::encode(format!("wc=4711;ref={}", session.as_str()));
+    assert_eq!(uui, format!("{want};encoding=hex"));
+    // The user's phone was called at the number typed, showing the call center's number.
+    let user_invite = &rig.user.received_invites()[0];
+    assert!(
+        user_invite.starts_with(&format!("INVITE sip:{number}@")),
+        "{user_invite}"
+    );
+    assert!(
+        header(user_invite, "From")
+            .unwrap()
+            .contains(seed::CENTER_NUMBER)
+    );
+
+    // The record: finished with each leg's cause.
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.state, "ended");
+    assert_eq!(call.end_cause.as_deref(), Some("agent_hung_up"));
+    assert_eq!(call.center_end_cause.as_deref(), Some("remote_hangup"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+
+    // The timeline holds every step, in order, with non-decreasing timestamps.
+    let timeline = rig.timeline(&session).unwrap();
+    let steps = kinds(&timeline);
+    let want = [
+        "started",
+        "dialing",
+        "answered",
+        "dialing",
+        "answered",
+        "sign_on_waiting",
+        "sign_on_ok",
+        "whisper_start",
+        "whisper_end",
+        "bridged",
+        "page_pushed",
+        "page_pushed",
+        "hung_up",
+        "hangup",
+        "finished",
+    ];
+    let mut at = 0;
+    for kind in want {
+        match steps[at..].iter().position(|k| *k == kind) {
+            Some(i) => at += i + 1,
+            None => panic!("timeline lacks {kind} after step {at}: {steps:?}"),
+        }
+    }
+    assert!(
+        timeline
+            .windows(2)
+            .all(|w| w[0].at <= w[1].at && w[0].seq < w[1].seq),
+        "{timeline:?}"
+    );
+    let pushed: Vec<i64> = timeline
+        .iter()
+        .filter(|e| e.kind == "page_pushed")
+        .map(|e| e.detail["page_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(pushed.len(), 2);
+    assert!(
+        timeline
+            .iter()
+            .filter(|e| e.kind == "page_pushed")
+            .all(|e| e.detail["source"] == "dtmf")
+    );
+
+    // The Disconnect page reads the end.
+    let ended = reqwest::get(rig.cb.url(&format!("/sessions/{}/ended", session.as_str())))
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 200);
+    let html = ended.text().await.unwrap();
+    assert!(html.contains("Call ended"), "{html}");
+
+    // Every leg dialed was seen to end, and the numbers stayed masked in the logs.
+    let logs = rig.call_logs(&session);
+    let dialed = logs.iter().filter(|l| l.contains("leg dialed")).count();
+    let ended = logs
+        .iter()
+        .filter(|l| l.contains("leg ended") && l.contains("platform::runtime"))
+        .count();
+    assert_eq!((dialed, ended), (2, 2), "{logs:#?}");
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l.contains("platform::runtime") && l.contains(&number)),
+        "a runtime log line shows the whole number"
+    );
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

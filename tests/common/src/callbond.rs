@@ -143,6 +143,11 @@ impl Callbond {
         Ok(String::from_utf8(out.stdout)?)
     }
 
+    /// The process id of the running binary.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the binary logged so far (for failure messages).
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()

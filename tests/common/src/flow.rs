@@ -71,6 +71,8 @@ impl Rig {
         let sid = seed::seed(&cb.db_path(), &options.seed)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // No idle connections: a test can count the binary's open sockets.
+            .pool_max_idle_per_host(0)
             .timeout(Duration::from_secs(20))
             .build()?;
         Ok(Self {
@@ -224,6 +226,29 @@ impl Rig {
 
     fn db(&self) -> anyhow::Result<Db> {
         Db::open(self.cb.db_path()).context("opening the binary's database")
+    }
+}
+
+/// The push events as `status:STATE`, `page:TITLE` and `ended:CAUSE`, for assertions.
+pub fn summary(events: &[SseEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e.kind.as_str() {
+            "status" => format!("status:{}", e.data["state"].as_str().unwrap_or("?")),
+            "page" => format!("page:{}", e.data["title"].as_str().unwrap_or("?")),
+            other => format!("{other}:{}", e.data["cause"].as_str().unwrap_or("?")),
+        })
+        .collect()
+}
+
+/// Fails unless `want` appear in `kinds` in this order (other kinds may sit between).
+pub fn assert_in_order(kinds: &[&str], want: &[&str]) {
+    let mut at = 0;
+    for kind in want {
+        match kinds[at..].iter().position(|k| k == kind) {
+            Some(i) => at += i + 1,
+            None => panic!("timeline lacks {kind} after step {at}: {kinds:?}"),
+        }
     }
 }
 

@@ -142,6 +142,16 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
             .all(|w| w[0].at <= w[1].at && w[0].seq < w[1].seq),
         "{timeline:?}"
     );
+    // Call order user first (the default): the user is dialed and answers before the center.
+    let dials: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == "dialing")
+        .map(|e| e.detail["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        dials[0].starts_with("user leg") && dials[1].starts_with("center leg"),
+        "{dials:?}"
+    );
     let pushed: Vec<i64> = timeline
         .iter()
         .filter(|e| e.kind == "page_pushed")

@@ -14,7 +14,9 @@ async fn bridged_call_is_ended_at_the_maximum_length() {
     let mut rig = Rig::start(
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
-            center_scenario: "flow_answer_wait_bye.xml",
+            // Both phones keep sending audio, as people on a call do, so only the limit ends it.
+            user_scenario: "flow_answer_stream_wait_bye.xml",
+            center_scenario: "flow_answer_stream_wait_bye.xml",
             seed: Seed {
                 policy: json!({ "max_call_length_secs": 60, "sign_on": { "mode": "none" } }),
                 ..Seed::default()

@@ -214,6 +214,42 @@ impl Rig {
         Ok(self.db()?.count_active_calls(&self.sid)?)
     }
 
+    /// Sockets the binary holds open (media ports, SIP, HTTP), from `/proc/PID/fd`.
+    pub fn open_sockets(&self) -> anyhow::Result<usize> {
+        let mut count = 0;
+        for entry in std::fs::read_dir(format!("/proc/{}/fd", self.cb.pid()))? {
+            let target = std::fs::read_link(entry?.path()).unwrap_or_default();
+            if target.to_string_lossy().starts_with("socket:") {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Waits until the binary holds at most `want` sockets; the count it settled at.
+    pub async fn sockets_settle(&self, want: usize, limit: Duration) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = self.open_sockets()?;
+            if now <= want || Instant::now() >= deadline {
+                return Ok(now);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Runtime log lines `leg dialed` and `leg ended` in the whole log: every leg placed must
+    /// be seen to end.
+    pub fn legs_dialed_and_ended(&self) -> (usize, usize) {
+        let logs = self.cb.logs();
+        let runtime = |needle: &str| {
+            logs.lines()
+                .filter(|l| l.contains("platform::runtime") && l.contains(needle))
+                .count()
+        };
+        (runtime("leg dialed"), runtime("leg ended"))
+    }
+
     /// Log lines of the binary that mention `session`.
     pub fn call_logs(&self, session: &SessionId) -> Vec<String> {
         self.cb

@@ -205,6 +205,31 @@ impl Rig {
         }
     }
 
+    /// Waits until the call record is in `state` (the runtime writes each flow state).
+    pub async fn wait_state(
+        &self,
+        session: &SessionId,
+        state: &str,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        let db = self.db()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            let call = db.get_call(&self.sid, session)?;
+            if call.state == state {
+                return Ok(());
+            }
+            if call.ended_at.is_some() || Instant::now() >= deadline {
+                bail!(
+                    "call is {:?}, never {state:?}\n{}",
+                    call.state,
+                    self.cb.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The call's timeline as written.
     pub fn timeline(&self, session: &SessionId) -> anyhow::Result<Vec<CallEvent>> {
         Ok(self.db()?.list_call_events(&self.sid, session)?)

@@ -47,8 +47,8 @@ async fn known(state: &AppState, session: &SessionId) -> Result<Known, Response>
     }
 }
 
-fn parse_session(raw: &str) -> Result<SessionId, Response> {
-    raw.parse().map_err(|_| not_found())
+fn parse_session(raw: &str) -> Result<SessionId, Box<Response>> {
+    raw.parse().map_err(|_| Box::new(not_found()))
 }
 
 fn not_found() -> Response {
@@ -73,7 +73,7 @@ fn unavailable() -> Response {
 pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
     let session = match parse_session(&raw) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let known = match known(&state, &session).await {
         Ok(k) => k,
@@ -219,7 +219,7 @@ pub(crate) async fn events(
     let Ok(session) = raw.parse::<SessionId>() else {
         return (StatusCode::NOT_FOUND, "unknown session\n").into_response();
     };
-    let from_query = query.after.map(|n| HeaderValue::from(n));
+    let from_query = query.after.map(HeaderValue::from);
     let last = headers.get("last-event-id").or(from_query.as_ref());
     match pagepush::sse_response(state.hub(), &session, last) {
         Ok(sse) => {
@@ -285,7 +285,7 @@ pub(crate) async fn stored_page(
 pub(crate) async fn ended(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
     let session = match parse_session(&raw) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let known = match known(&state, &session).await {
         Ok(k) => k,

@@ -110,7 +110,7 @@ impl IntoResponse for Page {
             body = self.body,
         );
         if let Some(script) = &self.script {
-            let _ = write!(html, "<script nonce=\"{nonce}\">{script}</script>\n");
+            let _ = writeln!(html, "<script nonce=\"{nonce}\">{script}</script>");
         }
         html.push_str("</body>\n</html>\n");
 
@@ -150,10 +150,10 @@ impl IntoResponse for Page {
                 headers.append(header::SET_COOKIE, v);
             }
         }
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-                headers.insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
         }
         response
     }

@@ -13,6 +13,7 @@ mod availability;
 mod connect;
 mod form;
 mod html;
+mod number;
 mod push_api;
 mod request;
 mod speak;

@@ -87,14 +87,20 @@ impl Tag1 {
             .map(|w| w.parse::<WhisperCode>())
             .transpose()
             .map_err(invalid("reference code (wc)"))?;
-        let tel = nonempty(raw.tel);
-        if let Some(t) = &tel {
-            if t.chars().count() > TEL_MAX_CHARS || t.chars().any(char::is_control) {
-                return Err(Tag1Error::Invalid {
-                    field: "phone number (tel)",
-                    reason: format!("at most {TEL_MAX_CHARS} characters of a phone number"),
-                });
-            }
+        // In a query string `+` means space (WHATWG URL, application/x-www-form-urlencoded),
+        // so a site that writes `tel=+1555…` unencoded sends " 1555…". A number never starts
+        // with a space: read it as the `+` that was meant (and signed).
+        let tel = nonempty(raw.tel).map(|t| match t.strip_prefix(' ') {
+            Some(rest) => format!("+{rest}"),
+            None => t,
+        });
+        if let Some(t) = &tel
+            && (t.chars().count() > TEL_MAX_CHARS || t.chars().any(char::is_control))
+        {
+            return Err(Tag1Error::Invalid {
+                field: "phone number (tel)",
+                reason: format!("at most {TEL_MAX_CHARS} characters of a phone number"),
+            });
         }
         let signature = match (nonempty(raw.exp), nonempty(raw.sig)) {
             (None, None) => None,
@@ -190,10 +196,10 @@ impl Tag1 {
 /// The origin a request came from: the `Origin` header, else the scheme, host and port of
 /// `Referer` (RFC 6454 §7; browsers send at least the origin cross-site by default).
 pub(crate) fn request_origin(origin: Option<&str>, referer: Option<&str>) -> Option<Origin> {
-    if let Some(o) = origin.filter(|o| *o != "null") {
-        if let Ok(parsed) = o.parse() {
-            return Some(parsed);
-        }
+    if let Some(o) = origin.filter(|o| *o != "null")
+        && let Ok(parsed) = o.parse()
+    {
+        return Some(parsed);
     }
     let referer = referer?;
     let (scheme, rest) = referer.split_once("://")?;
@@ -224,6 +230,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unencoded_plus_in_tel_is_read_as_plus() {
+        for query in [
+            "sid=a&sc=b&tel=+15551234567",
+            "sid=a&sc=b&tel=%2B15551234567",
+        ] {
+            let t = Tag1::parse(query).unwrap();
+            assert_eq!(t.tel.as_deref(), Some("+15551234567"), "{query}");
+        }
+    }
+
+    #[test]
     fn refuses_broken_links_with_the_field_named() {
         let cases = [
             ("sc=billing", "sid"),
@@ -239,6 +256,44 @@ mod tests {
         for (query, field) in cases {
             let err = Tag1::parse(query).unwrap_err().to_string();
             assert!(err.contains(field), "{query}: {err}");
+        }
+    }
+
+    #[test]
+    fn any_query_string_gives_a_link_or_a_sentence() {
+        // Query strings from anyone: random bytes around the real field names.
+        let pieces = [
+            "sid=",
+            "sc=",
+            "wc=",
+            "tel=",
+            "exp=",
+            "sig=",
+            "&",
+            "=",
+            "%",
+            "%2B",
+            "%00",
+            "+",
+            "acme",
+            "billing",
+            "-1",
+            "99999999999999999999",
+            "é",
+            "\u{0}",
+            ";",
+            "%ZZ",
+            "",
+        ];
+        for _ in 0..20_000 {
+            let n = rand::random_range(0..12);
+            let query: String = (0..n)
+                .map(|_| pieces[rand::random_range(0..pieces.len())])
+                .collect();
+            match Tag1::parse(&query) {
+                Ok(t) => assert!(!t.sid.as_str().is_empty() && !t.sc.as_str().is_empty()),
+                Err(e) => assert!(e.to_string().ends_with("link"), "{query:?}: {e}"),
+            }
         }
     }
 

@@ -89,6 +89,20 @@ pub fn seed(db_path: &Path, seed: &Seed) -> anyhow::Result<SubscriberId> {
     Ok(sid)
 }
 
+/// The link-signing secret of the seeded site.
+pub fn site_secret(
+    db_path: &Path,
+    sid: &SubscriberId,
+) -> anyhow::Result<subscriber_db::SiteSecret> {
+    let db = Db::open(db_path)?;
+    let site = db
+        .list_sites(sid)?
+        .into_iter()
+        .next()
+        .context("no site seeded")?;
+    Ok(db.get_site_secret(sid, site.id)?)
+}
+
 /// The `[[trunks]]` config sending user numbers to `user` and center numbers to `center`.
 pub fn trunks_config(user: std::net::SocketAddr, center: std::net::SocketAddr) -> String {
     format!(

@@ -3,15 +3,18 @@
 //! (SIPp call center) → sign-on `#` → whisper → bridge → agent digits 1 and 2 push pages 1
 //! and 2 → the agent hangs up → the user leg is hung up → `ended` in the browser's stream and
 //! the Disconnect page; the call record and its timeline are complete and ordered.
-//! The browser is a plain HTTP client reading the Server-Sent Events stream.
+//! The browser is a plain HTTP client reading the Server-Sent Events stream; tshark on
+//! loopback checks the media: the agent's telephone-events never reach the user, and the
+//! user's audio reaches the agent during the bridge.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use testkit::capture::Capture;
 use testkit::flow::{Rig, RigOptions, kinds};
 use testkit::seed;
-use testkit::sipp::{SippOptions, header};
+use testkit::sipp::{SippOptions, header, sdp_audio_port};
 
 #[tokio::test]
 async fn user_first_call_pushes_pages_and_ends_cleanly() {
@@ -23,10 +26,13 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
                 pause_ms: 5000,
                 ..SippOptions::default()
             },
+            // The user talks (a looped tone) for the whole call.
+            user_scenario: "flow_answer_stream_wait_bye.xml",
             ..RigOptions::default()
         },
     )
     .unwrap();
+    let mut capture = Capture::start().unwrap();
     let number = seed::user_number(1);
     let session = rig.request_call(&number).await.unwrap();
     let events = rig
@@ -188,4 +194,55 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         "a runtime log line shows the whole number"
     );
     assert_eq!(rig.active_calls().unwrap(), 0);
+
+    // The media on the wire. Our port on each leg is in the SDP offer each phone received.
+    let user_leg = sdp_audio_port(user_invite).unwrap();
+    let center_leg = sdp_audio_port(invite).unwrap();
+    let rtp = capture.stop_rtp(&[user_leg, center_leg]).unwrap();
+    let events_from_agent = rtp
+        .iter()
+        .filter(|p| p.dst_port == center_leg && p.payload_type == 101)
+        .count();
+    assert!(
+        events_from_agent >= 3 * 8,
+        "agent sent {events_from_agent} telephone-events"
+    );
+    let events_to_user = rtp
+        .iter()
+        .filter(|p| p.src_port == user_leg && p.payload_type == 101)
+        .count();
+    assert_eq!(events_to_user, 0, "telephone-events reached the user leg");
+    let at = |k: &str| {
+        timeline
+            .iter()
+            .find(|e| e.kind == k)
+            .unwrap()
+            .at
+            .timestamp_millis()
+    };
+    let (bridged, hung_up) = (at("bridged"), at("hung_up"));
+    // G.711 µ-law silence is 0xFF/0x7F; the user's tone is not.
+    let voiced = |p: &&testkit::capture::RtpPacket| {
+        p.payload
+            .iter()
+            .filter(|b| !matches!(b, 0xff | 0x7f))
+            .count()
+            > p.payload.len() / 2
+    };
+    let to_agent_in_bridge = rtp
+        .iter()
+        .filter(|p| p.src_port == center_leg && p.payload_type == 0)
+        .filter(|p| (bridged + 100..hung_up - 100).contains(&p.at_ms))
+        .filter(voiced)
+        .count();
+    let bridge_ms = hung_up - bridged;
+    println!(
+        "media: {events_from_agent} telephone-event packets from the agent, {events_to_user} to \
+         the user; {to_agent_in_bridge} voiced packets to the agent in {bridge_ms} ms of bridge"
+    );
+    // 50 packets a second; allow for start-up and jitter, but most of the bridge must carry it.
+    assert!(
+        to_agent_in_bridge as i64 >= bridge_ms / 20 / 2,
+        "only {to_agent_in_bridge} voiced packets reached the agent in {bridge_ms} ms of bridge"
+    );
 }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod callbond;
+pub mod capture;
 pub mod flow;
 pub mod net;
 pub mod seed;

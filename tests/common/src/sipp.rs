@@ -39,6 +39,8 @@ pub struct Sipp {
     dir: tempfile::TempDir,
     scenario: String,
     pub addr: SocketAddr,
+    /// Where SIPp receives (and plays) RTP.
+    pub media_port: u16,
 }
 
 /// `tests/sipp/NAME`.
@@ -93,6 +95,7 @@ impl Sipp {
             dir,
             scenario: scenario.to_owned(),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            media_port,
         })
     }
 
@@ -182,6 +185,15 @@ fn split_messages(log: &str, direction: &str) -> Vec<String> {
         out.push(body.trim_start_matches(['\n', '\r']).to_owned());
     }
     out
+}
+
+/// The media port of an SDP body's first `m=audio` line.
+pub fn sdp_audio_port(message: &str) -> Option<u16> {
+    message
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("m=audio "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|port| port.parse().ok())
 }
 
 /// The value of the first header `name` (case-insensitive) in a SIP message.

@@ -157,7 +157,7 @@ impl CallTask {
                 Some(Event::WhisperDone)
             }
             LegEvent::PlayoutDone => Some(Event::PlayoutDone(leg)),
-            other => active.to_flow(leg, other),
+            other => active.flow_event(leg, other),
         };
         if let LegEvent::HungUp(cause) = &event {
             info!(%leg, call_id = active.handle.call_id(), ?cause, "leg ended");

@@ -44,7 +44,7 @@ impl ActiveLeg {
 
     /// Translates a leg event into what the flow understands; `None` for events it does not
     /// need (Trying, early media) and for `PlayoutDone`, which the caller maps itself.
-    pub(super) fn to_flow(&mut self, leg: Leg, event: &LegEvent) -> Option<Event> {
+    pub(super) fn flow_event(&mut self, leg: Leg, event: &LegEvent) -> Option<Event> {
         match event {
             LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
             LegEvent::Ringing => Some(Event::Ringing(leg)),

@@ -381,7 +381,8 @@ mod tests {
                 ("page".to_owned(), "http://a/?x=1&y=2".to_owned())
             ]
         );
-        let event = parse_sse("id: 3\nevent: page\ndata: {\"title\":\"T\"}\n\n").unwrap();
+        let event =
+            parse_sse("id: 3\nevent: page\ndata: {\"title\":\"T\"}\n\n").expect("an event block");
         assert_eq!(event.id, Some(3));
         assert_eq!(event.kind, "page");
         assert_eq!(event.data["title"], "T");

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use pagepush::Hub;
 use serde_json::json;
 use subscriber_db::{CallEnd, Db, DtmfKeys};
@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use voice::{BridgeHandle, LegEvent, Voice};
 
 use super::legs::{self, ActiveLeg};
+use super::record::{self, Timeline};
 use super::spec::{self, CallSetup};
 use super::{CallRequest, words};
 use crate::flow::{CallFlow, Command, Event, Leg, Prompt, State, Status};
@@ -29,13 +30,6 @@ pub(super) struct Shared {
     pub(super) hub: Hub,
     pub(super) voice: Voice,
     pub(super) shutdown: CancellationToken,
-}
-
-/// A timeline row waiting to be written, stamped when it happened.
-struct Row {
-    at: DateTime<Utc>,
-    kind: &'static str,
-    detail: serde_json::Value,
 }
 
 struct CallTask {
@@ -51,7 +45,7 @@ struct CallTask {
     bridge: Option<BridgeHandle>,
     /// A whisper plays on the center leg: its `PlayoutDone` is the flow's `WhisperDone`.
     whispering: bool,
-    rows: Vec<Row>,
+    timeline: Timeline,
     state: State,
 }
 
@@ -72,11 +66,11 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
         Ok(Ok(setup)) => setup,
         Ok(Err(e)) => {
             let cause = e.cause();
-            return fail_setup(&shared, &request, session, cause, e.to_string()).await;
+            return record::fail_setup(&shared, &request, session, cause, e.to_string()).await;
         }
         Err(e) => {
             let error = e.to_string();
-            return fail_setup(&shared, &request, session, "database_error", error).await;
+            return record::fail_setup(&shared, &request, session, "database_error", error).await;
         }
     };
     info!(
@@ -87,6 +81,7 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
     );
     let now = Instant::now();
     let flow = CallFlow::new(setup.spec.clone(), now);
+    let timeline = Timeline::new(&shared.db, &request);
     let mut task = CallTask {
         shared,
         request,
@@ -98,7 +93,7 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
         retired: Vec::new(),
         bridge: None,
         whispering: false,
-        rows: Vec::new(),
+        timeline,
         state: State::Idle,
     };
     task.feed(Event::Started).await;
@@ -181,10 +176,10 @@ impl CallTask {
         if state != self.state {
             self.state = state;
             if state != State::Ended {
-                self.write_state(words::state(state)).await;
+                self.timeline.write_state(words::state(state)).await;
             }
         }
-        self.flush_rows().await;
+        self.timeline.flush().await;
     }
 
     async fn command(&mut self, command: Command) {
@@ -211,7 +206,7 @@ impl CallTask {
                     }
                     Err(e) => {
                         warn!(%leg, attempt, error = %e, "dial failed before any SIP was sent");
-                        self.row(
+                        self.timeline.row(
                             "dial_error",
                             json!({ "leg": leg.to_string(), "error": e.to_string() }),
                         );
@@ -257,7 +252,9 @@ impl CallTask {
                     self.retired.push(legs::retire(leg, active));
                 }
             }
-            Command::RecordEvent { kind, detail } => self.row(kind, json!({ "detail": detail })),
+            Command::RecordEvent { kind, detail } => {
+                self.timeline.row(kind, json!({ "detail": detail }))
+            }
         }
     }
 
@@ -290,7 +287,8 @@ impl CallTask {
             Ok(handle) => self.bridge = Some(handle),
             Err(e) => {
                 warn!(error = %e, "bridge failed; a leg ended meanwhile");
-                self.row("bridge_error", json!({ "error": e.to_string() }));
+                self.timeline
+                    .row("bridge_error", json!({ "error": e.to_string() }));
             }
         }
     }
@@ -303,10 +301,11 @@ impl CallTask {
 
     /// Steps 216–217: agent digits → the subscriber's page → the browser.
     async fn push(&mut self, digits: String) {
-        self.flush_rows().await;
+        self.timeline.flush().await;
         let Ok(keys) = DtmfKeys::try_from(digits.as_str()) else {
             info!(digits = %digits, "agent digits name no page (not a page key); ignored");
-            self.row("page_unknown", json!({ "digits": digits }));
+            self.timeline
+                .row("page_unknown", json!({ "digits": digits }));
             return;
         };
         let db = Arc::clone(&self.shared.db);
@@ -331,11 +330,12 @@ impl CallTask {
             Ok(Ok(p)) => info!(digits = %digits, page_id = p.page_id.0, "page pushed"),
             Ok(Err(PushPageError::NoPage(_))) => {
                 info!(digits = %digits, "no page for the agent's digits; ignored");
-                self.row("page_unknown", json!({ "digits": digits }));
+                self.timeline
+                    .row("page_unknown", json!({ "digits": digits }));
             }
             Ok(Err(e)) => {
                 warn!(digits = %digits, error = %e, "page push failed");
-                self.row(
+                self.timeline.row(
                     "page_push_failed",
                     json!({ "digits": digits, "error": e.to_string() }),
                 );
@@ -345,7 +345,8 @@ impl CallTask {
     }
 
     fn publish(&mut self, status: &Status) {
-        self.row("status", json!({ "status": words::status_word(status) }));
+        self.timeline
+            .row("status", json!({ "status": words::status_word(status) }));
         let Some(session) = &self.session else { return };
         if let Err(e) = self.shared.hub.publish(session, words::push_event(status)) {
             warn!(error = %e, "status not delivered to the browser");
@@ -365,7 +366,7 @@ impl CallTask {
         for drain in std::mem::take(&mut self.retired) {
             let _ = drain.await;
         }
-        self.flush_rows().await;
+        self.timeline.flush().await;
         let outcome = self.flow.outcome();
         let end = CallEnd {
             state: "ended".into(),
@@ -377,7 +378,7 @@ impl CallTask {
             center_leg_cause: outcome.and_then(|o| o.center_leg).map(words::leg_end),
         };
         info!(cause = %end.cause, user_leg = ?end.user_leg_cause, center_leg = ?end.center_leg_cause, "call ended");
-        finish_record(&self.shared, &self.request, end).await;
+        record::finish(&self.shared.db, &self.request, end).await;
     }
 
     fn slot(&mut self, leg: Leg) -> &mut Option<ActiveLeg> {
@@ -390,102 +391,11 @@ impl CallTask {
     fn take_leg(&mut self, leg: Leg) -> Option<ActiveLeg> {
         self.slot(leg).take()
     }
-
-    fn row(&mut self, kind: &'static str, detail: serde_json::Value) {
-        self.rows.push(Row {
-            at: Utc::now(),
-            kind,
-            detail,
-        });
-    }
-
-    async fn flush_rows(&mut self) {
-        if self.rows.is_empty() {
-            return;
-        }
-        let rows = std::mem::take(&mut self.rows);
-        let db = Arc::clone(&self.shared.db);
-        let (sid, call) = (
-            self.request.subscriber.clone(),
-            self.request.session.clone(),
-        );
-        let written = tokio::task::spawn_blocking(move || {
-            rows.iter()
-                .map(|r| db.append_call_event(&sid, &call, r.at, r.kind, &r.detail))
-                .find_map(Result::err)
-        })
-        .await;
-        match written {
-            Ok(None) => {}
-            Ok(Some(e)) => warn!(error = %e, "timeline rows not written"),
-            Err(_) => warn!("timeline task did not finish"),
-        }
-    }
-
-    async fn write_state(&self, state: &'static str) {
-        let db = Arc::clone(&self.shared.db);
-        let (sid, call) = (
-            self.request.subscriber.clone(),
-            self.request.session.clone(),
-        );
-        let result =
-            tokio::task::spawn_blocking(move || db.update_call_state(&sid, &call, state)).await;
-        if let Ok(Err(e)) = result {
-            warn!(error = %e, state, "call state not written");
-        }
-    }
 }
 
 async fn recv(slot: &mut Option<ActiveLeg>) -> Option<LegEvent> {
     match slot {
         Some(active) => active.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// The tables do not allow this call: tell the browser and close the record.
-async fn fail_setup(
-    shared: &Shared,
-    request: &CallRequest,
-    session: Option<pagepush::SessionId>,
-    cause: &'static str,
-    error: String,
-) {
-    warn!(cause, %error, "call not started");
-    if let Some(session) = &session {
-        let _ = shared.hub.publish(
-            session,
-            pagepush::PushEvent::Ended {
-                cause: cause.to_owned(),
-                text: "Sorry, this call cannot be placed right now. Please try again later."
-                    .to_owned(),
-            },
-        );
-    }
-    let db = Arc::clone(&shared.db);
-    let (sid, call) = (request.subscriber.clone(), request.session.clone());
-    let detail = json!({ "cause": cause, "error": error });
-    let _ = tokio::task::spawn_blocking(move || {
-        db.append_call_event(&sid, &call, Utc::now(), "setup_failed", &detail)
-    })
-    .await;
-    let end = CallEnd {
-        state: "ended".into(),
-        cause: cause.to_owned(),
-        user_leg_cause: None,
-        center_leg_cause: None,
-    };
-    finish_record(shared, request, end).await;
-}
-
-pub(super) async fn finish_record(shared: &Shared, request: &CallRequest, end: CallEnd) {
-    let db = Arc::clone(&shared.db);
-    let (sid, call) = (request.subscriber.clone(), request.session.clone());
-    let result =
-        tokio::task::spawn_blocking(move || db.finish_call(&sid, &call, &end, Utc::now())).await;
-    match result {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => warn!(error = %e, "call record not finished"),
-        Err(_) => warn!("call record task did not finish"),
     }
 }

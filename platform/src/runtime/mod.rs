@@ -6,6 +6,7 @@
 
 mod call_task;
 mod legs;
+mod record;
 mod spec;
 mod words;
 
@@ -130,7 +131,7 @@ impl Runtime {
                         user_leg_cause: None,
                         center_leg_cause: None,
                     };
-                    call_task::finish_record(&shared, &request, end).await;
+                    record::finish(&shared.db, &request, end).await;
                 }
             }
             .instrument(span),

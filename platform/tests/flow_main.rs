@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use testkit::audio::{best_correlation, envelope, espeak_reference, trim, ulaw_to_linear};
 use testkit::capture::Capture;
 use testkit::flow::{Rig, RigOptions, kinds};
 use testkit::seed;
@@ -244,5 +245,44 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
     assert!(
         to_agent_in_bridge as i64 >= bridge_ms / 20 / 2,
         "only {to_agent_in_bridge} voiced packets reached the agent in {bridge_ms} ms of bridge"
+    );
+
+    // The whisper (step 214) on the wire is the route's text, to the agent only: the agent's
+    // audio between whisper start and end matches espeak-ng's own rendering of the filled
+    // template, the user's audio in the same time does not (the user hears hold audio).
+    let (whisper_start, whisper_end) = (at("whisper_start"), at("whisper_end"));
+    let heard = |port: u16| -> Vec<i16> {
+        rtp.iter()
+            .filter(|p| p.src_port == port && p.payload_type == 0)
+            .filter(|p| (whisper_start..whisper_end).contains(&p.at_ms))
+            .flat_map(|p| p.payload.iter().map(|&b| ulaw_to_linear(b)))
+            .collect()
+    };
+    let reference = envelope(&espeak_reference("Customer 4 7 1 1 about billing").unwrap());
+    let reference = trim(&reference);
+    let agent = envelope(&heard(center_leg));
+    let agent = trim(&agent);
+    let user = envelope(&heard(user_leg));
+    let user = trim(&user);
+    let agent_match = best_correlation(agent, reference, 25);
+    let user_match = best_correlation(user, reference, 25);
+    let ratio = agent.len() as f64 / reference.len().max(1) as f64;
+    println!(
+        "whisper: {} ms on the wire, reference {} ms (ratio {ratio:.2}); envelope correlation \
+         agent {agent_match:.2}, user {user_match:.2}",
+        agent.len() * 20,
+        reference.len() * 20
+    );
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "whisper lasts {ratio:.2} × the reference"
+    );
+    assert!(
+        agent_match > 0.7,
+        "the agent heard something else ({agent_match:.2})"
+    );
+    assert!(
+        user_match < agent_match - 0.2,
+        "the user heard the whisper ({user_match:.2})"
     );
 }

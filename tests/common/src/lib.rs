@@ -2,6 +2,7 @@
 //! temporary database and tells the test where it listens. Peers (SIPp, Chromium) get their
 //! own modules. Nothing here imitates a peer.
 
+pub mod audio;
 pub mod browser;
 pub mod callbond;
 pub mod capture;

@@ -21,6 +21,8 @@ pub struct RtpPacket {
     pub src_port: u16,
     pub dst_port: u16,
     pub payload_type: u8,
+    pub ssrc: u32,
+    pub seq: u16,
     pub payload: Vec<u8>,
 }
 
@@ -78,7 +80,8 @@ impl Capture {
         let out = command
             .args(["-Y", "rtp", "-T", "fields", "-e", "frame.time_epoch"])
             .args(["-e", "udp.srcport", "-e", "udp.dstport"])
-            .args(["-e", "rtp.p_type", "-e", "rtp.payload"])
+            .args(["-e", "rtp.p_type", "-e", "rtp.ssrc", "-e", "rtp.seq"])
+            .args(["-e", "rtp.payload"])
             .output()
             .context("reading the capture with tshark")?;
         if !out.status.success() {
@@ -95,6 +98,8 @@ impl Capture {
                     src_port: f.next()?.parse().ok()?,
                     dst_port: f.next()?.parse().ok()?,
                     payload_type: f.next()?.parse().ok()?,
+                    ssrc: parse_u32(f.next()?)?,
+                    seq: f.next()?.parse().ok()?,
                     payload: hex_bytes(f.next().unwrap_or("")),
                 })
             })
@@ -117,6 +122,14 @@ impl Drop for Capture {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// `0x1234abcd` or decimal.
+fn parse_u32(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
     }
 }
 

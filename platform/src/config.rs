@@ -405,6 +405,11 @@ mod tests {
                 "trunks.password",
             ),
             ("[log]\nformat = \"xml\"", "log.format"),
+            ("[web]\nform_ttl_secs = 5", "web.form_ttl_secs"),
+            (
+                "[web]\nmax_calls_per_number_per_hour = -1",
+                "web.max_calls_per_number_per_hour",
+            ),
         ];
         for (text, key) in cases {
             let err = parse(text).expect_err(text).to_string();

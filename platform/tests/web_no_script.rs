@@ -16,7 +16,22 @@ async fn each_reload_shows_the_current_snapshot() -> anyhow::Result<()> {
     let session = request_call(&fx, USER_NUMBER).await?;
     let url = fx.cb.url(&format!("/sessions/{session}"));
 
-    let before = http().get(&url).send().await?.text().await?;
+    let response = http().get(&url).send().await?;
+    // Our pages run only our own inline code: the CSP's nonce is the one on our script.
+    let csp = response.headers()["content-security-policy"]
+        .to_str()?
+        .to_owned();
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let before = response.text().await?;
+    let nonce_at = before.find("<script nonce=\"").unwrap() + "<script nonce=\"".len();
+    let nonce = &before[nonce_at..nonce_at + 32];
+    assert!(
+        csp.contains(&format!("script-src 'nonce-{nonce}'")),
+        "{csp}"
+    );
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    let again = http().get(&url).send().await?.text().await?;
+    assert!(!again.contains(nonce), "a nonce is never reused");
     let refresh = "<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>";
     assert!(before.contains(refresh), "{before}");
     assert!(before.contains("id=\"status\""), "{before}");

@@ -239,7 +239,7 @@ async fn forged_forms_and_numbers_we_must_not_call() -> anyhow::Result<()> {
     for (case, change, status, text) in cases {
         let mut form = WelcomeForm::fetch(&link).await?;
         change(&mut form);
-        let (got, location, body) = form.submit(&fx.cb).await?;
+        let (got, location, body) = form.submit(&fx.cb.url("")).await?;
         assert_eq!(got, *status, "{case}: {body}");
         assert!(location.is_none(), "{case}");
         assert!(body.contains(text), "{case}: no {text:?} in\n{body}");
@@ -302,7 +302,7 @@ async fn a_number_is_called_at_most_three_times_an_hour_and_an_ip_is_limited() -
     let mut form = WelcomeForm::fetch(&fx.signed_link(SUBJECT, None, None)).await?;
     // The same number written another way is the same number.
     form.set("number", "(201) 555-0123");
-    let (status, _, body) = form.submit(&fx.cb).await?;
+    let (status, _, body) = form.submit(&fx.cb.url("")).await?;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("already been called 3 times"), "{body}");
     assert_eq!(fx.calls().len(), 3);
@@ -312,7 +312,7 @@ async fn a_number_is_called_at_most_three_times_an_hour_and_an_ip_is_limited() -
     request_call(&fx, "+12015550125").await?;
     let mut form = WelcomeForm::fetch(&fx.signed_link(SUBJECT, None, None)).await?;
     form.set("number", "+12015550126");
-    let (status, _, body) = form.submit(&fx.cb).await?;
+    let (status, _, body) = form.submit(&fx.cb.url("")).await?;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("from your network"), "{body}");
     assert_eq!(fx.calls().len(), 5);

@@ -79,14 +79,11 @@ pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<Strin
         Ok(k) => k,
         Err(r) => return r,
     };
-    let snapshot = match state.hub().snapshot(&session) {
-        Ok(s) => s,
-        // The hub forgot the session (ended and swept, or the platform restarted).
-        Err(_) if known.call.ended_at.is_some() => {
-            return Redirect::to(&format!("/sessions/{session}/ended")).into_response();
-        }
-        Err(_) => Snapshot::default(),
-    };
+    // `None`: the push channel forgot the session (ended and swept, or the platform
+    // restarted); the page then only refreshes until the call record says it ended.
+    let snapshot = state.hub().snapshot(&session).ok();
+    let live = snapshot.is_some();
+    let snapshot = snapshot.unwrap_or_default();
     if snapshot.ended.is_some() || known.call.ended_at.is_some() {
         return Redirect::to(&format!("/sessions/{session}/ended")).into_response();
     }
@@ -115,10 +112,13 @@ pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<Strin
         body,
     );
     page.frames = true;
-    page.head = format!(
-        "<noscript><meta http-equiv=\"refresh\" content=\"{NO_SCRIPT_REFRESH_SECS}\"></noscript>\n"
-    );
-    page.script = Some(live_script(&session, snapshot.last_event_id));
+    let refresh = format!("<meta http-equiv=\"refresh\" content=\"{NO_SCRIPT_REFRESH_SECS}\">");
+    if live {
+        page.head = format!("<noscript>{refresh}</noscript>\n");
+        page.script = Some(live_script(&session, snapshot.last_event_id));
+    } else {
+        page.head = format!("{refresh}\n");
+    }
     page.into_response()
 }
 

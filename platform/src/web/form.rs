@@ -107,9 +107,12 @@ pub(crate) fn new_cookie_value() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// The `Set-Cookie` header value for `value`.
-pub(crate) fn set_cookie(value: &str, max_age_secs: i64) -> String {
-    format!("{COOKIE_NAME}={value}; Path=/speak; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax")
+/// The `Set-Cookie` header value for `value`; `secure` when browsers reach us over https.
+pub(crate) fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{COOKIE_NAME}={value}; Path=/speak; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}"
+    )
 }
 
 /// This browser's form cookie, if it sent a well-formed one.

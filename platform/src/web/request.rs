@@ -115,7 +115,7 @@ pub(crate) async fn submit(
     let (context, result) = match outcome {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => return db_failure(&e),
-        Err(_) => return db_failure(&DbError::NotFound { what: "task" }),
+        Err(_) => return unavailable(),
     };
     let created = match result {
         Ok(created) => created,
@@ -147,8 +147,10 @@ pub(crate) async fn submit(
     };
 
     tracing::info!(session = %created.session, sid = %sid, number = %mask(created.number.as_str()), "call session created");
+    // `SessionId::new_random` writes 32 hex digits, which is what the push channel takes.
     let Ok(push_session) = created.session.as_str().parse::<pagepush::SessionId>() else {
-        return db_failure(&DbError::NotFound { what: "session" });
+        tracing::error!(session = %created.session, "session id not usable for the push channel");
+        return fail_start(&state, sid, created.session, "bad_session_id".to_owned()).await;
     };
     state.hub().open(&push_session);
     let request = CallRequest {
@@ -161,36 +163,8 @@ pub(crate) async fn submit(
     };
     if let Err(e) = state.runtime().start(request) {
         tracing::error!(session = %created.session, error = %e, "call runtime refused the call");
-        let session = created.session.clone();
-        let cause = e.to_string();
-        let _ = state
-            .with_db(move |db| {
-                let end = CallEnd {
-                    state: "failed".to_owned(),
-                    cause: "runtime_refused".to_owned(),
-                    user_leg_cause: None,
-                    center_leg_cause: None,
-                };
-                if let Err(e) = db.finish_call(&sid, &session, &end, Utc::now()) {
-                    tracing::error!(error = %e, "could not mark the call failed");
-                }
-                let _ = db.append_call_event(
-                    &sid,
-                    &session,
-                    Utc::now(),
-                    "start_failed",
-                    &json!({ "error": cause }),
-                );
-            })
-            .await;
         state.hub().close(&push_session);
-        return Page::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "We cannot call you right now",
-            "The service is restarting and could not place your call. Nobody was called. \
-             Please go back and try again in a minute.",
-        )
-        .into_response();
+        return fail_start(&state, sid, created.session, e.to_string()).await;
     }
     Redirect::to(&format!("/sessions/{}", created.session)).into_response()
 }
@@ -322,6 +296,52 @@ fn bad_form() -> Response {
     .into_response()
 }
 
+/// The call record exists but no call will be placed: finish it as failed, say so.
+async fn fail_start(
+    state: &AppState,
+    sid: SubscriberId,
+    session: SessionId,
+    cause: String,
+) -> Response {
+    let _ = state
+        .with_db(move |db| {
+            let now = Utc::now();
+            let end = CallEnd {
+                state: "failed".to_owned(),
+                cause: "start_failed".to_owned(),
+                user_leg_cause: None,
+                center_leg_cause: None,
+            };
+            if let Err(e) = db.finish_call(&sid, &session, &end, now) {
+                tracing::error!(%session, error = %e, "could not mark the call failed");
+            }
+            let _ = db.append_call_event(
+                &sid,
+                &session,
+                now,
+                "start_failed",
+                &json!({ "error": cause }),
+            );
+        })
+        .await;
+    Page::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "We cannot call you right now",
+        "The service could not place your call. Nobody was called. \
+         Please go back and try again in a minute.",
+    )
+    .into_response()
+}
+
+fn unavailable() -> Response {
+    Page::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The service is not available right now",
+        "Nobody was called. Please try again in a moment.",
+    )
+    .into_response()
+}
+
 fn db_failure(e: &DbError) -> Response {
     match e {
         DbError::NotFound { .. } => Page::message(
@@ -332,12 +352,7 @@ fn db_failure(e: &DbError) -> Response {
         .into_response(),
         other => {
             tracing::error!(error = %other, "database error on a call request");
-            Page::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The service is not available right now",
-                "Nobody was called. Please try again in a moment.",
-            )
-            .into_response()
+            unavailable()
         }
     }
 }

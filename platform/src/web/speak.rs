@@ -122,6 +122,7 @@ pub(crate) async fn speak(
     page.cookies.push(form::set_cookie(
         &cookie,
         i64::from(state.config().web.form_ttl_secs),
+        state.public_base_url().starts_with("https://"),
     ));
     page.into_response()
 }

@@ -159,6 +159,14 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         dials[0].starts_with("user leg") && dials[1].starts_with("center leg"),
         "{dials:?}"
     );
+    // Digit 3 names no page: logged on the timeline, nothing pushed (the stream above shows
+    // two pages only).
+    let unknown: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == "page_unknown")
+        .filter_map(|e| e.detail["digits"].as_str())
+        .collect();
+    assert_eq!(unknown, ["3"], "{steps:?}");
     let pushed: Vec<i64> = timeline
         .iter()
         .filter(|e| e.kind == "page_pushed")

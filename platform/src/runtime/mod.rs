@@ -82,6 +82,11 @@ impl Runtime {
         _config: &Config,
         shutdown: CancellationToken,
     ) -> Self {
+        // Ended calls' push channels stay readable for late reconnects, then go: the hub
+        // drops them after its idle TTL, counted from the first sweep that saw them ended.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(sweep_push_channels(hub.clone(), shutdown.clone()));
+        }
         Runtime {
             inner: Arc::new(Inner {
                 shared: call_task::Shared {
@@ -156,5 +161,23 @@ impl Runtime {
             }
         };
         tokio::time::timeout(limit, idle).await.is_ok()
+    }
+}
+
+/// How often ended push channels are looked at.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+async fn sweep_push_channels(hub: Hub, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let dropped = hub.sweep(std::time::Instant::now());
+                if dropped > 0 {
+                    tracing::debug!(dropped, "ended push channels dropped");
+                }
+            }
+        }
     }
 }

@@ -42,36 +42,40 @@ impl ActiveLeg {
         self.events.recv().await
     }
 
-    /// Translates a leg event into what the flow understands; `None` for events it does not
-    /// need (Trying, early media) and for `PlayoutDone`, which the caller maps itself.
+    /// Translates a leg event into what the flow understands (see [`flow_event`]).
     pub(super) fn flow_event(&mut self, leg: Leg, event: &LegEvent) -> Option<Event> {
-        match event {
-            LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
-            LegEvent::Ringing => Some(Event::Ringing(leg)),
-            LegEvent::Answered { .. } => {
-                self.answered = true;
-                Some(Event::Answered(leg))
-            }
-            LegEvent::Digit { key, .. } => Some(Event::DigitsReceived(leg, *key)),
-            LegEvent::HungUp(cause) => Some(match cause {
-                voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
-                voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),
-                voice::EndCause::Rejected(code) => Event::Failed(leg, LegFailure::Rejected(*code)),
-                // No answer to the INVITE at all before the ring timeout: nobody picked up.
-                voice::EndCause::Timeout if !self.answered => {
-                    Event::Failed(leg, LegFailure::NoAnswer)
-                }
-                // Media stopped arriving on an answered leg: the line is dead.
-                voice::EndCause::Timeout | voice::EndCause::NetworkError(_) => {
-                    Event::Failed(leg, LegFailure::Network)
-                }
-                // Local ends the flow did not ask for (voice shutting down) count as the far
-                // end going away: the flow then ends the call.
-                voice::EndCause::RemoteHangup
-                | voice::EndCause::LocalHangup
-                | voice::EndCause::Cancelled => Event::HungUp(leg),
-            }),
+        if matches!(event, LegEvent::Answered { .. }) {
+            self.answered = true;
         }
+        flow_event(leg, event, self.answered)
+    }
+}
+
+/// A `voice` leg event as a flow event; `None` for events the flow does not need (Trying,
+/// early media) and for `PlayoutDone`, which the caller maps itself (it may be the whisper's
+/// end). `answered`: whether this dial was answered before.
+fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
+    match event {
+        LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
+        LegEvent::Ringing => Some(Event::Ringing(leg)),
+        LegEvent::Answered { .. } => Some(Event::Answered(leg)),
+        LegEvent::Digit { key, .. } => Some(Event::DigitsReceived(leg, *key)),
+        LegEvent::HungUp(cause) => Some(match cause {
+            voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
+            voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),
+            voice::EndCause::Rejected(code) => Event::Failed(leg, LegFailure::Rejected(*code)),
+            // No answer to the INVITE at all before the ring timeout: nobody picked up.
+            voice::EndCause::Timeout if !answered => Event::Failed(leg, LegFailure::NoAnswer),
+            // Media stopped arriving on an answered leg: the line is dead.
+            voice::EndCause::Timeout | voice::EndCause::NetworkError(_) => {
+                Event::Failed(leg, LegFailure::Network)
+            }
+            // Local ends the flow did not ask for (voice shutting down) count as the far end
+            // going away: the flow then ends the call.
+            voice::EndCause::RemoteHangup
+            | voice::EndCause::LocalHangup
+            | voice::EndCause::Cancelled => Event::HungUp(leg),
+        }),
     }
 }
 
@@ -168,6 +172,78 @@ mod tests {
             ani: Some(PhoneNumber::parse("+493055500001").unwrap()),
             uui: uui.to_vec(),
             ring_timeout: Duration::from_secs(20),
+        }
+    }
+
+    #[test]
+    fn leg_events_become_flow_events() {
+        use voice::{Codec, DigitVia, EndCause};
+        let leg = Leg::Center;
+        let failed = |f| Some(Event::Failed(leg, f));
+        for (event, answered, want) in [
+            (LegEvent::Trying, false, None),
+            (LegEvent::EarlyMedia, false, None),
+            (LegEvent::PlayoutDone, true, None),
+            (LegEvent::Ringing, false, Some(Event::Ringing(leg))),
+            (
+                LegEvent::Answered { codec: Codec::Pcmu },
+                false,
+                Some(Event::Answered(leg)),
+            ),
+            (
+                LegEvent::Digit {
+                    key: '#',
+                    via: DigitVia::Rfc4733,
+                },
+                true,
+                Some(Event::DigitsReceived(leg, '#')),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Busy),
+                false,
+                failed(LegFailure::Busy),
+            ),
+            (
+                LegEvent::HungUp(EndCause::NoAnswer),
+                false,
+                failed(LegFailure::NoAnswer),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Rejected(503)),
+                false,
+                failed(LegFailure::Rejected(503)),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Timeout),
+                false,
+                failed(LegFailure::NoAnswer),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Timeout),
+                true,
+                failed(LegFailure::Network),
+            ),
+            (
+                LegEvent::HungUp(EndCause::NetworkError("x".into())),
+                false,
+                failed(LegFailure::Network),
+            ),
+            (
+                LegEvent::HungUp(EndCause::RemoteHangup),
+                true,
+                Some(Event::HungUp(leg)),
+            ),
+            (
+                LegEvent::HungUp(EndCause::LocalHangup),
+                true,
+                Some(Event::HungUp(leg)),
+            ),
+        ] {
+            assert_eq!(
+                flow_event(leg, &event, answered),
+                want,
+                "{event:?} answered={answered}"
+            );
         }
     }
 

@@ -185,7 +185,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             format: LogFormat::Text,
-            filter: "info".to_owned(),
+            filter: "info,rsipstack=warn".to_owned(),
         }
     }
 }

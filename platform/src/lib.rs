@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod flow;
 pub mod link;
 pub mod runtime;
@@ -176,6 +177,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         &config,
         shutdown.child_token(),
     );
+    let calls = runtime.clone();
     let state = AppState::new(config, public_base_url, db, hub, runtime);
     tracing::info!(%http_addr, %sip_addr, public = state.public_base_url(), "listening");
     // The one line on stdout: scripts and tests read the bound addresses from it.
@@ -188,6 +190,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await
     .map_err(RunError::HttpServe)?;
+    // Calls hang up their legs and close their records on the same token; give them time.
+    if !calls.wait_idle(std::time::Duration::from_secs(10)).await {
+        tracing::warn!(active = calls.active_calls(), "calls still ending at exit");
+    }
     tracing::info!("stopped");
     Ok(())
 }

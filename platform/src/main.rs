@@ -44,6 +44,8 @@ enum Command {
     Admin(platform::cli::admin::AdminCommand),
     /// Place a test call through the configured trunk, say a text, print what comes back.
     Call(platform::cli::call::CallArgs),
+    /// Run the platform with a demo subscriber and page; local SIPp phones when no trunk is set.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Admin(command) => platform::cli::admin::run(&config, command),
         Command::Call(args) => tokio_main(platform::cli::call::run(config, args)),
+        Command::Demo => demo(config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,6 +114,19 @@ fn serve(config: Config) -> anyhow::Result<()> {
             signal.cancel();
         });
         platform::run(config, shutdown).await?;
+        Ok(())
+    })
+}
+
+fn demo(config: Config) -> anyhow::Result<()> {
+    tokio_main(async move {
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            signal.cancel();
+        });
+        platform::demo::run(config, shutdown).await?;
         Ok(())
     })
 }

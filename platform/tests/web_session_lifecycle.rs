@@ -34,6 +34,9 @@ struct InProcess {
     /// Stops only the call runtime (as when the platform is shutting down).
     runtime_stop: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The trunk the real runtime dials: it never answers, so calls stay in progress while
+    /// the test plays the publisher.
+    _trunk: std::net::UdpSocket,
 }
 
 impl InProcess {
@@ -45,6 +48,15 @@ impl InProcess {
         config.database.path = dir.path().join("callbond.db");
         // Requests time out after a second; the event stream must not.
         config.http.request_timeout_secs = 1;
+        let trunk = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        config.trunks = vec![platform::config::TrunkConfig {
+            prefix: String::new(),
+            target: trunk.local_addr()?.to_string(),
+            transport: platform::config::TrunkTransport::Udp,
+            username: None,
+            password: None,
+            from_domain: None,
+        }];
         let db = Arc::new(open_db(&config)?);
         let shutdown = CancellationToken::new();
         let voice = voice::Voice::start(config.voice_config(), shutdown.child_token()).await?;
@@ -79,6 +91,7 @@ impl InProcess {
             shutdown,
             runtime_stop,
             server,
+            _trunk: trunk,
         })
     }
 
@@ -117,8 +130,9 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
 
     // One connection, held past the request timeout, still gets the next event.
     let (events, published) = tokio::join!(
+        // The real runtime publishes "calling" first; wait for the test's own event.
         web_support::read_events(&base, session.as_str(), None, |e| {
-            e.iter().any(|e| e.event == "status")
+            e.iter().any(|e| e.data.contains("agent_on_line"))
         }),
         async {
             tokio::time::sleep(std::time::Duration::from_millis(2500)).await;

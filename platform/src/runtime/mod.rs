@@ -1,15 +1,29 @@
 //! The call runtime: one tokio task per call that feeds `voice` events into the call flow
 //! (`crate::flow`) and executes its commands against `voice`, `pagepush` and `subscriber-db`.
 //! It owns sockets and timers only through those crates; decisions stay in the flow.
+//! This module holds the handle the web front uses to start calls and the count of calls in
+//! progress, so a shutdown can wait for every call to hang up its legs and close its record.
+
+mod call_task;
+mod legs;
+mod record;
+mod spec;
+mod words;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use pagepush::Hub;
-use subscriber_db::{Db, E164, SubjectCode, SubscriberId, WhisperCode};
+use subscriber_db::{CallEnd, Db, E164, SubjectCode, SubscriberId, WhisperCode};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info_span};
 use voice::Voice;
 
 use crate::config::Config;
+
+pub use spec::SpecError;
 
 /// What the web front hands over once the user confirmed a number and the call record exists.
 #[derive(Debug, Clone)]
@@ -38,12 +52,26 @@ pub struct Runtime {
 }
 
 struct Inner {
-    #[allow(dead_code)]
-    db: Arc<Db>,
-    #[allow(dead_code)]
-    hub: Hub,
-    voice: Voice,
-    shutdown: CancellationToken,
+    shared: call_task::Shared,
+    active: Active,
+}
+
+/// Calls in progress, so a shutdown can wait for them.
+#[derive(Default)]
+struct Active {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts one call task in and, when dropped (also on panic), out.
+struct ActiveTicket(Arc<Inner>);
+
+impl Drop for ActiveTicket {
+    fn drop(&mut self) {
+        if self.0.active.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.active.idle.notify_waiters();
+        }
+    }
 }
 
 impl Runtime {
@@ -54,28 +82,102 @@ impl Runtime {
         _config: &Config,
         shutdown: CancellationToken,
     ) -> Self {
+        // Ended calls' push channels stay readable for late reconnects, then go: the hub
+        // drops them after its idle TTL, counted from the first sweep that saw them ended.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(sweep_push_channels(hub.clone(), shutdown.clone()));
+        }
         Runtime {
             inner: Arc::new(Inner {
-                db,
-                hub,
-                voice,
-                shutdown,
+                shared: call_task::Shared {
+                    db,
+                    hub,
+                    voice,
+                    shutdown,
+                },
+                active: Active::default(),
             }),
         }
     }
 
     /// The SIP side, for commands such as `callbond call`.
     pub fn voice(&self) -> &Voice {
-        &self.inner.voice
+        &self.inner.shared.voice
     }
 
-    /// Starts the call for `request` in its own task and returns at once.
+    /// Calls whose task is still running.
+    pub fn active_calls(&self) -> usize {
+        self.inner.active.count.load(Ordering::Acquire)
+    }
+
+    /// Starts the call for `request` in its own task and returns at once. The task ends the
+    /// call when the platform shuts down.
     pub fn start(&self, request: CallRequest) -> Result<(), StartError> {
-        if self.inner.shutdown.is_cancelled() {
+        if self.inner.shared.shutdown.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
-        // The call-flow issue (#5) puts the per-call task here.
-        tracing::warn!(session = %request.session, "call runtime not built yet: no call placed");
+        self.inner.active.count.fetch_add(1, Ordering::AcqRel);
+        let ticket = ActiveTicket(Arc::clone(&self.inner));
+        let span = info_span!("call", session = %request.session);
+        let shared = self.inner.shared.clone();
+        let call =
+            tokio::spawn(call_task::run(shared.clone(), request.clone()).instrument(span.clone()));
+        // A supervisor per call: if the call task panics (a bug, never a peer's doing), its
+        // legs were dropped, which hangs them up; the record is closed here so the call does
+        // not count against the subscriber's limit for ever.
+        tokio::spawn(
+            async move {
+                let _ticket = ticket;
+                if let Err(e) = call.await {
+                    error!(error = %e, "call task failed; closing its record");
+                    let end = CallEnd {
+                        state: "ended".into(),
+                        cause: "internal_error".into(),
+                        user_leg_cause: None,
+                        center_leg_cause: None,
+                    };
+                    record::finish(&shared.db, &request, end).await;
+                }
+            }
+            .instrument(span),
+        );
         Ok(())
+    }
+
+    /// Waits until no call is in progress, at most `limit`; returns whether none is. Used at
+    /// shutdown after the token was cancelled, so calls can hang up and close their records.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let active = &self.inner.active;
+        let idle = async {
+            loop {
+                let notified = active.idle.notified();
+                tokio::pin!(notified);
+                // Registered before the check, so a call ending in between still wakes us.
+                notified.as_mut().enable();
+                if active.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(limit, idle).await.is_ok()
+    }
+}
+
+/// How often ended push channels are looked at.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+async fn sweep_push_channels(hub: Hub, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let dropped = hub.sweep(std::time::Instant::now());
+                if dropped > 0 {
+                    tracing::debug!(dropped, "ended push channels dropped");
+                }
+            }
+        }
     }
 }

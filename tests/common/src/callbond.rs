@@ -143,6 +143,35 @@ impl Callbond {
         Ok(String::from_utf8(out.stdout)?)
     }
 
+    /// The process id of the running binary.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks the binary to stop as an operator would (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("running kill")?;
+        if !sent.success() {
+            bail!("kill -TERM failed: {sent}");
+        }
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!(
+                    "callbond still running {limit:?} after SIGTERM\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// What the binary logged so far (for failure messages).
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()

@@ -2,9 +2,14 @@
 //! temporary database and tells the test where it listens. Peers (SIPp, Chromium) get their
 //! own modules. Nothing here imitates a peer.
 
+pub mod audio;
 pub mod browser;
 pub mod callbond;
+pub mod capture;
+pub mod flow;
 pub mod net;
+pub mod seed;
+pub mod sipp;
 
 pub use browser::Browser;
 pub use callbond::{Callbond, Options};

@@ -1,0 +1,96 @@
+//! The demo subscriber's tables (issue 5 point 8): one subscriber, a site whose links are
+//! signed, a route with DNIS and whisper, the default policy and two pages for the agent's
+//! digits 1 and 2. Written once; a second start finds them and changes nothing. Blocking
+//! database calls.
+
+use chrono::Utc;
+use serde_json::json;
+use subscriber_db::{
+    Db, DbError, NewSubscriber, PageInput, Route, SiteInput, SiteSecret, SubscriberId,
+};
+
+/// The demo subscriber's id and the subject code its links carry.
+pub(crate) const SUBSCRIBER: &str = "demo";
+pub(crate) const SUBJECT: &str = "support";
+/// The demo call center's number; a demo trunk for exactly this prefix reaches the local
+/// call-center phone, every other number reaches the local user phone.
+pub(crate) const CENTER_NUMBER: &str = "+12025550147";
+const ORIGIN: &str = "http://127.0.0.1";
+
+/// Why the demo data could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoDataError {
+    #[error("the demo data in the database is not usable: {0}")]
+    Db(#[from] DbError),
+    #[error("a built-in demo value was refused: {0}")]
+    Value(#[from] serde_json::Error),
+}
+
+/// Ensures the demo tables exist; returns the subscriber and its site's signing secret.
+pub(crate) fn ensure(db: &Db) -> Result<(SubscriberId, SiteSecret), DemoDataError> {
+    let sid: SubscriberId = serde_json::from_value(json!(SUBSCRIBER))?;
+    let now = Utc::now();
+    match db.get_subscriber(&sid) {
+        Ok(_) => {}
+        Err(DbError::NotFound { .. }) => create(db, &sid, now)?,
+        Err(e) => return Err(e.into()),
+    }
+    let site = db
+        .list_sites(&sid)?
+        .into_iter()
+        .next()
+        .ok_or(DbError::NotFound { what: "demo site" })?;
+    Ok((sid.clone(), db.get_site_secret(&sid, site.id)?))
+}
+
+fn create(db: &Db, sid: &SubscriberId, now: chrono::DateTime<Utc>) -> Result<(), DemoDataError> {
+    let new: NewSubscriber = serde_json::from_value(json!({
+        "id": SUBSCRIBER, "display_name": "Demo Telecom"
+    }))?;
+    db.create_subscriber(&new, now)?;
+    let site: SiteInput = serde_json::from_value(json!({ "origin": ORIGIN }))?;
+    db.create_site(sid, &site, now)?;
+    let route: Route = serde_json::from_value(json!({
+        "subject_code": SUBJECT,
+        "center_number": CENTER_NUMBER,
+        "dnis": "8001",
+        "whisper_template": "Web caller about {subject}, code {whisper_code}.",
+    }))?;
+    db.create_route(sid, &route)?;
+    for (keys, title, html) in [
+        (
+            "1",
+            "Your tariff",
+            "<h1>Your tariff</h1><p>Demo Flat: unlimited calls, 20 GB of data, 15 a month.</p>",
+        ),
+        (
+            "2",
+            "Your contract",
+            "<h1>Your contract</h1><p>Runs month to month; cancel any time with 30 days notice.</p>",
+        ),
+    ] {
+        let page: PageInput =
+            serde_json::from_value(json!({ "keys": keys, "title": title, "html": html }))?;
+        db.create_page(sid, &page)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn demo_data_is_written_once() {
+        let db = Db::open_in_memory().unwrap();
+        let (sid, secret) = ensure(&db).unwrap();
+        let (again, secret2) = ensure(&db).unwrap();
+        assert_eq!(sid, again);
+        assert_eq!(secret.as_bytes(), secret2.as_bytes());
+        assert_eq!(db.list_pages(&sid).unwrap().len(), 2);
+        let route = db.get_route(&sid, &SUBJECT.parse().unwrap()).unwrap();
+        assert_eq!(route.center_number.as_str(), CENTER_NUMBER);
+    }
+}

@@ -1,0 +1,278 @@
+//! The two `voice` legs of one call as the runtime holds them: placing a dial with TAG2
+//! (seed 002 step 210), turning `voice` leg events into flow events, and retiring a leg the
+//! flow is done with. A retired leg's events never reach the flow again (the flow's contract:
+//! events describe the current dial only); a small task drains them until the leg reports its
+//! end, so every leg is seen to end in the logs, and hangs it up if it lingers.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, info, warn};
+use voice::{CallLeg, Destination, LegEvent, OriginateRequest};
+
+use crate::flow::{DialTarget, Event, Leg, LegFailure, PhoneNumber};
+use crate::telemetry::mask;
+
+/// Longer than the flow's own ring timer, so the flow decides when to give up and the leg's
+/// own timer only backs it up.
+const RING_MARGIN: Duration = Duration::from_secs(2);
+/// How long a retired leg may take to confirm its end (CANCEL → 487, BYE → 200; RFC 3261
+/// Timer B/F are 32 s on UDP) before its handle is dropped, which ends it in the background.
+pub(super) const RETIRE_LIMIT: Duration = Duration::from_secs(35);
+
+/// A leg the flow is currently using.
+pub(super) struct ActiveLeg {
+    pub(super) handle: CallLeg,
+    events: mpsc::Receiver<LegEvent>,
+    answered: bool,
+}
+
+impl ActiveLeg {
+    pub(super) fn new(handle: CallLeg, events: mpsc::Receiver<LegEvent>) -> Self {
+        Self {
+            handle,
+            events,
+            answered: false,
+        }
+    }
+
+    /// The next event, or `None` once the leg's event stream closed.
+    pub(super) async fn recv(&mut self) -> Option<LegEvent> {
+        self.events.recv().await
+    }
+
+    /// Translates a leg event into what the flow understands (see [`flow_event`]).
+    pub(super) fn flow_event(&mut self, leg: Leg, event: &LegEvent) -> Option<Event> {
+        if matches!(event, LegEvent::Answered { .. }) {
+            self.answered = true;
+        }
+        flow_event(leg, event, self.answered)
+    }
+}
+
+/// A `voice` leg event as a flow event; `None` for events the flow does not need (Trying,
+/// early media) and for `PlayoutDone`, which the caller maps itself (it may be the whisper's
+/// end). `answered`: whether this dial was answered before.
+fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
+    match event {
+        LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
+        LegEvent::Ringing => Some(Event::Ringing(leg)),
+        LegEvent::Answered { .. } => Some(Event::Answered(leg)),
+        LegEvent::Digit { key, .. } => Some(Event::DigitsReceived(leg, *key)),
+        LegEvent::HungUp(cause) => Some(match cause {
+            voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
+            voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),
+            voice::EndCause::Rejected(code) => Event::Failed(leg, LegFailure::Rejected(*code)),
+            // No answer to the INVITE at all before the ring timeout: nobody picked up.
+            voice::EndCause::Timeout if !answered => Event::Failed(leg, LegFailure::NoAnswer),
+            // Media stopped arriving on an answered leg: the line is dead.
+            voice::EndCause::Timeout | voice::EndCause::NetworkError(_) => {
+                Event::Failed(leg, LegFailure::Network)
+            }
+            // Local ends the flow did not ask for (voice shutting down) count as the far end
+            // going away: the flow then ends the call.
+            voice::EndCause::RemoteHangup
+            | voice::EndCause::LocalHangup
+            | voice::EndCause::Cancelled => Event::HungUp(leg),
+        }),
+    }
+}
+
+/// The `voice` request for one dial of the flow.
+pub(super) fn originate_request(
+    leg: Leg,
+    target: &DialTarget,
+    user_leg_caller: &PhoneNumber,
+) -> OriginateRequest {
+    let ring_timeout = target.ring_timeout + RING_MARGIN;
+    match leg {
+        Leg::User => OriginateRequest {
+            to: Destination::Number(target.number.as_str().to_owned()),
+            request_user: None,
+            // The user sees the call center they asked to speak to.
+            from_user: user_leg_caller.as_str().to_owned(),
+            from_display: None,
+            p_asserted_identity: None,
+            user_to_user: None,
+            extra_headers: Vec::new(),
+            ring_timeout,
+        },
+        // TAG2: Request-URI/To user = DNIS (or the number), From and P-Asserted-Identity
+        // (RFC 3325 §9.1) = the user's number, User-to-User (RFC 7433) = whisper code and
+        // call reference. The trunk is chosen by the center number (`Destination::Number`).
+        Leg::Center => {
+            let ani = target.ani.as_ref().unwrap_or(user_leg_caller).as_str();
+            OriginateRequest {
+                to: Destination::Number(target.number.as_str().to_owned()),
+                request_user: Some(target.request_user.clone()),
+                from_user: ani.to_owned(),
+                from_display: None,
+                p_asserted_identity: Some(ani.to_owned()),
+                user_to_user: (!target.uui.is_empty()).then(|| target.uui.clone()),
+                extra_headers: Vec::new(),
+                ring_timeout,
+            }
+        }
+    }
+}
+
+/// Ends a leg the flow is done with (BYE when answered, CANCEL while ringing: `hangup` does
+/// both, so a leg that answered just as the flow cancelled it is not left open) and drains its
+/// remaining events in a task that finishes when the leg has ended.
+pub(super) fn retire(leg: Leg, active: ActiveLeg) -> JoinHandle<()> {
+    let ActiveLeg {
+        handle, mut events, ..
+    } = active;
+    if handle.hangup().is_err() {
+        // The leg task is already gone; its last event is still in the channel.
+    }
+    let call_id = handle.call_id().to_owned();
+    tokio::spawn(
+        async move {
+            let ended = tokio::time::timeout(RETIRE_LIMIT, async {
+                while let Some(event) = events.recv().await {
+                    if let LegEvent::HungUp(cause) = event {
+                        return Some(cause);
+                    }
+                }
+                None
+            })
+            .await;
+            match ended {
+                Ok(Some(cause)) => info!(%leg, %call_id, ?cause, "leg ended"),
+                Ok(None) => info!(%leg, %call_id, "leg ended (its task closed its events)"),
+                Err(_) => warn!(
+                    %leg,
+                    %call_id,
+                    "leg ended: no end reported in {RETIRE_LIMIT:?}; handle dropped, which hangs it up"
+                ),
+            }
+            drop(handle);
+        }
+        .in_current_span(),
+    )
+}
+
+/// Masked number for logs.
+pub(super) fn masked(number: &PhoneNumber) -> String {
+    mask(number.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn target(request_user: &str, uui: &[u8]) -> DialTarget {
+        DialTarget {
+            number: PhoneNumber::parse("+494012345678").unwrap(),
+            request_user: request_user.into(),
+            ani: Some(PhoneNumber::parse("+493055500001").unwrap()),
+            uui: uui.to_vec(),
+            ring_timeout: Duration::from_secs(20),
+        }
+    }
+
+    #[test]
+    fn leg_events_become_flow_events() {
+        use voice::{Codec, DigitVia, EndCause};
+        let leg = Leg::Center;
+        let failed = |f| Some(Event::Failed(leg, f));
+        for (event, answered, want) in [
+            (LegEvent::Trying, false, None),
+            (LegEvent::EarlyMedia, false, None),
+            (LegEvent::PlayoutDone, true, None),
+            (LegEvent::Ringing, false, Some(Event::Ringing(leg))),
+            (
+                LegEvent::Answered { codec: Codec::Pcmu },
+                false,
+                Some(Event::Answered(leg)),
+            ),
+            (
+                LegEvent::Digit {
+                    key: '#',
+                    via: DigitVia::Rfc4733,
+                },
+                true,
+                Some(Event::DigitsReceived(leg, '#')),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Busy),
+                false,
+                failed(LegFailure::Busy),
+            ),
+            (
+                LegEvent::HungUp(EndCause::NoAnswer),
+                false,
+                failed(LegFailure::NoAnswer),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Rejected(503)),
+                false,
+                failed(LegFailure::Rejected(503)),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Timeout),
+                false,
+                failed(LegFailure::NoAnswer),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Timeout),
+                true,
+                failed(LegFailure::Network),
+            ),
+            (
+                LegEvent::HungUp(EndCause::NetworkError("x".into())),
+                false,
+                failed(LegFailure::Network),
+            ),
+            (
+                LegEvent::HungUp(EndCause::RemoteHangup),
+                true,
+                Some(Event::HungUp(leg)),
+            ),
+            (
+                LegEvent::HungUp(EndCause::LocalHangup),
+                true,
+                Some(Event::HungUp(leg)),
+            ),
+        ] {
+            assert_eq!(
+                flow_event(leg, &event, answered),
+                want,
+                "{event:?} answered={answered}"
+            );
+        }
+    }
+
+    #[test]
+    fn center_leg_carries_tag2() {
+        let caller = PhoneNumber::parse("+494012345678").unwrap();
+        let request = originate_request(Leg::Center, &target("8001", b"ref=x"), &caller);
+        assert_eq!(request.to, Destination::Number("+494012345678".into()));
+        assert_eq!(request.request_user.as_deref(), Some("8001"));
+        assert_eq!(request.from_user, "+493055500001");
+        assert_eq!(
+            request.p_asserted_identity.as_deref(),
+            Some("+493055500001")
+        );
+        assert_eq!(request.user_to_user.as_deref(), Some(&b"ref=x"[..]));
+        assert_eq!(request.ring_timeout, Duration::from_secs(22));
+    }
+
+    #[test]
+    fn user_leg_shows_the_center_and_carries_no_tag2() {
+        let caller = PhoneNumber::parse("+494012345678").unwrap();
+        let mut t = target("+493055500001", b"");
+        t.number = PhoneNumber::parse("+493055500001").unwrap();
+        t.ani = None;
+        let request = originate_request(Leg::User, &t, &caller);
+        assert_eq!(request.to, Destination::Number("+493055500001".into()));
+        assert_eq!(request.request_user, None);
+        assert_eq!(request.from_user, "+494012345678");
+        assert_eq!(request.p_asserted_identity, None);
+        assert_eq!(request.user_to_user, None);
+    }
+}

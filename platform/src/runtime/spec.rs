@@ -1,0 +1,229 @@
+//! Turning what the database knows about one call (the route of the network abstraction table,
+//! the subscriber's policy) and what the web front handed over (TAG1, the user's number) into
+//! the flow's [`FlowSpec`]: TAG1 → TAG2 (seed 002 step 205). Blocking database reads; run it on
+//! a blocking thread. It decides nothing about the call itself.
+
+use std::time::Duration;
+
+use subscriber_db::{Db, DbError, Policy, Route};
+
+use super::CallRequest;
+use crate::flow::{
+    self, CallOrder, FlowSpec, PhoneNumber, Pin, SignOnMode, Texts, Timeouts, WhisperVars,
+};
+
+/// Said to the agent while the user's phone rings (center first, simultaneous).
+const CENTER_WAIT: &str = "Please hold, we are calling the customer now.";
+/// Said to the agent after a wrong sign-on PIN.
+const WRONG_PIN: &str = "Wrong PIN. Please enter your PIN again.";
+/// Wrong PINs forgiven before the call ends: three tries in all.
+const PIN_RETRIES: u32 = 2;
+
+/// Why a call could not be set up from the tables.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("the subject code has no route in the network abstraction table; add one")]
+    NoRoute,
+    #[error("the database could not be read: {0}")]
+    Db(#[source] DbError),
+    #[error("a stored number is not E.164 ({0}); fix the route")]
+    BadNumber(flow::PhoneNumberError),
+    #[error("the stored sign-on PIN is not usable ({0}); set the policy's PIN again")]
+    BadPin(flow::PinError),
+}
+
+impl SpecError {
+    /// Machine word for the call record's end cause.
+    pub(super) fn cause(&self) -> &'static str {
+        match self {
+            SpecError::NoRoute => "no_route",
+            SpecError::Db(_) => "database_error",
+            SpecError::BadNumber(_) | SpecError::BadPin(_) => "bad_route",
+        }
+    }
+}
+
+/// The call as the runtime runs it: the flow's spec plus what only the runtime needs.
+#[derive(Debug, Clone)]
+pub(super) struct CallSetup {
+    pub(super) spec: FlowSpec,
+    /// Presented as the caller (From) on the user leg: the call center the user expects.
+    pub(super) user_leg_caller: PhoneNumber,
+}
+
+/// Reads route and policy and builds the call's setup.
+pub(super) fn load(db: &Db, request: &CallRequest) -> Result<CallSetup, SpecError> {
+    let route = db
+        .get_route(&request.subscriber, &request.subject)
+        .map_err(|e| match e {
+            DbError::NotFound { .. } => SpecError::NoRoute,
+            other => SpecError::Db(other),
+        })?;
+    let policy = db.get_policy(&request.subscriber).map_err(SpecError::Db)?;
+    build(request, &route, &policy)
+}
+
+/// The pure part of [`load`].
+pub(super) fn build(
+    request: &CallRequest,
+    route: &Route,
+    policy: &Policy,
+) -> Result<CallSetup, SpecError> {
+    let number = |s: &str| PhoneNumber::parse(s).map_err(SpecError::BadNumber);
+    let user_number = number(request.user_number.as_str())?;
+    let center_number = number(route.center_number.as_str())?;
+    let fallback_numbers = route
+        .fallback_numbers
+        .iter()
+        .map(|n| number(n.as_str()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let whisper_code = request
+        .whisper_code
+        .as_ref()
+        .map(|c| c.as_str())
+        .unwrap_or("");
+    let whisper = flow::fill_whisper(
+        route.whisper_template.as_str(),
+        &WhisperVars {
+            subject: request.subject.as_str(),
+            whisper_code,
+            page: request.page.as_deref().unwrap_or(""),
+            number: user_number.as_str(),
+        },
+    );
+    let announcements = &policy.announcements;
+    let texts = Texts {
+        whisper,
+        hold: announcements.hold.as_str().to_owned(),
+        center_wait: CENTER_WAIT.to_owned(),
+        center_unreachable: announcements.center_unreachable.as_str().to_owned(),
+        goodbye: announcements.goodbye.as_str().to_owned(),
+        wrong_pin: WRONG_PIN.to_owned(),
+    };
+    let sign_on = match &policy.sign_on {
+        subscriber_db::SignOnMode::None => SignOnMode::None,
+        subscriber_db::SignOnMode::Hash => SignOnMode::Hash,
+        subscriber_db::SignOnMode::Pin(pin) => {
+            SignOnMode::Pin(Pin::parse(pin.as_str()).map_err(SpecError::BadPin)?)
+        }
+    };
+    let call_order = match policy.call_order {
+        subscriber_db::CallOrder::UserFirst => CallOrder::UserFirst,
+        subscriber_db::CallOrder::CenterFirst => CallOrder::CenterFirst,
+        subscriber_db::CallOrder::Simultaneous => CallOrder::Simultaneous,
+    };
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let timeouts = Timeouts {
+        user_ring: secs(policy.ring_timeout_user_secs.get()),
+        center_ring: secs(policy.ring_timeout_center_secs.get()),
+        sign_on: secs(policy.sign_on_timeout_secs.get()),
+        max_call_length: secs(policy.max_call_length_secs.get()),
+        ..Timeouts::default()
+    };
+    let spec = FlowSpec {
+        session_ref: request.session.as_str().to_owned(),
+        call_order,
+        ani: user_number.clone(),
+        user_number,
+        center_number: center_number.clone(),
+        fallback_numbers,
+        dnis: route.dnis.as_ref().map(|d| d.as_str().to_owned()),
+        uui: user_to_user(request),
+        texts,
+        sign_on,
+        timeouts,
+        pin_retries: PIN_RETRIES,
+    };
+    Ok(CallSetup {
+        spec,
+        user_leg_caller: center_number,
+    })
+}
+
+/// TAG2 User-to-User payload (RFC 7433): the whisper code and the call reference as ASCII
+/// `wc=CODE;ref=SESSION` (`wc` left out when the link had none). `voice` hex-encodes it on
+/// the wire (RFC 7433 §4.1), so any byte would do; ASCII keeps it readable in CTI logs.
+pub(super) fn user_to_user(request: &CallRequest) -> Vec<u8> {
+    let mut uui = String::new();
+    if let Some(code) = &request.whisper_code {
+        uui.push_str("wc=");
+        uui.push_str(code.as_str());
+        uui.push(';');
+    }
+    uui.push_str("ref=");
+    uui.push_str(request.session.as_str());
+    uui.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use subscriber_db::{E164, SessionId, SubjectCode, SubscriberId, WhisperCode};
+
+    fn request(wc: Option<&str>) -> CallRequest {
+        CallRequest {
+            subscriber: SubscriberId::try_from("acme").unwrap(),
+            session: SessionId::try_from("0123456789abcdef0123456789abcdef").unwrap(),
+            subject: SubjectCode::try_from("billing").unwrap(),
+            whisper_code: wc.map(|c| WhisperCode::try_from(c).unwrap()),
+            user_number: E164::try_from("+493055500001").unwrap(),
+            page: Some("/tariffs".into()),
+        }
+    }
+
+    fn route() -> Route {
+        serde_json::from_value(serde_json::json!({
+            "subject_code": "billing",
+            "center_number": "+494012345678",
+            "dnis": "8001",
+            "whisper_template": "Customer {whisper_code} about {subject}",
+            "fallback_numbers": ["+494012345679"],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn tag1_becomes_tag2() {
+        let setup = build(&request(Some("4711")), &route(), &Policy::default()).unwrap();
+        let spec = setup.spec;
+        assert_eq!(spec.dnis.as_deref(), Some("8001"));
+        assert_eq!(spec.ani.as_str(), "+493055500001");
+        assert_eq!(spec.center_number.as_str(), "+494012345678");
+        assert_eq!(spec.fallback_numbers.len(), 1);
+        assert_eq!(spec.texts.whisper, "Customer 4 7 1 1 about billing");
+        assert_eq!(spec.uui, b"wc=4711;ref=0123456789abcdef0123456789abcdef");
+        assert_eq!(spec.call_order, CallOrder::UserFirst);
+        assert_eq!(spec.sign_on, SignOnMode::Hash);
+        assert_eq!(spec.timeouts.user_ring, Duration::from_secs(30));
+        assert_eq!(spec.timeouts.max_call_length, Duration::from_secs(3600));
+        assert_eq!(setup.user_leg_caller.as_str(), "+494012345678");
+    }
+
+    #[test]
+    fn no_whisper_code_leaves_it_out_of_the_uui() {
+        assert_eq!(
+            user_to_user(&request(None)),
+            b"ref=0123456789abcdef0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn policy_choices_reach_the_spec() {
+        let policy: Policy = serde_json::from_value(serde_json::json!({
+            "call_order": "center_first",
+            "sign_on": {"mode": "pin", "pin": "2468"},
+            "ring_timeout_center_secs": 7,
+            "sign_on_timeout_secs": 9,
+            "max_call_length_secs": 60,
+        }))
+        .unwrap();
+        let spec = build(&request(None), &route(), &policy).unwrap().spec;
+        assert_eq!(spec.call_order, CallOrder::CenterFirst);
+        assert_eq!(spec.sign_on, SignOnMode::Pin(Pin::parse("2468").unwrap()));
+        assert_eq!(spec.timeouts.center_ring, Duration::from_secs(7));
+        assert_eq!(spec.timeouts.sign_on, Duration::from_secs(9));
+        assert_eq!(spec.timeouts.max_call_length, Duration::from_secs(60));
+    }
+}

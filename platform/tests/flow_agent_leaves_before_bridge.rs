@@ -1,0 +1,72 @@
+//! The agent answers and hangs up before signing on: the user, on hold, hears the goodbye
+//! announcement and is hung up; the call ends as `agent_left_before_bridge` — the user is
+//! never left on hold with nobody coming.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed;
+
+#[tokio::test]
+async fn agent_hanging_up_before_the_bridge_ends_the_call_with_a_goodbye() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            // Answers, then sends BYE after a second.
+            center_scenario: "uas_remote_bye.xml",
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(16)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "status:calling",
+            "status:connecting",
+            "ended:agent_left_before_bridge"
+        ]
+    );
+    rig.center.passed(Duration::from_secs(10)).await.unwrap();
+    // The user heard the goodbye and then got our BYE.
+    rig.user.passed(Duration::from_secs(40)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("agent_left_before_bridge"));
+    assert_eq!(call.center_end_cause.as_deref(), Some("remote_hangup"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    let timeline = rig.timeline(&session).unwrap();
+    let steps = kinds(&timeline);
+    assert_in_order(
+        &steps,
+        &[
+            "sign_on_waiting",
+            "hung_up",
+            "ending",
+            "farewell",
+            "hangup",
+            "finished",
+        ],
+    );
+    assert!(!steps.contains(&"bridged"));
+    // The goodbye played to its end before the hang-up (not cut at once).
+    let at = |k: &str| {
+        timeline
+            .iter()
+            .find(|e| e.kind == k)
+            .unwrap()
+            .at
+            .timestamp_millis()
+    };
+    let farewell_ms = at("finished") - at("farewell");
+    assert!(farewell_ms >= 1000, "goodbye lasted {farewell_ms} ms");
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

@@ -1,0 +1,66 @@
+//! The agent answers but never keys the sign-on `#`: at the policy's sign-on timeout the
+//! platform hangs up the center, says goodbye to the user, hangs up, and the call ends as
+//! `agent_never_signed_on`. The user never hears an unattended agent line.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed::{self, Seed};
+
+#[tokio::test]
+async fn silent_agent_is_released_at_the_sign_on_timeout() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            center_scenario: "flow_answer_wait_bye.xml",
+            seed: Seed {
+                policy: json!({ "sign_on_timeout_secs": 5 }),
+                ..Seed::default()
+            },
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(6)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "status:calling",
+            "status:connecting",
+            "ended:agent_never_signed_on"
+        ]
+    );
+    // Both phones got our BYE.
+    rig.center.passed(Duration::from_secs(10)).await.unwrap();
+    rig.user.passed(Duration::from_secs(40)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("agent_never_signed_on"));
+    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    let timeline = rig.timeline(&session).unwrap();
+    let steps = kinds(&timeline);
+    assert_in_order(
+        &steps,
+        &[
+            "sign_on_waiting",
+            "sign_on_timeout",
+            "ending",
+            "hangup",
+            "farewell",
+            "hangup",
+            "finished",
+        ],
+    );
+    assert!(!steps.contains(&"bridged") && !steps.contains(&"whisper_start"));
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

@@ -1,0 +1,131 @@
+//! `callbond demo` (what `scripts/run` starts) with nothing configured: the printed demo
+//! subscriber page's first link goes, in headless Chromium, through Welcome and the Connect
+//! page to both pushed pages and the Disconnect page — the local SIPp phones standing in for
+//! the user and the call center. Stopping the demo stops its phones.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::Browser;
+use testkit::browser::fantoccini::Locator;
+use testkit::net::free_tcp_port;
+
+/// The demo process; stopped with SIGTERM (so it can stop its phones) when dropped.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Process ids of the SIPp processes `pid` started.
+fn sipp_children(pid: u32) -> Vec<u32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string(), "sipp"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_link_reaches_pushed_pages_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_tcp_port().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callbond"))
+        .current_dir(dir.path())
+        .args(["--db", "var/callbond.db"])
+        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .args(["--sip-listen", "127.0.0.1:0", "demo"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let demo = Demo(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line
+                .split("open ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let page = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the demo prints its page URL");
+    let phones = sipp_children(demo.0.id());
+    assert_eq!(phones.len(), 2, "two stand-in phones");
+
+    let browser = Browser::start().await.unwrap();
+    browser.client.goto(&page).await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("a.speak"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("h1", "Talk to Demo Telecom")
+        .await
+        .unwrap();
+    let field = browser.client.find(Locator::Id("number")).await.unwrap();
+    field.send_keys("+12015550123").await.unwrap();
+    browser
+        .client
+        .find(Locator::Id("call-me"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_url(|u| u.contains("/sessions/"))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#page-title", "Your tariff")
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#page-title", "Your contract")
+        .await
+        .unwrap();
+    browser
+        .wait_for_url(|u| u.ends_with("/ended"))
+        .await
+        .unwrap();
+    browser.wait_for_text("h1", "Call ended").await.unwrap();
+    browser.close().await.unwrap();
+
+    drop(demo);
+    let running: Vec<u32> = phones
+        .into_iter()
+        .filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .collect();
+    assert!(
+        running.is_empty(),
+        "stand-in phones left running: {running:?}"
+    );
+}

@@ -1,0 +1,60 @@
+//! A bridged call that nobody ends: at the policy's maximum call length (60 s, its lowest
+//! value) the platform hangs up both legs and the call ends as `max_call_length`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed::{self, Seed};
+
+#[tokio::test]
+async fn bridged_call_is_ended_at_the_maximum_length() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            // Both phones keep sending audio, as people on a call do, so only the limit ends it.
+            user_scenario: "flow_answer_stream_wait_bye.xml",
+            center_scenario: "flow_answer_stream_wait_bye.xml",
+            seed: Seed {
+                policy: json!({ "max_call_length_secs": 60, "sign_on": { "mode": "none" } }),
+                ..Seed::default()
+            },
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(7)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "status:calling",
+            "status:connecting",
+            "status:agent_on_line",
+            "ended:max_call_length"
+        ]
+    );
+    rig.center.passed(Duration::from_secs(10)).await.unwrap();
+    rig.user.passed(Duration::from_secs(10)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("max_call_length"));
+    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    let timeline = rig.timeline(&session).unwrap();
+    assert_in_order(
+        &kinds(&timeline),
+        &["started", "bridged", "max_duration", "ending", "finished"],
+    );
+    let at = |k: &str| timeline.iter().find(|e| e.kind == k).unwrap().at;
+    let lasted = (at("max_duration") - at("started")).num_milliseconds();
+    assert!((59_500..65_000).contains(&lasted), "lasted {lasted} ms");
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

@@ -1,0 +1,81 @@
+//! Call order "center first" (seed 002 step 206, policy `center_first`): the agent is reached
+//! and signs on and hears the whisper before the user's phone is dialed; then the bridge,
+//! the agent's pages and the end work as in the default order.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed::{self, Seed};
+use testkit::sipp::SippOptions;
+
+#[tokio::test]
+async fn center_first_dials_the_user_after_the_agent_signed_on() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            // Whisper, then the user is dialed and answers, before the agent keys.
+            center: SippOptions {
+                pause_ms: 6000,
+                ..SippOptions::default()
+            },
+            seed: Seed {
+                policy: json!({ "call_order": "center_first" }),
+                ..Seed::default()
+            },
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(8)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "status:connecting",
+            "status:calling",
+            "status:agent_on_line",
+            "page:Tariff overview",
+            "page:Contract terms",
+            "ended:agent_hung_up"
+        ]
+    );
+    rig.center.passed(Duration::from_secs(20)).await.unwrap();
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("agent_hung_up"));
+    let timeline = rig.timeline(&session).unwrap();
+    assert_in_order(
+        &kinds(&timeline),
+        &[
+            "dialing",
+            "answered",
+            "sign_on_ok",
+            "whisper_end",
+            "dialing",
+            "answered",
+            "bridged",
+            "page_pushed",
+            "page_pushed",
+            "finished",
+        ],
+    );
+    let dials: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == "dialing")
+        .map(|e| e.detail["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        dials[0].starts_with("center leg") && dials[1].starts_with("user leg"),
+        "{dials:?}"
+    );
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

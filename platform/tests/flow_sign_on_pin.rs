@@ -1,0 +1,123 @@
+//! Sign-on by PIN (seed 002 step 213, policy `sign_on: pin`): a wrong PIN gets the "wrong PIN"
+//! prompt and another try, the right one starts the whisper and the bridge; three wrong PINs
+//! end the call as `sign_on_failed` with both legs hung up, and the user never bridged to an
+//! agent who did not sign on.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed::{self, Seed};
+use testkit::sipp::SippOptions;
+
+fn pin_policy() -> Seed {
+    Seed {
+        policy: json!({ "sign_on": { "mode": "pin", "pin": "34" } }),
+        ..Seed::default()
+    }
+}
+
+#[tokio::test]
+async fn right_pin_at_the_second_try_bridges() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            center_scenario: "flow_center_pin_retry.xml",
+            center: SippOptions {
+                pause_ms: 4000,
+                ..SippOptions::default()
+            },
+            seed: pin_policy(),
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(12)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "status:calling",
+            "status:connecting",
+            "status:agent_on_line",
+            "ended:agent_hung_up"
+        ]
+    );
+    rig.center.passed(Duration::from_secs(20)).await.unwrap();
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    let timeline = rig.timeline(&session).unwrap();
+    let steps = kinds(&timeline);
+    assert_in_order(
+        &steps,
+        &[
+            "sign_on_waiting",
+            "sign_on_wrong_pin",
+            "sign_on_ok",
+            "whisper_start",
+            "bridged",
+        ],
+    );
+    assert_eq!(
+        steps.iter().filter(|k| **k == "sign_on_wrong_pin").count(),
+        1
+    );
+    // PIN digits never reach the timeline (digit rows read "center leg key N").
+    assert!(
+        !timeline
+            .iter()
+            .any(|e| e.detail.to_string().contains(" key ")),
+        "{timeline:?}"
+    );
+}
+
+#[tokio::test]
+async fn three_wrong_pins_end_the_call() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            center_scenario: "flow_center_pin_wrong.xml",
+            seed: pin_policy(),
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(13)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "status:calling",
+            "status:connecting",
+            "ended:sign_on_failed"
+        ]
+    );
+    rig.center.passed(Duration::from_secs(20)).await.unwrap();
+    rig.user.passed(Duration::from_secs(40)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("sign_on_failed"));
+    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    let timeline = rig.timeline(&session).unwrap();
+    let steps = kinds(&timeline);
+    assert_eq!(
+        steps.iter().filter(|k| **k == "sign_on_wrong_pin").count(),
+        2
+    );
+    assert_in_order(
+        &steps,
+        &["sign_on_failed", "ending", "farewell", "finished"],
+    );
+    assert!(!steps.contains(&"bridged"));
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

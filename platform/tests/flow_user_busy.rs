@@ -1,0 +1,43 @@
+//! The user's phone is busy (486): the call ends at once as `user_busy`, the browser hears
+//! so, the center is never dialed and nothing is left open.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed;
+
+#[tokio::test]
+async fn busy_user_ends_the_call_without_dialing_the_center() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            user_scenario: "uas_busy.xml",
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(2)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["status:calling", "ended:user_busy"]);
+    rig.user.passed(Duration::from_secs(10)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("user_busy"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("busy"));
+    assert_eq!(call.center_end_cause, None);
+    assert!(rig.center.received_invites().is_empty());
+    let timeline = rig.timeline(&session).unwrap();
+    assert_in_order(
+        &kinds(&timeline),
+        &["started", "dialing", "failed", "ending", "finished"],
+    );
+    assert!(!kinds(&timeline).contains(&"bridged"));
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

@@ -1,0 +1,58 @@
+//! The user hangs up during the bridge (seed 002 step 218): the platform hangs up the agent's
+//! leg at once, the browser gets `ended` (Disconnect), and the record says `user_hung_up` with
+//! the user leg ended by the far end and the center leg by us.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed::{self, Seed};
+
+#[tokio::test]
+async fn user_hanging_up_in_the_bridge_releases_the_agent() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            user_scenario: "flow_answer_stream_then_bye.xml",
+            center_scenario: "flow_answer_stream_wait_bye.xml",
+            seed: Seed {
+                policy: json!({ "sign_on": { "mode": "none" } }),
+                ..Seed::default()
+            },
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(15)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "status:calling",
+            "status:connecting",
+            "status:agent_on_line",
+            "ended:user_hung_up"
+        ]
+    );
+    rig.user.passed(Duration::from_secs(10)).await.unwrap();
+    // The agent's phone got our BYE (its scenario fails without one).
+    rig.center.passed(Duration::from_secs(10)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("user_hung_up"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("remote_hangup"));
+    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
+    let timeline = rig.timeline(&session).unwrap();
+    assert_in_order(
+        &kinds(&timeline),
+        &["bridged", "hung_up", "ending", "hangup", "finished"],
+    );
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

@@ -1,0 +1,51 @@
+//! The user's phone rings and nobody answers: at the policy's ring timeout the platform
+//! CANCELs it (SIPp answers 487) and the call ends as `user_no_answer`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::seed::{self, Seed};
+
+#[tokio::test]
+async fn unanswered_user_is_cancelled_at_the_ring_timeout() {
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            user_scenario: "uas_ring_forever.xml",
+            seed: Seed {
+                policy: json!({ "ring_timeout_user_secs": 5 }),
+                ..Seed::default()
+            },
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let session = rig.request_call(&seed::user_number(3)).await.unwrap();
+    let events = rig
+        .sse_until_ended(&session, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["status:calling", "ended:user_no_answer"]);
+    // SIPp saw our CANCEL and ended the INVITE with 487: nothing rings on.
+    rig.user.passed(Duration::from_secs(10)).await.unwrap();
+    let call = rig
+        .wait_finished(&session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(call.end_cause.as_deref(), Some("user_no_answer"));
+    assert_eq!(call.user_end_cause.as_deref(), Some("no_answer"));
+    assert!(rig.center.received_invites().is_empty());
+    let timeline = rig.timeline(&session).unwrap();
+    assert_in_order(
+        &kinds(&timeline),
+        &["dialing", "ringing", "no_answer", "ending", "finished"],
+    );
+    // The timeout was the policy's, not a default: 5 s between dialing and giving up.
+    let at = |k: &str| timeline.iter().find(|e| e.kind == k).unwrap().at;
+    let waited = (at("no_answer") - at("dialing")).num_milliseconds();
+    assert!((4500..8000).contains(&waited), "rang {waited} ms");
+    assert_eq!(rig.active_calls().unwrap(), 0);
+}

@@ -1,0 +1,391 @@
+//! A whole speak-to-agent rig for call-flow tests: the real `callbond` binary whose trunks
+//! send user numbers to one SIPp (the user's phone) and call-center numbers to another (the
+//! call center), seeded test data, and a plain HTTP client that walks the web front as a
+//! browser without JavaScript does: the speak-to-agent link, the Welcome form (cookie and
+//! CSRF token), the Connect page and its Server-Sent Events. Reads results from the database
+//! file and the push stream; pretends to be no peer.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use subscriber_db::{Call, CallEvent, Db, SessionId, SubscriberId};
+
+use crate::seed::{self, Seed};
+use crate::sipp::{Sipp, SippOptions};
+use crate::{Callbond, Options};
+
+/// Which SIPp scenarios stand in for the phones, and what is seeded.
+#[derive(Debug, Clone)]
+pub struct RigOptions {
+    pub user_scenario: &'static str,
+    pub user: SippOptions,
+    pub center_scenario: &'static str,
+    pub center: SippOptions,
+    pub seed: Seed,
+}
+
+impl Default for RigOptions {
+    fn default() -> Self {
+        Self {
+            user_scenario: "flow_answer_wait_bye.xml",
+            user: SippOptions::default(),
+            center_scenario: "flow_center_agent.xml",
+            center: SippOptions::default(),
+            seed: Seed::default(),
+        }
+    }
+}
+
+pub struct Rig {
+    pub cb: Callbond,
+    pub user: Sipp,
+    pub center: Sipp,
+    pub sid: SubscriberId,
+    http: reqwest::Client,
+}
+
+/// One event read from `/sessions/{id}/events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<u64>,
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+impl Rig {
+    /// Starts both SIPp peers, then the binary with trunks to them, then seeds the database.
+    pub fn start(exe: &str, options: RigOptions) -> anyhow::Result<Self> {
+        let user = Sipp::uas(options.user_scenario, options.user)?;
+        let center = Sipp::uas(options.center_scenario, options.center)?;
+        let extra_config = format!(
+            "{}[web]\nmax_calls_per_ip_per_hour = 10000\nmax_calls_per_number_per_hour = 100\n",
+            seed::trunks_config(user.addr, center.addr)
+        );
+        let cb = Callbond::start(
+            exe,
+            Options {
+                extra_config,
+                ..Options::default()
+            },
+        )?;
+        let sid = seed::seed(&cb.db_path(), &options.seed)?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // No idle connections: a test can count the binary's open sockets.
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(20))
+            .build()?;
+        Ok(Self {
+            cb,
+            user,
+            center,
+            sid,
+            http,
+        })
+    }
+
+    /// Follows the speak-to-agent link, submits `number` on the Welcome form and returns the
+    /// session id from the redirect to the Connect page (which it also loads).
+    pub async fn request_call(&self, number: &str) -> anyhow::Result<SessionId> {
+        let link = self.cb.url(&format!(
+            "/speak?sid={}&sc={}&wc=4711",
+            self.sid.as_str(),
+            seed::SUBJECT
+        ));
+        let welcome = self
+            .http
+            .get(&link)
+            .header("referer", format!("{}/tariffs", seed::ORIGIN))
+            .send()
+            .await?;
+        let status = welcome.status();
+        let cookie = welcome
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let html = welcome.text().await?;
+        if !status.is_success() {
+            bail!("the speak-to-agent link answered {status}: {html}");
+        }
+        let mut fields = hidden_inputs(&html);
+        fields.push(("number".into(), number.into()));
+        let body = serde_urlencoded::to_string(&fields)?;
+        let answer = self
+            .http
+            .post(self.cb.url("/speak"))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        let status = answer.status();
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let Some(location) = location.filter(|_| status.is_redirection()) else {
+            bail!(
+                "the form was refused ({status}): {}",
+                answer.text().await.unwrap_or_default()
+            );
+        };
+        let id = location
+            .strip_prefix("/sessions/")
+            .context("redirect is not to /sessions/{id}")?;
+        let connect = self.http.get(self.cb.url(&location)).send().await?;
+        if !connect.status().is_success() {
+            bail!("the Connect page answered {}", connect.status());
+        }
+        SessionId::try_from(id).map_err(|e| anyhow::anyhow!("bad session id {id}: {e}"))
+    }
+
+    /// Reads the session's push stream from the start until `ended` (or `limit`).
+    pub async fn sse_until_ended(
+        &self,
+        session: &SessionId,
+        limit: Duration,
+    ) -> anyhow::Result<Vec<SseEvent>> {
+        let url = self
+            .cb
+            .url(&format!("/sessions/{}/events", session.as_str()));
+        let client = reqwest::Client::builder().build()?;
+        let read = async {
+            let mut response = client.get(&url).send().await?;
+            if !response.status().is_success() {
+                bail!("event stream answered {}", response.status());
+            }
+            let mut buffer = String::new();
+            let mut events = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    if let Some(event) = parse_sse(&block) {
+                        let done = event.kind == "ended";
+                        events.push(event);
+                        if done {
+                            return Ok(events);
+                        }
+                    }
+                }
+            }
+            bail!("event stream closed before `ended`; got {events:?}")
+        };
+        tokio::time::timeout(limit, read)
+            .await
+            .with_context(|| format!("no `ended` event within {limit:?}"))?
+    }
+
+    /// Waits until the call record is finished; returns it.
+    pub async fn wait_finished(
+        &self,
+        session: &SessionId,
+        limit: Duration,
+    ) -> anyhow::Result<Call> {
+        let db = self.db()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            let call = db.get_call(&self.sid, session)?;
+            if call.ended_at.is_some() {
+                return Ok(call);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "call still {:?} after {limit:?}\n{}",
+                    call.state,
+                    self.cb.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the call record is in `state` (the runtime writes each flow state).
+    pub async fn wait_state(
+        &self,
+        session: &SessionId,
+        state: &str,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        let db = self.db()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            let call = db.get_call(&self.sid, session)?;
+            if call.state == state {
+                return Ok(());
+            }
+            if call.ended_at.is_some() || Instant::now() >= deadline {
+                bail!(
+                    "call is {:?}, never {state:?}\n{}",
+                    call.state,
+                    self.cb.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The call's timeline as written.
+    pub fn timeline(&self, session: &SessionId) -> anyhow::Result<Vec<CallEvent>> {
+        Ok(self.db()?.list_call_events(&self.sid, session)?)
+    }
+
+    pub fn active_calls(&self) -> anyhow::Result<u64> {
+        Ok(self.db()?.count_active_calls(&self.sid)?)
+    }
+
+    /// Sockets the binary holds open (media ports, SIP, HTTP), from `/proc/PID/fd`.
+    pub fn open_sockets(&self) -> anyhow::Result<usize> {
+        let mut count = 0;
+        for entry in std::fs::read_dir(format!("/proc/{}/fd", self.cb.pid()))? {
+            let target = std::fs::read_link(entry?.path()).unwrap_or_default();
+            if target.to_string_lossy().starts_with("socket:") {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Waits until the binary holds at most `want` sockets; the count it settled at.
+    pub async fn sockets_settle(&self, want: usize, limit: Duration) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = self.open_sockets()?;
+            if now <= want || Instant::now() >= deadline {
+                return Ok(now);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Runtime log lines `leg dialed` and `leg ended` in the whole log: every leg placed must
+    /// be seen to end.
+    pub fn legs_dialed_and_ended(&self) -> (usize, usize) {
+        let logs = self.cb.logs();
+        let runtime = |needle: &str| {
+            logs.lines()
+                .filter(|l| l.contains("platform::runtime") && l.contains(needle))
+                .count()
+        };
+        (runtime("leg dialed"), runtime("leg ended"))
+    }
+
+    /// Log lines of the binary that mention `session`.
+    pub fn call_logs(&self, session: &SessionId) -> Vec<String> {
+        self.cb
+            .logs()
+            .lines()
+            .filter(|l| l.contains(session.as_str()))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn db(&self) -> anyhow::Result<Db> {
+        Db::open(self.cb.db_path()).context("opening the binary's database")
+    }
+}
+
+/// The push events as `status:STATE`, `page:TITLE` and `ended:CAUSE`, for assertions.
+pub fn summary(events: &[SseEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e.kind.as_str() {
+            "status" => format!("status:{}", e.data["state"].as_str().unwrap_or("?")),
+            "page" => format!("page:{}", e.data["title"].as_str().unwrap_or("?")),
+            other => format!("{other}:{}", e.data["cause"].as_str().unwrap_or("?")),
+        })
+        .collect()
+}
+
+/// Fails unless `want` appear in `kinds` in this order (other kinds may sit between).
+pub fn assert_in_order(kinds: &[&str], want: &[&str]) {
+    let mut at = 0;
+    for kind in want {
+        match kinds[at..].iter().position(|k| k == kind) {
+            Some(i) => at += i + 1,
+            None => panic!("timeline lacks {kind} after step {at}: {kinds:?}"),
+        }
+    }
+}
+
+/// Kinds of a timeline, in order.
+pub fn kinds(timeline: &[CallEvent]) -> Vec<&str> {
+    timeline.iter().map(|e| e.kind.as_str()).collect()
+}
+
+/// `<input type="hidden" name=".." value="..">` pairs of a page, unescaped.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for tag in html.split("<input").skip(1) {
+        let tag = tag.split('>').next().unwrap_or("");
+        if !tag.contains("type=\"hidden\"") {
+            continue;
+        }
+        if let (Some(name), Some(value)) = (attribute(tag, "name"), attribute(tag, "value")) {
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn parse_sse(block: &str) -> Option<SseEvent> {
+    let mut id = None;
+    let mut kind = None;
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("id:") {
+            id = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("event:") {
+            kind = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.trim_start());
+        }
+    }
+    let kind = kind?;
+    let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data));
+    Some(SseEvent { id, kind, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_hidden_fields_and_sse_blocks() {
+        let html = r#"<form><input type="hidden" name="sid" value="acme">
+            <input type="hidden" name="page" value="http://a/?x=1&amp;y=2"><input type="tel" name="number" value=""></form>"#;
+        assert_eq!(
+            hidden_inputs(html),
+            [
+                ("sid".to_owned(), "acme".to_owned()),
+                ("page".to_owned(), "http://a/?x=1&y=2".to_owned())
+            ]
+        );
+        let event =
+            parse_sse("id: 3\nevent: page\ndata: {\"title\":\"T\"}\n\n").expect("an event block");
+        assert_eq!(event.id, Some(3));
+        assert_eq!(event.kind, "page");
+        assert_eq!(event.data["title"], "T");
+        assert_eq!(parse_sse(": keep-alive\n\n"), None);
+    }
+}

@@ -1,0 +1,220 @@
+//! SIPp as a real, independent SIP peer standing in for the user's phone or the call center.
+//! Scenarios live in `tests/sipp/`; each peer gets its own signalling and media ports, its
+//! logs in a temp directory (`-trace_msg` keeps every message, so a test can read what the
+//! platform sent), and is killed when dropped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::net::free_udp_port;
+
+/// How to run one SIPp peer.
+#[derive(Debug, Clone)]
+pub struct SippOptions {
+    /// Calls to take before SIPp exits (`-m`).
+    pub calls: u32,
+    /// Length of a bare `<pause/>` in the scenario, in milliseconds (`-d`).
+    pub pause_ms: u64,
+    /// How long SIPp runs at most before it gives up (`-timeout`).
+    pub timeout: Duration,
+}
+
+impl Default for SippOptions {
+    fn default() -> Self {
+        Self {
+            calls: 1,
+            pause_ms: 1000,
+            timeout: Duration::from_secs(150),
+        }
+    }
+}
+
+/// A running SIPp user agent server.
+pub struct Sipp {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    scenario: String,
+    pub addr: SocketAddr,
+    /// Where SIPp receives (and plays) RTP.
+    pub media_port: u16,
+}
+
+/// `tests/sipp/NAME`.
+pub fn scenario_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sipp")
+        .join(name)
+}
+
+impl Sipp {
+    /// Starts SIPp as a UAS with `scenario` (a file name in `tests/sipp/`) on loopback.
+    pub fn uas(scenario: &str, options: SippOptions) -> anyhow::Result<Self> {
+        let found = Command::new("sipp")
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            bail!("sipp is not installed; these tests need a real SIP peer: scripts/install");
+        }
+        let dir = tempfile::tempdir()?;
+        let port = free_udp_port()?;
+        let media_port = free_udp_port()?;
+        let log = |name: &str| -> anyhow::Result<Stdio> {
+            Ok(Stdio::from(std::fs::File::create(dir.path().join(name))?))
+        };
+        let child = Command::new("sipp")
+            // Scenarios name their own pcaps relative to `tests/sipp/`.
+            .current_dir(scenario_path(""))
+            .arg("-sf")
+            .arg(scenario_path(scenario))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
+            .args(["-m", &options.calls.to_string()])
+            .args(["-d", &options.pause_ms.to_string()])
+            .args(["-timeout", &format!("{}s", options.timeout.as_secs())])
+            .args(["-t", "u1", "-nostdin"])
+            .args(["-trace_err", "-error_file"])
+            .arg(dir.path().join("errors.log"))
+            .args(["-trace_msg", "-message_file"])
+            .arg(dir.path().join("messages.log"))
+            .stdin(Stdio::null())
+            .stdout(log("screen.log")?)
+            .stderr(log("stderr.log")?)
+            .spawn()
+            .context("starting sipp")?;
+        // SIPp binds within milliseconds; an INVITE sent earlier is retransmitted (T1).
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(Self {
+            child: Some(child),
+            dir,
+            scenario: scenario.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            media_port,
+        })
+    }
+
+    /// Waits for SIPp to exit and fails, with its logs, unless every call passed.
+    pub async fn passed(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let code = self.exit_code(limit).await?;
+        if code != 0 {
+            bail!(
+                "sipp {} failed (exit {code})\n{}",
+                self.scenario,
+                self.logs()
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits for SIPp to exit; its exit code (0: all calls passed).
+    pub async fn exit_code(&mut self, limit: Duration) -> anyhow::Result<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let Some(child) = self.child.as_mut() else {
+                bail!("sipp {} was already waited for", self.scenario);
+            };
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "sipp {} still running after {limit:?}\n{}",
+                    self.scenario,
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every SIP message SIPp received, in order, as text.
+    pub fn received(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
+        split_messages(&text, "message received")
+    }
+
+    /// The INVITEs SIPp received.
+    pub fn received_invites(&self) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.starts_with("INVITE "))
+            .collect()
+    }
+
+    /// All SIPp logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for name in ["stderr.log", "errors.log", "screen.log", "messages.log"] {
+            let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            out.push_str(&format!("--- sipp {} {name}\n{text}\n", self.scenario));
+        }
+        out
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Splits SIPp's `-trace_msg` log into the messages whose banner contains `direction`.
+fn split_messages(log: &str, direction: &str) -> Vec<String> {
+    // Each entry starts with a dashed line and a timestamp, then "UDP message received
+    // [N] bytes :" (or "sent"), an empty line, and the message itself.
+    let mut out = Vec::new();
+    for entry in log.split("----------------------------------------------- ") {
+        let Some((banner, rest)) = entry.split_once(direction) else {
+            continue;
+        };
+        if banner.contains('\n') && banner.lines().count() > 2 {
+            continue;
+        }
+        let body = rest.split_once('\n').map(|(_, b)| b).unwrap_or("");
+        out.push(body.trim_start_matches(['\n', '\r']).to_owned());
+    }
+    out
+}
+
+/// The media port of an SDP body's first `m=audio` line.
+pub fn sdp_audio_port(message: &str) -> Option<u16> {
+    message
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("m=audio "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|port| port.parse().ok())
+}
+
+/// The value of the first header `name` (case-insensitive) in a SIP message.
+pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_the_trace_log() {
+        let log = "----------------------------------------------- 2026-12-01\tUDP message received [10] bytes :\n\nINVITE sip:8001@127.0.0.1 SIP/2.0\nFrom: <sip:+49@x>;tag=1\n\n\
+                   ----------------------------------------------- 2026-12-01\tUDP message sent (5 bytes):\n\nSIP/2.0 180 Ringing\n\n";
+        let got = split_messages(log, "message received");
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("INVITE sip:8001@"));
+        assert_eq!(header(&got[0], "from"), Some("<sip:+49@x>;tag=1"));
+    }
+}

@@ -21,7 +21,7 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::VoiceConfig;
 use crate::error::VoiceError;
@@ -37,6 +37,9 @@ pub(crate) const ALLOWED: [Method; 6] = [
     Method::Options,
     Method::Info,
 ];
+
+/// Ports tried when the configured SIP port is 0 (any) and TCP finds one taken.
+const MAX_ANY_PORT_ATTEMPTS: u32 = 8;
 
 /// How long a shutdown waits for legs to send their BYE or CANCEL before the transport closes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -96,18 +99,31 @@ impl Voice {
         let transport = TransportLayer::new(transport_token.clone());
 
         let listen = config.sip_listen;
-        let udp =
-            UdpConnection::create_connection(listen, None, Some(transport_token.child_token()))
-                .await
+        // TCP listens on the port UDP got. With port 0 that port may already be taken for TCP
+        // by another program; then take another UDP port rather than fail a start that asked
+        // for "any port".
+        let mut attempt = 0;
+        let (udp, udp_addr, bound) = loop {
+            attempt += 1;
+            let udp =
+                UdpConnection::create_connection(listen, None, Some(transport_token.child_token()))
+                    .await
+                    .map_err(|e| listen_error(listen, e))?;
+            let udp_addr = udp
+                .get_addr()
+                .get_socketaddr()
                 .map_err(|e| listen_error(listen, e))?;
-        let udp_addr = udp
-            .get_addr()
-            .get_socketaddr()
-            .map_err(|e| listen_error(listen, e))?;
-        let bound = SocketAddr::new(listen.ip(), udp_addr.port());
-        // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
-        // instead of returning it; probing first turns a taken port into an error here.
-        TcpListener::bind(bound).map_err(|error| VoiceError::Listen { addr: bound, error })?;
+            let bound = SocketAddr::new(listen.ip(), udp_addr.port());
+            // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
+            // instead of returning it; probing first turns a taken port into an error here.
+            match TcpListener::bind(bound) {
+                Ok(_) => break (udp, udp_addr, bound),
+                Err(error) if listen.port() == 0 && attempt < MAX_ANY_PORT_ATTEMPTS => {
+                    debug!(%bound, %error, "SIP port taken for TCP; trying another");
+                }
+                Err(error) => return Err(VoiceError::Listen { addr: bound, error }),
+            }
+        };
         let tcp = TcpListenerConnection::new(bound, None)
             .await
             .map_err(|e| listen_error(bound, e))?;

@@ -27,6 +27,7 @@ pub enum ConfigError {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Config {
     pub http: HttpConfig,
     pub sip: SipConfig,
@@ -190,20 +191,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            http: HttpConfig::default(),
-            sip: SipConfig::default(),
-            media: MediaConfig::default(),
-            database: DatabaseConfig::default(),
-            trunks: Vec::new(),
-            log: LogConfig::default(),
-            web: WebConfig::default(),
-        }
-    }
-}
-
 impl Config {
     /// Reads `path` if given; without a file the defaults apply.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -298,13 +285,13 @@ impl Config {
                 message: "must be at least 60 so people have time to type their number".to_owned(),
             });
         }
-        if let Some(url) = &self.http.public_base_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::Invalid {
-                    key: "http.public_base_url",
-                    message: format!("must start with http:// or https://, got {url:?}"),
-                });
-            }
+        if let Some(url) = &self.http.public_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "http.public_base_url",
+                message: format!("must start with http:// or https://, got {url:?}"),
+            });
         }
         for trunk in &self.trunks {
             let prefix_ok = trunk.prefix.is_empty()

@@ -134,13 +134,13 @@ pub enum RunError {
 /// Opens the database file, creating its directory when missing.
 pub fn open_db(config: &Config) -> Result<Db, RunError> {
     let path = &config.database.path;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            return Err(RunError::DatabaseDir {
-                dir: dir.to_owned(),
-                source: e,
-            });
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return Err(RunError::DatabaseDir {
+            dir: dir.to_owned(),
+            source: e,
+        });
     }
     Db::open(path).map_err(|source| RunError::Database {
         path: path.clone(),

@@ -88,6 +88,8 @@ struct Args {
     port_min: u16,
     port_max: u16,
     workers: usize,
+    /// CPU list (taskset syntax) the load generator is pinned to.
+    load_cpus: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -100,6 +102,7 @@ fn parse_args() -> anyhow::Result<Args> {
         port_min: 16384,
         port_max: 32767,
         workers: 2,
+        load_cpus: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -112,10 +115,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--port-min" => a.port_min = value()?.parse()?,
             "--port-max" => a.port_max = value()?.parse()?,
             "--workers" => a.workers = value()?.parse()?,
+            "--load-cpus" => a.load_cpus = Some(value()?),
             "--transcode" => a.transcode = true,
             other => bail!(
                 "unknown flag {other}; use --calls N --warmup S --window S [--transcode] \
-                 [--port-min P --port-max P] [--workers W]"
+                 [--port-min P --port-max P] [--workers W] [--load-cpus LIST]"
             ),
         }
     }
@@ -204,7 +208,7 @@ fn run_bridge(rt: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<()> {
 
     load.expect_line("window-start")?;
     let wall0 = Instant::now();
-    let cpu0 = process_cpu_seconds()?;
+    let cpu0 = process_cpu_split()?;
     let rss_steady = vm_rss_kib()?;
     let relayed0 = relayed(&handles);
     // Read last, so the bookkeeping above (file reads) is not counted.
@@ -212,7 +216,7 @@ fn run_bridge(rt: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<()> {
     load.expect_line("window-end")?;
     let allocs1 = ALLOCATIONS.load(Relaxed);
     let relayed1 = relayed(&handles);
-    let cpu1 = process_cpu_seconds()?;
+    let cpu1 = process_cpu_split()?;
     let bridge_wall = wall0.elapsed().as_secs_f64();
     let r: LoadResult = load.expect("result")?;
     load.wait()?;
@@ -220,7 +224,8 @@ fn run_bridge(rt: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<()> {
     let window = r.window_wall;
     let bridge_relayed = relayed1 - relayed0;
     let allocs = allocs1 - allocs0;
-    let bridge_cpu = cpu1 - cpu0;
+    let (bridge_user, bridge_system) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    let bridge_cpu = bridge_user + bridge_system;
     let offered = (legs * 50) as f64;
 
     // Calls end: every port must come back to the pool.
@@ -269,7 +274,7 @@ fn run_bridge(rt: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<()> {
     );
     eprintln!(
         "calls={} bridge: setup {setup_allocs} allocations, window {bridge_wall:.2} s, relayed {bridge_relayed}, {allocs} allocations, \
-         cpu {bridge_cpu:.2} s, rss {rss_before} -> {rss_steady} KiB; load: window {:.2} s, \
+         cpu {bridge_user:.2} s user + {bridge_system:.2} s system, rss {rss_before} -> {rss_steady} KiB; load: window {:.2} s, \
          cpu {:.2} s, sent {:?} received {:?} playout-silence {} send-errors {}",
         args.calls, r.window_wall, r.cpu_seconds, r.sent, r.received, r.playout, r.send_errors
     );
@@ -293,14 +298,25 @@ fn relayed(handles: &[MediaHandle]) -> u64 {
 
 /// User + system CPU time of this whole process, from `/proc/self/stat` (clock ticks of 10 ms).
 fn process_cpu_seconds() -> anyhow::Result<f64> {
+    let (user, system) = process_cpu_split()?;
+    Ok(user + system)
+}
+
+/// User and system CPU seconds of this whole process.
+fn process_cpu_split() -> anyhow::Result<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')').context("odd /proc/self/stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks: u64 = fields.get(11).context("no utime")?.parse::<u64>()?
-        + fields.get(12).context("no stime")?.parse::<u64>()?;
-    Ok(ticks as f64 / 100.0)
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/self/stat")?
+            .parse::<u64>()? as f64
+            / 100.0)
+    };
+    Ok((ticks(11)?, ticks(12)?))
 }
 
 fn vm_rss_kib() -> anyhow::Result<u64> {
@@ -326,7 +342,16 @@ struct Load {
 
 impl Load {
     fn spawn(args: &Args) -> anyhow::Result<Load> {
-        let mut child = Command::new(std::env::current_exe()?)
+        let exe = std::env::current_exe()?;
+        let mut command = match &args.load_cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", cpus]).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let mut child = command
             .args(["--role", "load", "--calls", &args.calls.to_string()])
             .args(["--warmup", &args.warmup.to_string()])
             .args(["--window", &args.window.to_string()])

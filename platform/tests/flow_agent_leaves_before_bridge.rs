@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::{assert_end_causes, first_at_ms};
 use testkit::seed;
 
 #[tokio::test]
@@ -20,13 +21,12 @@ async fn agent_hanging_up_before_the_bridge_ends_the_call_with_a_goodbye() {
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(16)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(40))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(16), Duration::from_secs(40))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -40,9 +40,12 @@ async fn agent_hanging_up_before_the_bridge_ends_the_call_with_a_goodbye() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("agent_left_before_bridge"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("remote_hangup"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(
+        &call,
+        "agent_left_before_bridge",
+        "local_hangup",
+        "remote_hangup",
+    );
     let timeline = rig.timeline(&session).unwrap();
     let steps = kinds(&timeline);
     assert_in_order(
@@ -58,14 +61,7 @@ async fn agent_hanging_up_before_the_bridge_ends_the_call_with_a_goodbye() {
     );
     assert!(!steps.contains(&"bridged"));
     // The goodbye played to its end before the hang-up (not cut at once).
-    let at = |k: &str| {
-        timeline
-            .iter()
-            .find(|e| e.kind == k)
-            .unwrap()
-            .at
-            .timestamp_millis()
-    };
+    let at = |k: &str| first_at_ms(&timeline, k);
     let farewell_ms = at("finished") - at("farewell");
     assert!(farewell_ms >= 1000, "goodbye lasted {farewell_ms} ms");
     assert_eq!(rig.active_calls().unwrap(), 0);

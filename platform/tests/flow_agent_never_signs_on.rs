@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::assert_end_causes;
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -16,21 +17,17 @@ async fn silent_agent_is_released_at_the_sign_on_timeout() {
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
             center_scenario: "flow_answer_wait_bye.xml",
-            seed: Seed {
-                policy: json!({ "sign_on_timeout_secs": 5 }),
-                ..Seed::default()
-            },
+            seed: Seed::with_policy(json!({ "sign_on_timeout_secs": 5 })),
             ..RigOptions::default()
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(6)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(40))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(6), Duration::from_secs(40))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -44,9 +41,12 @@ async fn silent_agent_is_released_at_the_sign_on_timeout() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("agent_never_signed_on"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(
+        &call,
+        "agent_never_signed_on",
+        "local_hangup",
+        "local_hangup",
+    );
     let timeline = rig.timeline(&session).unwrap();
     let steps = kinds(&timeline);
     assert_in_order(

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use testkit::capture::{Capture, RtpPacket};
-use testkit::flow::{Rig, RigOptions, summary};
+use testkit::flow::{Rig, RigOptions};
+use testkit::flow_steps::first_at_ms;
 use testkit::seed::{self, Seed};
 use testkit::sipp::sdp_audio_port;
 
@@ -30,13 +31,12 @@ async fn audio_flows_both_ways_with_one_continuous_stream_per_leg() {
     )
     .unwrap();
     let mut capture = Capture::start().unwrap();
-    let session = rig.request_call(&seed::user_number(14)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(40))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(14), Duration::from_secs(40))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -47,14 +47,7 @@ async fn audio_flows_both_ways_with_one_continuous_stream_per_leg() {
     rig.center.passed(Duration::from_secs(10)).await.unwrap();
     rig.user.passed(Duration::from_secs(10)).await.unwrap();
     let timeline = rig.timeline(&session).unwrap();
-    let at = |k: &str| {
-        timeline
-            .iter()
-            .find(|e| e.kind == k)
-            .unwrap()
-            .at
-            .timestamp_millis()
-    };
+    let at = |k: &str| first_at_ms(&timeline, k);
     let (bridged, hung_up) = (at("bridged"), at("hung_up"));
     let user_leg = sdp_audio_port(&rig.user.received_invites()[0]).unwrap();
     let center_leg = sdp_audio_port(&rig.center.received_invites()[0]).unwrap();

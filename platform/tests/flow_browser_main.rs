@@ -20,10 +20,7 @@ async fn browser_sees_pages_one_and_two_then_the_disconnect_page() {
     let mut rig = Rig::start(
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
-            center: SippOptions {
-                pause_ms: 5000,
-                ..SippOptions::default()
-            },
+            center: SippOptions::pausing(5000),
             ..RigOptions::default()
         },
     )

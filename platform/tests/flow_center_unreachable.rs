@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::{assert_end_causes, dial_details};
 use testkit::seed::{self, Seed};
 use testkit::sipp::{SippOptions, header};
 
@@ -29,13 +30,12 @@ async fn busy_center_and_fallbacks_end_with_an_announcement() {
     )
     .unwrap();
     let number = seed::user_number(5);
-    let session = rig.request_call(&number).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(60))
+    let (session, events) = rig
+        .call_until_ended(&number, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -62,9 +62,7 @@ async fn busy_center_and_fallbacks_end_with_an_announcement() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("center_unreachable"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("busy"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(&call, "center_unreachable", "local_hangup", "busy");
     let timeline = rig.timeline(&session).unwrap();
     let steps = kinds(&timeline);
     assert_in_order(
@@ -85,11 +83,7 @@ async fn busy_center_and_fallbacks_end_with_an_announcement() {
         ],
     );
     // The dials went to the route's number, then the fallbacks, in order (masked: last 4).
-    let dialed: Vec<String> = timeline
-        .iter()
-        .filter(|e| e.kind == "dialing")
-        .map(|e| e.detail["detail"].as_str().unwrap().to_owned())
-        .collect();
+    let dialed = dial_details(&timeline);
     let tails: Vec<&str> = [seed::CENTER_NUMBER]
         .into_iter()
         .chain(seed::FALLBACK_NUMBERS)

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use testkit::audio::{best_correlation, envelope, espeak_reference, trim, ulaw_to_linear};
 use testkit::capture::Capture;
-use testkit::flow::{Rig, RigOptions, kinds};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow_steps::{assert_end_causes, dial_details, first_at_ms};
 use testkit::seed;
 use testkit::sipp::{SippOptions, header, sdp_audio_port};
 
@@ -23,10 +24,7 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
             // Time for the whisper "Customer 4 7 1 1 about billing" before the agent keys.
-            center: SippOptions {
-                pause_ms: 5000,
-                ..SippOptions::default()
-            },
+            center: SippOptions::pausing(5000),
             // The user talks (a looped tone) for the whole call.
             user_scenario: "flow_answer_stream_wait_bye.xml",
             ..RigOptions::default()
@@ -44,16 +42,8 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
     rig.user.passed(Duration::from_secs(20)).await.unwrap();
 
     // The browser saw the statuses in order, both pages, then the end.
-    let seen: Vec<String> = events
-        .iter()
-        .map(|e| match e.kind.as_str() {
-            "status" => format!("status:{}", e.data["state"].as_str().unwrap_or("?")),
-            "page" => format!("page:{}", e.data["title"].as_str().unwrap_or("?")),
-            other => format!("{other}:{}", e.data["cause"].as_str().unwrap_or("?")),
-        })
-        .collect();
     assert_eq!(
-        seen,
+        summary(&events),
         [
             "status:calling",
             "status:connecting",
@@ -112,9 +102,7 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         .await
         .unwrap();
     assert_eq!(call.state, "ended");
-    assert_eq!(call.end_cause.as_deref(), Some("agent_hung_up"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("remote_hangup"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(&call, "agent_hung_up", "local_hangup", "remote_hangup");
 
     // The timeline holds every step, in order, with non-decreasing timestamps.
     let timeline = rig.timeline(&session).unwrap();
@@ -136,13 +124,7 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         "hangup",
         "finished",
     ];
-    let mut at = 0;
-    for kind in want {
-        match steps[at..].iter().position(|k| *k == kind) {
-            Some(i) => at += i + 1,
-            None => panic!("timeline lacks {kind} after step {at}: {steps:?}"),
-        }
-    }
+    assert_in_order(&steps, &want);
     assert!(
         timeline
             .windows(2)
@@ -150,11 +132,7 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         "{timeline:?}"
     );
     // Call order user first (the default): the user is dialed and answers before the center.
-    let dials: Vec<&str> = timeline
-        .iter()
-        .filter(|e| e.kind == "dialing")
-        .map(|e| e.detail["detail"].as_str().unwrap())
-        .collect();
+    let dials = dial_details(&timeline);
     assert!(
         dials[0].starts_with("user leg") && dials[1].starts_with("center leg"),
         "{dials:?}"
@@ -221,14 +199,7 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         .filter(|p| p.src_port == user_leg && p.payload_type == 101)
         .count();
     assert_eq!(events_to_user, 0, "telephone-events reached the user leg");
-    let at = |k: &str| {
-        timeline
-            .iter()
-            .find(|e| e.kind == k)
-            .unwrap()
-            .at
-            .timestamp_millis()
-    };
+    let at = |k: &str| first_at_ms(&timeline, k);
     let (bridged, hung_up) = (at("bridged"), at("hung_up"));
     // G.711 µ-law silence is 0xFF/0x7F; the user's tone is not.
     let voiced = |p: &&testkit::capture::RtpPacket| {

@@ -6,31 +6,17 @@
 
 use std::time::{Duration, Instant};
 
-use testkit::flow::{Rig, RigOptions, summary};
-use testkit::seed::{self, Seed};
-use testkit::sipp::SippOptions;
+use testkit::flow::Rig;
+use testkit::flow_steps::{quick_flow_failure, quick_flows};
+use testkit::seed;
 
 const FLOWS: u32 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_flows_at_once_complete_and_leak_nothing() {
-    let peer = SippOptions {
-        calls: FLOWS,
-        pause_ms: 300,
-        timeout: Duration::from_secs(120),
-    };
     let mut rig = Rig::start(
         env!("CARGO_BIN_EXE_callbond"),
-        RigOptions {
-            user: peer.clone(),
-            center_scenario: "flow_center_quick.xml",
-            center: peer,
-            seed: Seed {
-                whisper_template: String::new(),
-                ..Seed::default()
-            },
-            ..RigOptions::default()
-        },
+        quick_flows(FLOWS, Duration::from_secs(120)),
     )
     .unwrap();
     let baseline = rig.open_sockets().unwrap();
@@ -38,12 +24,9 @@ async fn twenty_flows_at_once_complete_and_leak_nothing() {
     let flows = (0..FLOWS).map(|n| {
         let rig = &rig;
         async move {
-            let session = rig.request_call(&seed::user_number(200 + n)).await?;
-            let events = rig
-                .sse_until_ended(&session, Duration::from_secs(60))
-                .await?;
-            let call = rig.wait_finished(&session, Duration::from_secs(20)).await?;
-            anyhow::Ok((summary(&events), call.end_cause))
+            let number = seed::user_number(200 + n);
+            rig.quick_flow(&number, Duration::from_secs(60), Duration::from_secs(20))
+                .await
         }
     });
     // The highest socket count while calls run: proves the count sees media ports at all.
@@ -61,39 +44,19 @@ async fn twenty_flows_at_once_complete_and_leak_nothing() {
     let elapsed = started.elapsed();
     let failures: Vec<String> = outcomes
         .into_iter()
-        .enumerate()
-        .filter_map(|(n, outcome)| match outcome {
-            Ok((events, cause))
-                if events
-                    == [
-                        "status:calling",
-                        "status:connecting",
-                        "status:agent_on_line",
-                        "page:Tariff overview",
-                        "ended:agent_hung_up",
-                    ]
-                    && cause.as_deref() == Some("agent_hung_up") =>
-            {
-                None
-            }
-            other => Some(format!("flow {n}: {other:?}")),
-        })
+        .zip(0..FLOWS)
+        .filter_map(|(outcome, n)| quick_flow_failure(n, outcome))
         .collect();
-    rig.center.passed(Duration::from_secs(30)).await.unwrap();
-    rig.user.passed(Duration::from_secs(30)).await.unwrap();
-    let sockets = rig
-        .sockets_settle(baseline, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let (dialed, ended) = rig.legs_dialed_and_ended();
+    let left = rig.leftovers(baseline).await.unwrap();
+    let (sockets, dialed, ended) = (left.sockets, left.dialed, left.ended);
     println!(
         "{FLOWS} concurrent flows in {elapsed:?}: {} failed; legs dialed {dialed}, ended {ended}; \
          sockets before {baseline}, peak {peak}, after {sockets}; active calls {}",
         failures.len(),
-        rig.active_calls().unwrap()
+        left.active_calls
     );
     assert!(failures.is_empty(), "{failures:#?}");
-    assert_eq!(rig.active_calls().unwrap(), 0);
+    assert_eq!(left.active_calls, 0);
     assert_eq!((dialed, ended), (2 * FLOWS as usize, 2 * FLOWS as usize));
     assert!(
         peak >= baseline + 2 * FLOWS as usize,

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::{assert_end_causes, first_at_ms};
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -17,21 +18,19 @@ async fn bridged_call_is_ended_at_the_maximum_length() {
             // Both phones keep sending audio, as people on a call do, so only the limit ends it.
             user_scenario: "flow_answer_stream_wait_bye.xml",
             center_scenario: "flow_answer_stream_wait_bye.xml",
-            seed: Seed {
-                policy: json!({ "max_call_length_secs": 60, "sign_on": { "mode": "none" } }),
-                ..Seed::default()
-            },
+            seed: Seed::with_policy(
+                json!({ "max_call_length_secs": 60, "sign_on": { "mode": "none" } }),
+            ),
             ..RigOptions::default()
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(7)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(90))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(7), Duration::from_secs(90))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -45,16 +44,13 @@ async fn bridged_call_is_ended_at_the_maximum_length() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("max_call_length"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(&call, "max_call_length", "local_hangup", "local_hangup");
     let timeline = rig.timeline(&session).unwrap();
     assert_in_order(
         &kinds(&timeline),
         &["started", "bridged", "max_duration", "ending", "finished"],
     );
-    let at = |k: &str| timeline.iter().find(|e| e.kind == k).unwrap().at;
-    let lasted = (at("max_duration") - at("started")).num_milliseconds();
+    let lasted = first_at_ms(&timeline, "max_duration") - first_at_ms(&timeline, "started");
     assert!((59_500..65_000).contains(&lasted), "lasted {lasted} ms");
     assert_eq!(rig.active_calls().unwrap(), 0);
 }

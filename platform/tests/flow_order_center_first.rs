@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::dial_details;
 use testkit::seed::{self, Seed};
 use testkit::sipp::SippOptions;
 
@@ -17,25 +18,18 @@ async fn center_first_dials_the_user_after_the_agent_signed_on() {
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
             // Whisper, then the user is dialed and answers, before the agent keys.
-            center: SippOptions {
-                pause_ms: 6000,
-                ..SippOptions::default()
-            },
-            seed: Seed {
-                policy: json!({ "call_order": "center_first" }),
-                ..Seed::default()
-            },
+            center: SippOptions::pausing(6000),
+            seed: Seed::with_policy(json!({ "call_order": "center_first" })),
             ..RigOptions::default()
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(8)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(60))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(8), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:connecting",
             "status:calling",
@@ -68,11 +62,7 @@ async fn center_first_dials_the_user_after_the_agent_signed_on() {
             "finished",
         ],
     );
-    let dials: Vec<&str> = timeline
-        .iter()
-        .filter(|e| e.kind == "dialing")
-        .map(|e| e.detail["detail"].as_str().unwrap())
-        .collect();
+    let dials = dial_details(&timeline);
     assert!(
         dials[0].starts_with("center leg") && dials[1].starts_with("user leg"),
         "{dials:?}"

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::dial_details;
 use testkit::seed::{self, Seed};
 use testkit::sipp::SippOptions;
 
@@ -16,25 +17,18 @@ async fn simultaneous_dials_both_legs_at_once() {
     let mut rig = Rig::start(
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
-            center: SippOptions {
-                pause_ms: 5000,
-                ..SippOptions::default()
-            },
-            seed: Seed {
-                policy: json!({ "call_order": "simultaneous" }),
-                ..Seed::default()
-            },
+            center: SippOptions::pausing(5000),
+            seed: Seed::with_policy(json!({ "call_order": "simultaneous" })),
             ..RigOptions::default()
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(9)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(60))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(9), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -63,11 +57,7 @@ async fn simultaneous_dials_both_legs_at_once() {
             "page_pushed",
         ],
     );
-    let dials: Vec<&str> = timeline
-        .iter()
-        .filter(|e| e.kind == "dialing")
-        .map(|e| e.detail["detail"].as_str().unwrap())
-        .collect();
+    let dials = dial_details(&timeline);
     assert_eq!(dials.len(), 2);
     assert!(dials[0].starts_with("user leg") && dials[1].starts_with("center leg"));
     let call = rig

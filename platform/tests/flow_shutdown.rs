@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use subscriber_db::Db;
 use testkit::flow::{Rig, RigOptions};
+use testkit::flow_steps::assert_end_causes;
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -18,10 +19,7 @@ async fn shutdown_hangs_up_both_legs_and_closes_the_record() {
         RigOptions {
             user_scenario: "flow_answer_stream_wait_bye.xml",
             center_scenario: "flow_answer_stream_wait_bye.xml",
-            seed: Seed {
-                policy: json!({ "sign_on": { "mode": "none" } }),
-                ..Seed::default()
-            },
+            seed: Seed::with_policy(json!({ "sign_on": { "mode": "none" } })),
             ..RigOptions::default()
         },
     )
@@ -37,9 +35,7 @@ async fn shutdown_hangs_up_both_legs_and_closes_the_record() {
     let db = Db::open(rig.cb.db_path()).unwrap();
     let call = db.get_call(&rig.sid, &session).unwrap();
     assert!(call.ended_at.is_some(), "record left open: {call:?}");
-    assert_eq!(call.end_cause.as_deref(), Some("cancelled"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(&call, "cancelled", "local_hangup", "local_hangup");
     assert_eq!(db.count_active_calls(&rig.sid).unwrap(), 0);
     let (dialed, ended) = rig.legs_dialed_and_ended();
     assert_eq!((dialed, ended), (2, 2), "{}", rig.cb.logs());

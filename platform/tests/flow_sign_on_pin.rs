@@ -8,15 +8,13 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::assert_end_causes;
 use testkit::seed::{self, Seed};
 use testkit::sipp::SippOptions;
 
 fn pin_policy() -> Seed {
-    Seed {
-        policy: json!({ "sign_on": { "mode": "pin", "pin": "34" } }),
-        ..Seed::default()
-    }
+    Seed::with_policy(json!({ "sign_on": { "mode": "pin", "pin": "34" } }))
 }
 
 #[tokio::test]
@@ -25,22 +23,18 @@ async fn right_pin_at_the_second_try_bridges() {
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
             center_scenario: "flow_center_pin_retry.xml",
-            center: SippOptions {
-                pause_ms: 4000,
-                ..SippOptions::default()
-            },
+            center: SippOptions::pausing(4000),
             seed: pin_policy(),
             ..RigOptions::default()
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(12)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(60))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(12), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -86,13 +80,12 @@ async fn three_wrong_pins_end_the_call() {
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(13)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(60))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(13), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -105,9 +98,7 @@ async fn three_wrong_pins_end_the_call() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("sign_on_failed"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(&call, "sign_on_failed", "local_hangup", "local_hangup");
     let timeline = rig.timeline(&session).unwrap();
     let steps = kinds(&timeline);
     assert_eq!(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
 use testkit::seed;
 
 #[tokio::test]
@@ -18,12 +18,11 @@ async fn busy_user_ends_the_call_without_dialing_the_center() {
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(2)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(30))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(2), Duration::from_secs(30))
         .await
         .unwrap();
-    assert_eq!(summary(&events), ["status:calling", "ended:user_busy"]);
+    assert_eq!(events, ["status:calling", "ended:user_busy"]);
     rig.user.passed(Duration::from_secs(10)).await.unwrap();
     let call = rig
         .wait_finished(&session, Duration::from_secs(10))

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::assert_end_causes;
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -17,21 +18,17 @@ async fn user_hanging_up_in_the_bridge_releases_the_agent() {
         RigOptions {
             user_scenario: "flow_answer_stream_then_bye.xml",
             center_scenario: "flow_answer_stream_wait_bye.xml",
-            seed: Seed {
-                policy: json!({ "sign_on": { "mode": "none" } }),
-                ..Seed::default()
-            },
+            seed: Seed::with_policy(json!({ "sign_on": { "mode": "none" } })),
             ..RigOptions::default()
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(15)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(40))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(15), Duration::from_secs(40))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -46,9 +43,7 @@ async fn user_hanging_up_in_the_bridge_releases_the_agent() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("user_hung_up"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("remote_hangup"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("local_hangup"));
+    assert_end_causes(&call, "user_hung_up", "remote_hangup", "local_hangup");
     let timeline = rig.timeline(&session).unwrap();
     assert_in_order(
         &kinds(&timeline),

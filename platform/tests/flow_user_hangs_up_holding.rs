@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::assert_end_causes;
 use testkit::seed;
 
 #[tokio::test]
@@ -19,13 +20,12 @@ async fn user_hanging_up_on_hold_cancels_the_ringing_center() {
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(4)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(30))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(4), Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(
-        summary(&events),
+        events,
         [
             "status:calling",
             "status:connecting",
@@ -39,9 +39,12 @@ async fn user_hanging_up_on_hold_cancels_the_ringing_center() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("user_left_before_bridge"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("remote_hangup"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("cancelled"));
+    assert_end_causes(
+        &call,
+        "user_left_before_bridge",
+        "remote_hangup",
+        "cancelled",
+    );
     let timeline = rig.timeline(&session).unwrap();
     assert_in_order(
         &kinds(&timeline),

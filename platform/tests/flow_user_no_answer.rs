@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
+use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::first_at_ms;
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -15,20 +16,16 @@ async fn unanswered_user_is_cancelled_at_the_ring_timeout() {
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
             user_scenario: "uas_ring_forever.xml",
-            seed: Seed {
-                policy: json!({ "ring_timeout_user_secs": 5 }),
-                ..Seed::default()
-            },
+            seed: Seed::with_policy(json!({ "ring_timeout_user_secs": 5 })),
             ..RigOptions::default()
         },
     )
     .unwrap();
-    let session = rig.request_call(&seed::user_number(3)).await.unwrap();
-    let events = rig
-        .sse_until_ended(&session, Duration::from_secs(30))
+    let (session, events) = rig
+        .call_until_ended(&seed::user_number(3), Duration::from_secs(30))
         .await
         .unwrap();
-    assert_eq!(summary(&events), ["status:calling", "ended:user_no_answer"]);
+    assert_eq!(events, ["status:calling", "ended:user_no_answer"]);
     // SIPp saw our CANCEL and ended the INVITE with 487: nothing rings on.
     rig.user.passed(Duration::from_secs(10)).await.unwrap();
     let call = rig
@@ -44,8 +41,7 @@ async fn unanswered_user_is_cancelled_at_the_ring_timeout() {
         &["dialing", "ringing", "no_answer", "ending", "finished"],
     );
     // The timeout was the policy's, not a default: 5 s between dialing and giving up.
-    let at = |k: &str| timeline.iter().find(|e| e.kind == k).unwrap().at;
-    let waited = (at("no_answer") - at("dialing")).num_milliseconds();
+    let waited = first_at_ms(&timeline, "no_answer") - first_at_ms(&timeline, "dialing");
     assert!((4500..8000).contains(&waited), "rang {waited} ms");
     assert_eq!(rig.active_calls().unwrap(), 0);
 }

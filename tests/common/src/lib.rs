@@ -7,6 +7,7 @@ pub mod browser;
 pub mod callbond;
 pub mod capture;
 pub mod flow;
+pub mod flow_steps;
 pub mod net;
 pub mod seed;
 pub mod sipp;

@@ -48,6 +48,24 @@ impl Default for Seed {
     }
 }
 
+impl Seed {
+    /// The default seed with these policy fields, e.g. `{"call_order": "simultaneous"}`.
+    pub fn with_policy(policy: Value) -> Self {
+        Self {
+            policy,
+            ..Self::default()
+        }
+    }
+
+    /// The default seed with an empty whisper template: the bridge follows the sign-on at once.
+    pub fn without_whisper() -> Self {
+        Self {
+            whisper_template: String::new(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Pages for digits 1 and 2: their titles, as the browser shows them.
 pub const PAGE_TITLES: [&str; 2] = ["Tariff overview", "Contract terms"];
 

@@ -33,6 +33,16 @@ impl Default for SippOptions {
     }
 }
 
+impl SippOptions {
+    /// One call whose bare `<pause/>` lasts `pause_ms` (e.g. before the agent keys `#`).
+    pub fn pausing(pause_ms: u64) -> Self {
+        Self {
+            pause_ms,
+            ..Self::default()
+        }
+    }
+}
+
 /// A running SIPp user agent server.
 pub struct Sipp {
     child: Option<Child>,

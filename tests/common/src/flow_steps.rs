@@ -1,0 +1,137 @@
+//! Steps and readings that call-flow tests repeat on a [`Rig`]: request a call and read its
+//! push stream to the end, the leg causes of a finished record, when a timeline step
+//! happened, where the legs were dialed, and the set-up and clean-up of many short flows.
+//! Assertions stay in the tests except where a helper says what it asserts.
+
+use std::time::Duration;
+
+use subscriber_db::{Call, CallEvent, SessionId};
+
+use crate::flow::{Rig, RigOptions, summary};
+use crate::seed::Seed;
+use crate::sipp::SippOptions;
+
+/// What the browser sees of one short flow (`flow_center_quick.xml`, no whisper).
+pub const QUICK_FLOW_EVENTS: [&str; 5] = [
+    "status:calling",
+    "status:connecting",
+    "status:agent_on_line",
+    "page:Tariff overview",
+    "ended:agent_hung_up",
+];
+
+/// The browser's events and the record's end cause of one flow.
+pub type FlowOutcome = anyhow::Result<(Vec<String>, Option<String>)>;
+
+/// What is left behind after a run of flows, for the leak assertions of a test.
+#[derive(Debug, Clone, Copy)]
+pub struct Leftovers {
+    /// Sockets the binary settled at.
+    pub sockets: usize,
+    /// Runtime `leg dialed` / `leg ended` log lines.
+    pub dialed: usize,
+    pub ended: usize,
+    /// Calls still active in the database.
+    pub active_calls: u64,
+}
+
+impl Rig {
+    /// Requests a call for `number` and reads its push stream until `ended` (within `limit`):
+    /// the session and the events as [`summary`] spells them.
+    pub async fn call_until_ended(
+        &self,
+        number: &str,
+        limit: Duration,
+    ) -> anyhow::Result<(SessionId, Vec<String>)> {
+        let session = self.request_call(number).await?;
+        let events = self.sse_until_ended(&session, limit).await?;
+        Ok((session, summary(&events)))
+    }
+
+    /// One short flow for `number`: what the browser saw and how the record ended.
+    pub async fn quick_flow(
+        &self,
+        number: &str,
+        stream: Duration,
+        record: Duration,
+    ) -> FlowOutcome {
+        let (session, events) = self.call_until_ended(number, stream).await?;
+        let call = self.wait_finished(&session, record).await?;
+        Ok((events, call.end_cause))
+    }
+
+    /// After a run of flows: waits for both phones' scenarios to pass (30 s each) and the
+    /// binary's sockets to settle at `baseline` (10 s), then reads what is left.
+    pub async fn leftovers(&mut self, baseline: usize) -> anyhow::Result<Leftovers> {
+        self.center.passed(Duration::from_secs(30)).await?;
+        self.user.passed(Duration::from_secs(30)).await?;
+        let sockets = self
+            .sockets_settle(baseline, Duration::from_secs(10))
+            .await?;
+        let (dialed, ended) = self.legs_dialed_and_ended();
+        Ok(Leftovers {
+            sockets,
+            dialed,
+            ended,
+            active_calls: self.active_calls()?,
+        })
+    }
+}
+
+/// Rig options for `flows` short flows in a row or at once: both phones take `flows` calls
+/// (pausing 300 ms, giving up after `timeout`), the agent signs on at once and hangs up after
+/// page 1, and nothing is whispered.
+pub fn quick_flows(flows: u32, timeout: Duration) -> RigOptions {
+    let peer = SippOptions {
+        calls: flows,
+        pause_ms: 300,
+        timeout,
+    };
+    RigOptions {
+        user: peer.clone(),
+        center_scenario: "flow_center_quick.xml",
+        center: peer,
+        seed: Seed::without_whisper(),
+        ..RigOptions::default()
+    }
+}
+
+/// `None` if flow `n` went as [`QUICK_FLOW_EVENTS`] and ended `agent_hung_up`; otherwise a
+/// line saying what happened.
+pub fn quick_flow_failure(n: u32, outcome: FlowOutcome) -> Option<String> {
+    match outcome {
+        Ok((events, cause))
+            if events == QUICK_FLOW_EVENTS && cause.as_deref() == Some("agent_hung_up") =>
+        {
+            None
+        }
+        other => Some(format!("flow {n}: {other:?}")),
+    }
+}
+
+/// Asserts the record's end cause and each leg's (`local_hangup`, `remote_hangup`, ...).
+pub fn assert_end_causes(call: &Call, end: &str, user: &str, center: &str) {
+    assert_eq!(call.end_cause.as_deref(), Some(end));
+    assert_eq!(call.user_end_cause.as_deref(), Some(user));
+    assert_eq!(call.center_end_cause.as_deref(), Some(center));
+}
+
+/// When the first `kind` step of the timeline happened, in Unix milliseconds; panics if the
+/// timeline lacks it.
+pub fn first_at_ms(timeline: &[CallEvent], kind: &str) -> i64 {
+    timeline
+        .iter()
+        .find(|e| e.kind == kind)
+        .unwrap_or_else(|| panic!("timeline lacks {kind}: {timeline:?}"))
+        .at
+        .timestamp_millis()
+}
+
+/// The `dialing` steps' details in order ("user leg …", "center leg …", masked numbers).
+pub fn dial_details(timeline: &[CallEvent]) -> Vec<&str> {
+    timeline
+        .iter()
+        .filter(|e| e.kind == "dialing")
+        .map(|e| e.detail["detail"].as_str().unwrap_or_default())
+        .collect()
+}

@@ -28,57 +28,78 @@ fn cli_error(admin: &Admin, args: &[&str]) -> String {
     }
 }
 
+/// `admin subscriber create --id ID --name NAME`.
+fn subscriber_create<'a>(id: &'a str, name: &'a str) -> [&'a str; 7] {
+    ["admin", "subscriber", "create", "--id", id, "--name", name]
+}
+
+/// `admin site create --subscriber acme --origin ORIGIN`.
+fn site_create(origin: &str) -> [&str; 7] {
+    [
+        "admin",
+        "site",
+        "create",
+        "--subscriber",
+        "acme",
+        "--origin",
+        origin,
+    ]
+}
+
+/// `admin routes import --subscriber acme [--replace] --file PATH`.
+fn routes_import(path: &str, replace: bool) -> Vec<&str> {
+    let mut args = vec!["admin", "routes", "import", "--subscriber", "acme"];
+    if replace {
+        args.push("--replace");
+    }
+    args.extend(["--file", path]);
+    args
+}
+
+/// `--public-url BASE admin link --subscriber acme EXTRA…`.
+fn link_args(base: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--public-url",
+        base,
+        "admin",
+        "link",
+        "--subscriber",
+        "acme",
+    ];
+    args.extend_from_slice(extra);
+    owned(&args)
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// The link's query as a map.
+fn link_query(out: &str) -> anyhow::Result<(Url, HashMap<String, String>)> {
+    let url = Url::parse(out.trim())?;
+    let query = url.query_pairs().into_owned().collect();
+    Ok((url, query))
+}
+
 #[tokio::test]
 async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
     let admin = Admin::start()?;
     let base = format!("http://{}", admin.cb.http);
     let cli = |args: &[&str]| admin.cb.cli(args);
 
-    let out = cli(&[
-        "admin",
-        "subscriber",
-        "create",
-        "--id",
-        "acme",
-        "--name",
-        "Acme Insurance",
-    ])?;
+    let out = cli(&subscriber_create("acme", "Acme Insurance"))?;
     assert_eq!(field(&out, "subscriber: "), "acme");
-    let out = cli(&[
-        "admin",
-        "site",
-        "create",
-        "--subscriber",
-        "acme",
-        "--origin",
-        "https://www.acme.example",
-    ])?;
+    let out = cli(&site_create("https://www.acme.example"))?;
     let secret = hex::decode(field(&out, "site secret: "))?;
     assert_eq!(secret.len(), 32);
-    let out = cli(&[
-        "admin",
-        "site",
-        "create",
-        "--subscriber",
-        "acme",
-        "--origin",
-        "https://other.acme.example",
-    ])?;
+    let out = cli(&site_create("https://other.acme.example"))?;
     let other_secret = hex::decode(field(&out, "site secret: "))?;
     let csv = admin.cb.dir().join("routes.csv");
     std::fs::write(
         &csv,
         "subject_code,center_number,dnis\nbilling,+12015550100,100\n",
     )?;
-    let out = cli(&[
-        "admin",
-        "routes",
-        "import",
-        "--subscriber",
-        "acme",
-        "--file",
-        csv.to_str().unwrap_or_default(),
-    ])?;
+    let out = cli(&routes_import(csv.to_str().unwrap_or_default(), false))?;
     assert_eq!(field(&out, "imported: "), "1");
     // The server sees what the CLI wrote.
     let route = admin
@@ -92,16 +113,7 @@ async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
         r#"[{"subject_code":"billing","center_number":"+12015550100","dnis":"100","fallback_numbers":["+12015550109"]},
             {"subject_code":"sales","center_number":"+12015550200"}]"#,
     )?;
-    let out = cli(&[
-        "admin",
-        "routes",
-        "import",
-        "--subscriber",
-        "acme",
-        "--replace",
-        "--file",
-        json_file.to_str().unwrap_or_default(),
-    ])?;
+    let out = cli(&routes_import(json_file.to_str().unwrap_or_default(), true))?;
     assert_eq!(field(&out, "imported: "), "2");
     assert_eq!(field(&out, "removed: "), "1");
     let route = admin
@@ -113,28 +125,27 @@ async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
     );
 
     let before = chrono::Utc::now().timestamp();
-    let out = cli(&[
-        "--public-url",
+    let args = link_args(
         &base,
-        "admin",
-        "link",
-        "--subscriber",
-        "acme",
-        "--origin",
-        "https://www.acme.example",
-        "--subject",
-        "billing",
-        "--whisper",
-        "CUST-42",
-        "--tel",
-        "+12015550123",
-        "--ttl-secs",
-        "600",
-    ])?;
-    let url = Url::parse(out.trim())?;
+        &[
+            "--origin",
+            "https://www.acme.example",
+            "--subject",
+            "billing",
+            "--whisper",
+            "CUST-42",
+            "--tel",
+            "+12015550123",
+            "--ttl-secs",
+            "600",
+        ],
+    );
+    let out = admin
+        .cb
+        .cli(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let (url, query) = link_query(&out)?;
     assert_eq!(format!("{}://{}", url.scheme(), url.authority()), base);
     assert_eq!(url.path(), "/speak");
-    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
     let names: Vec<&str> = {
         let mut n: Vec<&str> = query.keys().map(String::as_str).collect();
         n.sort_unstable();
@@ -178,20 +189,19 @@ async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
     );
 
     // Without the optional fields they are absent from the link, and the signature covers that.
-    let out = cli(&[
-        "--public-url",
+    let args = link_args(
         &base,
-        "admin",
-        "link",
-        "--subscriber",
-        "acme",
-        "--origin",
-        "https://other.acme.example",
-        "--subject",
-        "billing",
-    ])?;
-    let url = Url::parse(out.trim())?;
-    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        &[
+            "--origin",
+            "https://other.acme.example",
+            "--subject",
+            "billing",
+        ],
+    );
+    let out = admin
+        .cb
+        .cli(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let (url, query) = link_query(&out)?;
     assert!(
         !query.contains_key("wc") && !query.contains_key("tel"),
         "{url}"
@@ -211,36 +221,9 @@ async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
 async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::Result<()> {
     let admin = Admin::start()?;
     let base = format!("http://{}", admin.cb.http);
-    admin.cb.cli(&[
-        "admin",
-        "subscriber",
-        "create",
-        "--id",
-        "acme",
-        "--name",
-        "Acme",
-    ])?;
-    admin.cb.cli(&[
-        "admin",
-        "site",
-        "create",
-        "--subscriber",
-        "acme",
-        "--origin",
-        "https://www.acme.example",
-    ])?;
-    let link = |extra: &[&str]| {
-        let mut args = vec![
-            "--public-url",
-            base.as_str(),
-            "admin",
-            "link",
-            "--subscriber",
-            "acme",
-        ];
-        args.extend_from_slice(extra);
-        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
-    };
+    admin.cb.cli(&subscriber_create("acme", "Acme"))?;
+    admin.cb.cli(&site_create("https://www.acme.example"))?;
+    let link = |extra: &[&str]| link_args(&base, extra);
     let site = [
         "--origin",
         "https://www.acme.example",
@@ -275,7 +258,7 @@ async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::
             "origin must be http",
         ),
         (
-            [
+            owned(&[
                 "admin",
                 "link",
                 "--subscriber",
@@ -284,43 +267,16 @@ async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::
                 "https://www.acme.example",
                 "--subject",
                 "billing",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            ]),
             "public_base_url",
         ),
         (
-            [
-                "admin",
-                "subscriber",
-                "create",
-                "--id",
-                "Bad Id",
-                "--name",
-                "X",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            owned(&subscriber_create("Bad Id", "X")),
             "subscriber id must be",
         ),
+        (owned(&subscriber_create("acme", "Again")), "already exists"),
         (
-            [
-                "admin",
-                "subscriber",
-                "create",
-                "--id",
-                "acme",
-                "--name",
-                "Again",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            "already exists",
-        ),
-        (
-            ["admin", "key", "create", "--subscriber", "nobody"]
-                .map(str::to_owned)
-                .to_vec(),
+            owned(&["admin", "key", "create", "--subscriber", "nobody"]),
             "subscriber nobody does not exist",
         ),
     ];
@@ -340,32 +296,10 @@ async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::
         "subject_code,center_number,dnis\nok,+12015550100,1\nbad,+12015550101,1x\n",
     )?;
     let path = csv.to_str().unwrap_or_default();
-    let error = cli_error(
-        &admin,
-        &[
-            "admin",
-            "routes",
-            "import",
-            "--subscriber",
-            "acme",
-            "--file",
-            path,
-        ],
-    );
+    let error = cli_error(&admin, &routes_import(path, false));
     assert!(error.contains("row 2, field dnis"), "{error}");
     assert!(error.contains("nothing was imported"), "{error}");
-    let missing = cli_error(
-        &admin,
-        &[
-            "admin",
-            "routes",
-            "import",
-            "--subscriber",
-            "acme",
-            "--file",
-            "/nonexistent/r.csv",
-        ],
-    );
+    let missing = cli_error(&admin, &routes_import("/nonexistent/r.csv", false));
     assert!(missing.contains("cannot read the route file"), "{missing}");
     let routes = admin
         .get_ok("/subscribers/acme/routes", admin.operator())

@@ -134,6 +134,57 @@ fn lines(run: &Run) -> Vec<&str> {
     run.stdout.lines().map(str::trim).collect()
 }
 
+impl Run {
+    /// The call ended well: exit 0, or the test fails showing both outputs.
+    fn assert_succeeded(&self) {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+
+    /// The call failed: a non-zero exit, or the test fails showing the exit and stdout.
+    fn assert_failed(&self) {
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "exit {:?}\n{}",
+            self.code,
+            self.stdout
+        );
+    }
+}
+
+/// `call` arguments: dial `to`, say `text`, then listen `listen_secs` seconds.
+fn say_and_listen<'a>(to: &'a str, text: &'a str, listen_secs: &'a str) -> [&'a str; 6] {
+    ["--to", to, "--say", text, "--listen-secs", listen_secs]
+}
+
+/// A loopback UDP socket a trunk may point at, to prove nothing is sent there.
+struct Watched(UdpSocket);
+
+impl Watched {
+    fn bind() -> Watched {
+        let socket = UdpSocket::bind(("127.0.0.1", 0)).expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        Watched(socket)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.local_addr().expect("addr").port()
+    }
+
+    /// Fails with `what` if a datagram arrived within the read timeout.
+    fn assert_nothing_sent(&self, what: &str) {
+        let mut buf = [0u8; 2048];
+        assert!(self.0.recv_from(&mut buf).is_err(), "{what}");
+    }
+}
+
 #[test]
 fn answered_call_says_the_text_prints_the_key_and_hangs_up_after_listening() {
     let phone = Phone::start("uas_press_5_wait_bye.xml");
@@ -141,23 +192,10 @@ fn answered_call_says_the_text_prints_the_key_and_hangs_up_after_listening() {
     let run = callbond_call(
         "+49",
         phone.port,
-        &[
-            "--to",
-            "+4930111222",
-            "--say",
-            "This is a test call from Callbond",
-            "--listen-secs",
-            "1",
-        ],
+        &say_and_listen("+4930111222", "This is a test call from Callbond", "1"),
     );
     let took = started.elapsed();
-    assert_eq!(
-        run.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
+    run.assert_succeeded();
     let lines = lines(&run);
     // Each event once, in this order; `said` (PlayoutDone) proves the text was played out.
     let expected = [
@@ -195,22 +233,9 @@ fn far_end_hanging_up_ends_the_call_before_the_listen_window() {
     let run = callbond_call(
         "",
         phone.port,
-        &[
-            "--to",
-            "+15550001234",
-            "--say",
-            "Hello",
-            "--listen-secs",
-            "30",
-        ],
+        &say_and_listen("+15550001234", "Hello", "30"),
     );
-    assert_eq!(
-        run.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
+    run.assert_succeeded();
     let lines = lines(&run);
     assert!(lines.contains(&"digit 5 via rfc4733"), "{lines:?}");
     assert_eq!(lines.last(), Some(&"hung up: remote hangup"), "{lines:?}");
@@ -229,12 +254,7 @@ fn busy_phone_exits_non_zero_and_says_busy() {
         phone.port,
         &["--to", "+4930111222", "--say", "Hello"],
     );
-    assert!(
-        matches!(run.code, Some(c) if c != 0),
-        "exit {:?}\n{}",
-        run.code,
-        run.stdout
-    );
+    run.assert_failed();
     assert!(lines(&run).contains(&"hung up: busy"), "{}", run.stdout);
     assert!(
         !lines(&run).iter().any(|l| l.starts_with("answered")),
@@ -248,29 +268,20 @@ fn busy_phone_exits_non_zero_and_says_busy() {
 #[test]
 fn number_without_a_trunk_is_a_clear_error_and_calls_nobody() {
     // The only trunk serves +49 and points at a socket we watch: nothing may arrive there.
-    let watched = UdpSocket::bind(("127.0.0.1", 0)).expect("bind");
-    watched
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
-    let port = watched.local_addr().expect("addr").port();
-    let run = callbond_call("+49", port, &["--to", "+15550001234", "--say", "Hello"]);
-    assert!(
-        matches!(run.code, Some(c) if c != 0),
-        "exit {:?}\n{}",
-        run.code,
-        run.stdout
+    let watched = Watched::bind();
+    let run = callbond_call(
+        "+49",
+        watched.port(),
+        &["--to", "+15550001234", "--say", "Hello"],
     );
+    run.assert_failed();
     assert!(
         run.stderr.contains("no trunk serves number") && run.stderr.contains("[[trunks]]"),
         "stderr: {}",
         run.stderr
     );
     assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
-    let mut buf = [0u8; 2048];
-    assert!(
-        watched.recv_from(&mut buf).is_err(),
-        "something was sent to the +49 trunk"
-    );
+    watched.assert_nothing_sent("something was sent to the +49 trunk");
 }
 
 #[test]
@@ -280,22 +291,9 @@ fn sip_uri_destination_is_called_as_is() {
     let run = callbond_call(
         "",
         free_udp_port(),
-        &[
-            "--to",
-            &format!("sip:7001@127.0.0.1:{}", phone.port),
-            "--say",
-            "Hello",
-            "--listen-secs",
-            "1",
-        ],
+        &say_and_listen(&format!("sip:7001@127.0.0.1:{}", phone.port), "Hello", "1"),
     );
-    assert_eq!(
-        run.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
+    run.assert_succeeded();
     let lines = lines(&run);
     assert!(lines.contains(&"answered codec=PCMU"), "{lines:?}");
     assert!(lines.contains(&"said"), "{lines:?}");
@@ -319,38 +317,21 @@ fn speech_data_comes_from_the_configured_directory() {
         "",
         phone.port,
         &format!("tts_data_dir = \"{}\"", data.path().display()),
-        &[
-            "--to",
-            "+15550001234",
-            "--say",
-            "Hello",
-            "--listen-secs",
-            "1",
-        ],
+        &say_and_listen("+15550001234", "Hello", "1"),
     );
-    assert_eq!(
-        run.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
+    run.assert_succeeded();
     assert!(lines(&run).contains(&"said"), "{}", run.stdout);
     phone.assert_passed();
 
     let empty = tempfile::tempdir().expect("temp dir");
-    let watched = UdpSocket::bind(("127.0.0.1", 0)).expect("bind");
-    watched
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
-    let port = watched.local_addr().expect("addr").port();
+    let watched = Watched::bind();
     let run = callbond_call_with(
         "",
-        port,
+        watched.port(),
         &format!("tts_data_dir = \"{}\"", empty.path().display()),
         &["--to", "+15550001234", "--say", "Hello"],
     );
-    assert!(matches!(run.code, Some(c) if c != 0), "exit {:?}", run.code);
+    run.assert_failed();
     let dir = empty.path().display().to_string();
     assert!(
         run.stderr.contains("espeak-ng-data not found")
@@ -359,6 +340,5 @@ fn speech_data_comes_from_the_configured_directory() {
         "stderr: {}",
         run.stderr
     );
-    let mut buf = [0u8; 2048];
-    assert!(watched.recv_from(&mut buf).is_err(), "a call was placed");
+    watched.assert_nothing_sent("a call was placed");
 }

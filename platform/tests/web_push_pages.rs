@@ -29,12 +29,7 @@ async fn pushed_pages_show_in_the_browser() -> anyhow::Result<()> {
     let (status, body) = fx.push(&session, json!({ "page_id": fx.pages[0].0 })).await;
     assert_eq!(status, 200, "{body}");
     browser.wait_for_text("#page-title", "Your bill").await?;
-    let sandbox = browser
-        .client
-        .find(Locator::Id("page-frame"))
-        .await?
-        .attr("sandbox")
-        .await?;
+    let sandbox = browser.attr("page-frame", "sandbox").await?;
     assert_eq!(sandbox.as_deref(), Some(pagepush::frame_sandbox_for_html()));
     assert!(
         frame_text(&browser, "#content")

@@ -116,12 +116,7 @@ async fn unsigned_links_only_from_a_site_that_accepts_them() -> anyhow::Result<(
     let browser = Browser::start().await?;
     fx.site.serve_link(&unsigned);
     browser.client.goto(&fx.site.url()).await?;
-    browser
-        .client
-        .find(Locator::Id("speak"))
-        .await?
-        .click()
-        .await?;
+    browser.click("speak").await?;
     browser.wait_for_text("h1", "Talk to").await?;
     browser.close().await?;
     Ok(())
@@ -135,13 +130,10 @@ async fn closed_inactive_and_full_call_centers() -> anyhow::Result<()> {
         .hour();
     let opens = (tokyo_hour + 2) % 24;
     let range: TimeRange = format!("{opens:02}:00-{:02}:00", opens + 1).parse()?;
-    let fx = Fixture::start(Setup {
-        policy: Some(Box::new(move |p: &mut Policy| {
-            p.time_zone = "Asia/Tokyo".parse().unwrap();
-            p.weekly_hours = WeeklyHours::new(std::array::from_fn(|_| vec![range])).unwrap();
-        })),
-        ..Setup::default()
-    })
+    let fx = Fixture::start(Setup::with_policy(move |p: &mut Policy| {
+        p.time_zone = "Asia/Tokyo".parse().unwrap();
+        p.weekly_hours = WeeklyHours::new(std::array::from_fn(|_| vec![range])).unwrap();
+    }))
     .await?;
     let link = fx.signed_link(SUBJECT, None, None);
     let (status, body) = get(&link, &[]).await;
@@ -173,12 +165,9 @@ async fn closed_inactive_and_full_call_centers() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_forms_and_numbers_we_must_not_call() -> anyhow::Result<()> {
-    let fx = Fixture::start(Setup {
-        policy: Some(Box::new(|p: &mut Policy| {
-            p.allowed_caller_countries = vec!["US".parse().unwrap(), "CA".parse().unwrap()];
-        })),
-        ..Setup::default()
-    })
+    let fx = Fixture::start(Setup::with_policy(|p: &mut Policy| {
+        p.allowed_caller_countries = vec!["US".parse().unwrap(), "CA".parse().unwrap()];
+    }))
     .await?;
     let link = fx.signed_link(SUBJECT, Some("C42"), None);
 
@@ -256,12 +245,7 @@ async fn forged_forms_and_numbers_we_must_not_call() -> anyhow::Result<()> {
     browser.client.goto(&link).await?;
     let field = browser.client.find(Locator::Id("number")).await?;
     field.send_keys("+1 900 555 0123").await?;
-    browser
-        .client
-        .find(Locator::Id("call-me"))
-        .await?
-        .click()
-        .await?;
+    browser.click("call-me").await?;
     let error = browser.wait_for_text("#error", "premium-rate").await?;
     assert!(error.contains("ordinary mobile or landline"), "{error}");
     let kept = browser
@@ -273,15 +257,8 @@ async fn forged_forms_and_numbers_we_must_not_call() -> anyhow::Result<()> {
     assert_eq!(kept.as_deref(), Some("+1 900 555 0123"));
     browser.screenshot("welcome-refused").await?;
     // The refused form still works for a good number.
-    let field = browser.client.find(Locator::Id("number")).await?;
-    field.clear().await?;
-    field.send_keys(USER_NUMBER).await?;
-    browser
-        .client
-        .find(Locator::Id("call-me"))
-        .await?
-        .click()
-        .await?;
+    browser.retype("number", USER_NUMBER).await?;
+    browser.click("call-me").await?;
     browser.wait_for_url(|u| u.contains("/sessions/")).await?;
     browser.close().await?;
     assert_eq!(fx.calls().len(), 1);
@@ -299,10 +276,10 @@ async fn a_number_is_called_at_most_three_times_an_hour_and_an_ip_is_limited() -
     for _ in 0..3 {
         request_call(&fx, USER_NUMBER).await?;
     }
-    let mut form = WelcomeForm::fetch(&fx.signed_link(SUBJECT, None, None)).await?;
     // The same number written another way is the same number.
-    form.set("number", "(201) 555-0123");
-    let (status, _, body) = form.submit(&fx.cb.url("")).await?;
+    let link = fx.signed_link(SUBJECT, None, None);
+    let (status, _, body) =
+        WelcomeForm::submit_number(&link, &fx.cb.url(""), "(201) 555-0123").await?;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("already been called 3 times"), "{body}");
     assert_eq!(fx.calls().len(), 3);
@@ -310,9 +287,8 @@ async fn a_number_is_called_at_most_three_times_an_hour_and_an_ip_is_limited() -
     // Other numbers still go through, until the IP limit (5 an hour).
     request_call(&fx, "+12015550124").await?;
     request_call(&fx, "+12015550125").await?;
-    let mut form = WelcomeForm::fetch(&fx.signed_link(SUBJECT, None, None)).await?;
-    form.set("number", "+12015550126");
-    let (status, _, body) = form.submit(&fx.cb.url("")).await?;
+    let (status, _, body) =
+        WelcomeForm::submit_number(&link, &fx.cb.url(""), "+12015550126").await?;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("from your network"), "{body}");
     assert_eq!(fx.calls().len(), 5);

@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde_json::json;
 use subscriber_db::{PageContent, PageInput};
 use testkit::Browser;
-use testkit::browser::fantoccini::Locator;
 use web_support::{COMPANY, Fixture, Setup, click_through};
 
 /// A page that reports to the subscriber site's `/leak` what it managed to do. Without
@@ -143,19 +142,9 @@ async fn stored_html_cannot_touch_our_origin() -> anyhow::Result<()> {
     let (status, body) = fx.push(&session, json!({ "page_id": url_page.id.0 })).await;
     assert_eq!(status, 200, "{body}");
     browser.wait_for_text("#page-title", "URL probe").await?;
-    let sandbox = browser
-        .client
-        .find(Locator::Id("page-frame"))
-        .await?
-        .attr("sandbox")
-        .await?;
+    let sandbox = browser.attr("page-frame", "sandbox").await?;
     assert_eq!(sandbox.as_deref(), Some(pagepush::frame_sandbox_for_url()));
-    let open = browser
-        .client
-        .find(Locator::Id("page-open"))
-        .await?
-        .attr("href")
-        .await?;
+    let open = browser.attr("page-open", "href").await?;
     assert_eq!(open.as_deref(), Some(fx.site.url().as_str()));
     wait_for_leak(&fx, "url-script-ran").await?;
     wait_for_leak(&fx, "url-parent-blocked").await?;

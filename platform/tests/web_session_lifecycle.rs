@@ -20,9 +20,8 @@ use platform::runtime::Runtime;
 use platform::{AppState, app, open_db};
 use subscriber_db::{CallEnd, Db};
 use testkit::Browser;
-use testkit::browser::fantoccini::Locator;
 use tokio_util::sync::CancellationToken;
-use web_support::{COMPANY, SUBJECT, WelcomeForm, http, seed, signed_link};
+use web_support::{COMPANY, SUBJECT, Seeded, WelcomeForm, http, seed, signed_link};
 
 /// The platform's app in this process: real router, database, push hub and runtime.
 struct InProcess {
@@ -95,6 +94,21 @@ impl InProcess {
         })
     }
 
+    /// Seeds the test subscriber (site `https://www.acme.example`) and signs a link to it,
+    /// valid for ten minutes, with `tel` prefilled.
+    fn seed_with_link(&self, tel: Option<&str>) -> anyhow::Result<(Seeded, String)> {
+        let seeded = seed(&self.db, "https://www.acme.example", false, None)?;
+        let link = signed_link(
+            &self.base,
+            &seeded.secret,
+            SUBJECT,
+            None,
+            tel,
+            Utc::now().timestamp() + 600,
+        );
+        Ok((seeded, link))
+    }
+
     async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.server.await??;
@@ -102,28 +116,25 @@ impl InProcess {
     }
 }
 
+/// How a call the test ends is recorded: `ended` with `cause`, no leg causes.
+fn ended_by(cause: &str) -> CallEnd {
+    CallEnd {
+        state: "ended".to_owned(),
+        cause: cause.to_owned(),
+        user_leg_cause: None,
+        center_leg_cause: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyhow::Result<()> {
     let app = InProcess::start().await?;
     let (base, db, hub) = (app.base.clone(), Arc::clone(&app.db), app.hub.clone());
-    let seeded = seed(&db, "https://www.acme.example", false, None)?;
-    let link = signed_link(
-        &base,
-        &seeded.secret,
-        SUBJECT,
-        None,
-        Some("+12015550123"),
-        Utc::now().timestamp() + 600,
-    );
+    let (seeded, link) = app.seed_with_link(Some("+12015550123"))?;
 
     let browser = Browser::start().await?;
     browser.client.goto(&link).await?;
-    browser
-        .client
-        .find(Locator::Id("call-me"))
-        .await?
-        .click()
-        .await?;
+    browser.click("call-me").await?;
     let connect = browser.wait_for_url(|u| u.contains("/sessions/")).await?;
     browser.wait_for_text("h1", COMPANY).await?;
     let session: pagepush::SessionId = web_support::session_of(&connect).parse()?;
@@ -151,12 +162,7 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
     browser
         .wait_for_text("#status", "An agent is on the line.")
         .await?;
-    let state = browser
-        .client
-        .find(Locator::Id("status"))
-        .await?
-        .attr("data-state")
-        .await?;
+    let state = browser.attr("status", "data-state").await?;
     assert_eq!(state.as_deref(), Some("agent_on_line"));
     assert_eq!(
         browser.client.current_url().await?.as_str(),
@@ -188,12 +194,7 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
     db.finish_call(
         &seeded.sid,
         &call_id,
-        &CallEnd {
-            state: "ended".to_owned(),
-            cause: "center_hung_up".to_owned(),
-            user_leg_cause: None,
-            center_leg_cause: None,
-        },
+        &ended_by("center_hung_up"),
         Utc::now(),
     )?;
     hub.close(&session);
@@ -210,18 +211,9 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_the_channel_forgot_refreshes_until_it_ends() -> anyhow::Result<()> {
     let app = InProcess::start().await?;
-    let seeded = seed(&app.db, "https://www.acme.example", false, None)?;
-    let link = signed_link(
-        &app.base,
-        &seeded.secret,
-        SUBJECT,
-        None,
-        None,
-        Utc::now().timestamp() + 600,
-    );
-    let mut form = WelcomeForm::fetch(&link).await?;
-    form.set("number", "+12015550123");
-    let (status, location, body) = form.submit(&app.base).await?;
+    let (seeded, link) = app.seed_with_link(None)?;
+    let (status, location, body) =
+        WelcomeForm::submit_number(&link, &app.base, "+12015550123").await?;
     assert_eq!(status, 303, "{body}");
     let session = web_support::session_of(&location.unwrap());
     let url = format!("{}/sessions/{session}", app.base);
@@ -242,12 +234,7 @@ async fn a_call_the_channel_forgot_refreshes_until_it_ends() -> anyhow::Result<(
     app.db.finish_call(
         &seeded.sid,
         &call_id,
-        &CallEnd {
-            state: "ended".to_owned(),
-            cause: "platform_restarted".to_owned(),
-            user_leg_cause: None,
-            center_leg_cause: None,
-        },
+        &ended_by("platform_restarted"),
         Utc::now(),
     )?;
     let response = http().get(&url).send().await?;
@@ -262,15 +249,7 @@ async fn a_call_the_channel_forgot_refreshes_until_it_ends() -> anyhow::Result<(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_the_runtime_cannot_start_is_recorded_as_failed() -> anyhow::Result<()> {
     let app = InProcess::start().await?;
-    let seeded = seed(&app.db, "https://www.acme.example", false, None)?;
-    let link = signed_link(
-        &app.base,
-        &seeded.secret,
-        SUBJECT,
-        None,
-        None,
-        Utc::now().timestamp() + 600,
-    );
+    let (seeded, link) = app.seed_with_link(None)?;
     let mut form = WelcomeForm::fetch(&link).await?;
     form.set("number", "+12015550123");
     app.runtime_stop.cancel();

@@ -18,12 +18,7 @@ async fn link_to_welcome_to_connect() -> anyhow::Result<()> {
         .serve_link(&fx.signed_link(SUBJECT, Some("C42"), Some(USER_NUMBER)));
 
     browser.client.goto(&fx.site.url()).await?;
-    browser
-        .client
-        .find(Locator::Id("speak"))
-        .await?
-        .click()
-        .await?;
+    browser.click("speak").await?;
     let heading = browser
         .wait_for_text("h1", &format!("Talk to {COMPANY}"))
         .await?;
@@ -68,12 +63,7 @@ async fn link_to_welcome_to_connect() -> anyhow::Result<()> {
     // National form, read with the policy's default country (US).
     field.clear().await?;
     field.send_keys("(201) 555-0123").await?;
-    browser
-        .client
-        .find(Locator::Id("call-me"))
-        .await?
-        .click()
-        .await?;
+    browser.click("call-me").await?;
     let url = browser.wait_for_url(|u| u.contains("/sessions/")).await?;
     let connect_heading = browser.wait_for_text("h1", "Your call with").await?;
     assert_eq!(connect_heading, format!("Your call with {COMPANY}"));

@@ -55,6 +55,16 @@ pub struct Setup {
     pub site_accepts_unsigned: bool,
 }
 
+impl Setup {
+    /// The default setup with `change` applied to the default policy.
+    pub fn with_policy(change: impl FnOnce(&mut Policy) + 'static) -> Self {
+        Self {
+            policy: Some(Box::new(change)),
+            ..Self::default()
+        }
+    }
+}
+
 impl Fixture {
     pub async fn start(setup: Setup) -> anyhow::Result<Self> {
         let black_hole = UdpSocket::bind("127.0.0.1:0")?;
@@ -356,30 +366,17 @@ pub async fn click_through(
     browser: &testkit::Browser,
     number: Option<&str>,
 ) -> anyhow::Result<String> {
-    use testkit::browser::fantoccini::Locator;
     fx.site
         .serve_link(&fx.signed_link(SUBJECT, Some("C42"), Some(USER_NUMBER)));
     browser.client.goto(&fx.site.url()).await?;
-    browser
-        .client
-        .find(Locator::Id("speak"))
-        .await?
-        .click()
-        .await?;
+    browser.click("speak").await?;
     browser
         .wait_for_text("h1", &format!("Talk to {COMPANY}"))
         .await?;
     if let Some(number) = number {
-        let field = browser.client.find(Locator::Id("number")).await?;
-        field.clear().await?;
-        field.send_keys(number).await?;
+        browser.retype("number", number).await?;
     }
-    browser
-        .client
-        .find(Locator::Id("call-me"))
-        .await?
-        .click()
-        .await?;
+    browser.click("call-me").await?;
     let url = browser.wait_for_url(|u| u.contains("/sessions/")).await?;
     // The status text is the runtime's to choose once it places calls; the heading is ours.
     browser.wait_for_text("h1", "Your call with").await?;
@@ -431,6 +428,18 @@ impl WelcomeForm {
         self.fields.push((name.to_owned(), value.to_owned()));
     }
 
+    /// Fetches the Welcome form of `link` and submits it to `{base}/speak` with `number`;
+    /// returns status, `Location` and body.
+    pub async fn submit_number(
+        link: &str,
+        base: &str,
+        number: &str,
+    ) -> anyhow::Result<(u16, Option<String>, String)> {
+        let mut form = Self::fetch(link).await?;
+        form.set("number", number);
+        form.submit(base).await
+    }
+
     pub fn remove(&mut self, name: &str) {
         self.fields.retain(|(n, _)| n != name);
     }
@@ -473,9 +482,9 @@ fn html_unescape(text: &str) -> String {
 
 /// Creates a call session over plain HTTP (Welcome → POST); returns the session id.
 pub async fn request_call(fx: &Fixture, number: &str) -> anyhow::Result<String> {
-    let mut form = WelcomeForm::fetch(&fx.signed_link(SUBJECT, None, None)).await?;
-    form.set("number", number);
-    let (status, location, body) = form.submit(&fx.cb.url("")).await?;
+    let (status, location, body) =
+        WelcomeForm::submit_number(&fx.signed_link(SUBJECT, None, None), &fx.cb.url(""), number)
+            .await?;
     anyhow::ensure!(status == 303, "POST /speak answered {status}: {body}");
     Ok(session_of(&location.context("no Location")?))
 }

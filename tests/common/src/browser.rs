@@ -173,6 +173,25 @@ impl Browser {
         }
     }
 
+    /// Clicks the element with this `id` (a link or button), as the user does.
+    pub async fn click(&self, id: &str) -> anyhow::Result<()> {
+        self.client.find(Locator::Id(id)).await?.click().await?;
+        Ok(())
+    }
+
+    /// Empties the field with this `id` and types `text` into it.
+    pub async fn retype(&self, id: &str, text: &str) -> anyhow::Result<()> {
+        let field = self.client.find(Locator::Id(id)).await?;
+        field.clear().await?;
+        field.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// The attribute `name` of the element with this `id` (None: no such attribute).
+    pub async fn attr(&self, id: &str, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.client.find(Locator::Id(id)).await?.attr(name).await?)
+    }
+
     /// Saves a PNG screenshot of the viewport as `test-output/NAME.png`; returns the path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let png = self.client.screenshot().await?;

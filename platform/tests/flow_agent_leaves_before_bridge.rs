@@ -33,11 +33,9 @@ async fn agent_hanging_up_before_the_bridge_ends_the_call_with_a_goodbye() {
             "ended:agent_left_before_bridge"
         ]
     );
-    rig.center.passed(Duration::from_secs(10)).await.unwrap();
-    // The user heard the goodbye and then got our BYE.
-    rig.user.passed(Duration::from_secs(40)).await.unwrap();
-    let call = rig
-        .wait_finished(&session, Duration::from_secs(10))
+    // The center hung up; the user heard the goodbye and then got our BYE.
+    let (call, timeline) = rig
+        .finished_after_phones(&session, Duration::from_secs(10), Duration::from_secs(40))
         .await
         .unwrap();
     assert_end_causes(
@@ -46,7 +44,6 @@ async fn agent_hanging_up_before_the_bridge_ends_the_call_with_a_goodbye() {
         "local_hangup",
         "remote_hangup",
     );
-    let timeline = rig.timeline(&session).unwrap();
     let steps = kinds(&timeline);
     assert_in_order(
         &steps,

@@ -35,10 +35,8 @@ async fn silent_agent_is_released_at_the_sign_on_timeout() {
         ]
     );
     // Both phones got our BYE.
-    rig.center.passed(Duration::from_secs(10)).await.unwrap();
-    rig.user.passed(Duration::from_secs(40)).await.unwrap();
-    let call = rig
-        .wait_finished(&session, Duration::from_secs(10))
+    let (call, timeline) = rig
+        .finished_after_phones(&session, Duration::from_secs(10), Duration::from_secs(40))
         .await
         .unwrap();
     assert_end_causes(
@@ -47,7 +45,6 @@ async fn silent_agent_is_released_at_the_sign_on_timeout() {
         "local_hangup",
         "local_hangup",
     );
-    let timeline = rig.timeline(&session).unwrap();
     let steps = kinds(&timeline);
     assert_in_order(
         &steps,

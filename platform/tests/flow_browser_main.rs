@@ -45,14 +45,7 @@ async fn browser_sees_pages_one_and_two_then_the_disconnect_page() {
     browser.wait_for_text("h1", "Talk to").await.unwrap();
     let field = browser.client.find(Locator::Id("number")).await.unwrap();
     field.send_keys(&seed::user_number(11)).await.unwrap();
-    browser
-        .client
-        .find(Locator::Id("call-me"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("call-me").await.unwrap();
     let url = browser
         .wait_for_url(|u| u.contains("/sessions/"))
         .await
@@ -68,11 +61,7 @@ async fn browser_sees_pages_one_and_two_then_the_disconnect_page() {
         .await
         .unwrap();
     let src = browser
-        .client
-        .find(Locator::Id("page-frame"))
-        .await
-        .unwrap()
-        .attr("src")
+        .attr("page-frame", "src")
         .await
         .unwrap()
         .unwrap_or_default();

@@ -92,14 +92,7 @@ async fn demo_link_reaches_pushed_pages_in_the_browser() {
         .unwrap();
     let field = browser.client.find(Locator::Id("number")).await.unwrap();
     field.send_keys("+12015550123").await.unwrap();
-    browser
-        .client
-        .find(Locator::Id("call-me"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("call-me").await.unwrap();
     browser
         .wait_for_url(|u| u.contains("/sessions/"))
         .await

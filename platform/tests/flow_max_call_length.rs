@@ -38,14 +38,11 @@ async fn bridged_call_is_ended_at_the_maximum_length() {
             "ended:max_call_length"
         ]
     );
-    rig.center.passed(Duration::from_secs(10)).await.unwrap();
-    rig.user.passed(Duration::from_secs(10)).await.unwrap();
-    let call = rig
-        .wait_finished(&session, Duration::from_secs(10))
+    let (call, timeline) = rig
+        .finished_after_phones(&session, Duration::from_secs(10), Duration::from_secs(10))
         .await
         .unwrap();
     assert_end_causes(&call, "max_call_length", "local_hangup", "local_hangup");
-    let timeline = rig.timeline(&session).unwrap();
     assert_in_order(
         &kinds(&timeline),
         &["started", "bridged", "max_duration", "ending", "finished"],

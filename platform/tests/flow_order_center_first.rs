@@ -39,14 +39,11 @@ async fn center_first_dials_the_user_after_the_agent_signed_on() {
             "ended:agent_hung_up"
         ]
     );
-    rig.center.passed(Duration::from_secs(20)).await.unwrap();
-    rig.user.passed(Duration::from_secs(20)).await.unwrap();
-    let call = rig
-        .wait_finished(&session, Duration::from_secs(10))
+    let (call, timeline) = rig
+        .finished_after_phones(&session, Duration::from_secs(20), Duration::from_secs(20))
         .await
         .unwrap();
     assert_eq!(call.end_cause.as_deref(), Some("agent_hung_up"));
-    let timeline = rig.timeline(&session).unwrap();
     assert_in_order(
         &kinds(&timeline),
         &[

@@ -92,14 +92,11 @@ async fn three_wrong_pins_end_the_call() {
             "ended:sign_on_failed"
         ]
     );
-    rig.center.passed(Duration::from_secs(20)).await.unwrap();
-    rig.user.passed(Duration::from_secs(40)).await.unwrap();
-    let call = rig
-        .wait_finished(&session, Duration::from_secs(10))
+    let (call, timeline) = rig
+        .finished_after_phones(&session, Duration::from_secs(20), Duration::from_secs(40))
         .await
         .unwrap();
     assert_end_causes(&call, "sign_on_failed", "local_hangup", "local_hangup");
-    let timeline = rig.timeline(&session).unwrap();
     let steps = kinds(&timeline);
     assert_eq!(
         steps.iter().filter(|k| **k == "sign_on_wrong_pin").count(),

@@ -48,6 +48,21 @@ impl Rig {
         Ok((session, summary(&events)))
     }
 
+    /// Waits for the center's and then the user's SIPp scenario to pass (each fails unless
+    /// our signalling went as the scenario expects), then for the record to finish (10 s);
+    /// returns the record and its timeline.
+    pub async fn finished_after_phones(
+        &mut self,
+        session: &SessionId,
+        center: Duration,
+        user: Duration,
+    ) -> anyhow::Result<(Call, Vec<CallEvent>)> {
+        self.center.passed(center).await?;
+        self.user.passed(user).await?;
+        let call = self.wait_finished(session, Duration::from_secs(10)).await?;
+        Ok((call, self.timeline(session)?))
+    }
+
     /// One short flow for `number`: what the browser saw and how the record ended.
     pub async fn quick_flow(
         &self,

@@ -57,7 +57,7 @@ fn routes_import(path: &str, replace: bool) -> Vec<&str> {
 }
 
 /// `--public-url BASE admin link --subscriber acme EXTRA…`.
-fn link_args(base: &str, extra: &[&str]) -> Vec<String> {
+fn link_args<'a>(base: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--public-url",
         base,
@@ -67,11 +67,7 @@ fn link_args(base: &str, extra: &[&str]) -> Vec<String> {
         "acme",
     ];
     args.extend_from_slice(extra);
-    owned(&args)
-}
-
-fn owned(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| (*a).to_owned()).collect()
+    args
 }
 
 /// The link's query as a map.
@@ -140,9 +136,7 @@ async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
             "600",
         ],
     );
-    let out = admin
-        .cb
-        .cli(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let out = cli(&args)?;
     let (url, query) = link_query(&out)?;
     assert_eq!(format!("{}://{}", url.scheme(), url.authority()), base);
     assert_eq!(url.path(), "/speak");
@@ -198,9 +192,7 @@ async fn admin_link_is_verified_with_the_site_secret() -> anyhow::Result<()> {
             "billing",
         ],
     );
-    let out = admin
-        .cb
-        .cli(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let out = cli(&args)?;
     let (url, query) = link_query(&out)?;
     assert!(
         !query.contains_key("wc") && !query.contains_key("tel"),
@@ -223,14 +215,14 @@ async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::
     let base = format!("http://{}", admin.cb.http);
     admin.cb.cli(&subscriber_create("acme", "Acme"))?;
     admin.cb.cli(&site_create("https://www.acme.example"))?;
-    let link = |extra: &[&str]| link_args(&base, extra);
+    let link = |extra: &[&'static str]| link_args(&base, extra);
     let site = [
         "--origin",
         "https://www.acme.example",
         "--subject",
         "billing",
     ];
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let cases: Vec<(Vec<&str>, &str)> = vec![
         (link(&["--origin", "https://www.acme.example"]), "--subject"),
         (
             link(&[&site[..], &["--tel", "2015550123"]].concat()),
@@ -258,7 +250,7 @@ async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::
             "origin must be http",
         ),
         (
-            owned(&[
+            [
                 "admin",
                 "link",
                 "--subscriber",
@@ -267,22 +259,25 @@ async fn bad_cli_arguments_fail_with_a_sentence_and_change_nothing() -> anyhow::
                 "https://www.acme.example",
                 "--subject",
                 "billing",
-            ]),
+            ]
+            .to_vec(),
             "public_base_url",
         ),
         (
-            owned(&subscriber_create("Bad Id", "X")),
+            subscriber_create("Bad Id", "X").to_vec(),
             "subscriber id must be",
         ),
-        (owned(&subscriber_create("acme", "Again")), "already exists"),
         (
-            owned(&["admin", "key", "create", "--subscriber", "nobody"]),
+            subscriber_create("acme", "Again").to_vec(),
+            "already exists",
+        ),
+        (
+            ["admin", "key", "create", "--subscriber", "nobody"].to_vec(),
             "subscriber nobody does not exist",
         ),
     ];
     for (args, expected) in &cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let error = cli_error(&admin, &args);
+        let error = cli_error(&admin, args);
         assert!(
             error.contains(expected),
             "callbond {args:?}: {expected:?} not in {error}"

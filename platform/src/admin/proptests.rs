@@ -143,10 +143,8 @@ proptest! {
             },
             Err(e) => prop_assert_eq!(e.status, StatusCode::BAD_REQUEST),
         }
-        for result in [subscriber_id(&path).err(), numeric_id(&path, "site").err()] {
-            if let Some(e) = result {
-                prop_assert_eq!(e.status, StatusCode::NOT_FOUND);
-            }
+        for e in [subscriber_id(&path).err(), numeric_id(&path, "site").err()].into_iter().flatten() {
+            prop_assert_eq!(e.status, StatusCode::NOT_FOUND);
         }
     }
 

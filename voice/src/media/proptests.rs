@@ -12,7 +12,7 @@ use proptest::test_runner::{Config, RngSeed};
 
 use super::codec::Codec;
 use super::dtmf::{EventReceiver, is_key};
-use super::rtp::{Inbound, MAX_PAYLOAD, Stamp, classify, write_packet};
+use super::rtp::{Inbound, MAX_PAYLOAD, RelayClock, RxTrack, Stamp, classify, write_packet};
 use super::sdp::{
     Direction, LocalMedia, Negotiated, OFFERED_TELEPHONE_EVENT_PT, answer_offer, build_offer,
     parse_answer,
@@ -241,6 +241,56 @@ proptest! {
             None => Inbound::Event { ssrc, seq, ts, payload: &payload },
         };
         prop_assert_eq!(got, want);
+    }
+
+    /// Loss accounting (RFC 3550 §A.3, simplified): an in-order stream with packets dropped
+    /// counts exactly the dropped ones, across sequence wrap-around, and reordered or
+    /// duplicated packets never count as loss or panic.
+    #[test]
+    fn rx_track_counts_exactly_the_dropped_packets(
+        ssrc in any::<u32>(),
+        first in any::<u16>(),
+        kept in prop::collection::vec(any::<bool>(), 1..300),
+        noise in prop::collection::vec((any::<u32>(), any::<u16>()), 0..20),
+    ) {
+        let mut track = RxTrack::default();
+        let seqs: Vec<u16> = kept.iter().enumerate()
+            .filter(|(i, k)| **k || *i == 0)
+            .map(|(i, _)| first.wrapping_add(i as u16))
+            .collect();
+        let mut lost = 0;
+        for &seq in &seqs {
+            let (changed, missing) = track.on_packet(ssrc, seq);
+            prop_assert!(!changed);
+            lost += missing;
+        }
+        let span = u64::from(seqs.last().unwrap().wrapping_sub(first)) + 1;
+        prop_assert_eq!(lost, span - seqs.len() as u64);
+        for (s, seq) in noise {
+            let _ = track.on_packet(s, seq);
+        }
+    }
+
+    /// The relayed timing: steady 20 ms packets advance by the peer's own timestamp steps;
+    /// anything (new SSRC, zero or absurd jump) falls back to one packet with the marker.
+    #[test]
+    fn relay_clock_follows_or_restarts(
+        ssrc in any::<u32>(),
+        ts0 in any::<u32>(),
+        steps in prop::collection::vec(1u32..=1600, 1..50),
+        noise in prop::collection::vec((any::<u32>(), any::<u32>(), 0usize..2000), 0..20),
+    ) {
+        let mut clock = RelayClock::default();
+        prop_assert_eq!(clock.advance(ssrc, ts0, 160), (160, true));
+        let mut ts = ts0;
+        for step in steps {
+            ts = ts.wrapping_add(step);
+            prop_assert_eq!(clock.advance(ssrc, ts, 160), (step, false));
+        }
+        for (s, t, samples) in noise {
+            let (d, marker) = clock.advance(s, t, samples);
+            prop_assert!(d > 0 || (marker && samples == 0));
+        }
     }
 
     /// Any stream of event payloads: no panic, only real keys, and each event (start

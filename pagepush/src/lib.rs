@@ -5,6 +5,8 @@
 mod event;
 mod hub;
 mod page;
+#[cfg(test)]
+mod proptests;
 mod session_id;
 mod sse;
 

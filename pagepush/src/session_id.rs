@@ -27,8 +27,11 @@ impl FromStr for SessionId {
     type Err = SessionIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 32 {
-            return Err(SessionIdError::WrongLength(s.chars().count()));
+        // Counted in characters, like the error reports it: a 32-character id with a
+        // non-ASCII letter is "not hex", not "has 32 characters" (found by a property test).
+        let length = s.chars().count();
+        if length != 32 {
+            return Err(SessionIdError::WrongLength(length));
         }
         if !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(SessionIdError::NotLowerHex);

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+#[cfg(test)]
+mod proptests;
+
 /// Why a configuration could not be used. Each message names the key and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -306,10 +309,15 @@ impl Config {
                     ),
                 });
             }
-            if !trunk.target.contains(':') {
+            // The same rule `voice` applies when it dials: a target it would refuse must stop
+            // the start, not fail every call through this trunk (found by a property test).
+            if !trunk.target.contains(':') || voice::check_trunk_target(&trunk.target).is_err() {
                 return Err(ConfigError::Invalid {
                     key: "trunks.target",
-                    message: format!("must be host:port, got {:?}", trunk.target),
+                    message: format!(
+                        "must be host:port (letters, digits, '.', '-', and [..] around an IPv6 address), got {:?}",
+                        trunk.target
+                    ),
                 });
             }
             if trunk.username.is_some() != trunk.password.is_some() {

@@ -24,3 +24,4 @@ pub use error::VoiceError;
 pub use leg::{CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateRequest, bridge};
 pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError};
 pub use sip::Voice;
+pub use sip::trunk::check_target as check_trunk_target;

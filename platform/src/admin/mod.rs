@@ -10,6 +10,8 @@ pub(crate) mod extract;
 mod keys;
 mod pages;
 mod policy;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod route_file;
 mod routes;
 mod sites;

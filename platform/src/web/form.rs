@@ -75,7 +75,9 @@ impl FormKey {
         self.mac(cookie, ctx)
             .verify_slice(&given)
             .map_err(|_| FormError::Mismatch)?;
-        if now_unix - ctx.iat > ttl_secs || ctx.iat - now_unix > 60 {
+        // In i128: `iat` and the clock are any i64, and the differences must not overflow.
+        let age = i128::from(now_unix) - i128::from(ctx.iat);
+        if age > i128::from(ttl_secs) || -age > 60 {
             return Err(FormError::Expired);
         }
         Ok(())

@@ -30,6 +30,9 @@ use crate::config::WebConfig;
 use crate::runtime::CallRequest;
 use crate::telemetry::mask;
 
+#[cfg(test)]
+mod proptests;
+
 /// The form as submitted; all optional so a missing field gets our page, not a framework's.
 #[derive(Debug, Default, Deserialize)]
 struct Submitted {

@@ -9,6 +9,9 @@ use subscriber_db::{Db, DbError, Origin, SubjectCode, SubscriberId, WhisperCode}
 
 use crate::link::{self, LinkError, SignedFields};
 
+#[cfg(test)]
+mod proptests;
+
 /// Longest `tel` we read: E.164 has at most 15 digits; room for spaces and punctuation.
 const TEL_MAX_CHARS: usize = 32;
 

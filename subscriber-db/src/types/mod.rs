@@ -6,6 +6,8 @@
 
 mod hours;
 mod phone;
+#[cfg(test)]
+mod proptests;
 mod text;
 mod web;
 

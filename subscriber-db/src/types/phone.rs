@@ -92,7 +92,16 @@ impl E164 {
         if number.extension().is_some() || !number.is_valid() {
             return Err(ValidationError::PhoneInvalid(shown(text)));
         }
-        Ok(Self(number.format().mode(Mode::E164).to_string()))
+        let e164 = number.format().mode(Mode::E164).to_string();
+        // phonenumber 0.3 is not region-independent for `+…` text: with a default region it
+        // accepts some numbers (`+78110000000`, `+881100000000`) that it reads as invalid on
+        // their own, which is how `from_str` and serde read stored numbers back. Such a number
+        // would be stored and then fail to load, so it is refused here too (found by a
+        // property test).
+        if region.is_some() && !phonenumber::parse(None, &e164).is_ok_and(|n| n.is_valid()) {
+            return Err(ValidationError::PhoneInvalid(shown(text)));
+        }
+        Ok(Self(e164))
     }
 
     fn parsed(&self) -> Option<PhoneNumber> {

@@ -84,6 +84,8 @@ mod espeak;
 mod inband;
 mod leg;
 mod playout;
+#[cfg(test)]
+mod proptests;
 mod rtp;
 mod sdp;
 mod task;

@@ -262,10 +262,17 @@ impl Session {
             .ok_or_else(|| SdpError::NoCommonCodec {
                 offered: pts.clone(),
             })?;
+        // A payload type mapped both to the codec and to telephone-event (a broken offer) stays
+        // the codec's: RTP receive sorts events first, so it would turn all audio into events.
         let telephone_event_pt = m
             .rtpmaps
             .iter()
-            .find(|(pt, name, rate)| name == "telephone-event" && *rate == 8000 && pts.contains(pt))
+            .find(|(pt, name, rate)| {
+                name == "telephone-event"
+                    && *rate == 8000
+                    && pts.contains(pt)
+                    && *pt != codec.payload_type()
+            })
             .map(|(pt, _, _)| *pt);
         let ip = m
             .connection

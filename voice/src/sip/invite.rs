@@ -111,7 +111,7 @@ fn route_for(inner: &Inner, request: &OriginateRequest) -> Result<Route, VoiceEr
 
 /// A `sip:` URI with a host; the parser alone accepts nearly any text, so the shape is
 /// checked first (RFC 3261 §19.1.1: no spaces, angle brackets or quotes inside a SIP-URI).
-fn parse_uri(uri: &str) -> Result<Uri, VoiceError> {
+pub(super) fn parse_uri(uri: &str) -> Result<Uri, VoiceError> {
     let invalid = || VoiceError::InvalidUri {
         uri: uri.to_string(),
     };

@@ -7,6 +7,8 @@ mod call;
 mod incoming;
 mod invite;
 pub(crate) mod message;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod trunk;
 
 use std::net::{SocketAddr, TcpListener};

@@ -82,7 +82,7 @@ pub(crate) fn route_number(
 
 /// A trunk target is `host` or `host:port`; anything with URI syntax in it would change the
 /// meaning of the Request-URI we build around it.
-pub(crate) fn check_target(target: &str) -> Result<(), VoiceError> {
+pub fn check_target(target: &str) -> Result<(), VoiceError> {
     let ok = !target.is_empty()
         && target
             .chars()

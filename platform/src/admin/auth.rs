@@ -32,6 +32,14 @@ impl Caller {
         }
     }
 
+    /// The `{sid}` of a path, parsed and checked against this caller: malformed or another
+    /// subscriber's id both answer 404.
+    pub(crate) fn subscriber_in_path(&self, text: &str) -> Result<SubscriberId, ApiError> {
+        let sid = super::extract::subscriber_id(text)?;
+        self.scope(&sid, "subscriber")?;
+        Ok(sid)
+    }
+
     pub(crate) fn require_operator(&self) -> Result<(), ApiError> {
         match &self.0 {
             Principal::Operator => Ok(()),

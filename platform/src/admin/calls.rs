@@ -31,8 +31,7 @@ async fn list(
     Path(sid): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Call>>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let query = QueryParams::parse(query.as_deref(), &FILTERS)?;
     let time = "an RFC 3339 time like 2026-01-31T09:00:00Z";
     let filter = CallFilter {

@@ -56,8 +56,7 @@ async fn create(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let owner = sid.clone();
     let new = state
         .with_db(move |db| db.create_subscriber_key(&owner, Utc::now()))
@@ -78,8 +77,7 @@ async fn list(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let owner = sid.clone();
     let keys = state
         .with_db(move |db| {

@@ -81,8 +81,7 @@ async fn create(
     Path(sid): Path<String>,
     ApiJson(body): ApiJson<PageBody>,
 ) -> Result<(StatusCode, Json<Page>), ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let input = body.into_input()?;
     let page = state
         .with_db(move |db| db.create_page(&sid, &input))
@@ -95,8 +94,7 @@ async fn list(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<Json<Vec<Page>>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let pages = state
         .with_db(move |db| {
             db.get_subscriber(&sid)?;

@@ -10,7 +10,7 @@ use subscriber_db::Policy;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{ApiJson, subscriber_id};
+use super::extract::ApiJson;
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -25,8 +25,7 @@ async fn read(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<Json<Policy>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     Ok(Json(state.with_db(move |db| db.get_policy(&sid)).await??))
 }
 
@@ -36,8 +35,7 @@ async fn replace(
     Path(sid): Path<String>,
     ApiJson(policy): ApiJson<Policy>,
 ) -> Result<Json<Policy>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     Ok(Json(
         state
             .with_db(move |db| db.put_policy(&sid, &policy))
@@ -50,8 +48,7 @@ async fn reset(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     state.with_db(move |db| db.reset_policy(&sid)).await??;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -48,8 +48,7 @@ async fn create(
     Path(sid): Path<String>,
     ApiJson(route): ApiJson<Route>,
 ) -> Result<(StatusCode, Json<Route>), ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let route = state
         .with_db(move |db| db.create_route(&sid, &route))
         .await??;
@@ -75,8 +74,7 @@ async fn list(
     Path(sid): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<RoutePage>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let query = QueryParams::parse(query.as_deref(), &["limit", "after"])?;
     let limit = query.limit(100, MAX_ROUTES_PER_PAGE)?;
     let after = query.parse_as::<SubjectCode>("after", "a subject code")?;
@@ -147,8 +145,7 @@ async fn import(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Json<ImportSummary>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let query = QueryParams::parse(query.as_deref(), &["mode"])?;
     let mode = import_mode(query.get("mode"))?;
     let Some(kind) = body_kind(request.headers()) else {

@@ -41,8 +41,7 @@ async fn create(
     Path(sid): Path<String>,
     ApiJson(input): ApiJson<SiteInput>,
 ) -> Result<(StatusCode, Json<SiteWithSecret>), ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let created = state
         .with_db(move |db| db.create_site(&sid, &input, Utc::now()))
         .await??;
@@ -55,8 +54,7 @@ async fn list(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<Json<Vec<Site>>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     let sites = state
         .with_db(move |db| {
             db.get_subscriber(&sid)?;

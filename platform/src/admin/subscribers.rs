@@ -10,7 +10,7 @@ use subscriber_db::{NewSubscriber, Subscriber, SubscriberUpdate};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{ApiJson, json_body, subscriber_id};
+use super::extract::{ApiJson, json_body};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -55,8 +55,7 @@ async fn read(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<Json<Subscriber>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     Ok(Json(
         state.with_db(move |db| db.get_subscriber(&sid)).await??,
     ))
@@ -69,8 +68,7 @@ async fn update(
     Path(sid): Path<String>,
     ApiJson(update): ApiJson<SubscriberUpdate>,
 ) -> Result<Json<Subscriber>, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     if update.active.is_some() {
         caller.require_operator()?;
     }
@@ -87,8 +85,7 @@ async fn remove(
     caller: Caller,
     Path(sid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let sid = subscriber_id(&sid)?;
-    caller.scope(&sid, "subscriber")?;
+    let sid = caller.subscriber_in_path(&sid)?;
     caller.require_operator()?;
     let deleted = sid.clone();
     state

@@ -78,7 +78,7 @@ impl Sipp {
         let log = |name: &str| -> anyhow::Result<Stdio> {
             Ok(Stdio::from(std::fs::File::create(dir.path().join(name))?))
         };
-        let child = Command::new("sipp")
+        let mut child = Command::new("sipp")
             // Scenarios name their own pcaps relative to `tests/sipp/`.
             .current_dir(scenario_path(""))
             .arg("-sf")
@@ -98,8 +98,18 @@ impl Sipp {
             .stderr(log("stderr.log")?)
             .spawn()
             .context("starting sipp")?;
-        // SIPp binds within milliseconds; an INVITE sent earlier is retransmitted (T1).
-        std::thread::sleep(Duration::from_millis(150));
+        // Wait until SIPp holds its port: under load it can take longer than a short ring
+        // timeout, and an INVITE sent before it binds is lost until the next retransmission.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            if let Some(status) = child.try_wait()? {
+                bail!("sipp exited ({status}) before binding port {port}");
+            }
+            if Instant::now() > deadline {
+                bail!("sipp did not bind port {port} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Ok(Self {
             child: Some(child),
             dir,

@@ -36,6 +36,30 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// Blocks until some process holds `port` (SIPp, once bound), failing if SIPp exits first or
+/// takes more than 10 s.
+fn wait_until_bound(child: &mut Child, port: u16, tcp: bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let free = if tcp {
+            std::net::TcpListener::bind((LOOPBACK, port)).is_ok()
+        } else {
+            UdpSocket::bind((LOOPBACK, port)).is_ok()
+        };
+        if !free {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("sipp exited ({status}) before binding port {port}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sipp did not bind port {port} within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn scenario_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/sipp")
@@ -103,9 +127,10 @@ impl Sipp {
             .stdin(Stdio::null())
             .stdout(log_file(&dir, "screen.log"))
             .stderr(log_file(&dir, "stderr.log"));
-        let child = command.spawn().expect("start sipp");
-        // SIPp binds within milliseconds; our INVITE retransmits (T1) if it is early.
-        std::thread::sleep(Duration::from_millis(150));
+        let mut child = command.spawn().expect("start sipp");
+        // Wait until SIPp holds its port: under load it can take longer than a short ring
+        // timeout, and an INVITE sent before it binds is lost until the next retransmission.
+        wait_until_bound(&mut child, port, tcp);
         Sipp {
             child: Some(child),
             port,

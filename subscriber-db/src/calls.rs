@@ -1,25 +1,30 @@
 //! Call detail records and their event timeline. The platform creates a record when the user
-//! submits a callback number, moves its state as the flow runs, appends events for every step,
-//! and finishes it with end causes. Also the counts behind the capacity precondition and the
-//! rate limits. Times come in as parameters: no clock in here.
+//! submits a callback number, moves its state as the flow runs, appends typed events for every
+//! step, writes one CDR row per dialed leg (`call_legs`), and finishes the record with its end
+//! causes. Also the counts behind the capacity precondition and the rate limits. Times come in
+//! as parameters: no clock in here.
+//!
+//! The call-level CDR times (sign-on, whisper end, bridge) are read from the timeline itself,
+//! so the record and the timeline agree by construction.
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, col, millis, opt_col, opt_time_col, require_subscriber, time_col};
-use crate::error::{DbError, DbResult, ValidationError};
-use crate::types::{E164, SessionId, SubjectCode, SubscriberId, WhisperCode};
+use crate::error::{DbError, DbResult};
+use crate::types::{
+    CallState, E164, EndCause, HungUpFirst, Leg, LegEndCause, SessionId, SubjectCode,
+    SubscriberId, TimelineEvent, WhisperCode, Word,
+};
 
-/// Longest state, event kind or end-cause text: they are machine words, not prose.
-const LABEL_MAX_CHARS: usize = 200;
 /// Most rows one listing returns.
 pub const MAX_CALLS_PER_PAGE: u32 = 1000;
 
-/// A call as the platform creates it.
+/// A call as the platform creates it; its state starts as [`CallState::Starting`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewCall {
     pub id: SessionId,
@@ -27,12 +32,10 @@ pub struct NewCall {
     pub whisper_code: Option<WhisperCode>,
     pub user_number: E164,
     pub client_ip: IpAddr,
-    /// The flow's state name at creation.
-    pub state: String,
 }
 
 /// A call detail record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     pub id: SessionId,
     pub subscriber_id: SubscriberId,
@@ -40,30 +43,90 @@ pub struct Call {
     pub whisper_code: Option<WhisperCode>,
     pub user_number: E164,
     pub client_ip: IpAddr,
-    pub state: String,
+    pub state: CallState,
     pub created_at: DateTime<Utc>,
     /// `None` while the call is in progress.
     pub ended_at: Option<DateTime<Utc>>,
-    pub end_cause: Option<String>,
-    pub user_end_cause: Option<String>,
-    pub center_end_cause: Option<String>,
+    pub end_cause: Option<EndCause>,
+    pub user_end_cause: Option<LegEndCause>,
+    pub center_end_cause: Option<LegEndCause>,
+    /// Who ended the answered call first; `None` when it never got that far.
+    pub hung_up_first: Option<HungUpFirst>,
+    /// When the agent signed on (step 213), from the timeline.
+    pub signed_on_at: Option<DateTime<Utc>>,
+    /// When the whisper ended (or timed out) (step 214), from the timeline.
+    pub whisper_ended_at: Option<DateTime<Utc>>,
+    /// When the legs were bridged (step 215), from the timeline.
+    pub bridged_at: Option<DateTime<Utc>>,
+    /// One CDR per dialed leg, in the order they were dialed.
+    pub legs: Vec<LegCdr>,
 }
 
-/// How a call ended.
+/// How a call ended. Its state becomes [`CallState::Ended`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallEnd {
-    /// The final state name stored in `state`.
-    pub state: String,
-    pub cause: String,
-    pub user_leg_cause: Option<String>,
-    pub center_leg_cause: Option<String>,
+    pub cause: EndCause,
+    pub user_leg_cause: Option<LegEndCause>,
+    pub center_leg_cause: Option<LegEndCause>,
+    pub hung_up_first: Option<HungUpFirst>,
+}
+
+impl CallEnd {
+    /// An end before any leg was dialed.
+    pub fn before_dialing(cause: EndCause) -> Self {
+        Self {
+            cause,
+            user_leg_cause: None,
+            center_leg_cause: None,
+            hung_up_first: None,
+        }
+    }
+}
+
+/// The call detail record of one dial of one leg: what was dialed, through which trunk, the
+/// SIP Call-ID, and the times and final status seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegCdr {
+    pub leg: Leg,
+    /// 0 for the leg's first number, 1 for the first fallback, and so on.
+    pub attempt: u32,
+    pub number: E164,
+    /// The trunk's target; `None` when dialed by SIP URI.
+    pub trunk: Option<String>,
+    pub sip_call_id: String,
+    pub invite_at: DateTime<Utc>,
+    /// First 180/183 (RFC 6076 §4.1).
+    pub first_provisional_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub final_status: Option<u16>,
+    pub final_reason: Option<String>,
+    pub end_cause: Option<LegEndCause>,
+}
+
+impl LegCdr {
+    /// Post-dial delay (RFC 6076 §4.1): INVITE to the first provisional response, in ms.
+    pub fn post_dial_delay_ms(&self) -> Option<i64> {
+        self.first_provisional_at
+            .map(|t| (t - self.invite_at).num_milliseconds())
+    }
+
+    /// Answered time: from the 200 OK to the end, in seconds with millisecond precision.
+    pub fn billable_secs(&self) -> f64 {
+        match (self.answered_at, self.ended_at) {
+            (Some(answered), Some(ended)) if ended > answered => {
+                (ended - answered).num_milliseconds() as f64 / 1000.0
+            }
+            _ => 0.0,
+        }
+    }
 }
 
 /// Which calls `list_calls` returns, newest first. Empty filter fields match everything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CallFilter {
-    pub state: Option<String>,
+    pub state: Option<CallState>,
     /// Created at or after.
     pub since: Option<DateTime<Utc>>,
     /// Created before.
@@ -93,31 +156,13 @@ pub struct CallEvent {
     /// Increases with every event in the database, so it orders events within a call.
     pub seq: i64,
     pub at: DateTime<Utc>,
-    pub kind: String,
-    pub detail: serde_json::Value,
-}
-
-fn check_label(field: &'static str, text: &str) -> Result<(), ValidationError> {
-    if text.is_empty() {
-        return Err(ValidationError::Empty { field });
-    }
-    let got = text.chars().count();
-    if got > LABEL_MAX_CHARS {
-        return Err(ValidationError::TooLong {
-            field,
-            max: LABEL_MAX_CHARS,
-            got,
-        });
-    }
-    if text.chars().any(char::is_control) {
-        return Err(ValidationError::ControlCharacter { field });
-    }
-    Ok(())
+    #[serde(flatten)]
+    pub event: TimelineEvent,
 }
 
 const COLUMNS: &str =
     "id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state,
-     created_at, ended_at, end_cause, user_end_cause, center_end_cause";
+     created_at, ended_at, end_cause, user_end_cause, center_end_cause, hung_up_first";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
     let ip: String = row.get(5)?;
@@ -131,13 +176,59 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
         whisper_code: opt_col(row, 3)?,
         user_number: col(row, 4)?,
         client_ip,
-        state: row.get(6)?,
+        state: col(row, 6)?,
         created_at: time_col(row, 7)?,
         ended_at: opt_time_col(row, 8)?,
-        end_cause: row.get(9)?,
-        user_end_cause: row.get(10)?,
-        center_end_cause: row.get(11)?,
+        end_cause: opt_col(row, 9)?,
+        user_end_cause: opt_col(row, 10)?,
+        center_end_cause: opt_col(row, 11)?,
+        hung_up_first: opt_col(row, 12)?,
+        signed_on_at: None,
+        whisper_ended_at: None,
+        bridged_at: None,
+        legs: Vec::new(),
     })
+}
+
+const LEG_COLUMNS: &str = "leg, attempt, number, trunk, sip_call_id, invite_at,
+     first_provisional_at, answered_at, ended_at, final_status, final_reason, end_cause";
+
+fn leg_from_row(row: &Row<'_>) -> rusqlite::Result<LegCdr> {
+    Ok(LegCdr {
+        leg: col(row, 0)?,
+        attempt: row.get(1)?,
+        number: col(row, 2)?,
+        trunk: row.get(3)?,
+        sip_call_id: row.get(4)?,
+        invite_at: time_col(row, 5)?,
+        first_provisional_at: opt_time_col(row, 6)?,
+        answered_at: opt_time_col(row, 7)?,
+        ended_at: opt_time_col(row, 8)?,
+        final_status: row.get(9)?,
+        final_reason: row.get(10)?,
+        end_cause: opt_col(row, 11)?,
+    })
+}
+
+/// Fills the parts of a record that live in other tables: leg CDRs and timeline times.
+fn complete(conn: &Connection, mut call: Call) -> DbResult<Call> {
+    let mut legs = conn.prepare_cached(&format!(
+        "SELECT {LEG_COLUMNS} FROM call_legs WHERE call_id = ?1 ORDER BY invite_at, leg, attempt"
+    ))?;
+    call.legs = legs
+        .query_map([call.id.as_str()], leg_from_row)?
+        .collect::<Result<_, _>>()?;
+    let first = |kinds: &[&str]| -> DbResult<Option<DateTime<Utc>>> {
+        let mut statement = conn.prepare_cached(
+            "SELECT min(at) FROM call_events WHERE call_id = ?1 AND kind IN (?2, ?3)",
+        )?;
+        let (a, b) = (kinds[0], kinds.get(1).copied().unwrap_or(kinds[0]));
+        Ok(statement.query_row(params![call.id.as_str(), a, b], |r| opt_time_col(r, 0))?)
+    };
+    call.signed_on_at = first(&["sign_on_ok"])?;
+    call.whisper_ended_at = first(&["whisper_end", "whisper_timeout"])?;
+    call.bridged_at = first(&["bridged"])?;
+    Ok(call)
 }
 
 impl Db {
@@ -148,7 +239,6 @@ impl Db {
         call: &NewCall,
         now: DateTime<Utc>,
     ) -> DbResult<Call> {
-        check_label("state", &call.state)?;
         {
             let conn = self.conn();
             require_subscriber(&conn, sid)?;
@@ -162,7 +252,7 @@ impl Db {
                     call.whisper_code.as_ref().map(WhisperCode::as_str),
                     call.user_number.as_str(),
                     call.client_ip.to_string(),
-                    call.state,
+                    CallState::Starting.word(),
                     millis(now)
                 ],
             )
@@ -172,27 +262,31 @@ impl Db {
     }
 
     pub fn get_call(&self, sid: &SubscriberId, id: &SessionId) -> DbResult<Call> {
-        self.conn()
+        let conn = self.conn();
+        let call = conn
             .query_row(
                 &format!("SELECT {COLUMNS} FROM calls WHERE id = ?1 AND subscriber_id = ?2"),
                 params![id.as_str(), sid.as_str()],
                 from_row,
             )
             .optional()?
-            .ok_or(DbError::NotFound { what: "call" })
+            .ok_or(DbError::NotFound { what: "call" })?;
+        complete(&conn, call)
     }
 
     /// A call by session id alone, for the platform's runtime (the session id is the
     /// unguessable capability the browser holds). Never expose this through the admin API.
     pub fn get_call_by_session(&self, id: &SessionId) -> DbResult<Call> {
-        self.conn()
+        let conn = self.conn();
+        let call = conn
             .query_row(
                 &format!("SELECT {COLUMNS} FROM calls WHERE id = ?1"),
                 [id.as_str()],
                 from_row,
             )
             .optional()?
-            .ok_or(DbError::NotFound { what: "call" })
+            .ok_or(DbError::NotFound { what: "call" })?;
+        complete(&conn, call)
     }
 
     /// Moves a call in progress to a new state; a finished call is a `Conflict`.
@@ -200,12 +294,11 @@ impl Db {
         &self,
         sid: &SubscriberId,
         id: &SessionId,
-        state: &str,
+        state: CallState,
     ) -> DbResult<()> {
-        check_label("state", state)?;
         let rows = self.conn().execute(
             "UPDATE calls SET state = ?3 WHERE id = ?1 AND subscriber_id = ?2 AND ended_at IS NULL",
-            params![id.as_str(), sid.as_str(), state],
+            params![id.as_str(), sid.as_str(), state.word()],
         )?;
         self.changed_unless_ended(rows, sid, id)
     }
@@ -218,29 +311,62 @@ impl Db {
         end: &CallEnd,
         now: DateTime<Utc>,
     ) -> DbResult<Call> {
-        check_label("state", &end.state)?;
-        check_label("end_cause", &end.cause)?;
-        for cause in [&end.user_leg_cause, &end.center_leg_cause]
-            .into_iter()
-            .flatten()
-        {
-            check_label("leg end cause", cause)?;
-        }
+        let word = |w: Option<&dyn Word>| w.map(Word::word);
         let rows = self.conn().execute(
-            "UPDATE calls SET state = ?3, ended_at = ?4, end_cause = ?5, user_end_cause = ?6, center_end_cause = ?7
+            "UPDATE calls SET state = ?3, ended_at = ?4, end_cause = ?5, user_end_cause = ?6,
+                 center_end_cause = ?7, hung_up_first = ?8
              WHERE id = ?1 AND subscriber_id = ?2 AND ended_at IS NULL",
             params![
                 id.as_str(),
                 sid.as_str(),
-                end.state,
+                CallState::Ended.word(),
                 millis(now),
-                end.cause,
-                end.user_leg_cause,
-                end.center_leg_cause
+                end.cause.word(),
+                word(end.user_leg_cause.as_ref().map(|c| c as &dyn Word)),
+                word(end.center_leg_cause.as_ref().map(|c| c as &dyn Word)),
+                word(end.hung_up_first.as_ref().map(|c| c as &dyn Word)),
             ],
         )?;
         self.changed_unless_ended(rows, sid, id)?;
         self.get_call(sid, id)
+    }
+
+    /// Writes (or rewrites, as the leg progresses) the CDR of one dial of a call's leg.
+    pub fn upsert_call_leg(&self, sid: &SubscriberId, id: &SessionId, cdr: &LegCdr) -> DbResult<()> {
+        let conn = self.conn();
+        let owned: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM calls WHERE id = ?1 AND subscriber_id = ?2",
+                params![id.as_str(), sid.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if owned.is_none() {
+            return Err(DbError::NotFound { what: "call" });
+        }
+        let opt = |t: Option<DateTime<Utc>>| t.map(millis);
+        conn.execute(
+            &format!(
+                "INSERT OR REPLACE INTO call_legs (call_id, {LEG_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ),
+            params![
+                id.as_str(),
+                cdr.leg.word(),
+                cdr.attempt,
+                cdr.number.as_str(),
+                cdr.trunk,
+                cdr.sip_call_id,
+                millis(cdr.invite_at),
+                opt(cdr.first_provisional_at),
+                opt(cdr.answered_at),
+                opt(cdr.ended_at),
+                cdr.final_status,
+                cdr.final_reason,
+                cdr.end_cause.map(|c| c.word()),
+            ],
+        )?;
+        Ok(())
     }
 
     /// After an update guarded by `ended_at IS NULL` touched no row: `NotFound` when the call
@@ -274,7 +400,7 @@ impl Db {
         let rows = statement.query_map(
             params![
                 sid.as_str(),
-                filter.state,
+                filter.state.map(|s| s.word()),
                 filter.since.map(millis),
                 filter.until.map(millis),
                 filter.subject_code.as_ref().map(SubjectCode::as_str),
@@ -283,7 +409,8 @@ impl Db {
             ],
             from_row,
         )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let calls: Vec<Call> = rows.collect::<Result<_, _>>()?;
+        calls.into_iter().map(|c| complete(&conn, c)).collect()
     }
 
     /// Calls of the subscriber not yet finished: the capacity precondition.
@@ -326,23 +453,22 @@ impl Db {
         sid: &SubscriberId,
         id: &SessionId,
         at: DateTime<Utc>,
-        kind: &str,
-        detail: &serde_json::Value,
+        event: &TimelineEvent,
     ) -> DbResult<i64> {
-        check_label("kind", kind)?;
-        let detail = detail.to_string();
+        let detail = event.detail().to_string();
         self.conn()
             .query_row(
                 "INSERT INTO call_events (call_id, at, kind, detail)
                  SELECT id, ?3, ?4, ?5 FROM calls WHERE id = ?1 AND subscriber_id = ?2 RETURNING seq",
-                params![id.as_str(), sid.as_str(), millis(at), kind, detail],
+                params![id.as_str(), sid.as_str(), millis(at), event.kind(), detail],
                 |r| r.get(0),
             )
             .optional()?
             .ok_or(DbError::NotFound { what: "call" })
     }
 
-    /// The call's timeline in the order it was written.
+    /// The call's timeline in the order it was written. A row written by an older Callbond
+    /// whose kind or detail no longer reads is left out with a warning naming its `seq`.
     pub fn list_call_events(&self, sid: &SubscriberId, id: &SessionId) -> DbResult<Vec<CallEvent>> {
         self.get_call(sid, id)?;
         let conn = self.conn();
@@ -350,18 +476,24 @@ impl Db {
             "SELECT seq, at, kind, detail FROM call_events WHERE call_id = ?1 ORDER BY seq",
         )?;
         let rows = statement.query_map([id.as_str()], |row| {
+            let seq: i64 = row.get(0)?;
+            let kind: String = row.get(2)?;
             let detail: String = row.get(3)?;
-            let detail = serde_json::from_str(&detail).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(3, Type::Text, Box::new(e))
-            })?;
-            Ok(CallEvent {
-                seq: row.get(0)?,
-                at: time_col(row, 1)?,
-                kind: row.get(2)?,
-                detail,
-            })
+            Ok((seq, time_col(row, 1)?, kind, detail))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut events = Vec::new();
+        for row in rows {
+            let (seq, at, kind, detail) = row?;
+            let parsed = serde_json::from_str(&detail)
+                .and_then(|detail| TimelineEvent::from_row(&kind, detail));
+            match parsed {
+                Ok(event) => events.push(CallEvent { seq, at, event }),
+                Err(error) => {
+                    tracing::warn!(seq, kind, %error, "timeline row not readable; left out");
+                }
+            }
+        }
+        Ok(events)
     }
 }
 
@@ -370,13 +502,14 @@ mod tests {
     use super::*;
     use crate::new_session_id;
     use crate::tests::{at, db_with, new_call, sid};
+    use crate::types::{CallOrder, CallStatus};
 
-    fn end(cause: &str) -> CallEnd {
+    fn end(cause: EndCause) -> CallEnd {
         CallEnd {
-            state: "ended".into(),
-            cause: cause.into(),
-            user_leg_cause: Some("bye".into()),
+            cause,
+            user_leg_cause: Some(LegEndCause::RemoteHangup),
             center_leg_cause: None,
+            hung_up_first: Some(HungUpFirst::User),
         }
     }
 
@@ -388,44 +521,40 @@ mod tests {
         let created = db
             .create_call(&a, &new_call(&id, "+12015550123"), at(0))
             .expect("create");
-        assert_eq!(
-            (created.state.as_str(), created.ended_at),
-            ("dialing_user", None)
-        );
+        assert_eq!((created.state, created.ended_at), (CallState::Starting, None));
         assert!(matches!(
             db.create_call(&a, &new_call(&id, "+12015550123"), at(1)),
             Err(DbError::Conflict { .. })
         ));
         assert_eq!(db.count_active_calls(&a).expect("count"), 1);
-        db.update_call_state(&a, &id, "bridged").expect("state");
+        db.update_call_state(&a, &id, CallState::Bridged)
+            .expect("state");
         assert_eq!(
             db.get_call_by_session(&id).expect("by session").state,
-            "bridged"
+            CallState::Bridged
         );
 
         let finished = db
-            .finish_call(&a, &id, &end("user_hangup"), at(90))
+            .finish_call(&a, &id, &end(EndCause::UserHungUp), at(90))
             .expect("finish");
         assert_eq!(finished.ended_at, Some(at(90)));
-        assert_eq!(finished.end_cause.as_deref(), Some("user_hangup"));
-        assert_eq!(finished.user_end_cause.as_deref(), Some("bye"));
+        assert_eq!(finished.state, CallState::Ended);
+        assert_eq!(finished.end_cause, Some(EndCause::UserHungUp));
+        assert_eq!(finished.user_end_cause, Some(LegEndCause::RemoteHangup));
+        assert_eq!(finished.hung_up_first, Some(HungUpFirst::User));
         assert_eq!(db.count_active_calls(&a).expect("count"), 0);
         assert!(matches!(
-            db.finish_call(&a, &id, &end("again"), at(91)),
+            db.finish_call(&a, &id, &end(EndCause::Cancelled), at(91)),
             Err(DbError::Conflict { .. })
         ));
         assert!(matches!(
-            db.update_call_state(&a, &id, "late"),
+            db.update_call_state(&a, &id, CallState::Ending),
             Err(DbError::Conflict { .. })
         ));
         assert_eq!(
-            db.get_call(&a, &id).expect("get").end_cause.as_deref(),
-            Some("user_hangup")
+            db.get_call(&a, &id).expect("get").end_cause,
+            Some(EndCause::UserHungUp)
         );
-        assert!(matches!(
-            db.update_call_state(&a, &id, ""),
-            Err(DbError::Invalid(ValidationError::Empty { field: "state" }))
-        ));
     }
 
     #[test]
@@ -449,7 +578,7 @@ mod tests {
         }
         db.create_call(&b, &new_call(&new_session_id(), "+12015550123"), at(30))
             .expect("b's call");
-        db.finish_call(&a, &ids[0], &end("done"), at(10))
+        db.finish_call(&a, &ids[0], &end(EndCause::AgentHungUp), at(10))
             .expect("finish");
 
         let listed = |filter: CallFilter| -> Vec<SessionId> {
@@ -464,7 +593,7 @@ mod tests {
             vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]
         );
         let state = CallFilter {
-            state: Some("ended".into()),
+            state: Some(CallState::Ended),
             ..CallFilter::default()
         };
         assert_eq!(listed(state), vec![ids[0].clone()]);
@@ -506,7 +635,7 @@ mod tests {
     }
 
     #[test]
-    fn events_keep_order_and_millisecond_times() {
+    fn events_keep_order_typed_detail_and_millisecond_times() {
         let db = db_with(&["alpha"]);
         let a = sid("alpha");
         let id = new_session_id();
@@ -516,23 +645,108 @@ mod tests {
         db.create_call(&a, &new_call(&other, "+12015550123"), at(0))
             .expect("create");
         let t1 = at(1) + chrono::Duration::milliseconds(123);
-        let kinds = ["dialing_user", "user_answered", "bridged"];
-        for (i, kind) in kinds.iter().enumerate() {
-            let detail = serde_json::json!({ "step": i, "leg": "user" });
-            db.append_call_event(&a, &id, t1, kind, &detail)
-                .expect("append");
-            db.append_call_event(&a, &other, t1, "noise", &serde_json::json!(null))
+        let events = [
+            TimelineEvent::Started {
+                call_order: CallOrder::UserFirst,
+            },
+            TimelineEvent::Status {
+                status: CallStatus::Calling,
+            },
+            TimelineEvent::Bridged {},
+        ];
+        for event in &events {
+            db.append_call_event(&a, &id, t1, event).expect("append");
+            db.append_call_event(&a, &other, t1, &TimelineEvent::Farewell {})
                 .expect("append");
         }
-        let events = db.list_call_events(&a, &id).expect("events");
-        let got: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(got, kinds);
-        assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
-        assert_eq!(events[0].at, t1);
-        assert_eq!(events[2].detail["step"], 2);
+        let stored = db.list_call_events(&a, &id).expect("events");
+        let got: Vec<&TimelineEvent> = stored.iter().map(|e| &e.event).collect();
+        assert_eq!(got, events.iter().collect::<Vec<_>>());
+        assert!(stored.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(stored[0].at, t1);
+        let json = serde_json::to_value(&stored[1]).expect("json");
+        assert_eq!(json["kind"], "status");
+        assert_eq!(json["detail"]["status"], "calling");
+        assert_eq!(db.get_call(&a, &id).expect("call").bridged_at, Some(t1));
         let missing = new_session_id();
         assert!(matches!(
-            db.append_call_event(&a, &missing, t1, "x", &serde_json::json!({})),
+            db.append_call_event(&a, &missing, t1, &TimelineEvent::Farewell {}),
+            Err(DbError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_legacy_timeline_row_is_left_out_not_fatal() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let id = new_session_id();
+        db.create_call(&a, &new_call(&id, "+12015550123"), at(0))
+            .expect("create");
+        db.conn()
+            .execute(
+                "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, 0, 'hung_up', '{\"detail\":\"user leg: HungUpByPeer\"}')",
+                [id.as_str()],
+            )
+            .expect("legacy row");
+        db.append_call_event(&a, &id, at(1), &TimelineEvent::Farewell {})
+            .expect("append");
+        let events = db.list_call_events(&a, &id).expect("events");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, TimelineEvent::Farewell {});
+    }
+
+    #[test]
+    fn leg_cdrs_are_written_per_attempt_and_rewritten_as_the_leg_ends() {
+        let db = db_with(&["alpha", "beta"]);
+        let (a, b) = (sid("alpha"), sid("beta"));
+        let id = new_session_id();
+        db.create_call(&a, &new_call(&id, "+12015550123"), at(0))
+            .expect("create");
+        let ms = |n: i64| at(0) + chrono::Duration::milliseconds(n);
+        let mut user = LegCdr {
+            leg: Leg::User,
+            attempt: 0,
+            number: "+12015550123".parse().expect("number"),
+            trunk: Some("127.0.0.1:5070".into()),
+            sip_call_id: "a84b4c76e66710@pc33".into(),
+            invite_at: ms(1000),
+            first_provisional_at: None,
+            answered_at: None,
+            ended_at: None,
+            final_status: None,
+            final_reason: None,
+            end_cause: None,
+        };
+        db.upsert_call_leg(&a, &id, &user).expect("dialed");
+        user.first_provisional_at = Some(ms(1250));
+        user.answered_at = Some(ms(3000));
+        user.ended_at = Some(ms(15_500));
+        user.final_status = Some(200);
+        user.final_reason = Some("OK".into());
+        user.end_cause = Some(LegEndCause::RemoteHangup);
+        db.upsert_call_leg(&a, &id, &user).expect("ended");
+        let center = LegCdr {
+            leg: Leg::Center,
+            attempt: 1,
+            number: "+12015550188".parse().expect("number"),
+            sip_call_id: "other@pc33".into(),
+            invite_at: ms(3100),
+            first_provisional_at: None,
+            answered_at: None,
+            final_status: Some(486),
+            final_reason: Some("Busy Here".into()),
+            end_cause: Some(LegEndCause::Busy),
+            ended_at: Some(ms(3200)),
+            ..user.clone()
+        };
+        db.upsert_call_leg(&a, &id, &center).expect("center");
+        let legs = db.get_call(&a, &id).expect("call").legs;
+        assert_eq!(legs, vec![user.clone(), center.clone()]);
+        assert_eq!(legs[0].post_dial_delay_ms(), Some(250));
+        assert_eq!(legs[0].billable_secs(), 12.5);
+        assert_eq!(legs[1].billable_secs(), 0.0);
+        assert!(matches!(
+            db.upsert_call_leg(&b, &id, &user),
             Err(DbError::NotFound { .. })
         ));
     }

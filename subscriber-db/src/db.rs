@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::error::{DbError, DbResult, ValidationError};
+use crate::error::{DbError, DbResult};
 use crate::schema::MIGRATIONS;
 use crate::types::SubscriberId;
 
@@ -93,20 +93,22 @@ fn migrate(conn: &mut Connection) -> DbResult<()> {
 
 /// Reads a text column into a validated type; a stored value that no longer parses is a
 /// conversion error rather than a panic.
-pub(crate) fn col<T: FromStr<Err = ValidationError>>(
-    row: &Row<'_>,
-    idx: usize,
-) -> rusqlite::Result<T> {
+pub(crate) fn col<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     let text: String = row.get(idx)?;
     text.parse()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
 }
 
 /// Like [`col`] for a nullable column.
-pub(crate) fn opt_col<T: FromStr<Err = ValidationError>>(
-    row: &Row<'_>,
-    idx: usize,
-) -> rusqlite::Result<Option<T>> {
+pub(crate) fn opt_col<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     let text: Option<String> = row.get(idx)?;
     text.map(|t| {
         t.parse()

@@ -18,7 +18,8 @@ mod routes;
 mod schema;
 mod sites;
 mod subscribers;
-pub mod types;
+/// The product words, re-exported so callers of this crate need only one import path.
+pub use words as types;
 
 pub use calls::{Call, CallEnd, CallEvent, CallFilter, MAX_CALLS_PER_PAGE, NewCall};
 pub use db::Db;
@@ -27,13 +28,13 @@ pub use import::{ImportMode, ImportSummary, RouteInput};
 pub use keys::{ApiKey, ApiToken, KeyId, NewApiKey, Principal};
 pub use pages::{Page, PageContent, PageId, PageInput};
 pub use policy::{
-    Announcements, CallOrder, MaxCallLengthSecs, MaxConcurrentCalls, Policy, RingTimeoutSecs,
-    SignOnMode, SignOnTimeoutSecs,
+    Announcements, MaxCallLengthSecs, MaxConcurrentCalls, Policy, RingTimeoutSecs,
+    SignOnTimeoutSecs,
 };
 pub use routes::{MAX_FALLBACK_NUMBERS, Route, Window};
 pub use sites::{Site, SiteId, SiteInput, SiteSecret, SiteWithSecret};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberUpdate};
-pub use types::*;
+pub use words::*;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, require_subscriber};
 use crate::error::{DbError, DbResult, ValidationError};
-use crate::types::{AnnouncementText, CountryCode, SignOnPin, SubscriberId, TimeZone, WeeklyHours};
+use crate::types::{
+    AnnouncementText, CallOrder, CountryCode, SignOnMode, SubscriberId, TimeZone, WeeklyHours,
+};
 
 /// Declares a `u32` newtype limited to `min..=max`, validated by serde and `new`.
 macro_rules! bounded_number {
@@ -73,31 +75,6 @@ bounded_number!(
     /// Longest call in seconds, after which the platform hangs up: 60 to 86400, default 3600.
     MaxCallLengthSecs, "max_call_length_secs", 60, 86400, 3600
 );
-
-/// Which leg the platform dials first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallOrder {
-    /// Call the user, hold them with an announcement, then call the center (seed 002 flow).
-    #[default]
-    UserFirst,
-    /// Reach an agent first, then call the user.
-    CenterFirst,
-    Simultaneous,
-}
-
-/// How the agent tells the platform a person is listening before the whisper.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "mode", content = "pin", rename_all = "snake_case")]
-pub enum SignOnMode {
-    /// Whisper as soon as the center answers.
-    None,
-    /// Wait for the `#` key.
-    #[default]
-    Hash,
-    /// Wait for these digits.
-    Pin(SignOnPin),
-}
 
 /// Texts spoken to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

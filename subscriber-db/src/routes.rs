@@ -29,13 +29,6 @@ pub struct Route {
     pub fallback_numbers: Vec<E164>,
 }
 
-impl Default for WhisperTemplate {
-    fn default() -> Self {
-        // The empty template is valid: nothing is whispered.
-        Self::try_from("").unwrap_or_else(|_| unreachable!("the empty whisper template is valid"))
-    }
-}
-
 /// Which rows a listing returns, for pagination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {

@@ -99,4 +99,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX call_events_call ON call_events(call_id, seq);
     "#,
+    // 2: the call detail record: one row per dialed leg, who hung up first, and the state
+    // and cause words of the typed call record (older words mapped to their new spelling).
+    r#"
+    ALTER TABLE calls ADD COLUMN hung_up_first TEXT;
+
+    CREATE TABLE call_legs (
+        call_id              TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        leg                  TEXT NOT NULL,
+        attempt              INTEGER NOT NULL,
+        number               TEXT NOT NULL,
+        trunk                TEXT,
+        sip_call_id          TEXT NOT NULL,
+        invite_at            INTEGER NOT NULL,
+        first_provisional_at INTEGER,
+        answered_at          INTEGER,
+        ended_at             INTEGER,
+        final_status         INTEGER,
+        final_reason         TEXT,
+        end_cause            TEXT,
+        PRIMARY KEY (call_id, leg, attempt)
+    ) STRICT, WITHOUT ROWID;
+
+    UPDATE calls SET state = 'starting' WHERE state = 'created';
+    UPDATE calls SET state = 'ended' WHERE state = 'failed';
+    UPDATE calls SET user_end_cause = 'rejected' WHERE user_end_cause LIKE 'rejected_%';
+    UPDATE calls SET center_end_cause = 'rejected' WHERE center_end_cause LIKE 'rejected_%';
+    "#,
 ];

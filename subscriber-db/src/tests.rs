@@ -47,7 +47,6 @@ pub(crate) fn new_call(id: &SessionId, number: &str) -> NewCall {
         whisper_code: Some("order-42".parse().expect("wc")),
         user_number: number.parse().expect("number"),
         client_ip: "192.0.2.7".parse().expect("ip"),
-        state: "dialing_user".into(),
     }
 }
 
@@ -87,7 +86,7 @@ fn subscriber_b_cannot_see_or_change_a_objects() {
     let call = db
         .create_call(&a, &new_call(&call_id, "+12015550123"), at(2))
         .expect("call");
-    db.append_call_event(&a, &call_id, at(3), "dialing", &serde_json::json!({}))
+    db.append_call_event(&a, &call_id, at(3), &TimelineEvent::Farewell {})
         .expect("event");
     let key = db.create_subscriber_key(&a, at(4)).expect("key");
 
@@ -100,12 +99,7 @@ fn subscriber_b_cannot_see_or_change_a_objects() {
         title: "Evil".try_into().expect("title"),
         content: PageContent::Url("https://evil.example/".parse().expect("url")),
     };
-    let end = CallEnd {
-        state: "ended".into(),
-        cause: "hijacked".into(),
-        user_leg_cause: None,
-        center_leg_cause: None,
-    };
+    let end = CallEnd::before_dialing(EndCause::Cancelled);
     assert_not_found(db.get_site(&b, site.id), "get site");
     assert_not_found(db.update_site(&b, site.id, &other_site), "update site");
     assert_not_found(db.get_site_secret(&b, site.id), "site secret");
@@ -123,11 +117,11 @@ fn subscriber_b_cannot_see_or_change_a_objects() {
     assert_not_found(db.find_page_by_keys(&b, &page.keys), "find page");
     assert_not_found(db.delete_page(&b, page.id), "delete page");
     assert_not_found(db.get_call(&b, &call_id), "get call");
-    assert_not_found(db.update_call_state(&b, &call_id, "bridged"), "call state");
+    assert_not_found(db.update_call_state(&b, &call_id, CallState::Bridged), "call state");
     assert_not_found(db.finish_call(&b, &call_id, &end, at(5)), "finish call");
     assert_not_found(db.list_call_events(&b, &call_id), "call events");
     assert_not_found(
-        db.append_call_event(&b, &call_id, at(5), "x", &serde_json::json!(null)),
+        db.append_call_event(&b, &call_id, at(5), &TimelineEvent::Farewell {}),
         "append event",
     );
     assert_not_found(

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{ValidationError, shown};
+use crate::{ValidationError, shown};
 
 /// Longest page URL we store; longer ones break in some browsers anyway.
 const URL_MAX_BYTES: usize = 2048;

@@ -1,9 +1,18 @@
-//! Product words as validated types: every value that enters the database is parsed into one of
-//! these at the edge (`FromStr`, `TryFrom<&str>`, or serde, which re-validates), so the rest of
-//! the platform never holds an invalid subject code, DNIS or time zone. This module owns the
-//! short textual ones; phone numbers, opening hours and web addresses have their own files.
-//! No database access here.
+//! Callbond's product words as types, one type per word (ARCHITECTURE.md "Words"): phone
+//! numbers, session ids, subject and whisper codes, DNIS, page keys, sign-on PINs, call order
+//! and sign-on mode, opening hours, origins, bounded texts, and the call record's vocabulary
+//! (states, end causes, timeline events). Every value is parsed into one of these once at the
+//! edge (`FromStr`, `TryFrom<&str>`, or serde, which re-validates) and passed through as is.
+//!
+//! Why a crate of its own: the pure call flow (`platform`), the database (`subscriber-db`), the
+//! push channel (`pagepush`) and the SIP side (`voice`) all hold these values, and those crates
+//! must not depend on one another. This crate holds logic without I/O and depends on nothing
+//! of ours.
 
+mod call_record;
+mod call_setup;
+mod dtmf;
+mod error;
 mod hours;
 mod phone;
 #[cfg(test)]
@@ -11,6 +20,13 @@ mod proptests;
 mod text;
 mod web;
 
+pub use call_record::{
+    CallState, CallStatus, EndCause, HungUpFirst, IgnoredBecause, Leg, LegEndCause, PushSource,
+    SignOnWord, TimelineEvent, UnknownWord, Word,
+};
+pub use call_setup::{CallOrder, SignOnMode};
+pub use dtmf::{DtmfKey, NotADtmfKey};
+pub use error::{ValidationError, shown};
 pub use hours::{TimeRange, WeeklyHours};
 pub use phone::{E164, NumberType};
 pub use text::{
@@ -21,16 +37,24 @@ pub use web::{Origin, PageUrl};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{ValidationError, shown};
-
 /// Declares a string newtype whose only constructor is `FromStr`, with `TryFrom<&str>`,
 /// `TryFrom<String>`, `Display`, `AsRef<str>` and serde as a string that re-validates.
 macro_rules! string_newtype {
+    (no_debug $(#[$meta:meta])* $name:ident, $valid:expr, $error:path) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+        string_newtype!(@impls $name, $valid, $error);
+    };
     ($(#[$meta:meta])* $name:ident, $valid:expr, $error:path) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+        string_newtype!(@impls $name, $valid, $error);
+    };
+    (@impls $name:ident, $valid:expr, $error:path) => {
 
         impl $name {
             pub fn as_str(&self) -> &str {
@@ -39,26 +63,26 @@ macro_rules! string_newtype {
         }
 
         impl std::str::FromStr for $name {
-            type Err = $crate::error::ValidationError;
+            type Err = $crate::ValidationError;
             fn from_str(text: &str) -> Result<Self, Self::Err> {
                 let valid: fn(&str) -> bool = $valid;
                 if valid(text) {
                     Ok(Self(text.to_owned()))
                 } else {
-                    Err($error($crate::error::shown(text)))
+                    Err($error($crate::shown(text)))
                 }
             }
         }
 
         impl TryFrom<&str> for $name {
-            type Error = $crate::error::ValidationError;
+            type Error = $crate::ValidationError;
             fn try_from(text: &str) -> Result<Self, Self::Error> {
                 text.parse()
             }
         }
 
         impl TryFrom<String> for $name {
-            type Error = $crate::error::ValidationError;
+            type Error = $crate::ValidationError;
             fn try_from(text: String) -> Result<Self, Self::Error> {
                 text.parse()
             }
@@ -127,34 +151,70 @@ string_newtype!(
 );
 
 string_newtype!(
-    /// The agent's DTMF keys that select a page: `[0-9*#]{1,8}`.
+    /// The keys that select a page in the subscriber's page table: `[0-9*#]{1,8}`. An agent's
+    /// keypad run holds only [`DtmfKey::is_page_key`] keys (`#` ends a run), at most
+    /// [`DtmfKeys::MAX`]; `#` can still be part of keys pushed through the API.
     DtmfKeys,
     |t| ascii_run(t, 1, 8, |b| b.is_ascii_digit() || b == b'*' || b == b'#'),
     ValidationError::DtmfKeys
 );
 
 string_newtype!(
-    /// The agent's sign-on PIN: 2 to 8 digits.
+    no_debug
+    /// The agent's sign-on PIN: 2 to 8 digits. `Debug` shows its length only, so a PIN never
+    /// lands in a log through `{:?}`.
     SignOnPin,
     |t| ascii_run(t, 2, 8, |b| b.is_ascii_digit()),
     ValidationError::SignOnPin
 );
 
+impl fmt::Debug for SignOnPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignOnPin(<{} digits>)", self.0.len())
+    }
+}
+
 string_newtype!(
-    /// A call's session id, generated by the platform: 22 to 64 of `[A-Za-z0-9_-]`, which holds
-    /// at least 128 bits whether written in hex or base64url. See [`SessionId::new_random`].
+    /// A call's session id, generated by the platform: exactly 32 lowercase hex digits (128
+    /// random bits). The browser holds it as its capability, the call record uses it as its
+    /// key, and it is the session reference on every channel. See [`SessionId::new_random`].
     SessionId,
-    |t| ascii_run(t, 22, 64, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+    |t| t.len() == 32 && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
     ValidationError::SessionId
 );
 
 impl SessionId {
     /// A fresh unguessable session id: 128 random bits from the OS-seeded CSPRNG as 32 hex
-    /// characters.
+    /// digits.
     pub fn new_random() -> Self {
         let bytes: [u8; 16] = rand::random();
         Self(hex::encode(bytes))
     }
+}
+
+impl DtmfKeys {
+    /// The longest page key run.
+    pub const MAX: usize = 8;
+
+    /// The keys as one run, when they form valid page keys.
+    pub fn from_keys(keys: &[DtmfKey]) -> Option<Self> {
+        let text: String = keys.iter().map(|k| k.as_char()).collect();
+        text.parse().ok()
+    }
+}
+
+/// Masks all but the last three letters or digits of a phone number or code, for logs and
+/// timelines: `+15551234567` → `+********567`. The one masker of the platform.
+pub fn mask(value: &str) -> String {
+    let n = value.chars().count();
+    if n <= 3 {
+        return "*".repeat(n);
+    }
+    value
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i + 3 < n && c.is_ascii_alphanumeric() { '*' } else { c })
+        .collect()
 }
 
 /// A fresh unguessable session id (32 hex characters, 128 random bits).
@@ -363,7 +423,11 @@ mod tests {
     fn session_id_table_and_random_ids_are_valid_and_distinct() {
         check::<SessionId>(&[
             ("0123456789abcdef0123456789abcdef", true),
-            ("AAAAAAAAAAAAAAAAAAAAA_", true),
+            ("0123456789ABCDEF0123456789abcdef", false),
+            ("0123456789abcdef0123456789abcde", false),
+            ("0123456789abcdef0123456789abcdef0", false),
+            ("../../etc/passwd0123456789abcdef", false),
+            ("é123456789abcdef0123456789abcde", false),
             ("short", false),
             ("0123456789abcdef0123456789abcde/", false),
         ]);

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, Days, NaiveDateTime, NaiveTime, Timelike};
 
-use crate::error::{ValidationError, shown};
+use crate::{ValidationError, shown};
 
 const MINUTES_PER_DAY: u16 = 24 * 60;
 const DAY_NAMES: [&str; 7] = [

@@ -2,7 +2,7 @@
 //! stored page HTML. They are kept as written (no trimming) but bounded, so one subscriber
 //! cannot fill the database or a TTS queue, and one-line texts carry no control characters.
 
-use crate::error::ValidationError;
+use crate::ValidationError;
 
 /// How a text is measured and which characters it may hold.
 #[derive(Clone, Copy)]
@@ -125,6 +125,13 @@ bounded_text!(
     PageHtml,
     Limits { field: "html", allow_empty: false, max: PAGE_HTML_MAX_BYTES, bytes: true, multi_line: true }
 );
+
+impl Default for WhisperTemplate {
+    fn default() -> Self {
+        // The empty template is valid: nothing is whispered.
+        Self::try_from("").unwrap_or_else(|_| unreachable!("the empty whisper template is valid"))
+    }
+}
 
 #[cfg(test)]
 mod tests {

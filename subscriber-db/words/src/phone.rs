@@ -10,7 +10,7 @@ use phonenumber::metadata::DATABASE;
 use phonenumber::{Mode, PhoneNumber, Type};
 
 use super::CountryCode;
-use crate::error::{ValidationError, shown};
+use crate::{ValidationError, shown};
 
 /// A valid phone number, held in E.164 form `+CC…` (no spaces).
 #[derive(
@@ -129,12 +129,10 @@ impl E164 {
         })
     }
 
-    /// The number with all but the last `keep` digits masked, for logs.
-    pub fn masked(&self, keep: usize) -> String {
-        let digits = self.0.len().saturating_sub(1);
-        let hidden = digits.saturating_sub(keep);
-        let tail = &self.0[1 + hidden..];
-        format!("+{}{tail}", "*".repeat(hidden))
+    /// The number with all but its last three digits masked, for logs and timelines
+    /// (see [`crate::mask`]).
+    pub fn masked(&self) -> String {
+        crate::mask(&self.0)
     }
 }
 
@@ -257,7 +255,7 @@ mod tests {
     #[test]
     fn masked_keeps_last_digits() {
         let number: E164 = "+12015550123".parse().expect("valid");
-        assert_eq!(number.masked(4), "+*******0123");
+        assert_eq!(number.masked(), "+********123");
     }
 
     #[test]

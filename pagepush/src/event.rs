@@ -2,28 +2,19 @@
 //! receives. Plain values; their JSON form is what the browser's script reads.
 
 use serde::Serialize;
+use words::{CallStatus, EndCause};
 
 /// Per-session event id: 1, 2, 3, ... in publish order. Sent as the SSE `id:` field so a
 /// reconnecting browser can say where it stopped (`Last-Event-ID`).
 pub type EventId = u64;
 
-/// Call status as the user sees it on the Connect page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionStatus {
-    Calling,
-    Connecting,
-    AgentOnLine,
-    Ended,
-    Failed,
-}
-
 /// An event the platform publishes to a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PushEvent {
+    /// Where the call is, in the words the call record uses; `Ended` comes as [`PushEvent::Ended`].
     Status {
-        state: SessionStatus,
+        state: CallStatus,
         text: String,
     },
     /// A page from the subscriber's page table; `url` is what the browser frame loads
@@ -35,14 +26,14 @@ pub enum PushEvent {
     },
     /// The call is over; the stream ends after this event and the hub refuses further publishes.
     Ended {
-        cause: String,
+        cause: EndCause,
         text: String,
     },
 }
 
 impl PushEvent {
     /// Shorthand for a `Status` event.
-    pub fn status(state: SessionStatus, text: impl Into<String>) -> Self {
+    pub fn status(state: CallStatus, text: impl Into<String>) -> Self {
         PushEvent::Status {
             state,
             text: text.into(),

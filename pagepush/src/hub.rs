@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use tokio::sync::watch;
 
-use crate::event::{Delivered, EventId, PushEvent, SessionStatus};
-use crate::session_id::SessionId;
+use crate::event::{Delivered, EventId, PushEvent};
+use words::CallStatus;
+use words::SessionId;
 
 /// Limits and timings for the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +54,7 @@ pub enum PushError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// Last `Status` published, if any.
-    pub status: Option<(SessionStatus, String)>,
+    pub status: Option<(CallStatus, String)>,
     /// Last `Page` published, if any (always a `PushEvent::Page`).
     pub last_page: Option<PushEvent>,
     /// The `Ended` event, once published (always a `PushEvent::Ended`).

@@ -7,11 +7,10 @@ mod hub;
 mod page;
 #[cfg(test)]
 mod proptests;
-mod session_id;
 mod sse;
 
-pub use event::{Delivered, EventId, PushEvent, SessionStatus};
+pub use event::{Delivered, EventId, PushEvent};
 pub use hub::{Hub, HubConfig, PushError, Snapshot};
 pub use page::{PageLink, frame_sandbox_for_html, frame_sandbox_for_url, sandbox_csp};
-pub use session_id::{SessionId, SessionIdError};
+pub use words::{CallStatus, EndCause, SessionId};
 pub use sse::{RETRY_HINT, parse_last_event_id, sse_response};

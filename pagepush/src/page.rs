@@ -18,7 +18,7 @@
 //! opaque origin (no cookies, no session API), and scripts plus same-origin together would
 //! let a framed page remove its own sandbox (HTML "iframe sandbox" security note).
 
-use crate::session_id::SessionId;
+use words::SessionId;
 
 /// Builds the URLs under which pushed pages are served.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use axum::http::HeaderValue;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
-use crate::{SessionId, SessionIdError, parse_last_event_id};
+use crate::parse_last_event_id;
 
 fn config(cases: u32) -> Config {
     Config {
@@ -47,31 +47,5 @@ proptest! {
     fn last_event_id_round_trips(id in any::<u64>(), before in "[ \t]{0,3}", after in "[ \t]{0,3}") {
         let value = HeaderValue::from_str(&format!("{before}{id}{after}")).unwrap();
         prop_assert_eq!(parse_last_event_id(Some(&value)), Some(id));
-    }
-
-    #[test]
-    fn session_id_any_text(text in prop_oneof!["(?s).{0,40}", "[0-9a-fA-Fé]{30,34}", "[0-9a-f]{32}"]) {
-        let ok = text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        match text.parse::<SessionId>() {
-            Ok(id) => {
-                prop_assert!(ok);
-                prop_assert_eq!(id.to_string(), text);
-            }
-            Err(SessionIdError::WrongLength(n)) => {
-                prop_assert!(!ok);
-                prop_assert_eq!(n, text.chars().count());
-                // "has 32 hex digits, this one has 32 characters" would be no help.
-                prop_assert_ne!(n, 32, "{:?}", text);
-            }
-            Err(SessionIdError::NotLowerHex) => prop_assert!(!ok),
-        }
-    }
-
-    #[test]
-    fn session_id_round_trips(bits in any::<u128>()) {
-        let text = format!("{bits:032x}");
-        let id: SessionId = text.parse().unwrap();
-        prop_assert_eq!(id.as_str(), text.as_str());
-        prop_assert_eq!(id.to_string().parse::<SessionId>().unwrap(), id);
     }
 }

@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 
 use crate::event::{Delivered, EventId};
 use crate::hub::{Hub, PushError};
-use crate::session_id::SessionId;
+use words::SessionId;
 
 /// Reconnection delay the browser is told to use (`retry:` field).
 pub const RETRY_HINT: Duration = Duration::from_millis(1000);

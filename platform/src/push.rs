@@ -6,30 +6,15 @@
 
 use chrono::{DateTime, Utc};
 use pagepush::{Hub, PageLink, PushEvent};
-use serde_json::json;
 use subscriber_db::{Db, DbError, DtmfKeys, Page, PageContent, PageId, SessionId, SubscriberId};
+pub use words::PushSource;
+use words::TimelineEvent;
 
 /// Which page to push.
 #[derive(Debug, Clone)]
 pub enum PushTarget {
     Digits(DtmfKeys),
     Page(PageId),
-}
-
-/// Who asked for the push; written to the timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushSource {
-    Dtmf,
-    Api,
-}
-
-impl PushSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            PushSource::Dtmf => "dtmf",
-            PushSource::Api => "api",
-        }
-    }
 }
 
 /// Why nothing was pushed.
@@ -82,18 +67,15 @@ pub fn push_page(
         }),
         other => PushPageError::Db(other),
     })?;
-    let session: pagepush::SessionId = call
-        .as_str()
-        .parse()
-        .map_err(|_| PushPageError::SessionEnded)?;
+    let session = call;
     // Stored HTML is served by us under the session (sandboxed); a URL page is framed as is.
     let url = match &page.content {
-        PageContent::Html(_) => PageLink::new("").stored_page(&session, page.id.0),
+        PageContent::Html(_) => PageLink::new("").stored_page(session, page.id.0),
         PageContent::Url(u) => u.as_str().to_owned(),
     };
     let event_id = hub
         .publish(
-            &session,
+            session,
             PushEvent::Page {
                 page_id: page.id.0,
                 title: page.title.as_str().to_owned(),
@@ -101,13 +83,13 @@ pub fn push_page(
             },
         )
         .map_err(|_| PushPageError::SessionEnded)?;
-    let detail = json!({
-        "page_id": page.id.0,
-        "keys": page.keys.as_str(),
-        "source": source.as_str(),
-        "event_id": event_id,
-    });
-    db.append_call_event(subscriber, call, now, "page_pushed", &detail)
+    let event = TimelineEvent::PagePushed {
+        page_id: page.id.0,
+        keys: page.keys.to_string(),
+        source,
+        event_id,
+    };
+    db.append_call_event(subscriber, call, now, &event)
         .map_err(PushPageError::Db)?;
     Ok(Pushed {
         page_id: page.id,

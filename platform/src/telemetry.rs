@@ -18,39 +18,3 @@ pub fn init(config: &LogConfig) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
-
-/// Masks all but the last three characters of a phone number or code for logs.
-pub fn mask(value: &str) -> String {
-    let n = value.chars().count();
-    if n <= 3 {
-        return "*".repeat(n);
-    }
-    value
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i + 3 < n && c.is_ascii_alphanumeric() {
-                '*'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask;
-
-    #[test]
-    fn masks_all_but_last_three() {
-        for (input, want) in [
-            ("+15551234567", "+********567"),
-            ("123", "***"),
-            ("", ""),
-            ("4711", "*711"),
-        ] {
-            assert_eq!(mask(input), want, "{input}");
-        }
-    }
-}

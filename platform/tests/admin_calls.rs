@@ -5,7 +5,10 @@
 use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use subscriber_db::{CallEnd, Db, NewCall, SessionId, SubscriberId};
+use subscriber_db::{
+    CallEnd, CallOrder, Db, EndCause, HungUpFirst, Leg, LegEndCause, NewCall, SessionId,
+    SubscriberId, TimelineEvent,
+};
 
 mod admin_support;
 use admin_support::{Admin, assert_error};
@@ -42,24 +45,26 @@ async fn calls_list_filters_and_detail_with_timeline() -> anyhow::Result<()> {
                 whisper_code: Some("W1".parse()?),
                 user_number: "+12015550123".parse()?,
                 client_ip: "192.0.2.1".parse()?,
-                state: "dialing_user".into(),
             };
             let at = t0 + Duration::hours(i as i64);
             db.create_call(&acme, &call, at)?;
-            for (k, kind) in ["created", "user_answered", "center_answered"]
-                .into_iter()
-                .enumerate()
-            {
-                let detail = json!({ "step": k });
-                db.append_call_event(&acme, &id, at + Duration::seconds(k as i64), kind, &detail)?;
+            let steps = [
+                TimelineEvent::Started {
+                    call_order: CallOrder::UserFirst,
+                },
+                TimelineEvent::Answered { leg: Leg::User },
+                TimelineEvent::Answered { leg: Leg::Center },
+            ];
+            for (k, step) in steps.iter().enumerate() {
+                db.append_call_event(&acme, &id, at + Duration::seconds(k as i64), step)?;
             }
             made.push(id.as_str().to_owned());
         }
         let end = CallEnd {
-            state: "ended".into(),
-            cause: "user_hung_up".into(),
-            user_leg_cause: Some("remote_bye".into()),
+            cause: EndCause::UserHungUp,
+            user_leg_cause: Some(LegEndCause::RemoteHangup),
             center_leg_cause: None,
+            hung_up_first: Some(HungUpFirst::User),
         };
         db.finish_call(
             &acme,
@@ -78,6 +83,8 @@ async fn calls_list_filters_and_detail_with_timeline() -> anyhow::Result<()> {
     let ended = admin.get_ok(&format!("{path}?state=ended"), &key).await?;
     assert_eq!(ids(&ended), [made[0].clone()]);
     assert_eq!(ended[0]["end_cause"], "user_hung_up");
+    assert_eq!(ended[0]["user_end_cause"], "remote_hangup");
+    assert_eq!(ended[0]["hung_up_first"], "user");
     let billing = admin
         .get_ok(&format!("{path}?subject_code=billing"), &key)
         .await?;
@@ -102,8 +109,9 @@ async fn calls_list_filters_and_detail_with_timeline() -> anyhow::Result<()> {
         .as_array()
         .map(|e| e.iter().filter_map(|x| x["kind"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(kinds, ["created", "user_answered", "center_answered"]);
-    assert_eq!(detail["events"][2]["detail"], json!({ "step": 2 }));
+    assert_eq!(kinds, ["started", "answered", "answered"]);
+    assert_eq!(detail["events"][0]["detail"], json!({ "call_order": "user_first" }));
+    assert_eq!(detail["events"][2]["detail"], json!({ "leg": "center" }));
 
     // Bad filters are named; an unknown call is 404.
     let answer = admin.get(&format!("{path}?since=yesterday"), &key).await?;

@@ -6,7 +6,7 @@
 use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use subscriber_db::{Db, NewCall, SessionId, SiteId, SubscriberId};
+use subscriber_db::{Db, NewCall, SessionId, SiteId, SubscriberId, TimelineEvent};
 
 mod admin_support;
 use admin_support::{Admin, Body, assert_error};
@@ -105,10 +105,9 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
             whisper_code: None,
             user_number: "+12015550199".parse()?,
             client_ip: "192.0.2.7".parse()?,
-            state: "dialing_user".into(),
         };
         db.create_call(&alpha, &call, Utc::now())?;
-        db.append_call_event(&alpha, &call_id, Utc::now(), "created", &json!({}))?;
+        db.append_call_event(&alpha, &call_id, Utc::now(), &TimelineEvent::Farewell {})?;
     }
     // B has a route with the same code, so a route answer cannot come from B's own table.
     let (status, body) = admin

@@ -101,7 +101,7 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.state, "ended");
+    assert_eq!(call.state.to_string(), "ended");
     assert_end_causes(&call, "agent_hung_up", "local_hangup", "remote_hangup");
 
     // The timeline holds every step, in order, with non-decreasing timestamps.
@@ -139,23 +139,23 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
     );
     // Digit 3 names no page: logged on the timeline, nothing pushed (the stream above shows
     // two pages only).
-    let unknown: Vec<&str> = timeline
+    let unknown: Vec<String> = timeline
         .iter()
-        .filter(|e| e.kind == "page_unknown")
-        .filter_map(|e| e.detail["digits"].as_str())
+        .filter(|e| e.kind() == "page_unknown")
+        .filter_map(|e| e.detail()["keys"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(unknown, ["3"], "{steps:?}");
     let pushed: Vec<i64> = timeline
         .iter()
-        .filter(|e| e.kind == "page_pushed")
-        .map(|e| e.detail["page_id"].as_i64().unwrap())
+        .filter(|e| e.kind() == "page_pushed")
+        .map(|e| e.detail()["page_id"].as_i64().unwrap())
         .collect();
     assert_eq!(pushed.len(), 2);
     assert!(
         timeline
             .iter()
-            .filter(|e| e.kind == "page_pushed")
-            .all(|e| e.detail["source"] == "dtmf")
+            .filter(|e| e.kind() == "page_pushed")
+            .all(|e| e.detail()["source"] == "dtmf")
     );
 
     // The Disconnect page reads the end.

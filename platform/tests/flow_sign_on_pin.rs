@@ -64,7 +64,7 @@ async fn right_pin_at_the_second_try_bridges() {
     assert!(
         !timeline
             .iter()
-            .any(|e| e.detail.to_string().contains(" key ")),
+            .any(|e| e.detail().to_string().contains(" key ")),
         "{timeline:?}"
     );
 }

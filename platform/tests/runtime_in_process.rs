@@ -101,7 +101,7 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
         .collect();
     assert_eq!(pages, seed::PAGE_TITLES, "events {events:?}");
     assert!(
-        matches!(events.last(), Some(PushEvent::Ended { cause, .. }) if cause == "agent_hung_up"),
+        matches!(events.last(), Some(PushEvent::Ended { cause, .. }) if cause.to_string() == "agent_hung_up"),
         "{events:?}"
     );
     let invite = &center.received_invites()[0];
@@ -135,14 +135,14 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let call = db.get_call(&sid, &session).unwrap();
-    assert_eq!(call.end_cause.as_deref(), Some("agent_hung_up"));
-    assert_eq!(call.center_end_cause.as_deref(), Some("remote_hangup"));
-    assert_eq!(call.user_end_cause.as_deref(), Some("local_hangup"));
+    assert_eq!(call.end_cause.map(|c| c.to_string()).as_deref(), Some("agent_hung_up"));
+    assert_eq!(call.center_end_cause.map(|c| c.to_string()).as_deref(), Some("remote_hangup"));
+    assert_eq!(call.user_end_cause.map(|c| c.to_string()).as_deref(), Some("local_hangup"));
     let kinds: Vec<String> = db
         .list_call_events(&sid, &session)
         .unwrap()
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind().to_owned())
         .collect();
     println!("timeline: {kinds:?}");
     assert_eq!(runtime.active_calls(), 0);

@@ -84,11 +84,11 @@ async fn pushed_pages_show_in_the_browser() -> anyhow::Result<()> {
         .db()
         .list_call_events(&fx.sid, &call_id)?
         .into_iter()
-        .filter(|e| e.kind == "page_pushed")
+        .filter(|e| e.kind() == "page_pushed")
         .collect();
     assert_eq!(pushed.len(), 4, "{pushed:?}");
-    assert!(pushed.iter().all(|e| e.detail["source"] == "api"));
-    assert_eq!(pushed[3].detail["event_id"], second_again["event_id"]);
+    assert!(pushed.iter().all(|e| e.detail()["source"] == "api"));
+    assert_eq!(pushed[3].detail()["event_id"], second_again["event_id"]);
     browser.close().await?;
     Ok(())
 }
@@ -243,7 +243,7 @@ async fn the_push_api_answers_only_for_own_calls() -> anyhow::Result<()> {
     let pushed = db
         .list_call_events(&fx.sid, &call_id)?
         .into_iter()
-        .filter(|e| e.kind == "page_pushed")
+        .filter(|e| e.kind() == "page_pushed")
         .count();
     assert_eq!(pushed, 0, "refused pushes left no trace");
 

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
-use pagepush::{Hub, HubConfig, PushEvent, SessionStatus};
+use pagepush::{CallStatus, EndCause, Hub, HubConfig, PushEvent};
 use platform::config::Config;
 use platform::runtime::Runtime;
 use platform::{AppState, app, open_db};
@@ -116,14 +116,9 @@ impl InProcess {
     }
 }
 
-/// How a call the test ends is recorded: `ended` with `cause`, no leg causes.
-fn ended_by(cause: &str) -> CallEnd {
-    CallEnd {
-        state: "ended".to_owned(),
-        cause: cause.to_owned(),
-        user_leg_cause: None,
-        center_leg_cause: None,
-    }
+/// How a call the test ends is recorded: ended with `cause`, no leg causes.
+fn ended_by(cause: EndCause) -> CallEnd {
+    CallEnd::before_dialing(cause)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,7 +144,7 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
             tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
             hub.publish(
                 &session,
-                PushEvent::status(SessionStatus::AgentOnLine, "An agent is on the line."),
+                PushEvent::status(CallStatus::AgentOnLine, "An agent is on the line."),
             )
         }
     );
@@ -173,7 +168,7 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
     hub.publish(
         &session,
         PushEvent::Ended {
-            cause: "center_hung_up".to_owned(),
+            cause: EndCause::AgentHungUp,
             text: "The agent ended the call.".to_owned(),
         },
     )?;
@@ -194,7 +189,7 @@ async fn status_updates_in_place_and_the_end_shows_the_disconnect_page() -> anyh
     db.finish_call(
         &seeded.sid,
         &call_id,
-        &ended_by("center_hung_up"),
+        &ended_by(EndCause::AgentHungUp),
         Utc::now(),
     )?;
     hub.close(&session);
@@ -234,7 +229,7 @@ async fn a_call_the_channel_forgot_refreshes_until_it_ends() -> anyhow::Result<(
     app.db.finish_call(
         &seeded.sid,
         &call_id,
-        &ended_by("platform_restarted"),
+        &ended_by(EndCause::Cancelled),
         Utc::now(),
     )?;
     let response = http().get(&url).send().await?;
@@ -261,13 +256,19 @@ async fn a_call_the_runtime_cannot_start_is_recorded_as_failed() -> anyhow::Resu
         .db
         .list_calls(&seeded.sid, &subscriber_db::CallFilter::default())?;
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].state, "failed");
+    // The record ends with the cause that says no call was placed (before the typed record,
+    // this was a separate state word "failed").
+    assert_eq!(calls[0].state.to_string(), "ended");
+    assert_eq!(
+        calls[0].end_cause.map(|c| c.to_string()).as_deref(),
+        Some("start_failed")
+    );
     assert!(calls[0].ended_at.is_some(), "not left in progress");
     let kinds: Vec<String> = app
         .db
         .list_call_events(&seeded.sid, &calls[0].id)?
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind().to_owned())
         .collect();
     assert_eq!(kinds, ["session_created", "start_failed"]);
     let session: pagepush::SessionId = calls[0].id.as_str().parse()?;

@@ -86,9 +86,9 @@ async fn link_to_welcome_to_connect() -> anyhow::Result<()> {
     assert_eq!(call.whisper_code.as_ref().map(|w| w.as_str()), Some("C42"));
     assert!(call.client_ip.is_loopback());
     let events = fx.db().list_call_events(&fx.sid, &call.id)?;
-    assert_eq!(events[0].kind, "session_created", "{events:?}");
+    assert_eq!(events[0].kind(), "session_created", "{events:?}");
     assert_eq!(
-        events[0].detail["page"],
+        events[0].detail()["page"],
         serde_json::json!(fx.site.url()),
         "the page the user came from is kept for the whisper"
     );

@@ -58,8 +58,27 @@ pub struct Call {
     pub whisper_ended_at: Option<DateTime<Utc>>,
     /// When the legs were bridged (step 215), from the timeline.
     pub bridged_at: Option<DateTime<Utc>>,
-    /// One CDR per dialed leg, in the order they were dialed.
+    /// One CDR per dialed leg, in the order they were dialed; serialized with each leg's
+    /// post-dial delay and billable seconds.
+    #[serde(serialize_with = "legs_with_derived")]
     pub legs: Vec<LegCdr>,
+}
+
+/// A leg's CDR as the API shows it: the stored fields and the two derived from them.
+#[derive(Serialize)]
+struct LegOut<'a> {
+    #[serde(flatten)]
+    cdr: &'a LegCdr,
+    post_dial_delay_ms: Option<i64>,
+    billable_secs: f64,
+}
+
+fn legs_with_derived<S: serde::Serializer>(legs: &[LegCdr], out: S) -> Result<S::Ok, S::Error> {
+    out.collect_seq(legs.iter().map(|cdr| LegOut {
+        cdr,
+        post_dial_delay_ms: cdr.post_dial_delay_ms(),
+        billable_secs: cdr.billable_secs(),
+    }))
 }
 
 /// How a call ended. Its state becomes [`CallState::Ended`].
@@ -158,6 +177,18 @@ pub struct CallEvent {
     pub at: DateTime<Utc>,
     #[serde(flatten)]
     pub event: TimelineEvent,
+}
+
+impl CallEvent {
+    /// The event's stored word, e.g. `bridged`.
+    pub fn kind(&self) -> &'static str {
+        self.event.kind()
+    }
+
+    /// The event's structured detail as stored.
+    pub fn detail(&self) -> serde_json::Value {
+        self.event.detail()
+    }
 }
 
 const COLUMNS: &str =
@@ -745,6 +776,11 @@ mod tests {
         assert_eq!(legs[0].post_dial_delay_ms(), Some(250));
         assert_eq!(legs[0].billable_secs(), 12.5);
         assert_eq!(legs[1].billable_secs(), 0.0);
+        let json = serde_json::to_value(db.get_call(&a, &id).expect("call")).expect("json");
+        assert_eq!(json["legs"][0]["post_dial_delay_ms"], 250);
+        assert_eq!(json["legs"][0]["billable_secs"], 12.5);
+        assert_eq!(json["legs"][0]["sip_call_id"], "a84b4c76e66710@pc33");
+        assert_eq!(json["legs"][1]["final_reason"], "Busy Here");
         assert!(matches!(
             db.upsert_call_leg(&b, &id, &user),
             Err(DbError::NotFound { .. })

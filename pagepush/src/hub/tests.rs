@@ -23,7 +23,7 @@ fn page(n: i64) -> PushEvent {
 
 fn ended() -> PushEvent {
     PushEvent::Ended {
-        cause: "user_hangup".into(),
+        cause: words::EndCause::UserHungUp,
         text: "Call ended".into(),
     }
 }
@@ -201,16 +201,16 @@ async fn snapshot_tracks_status_page_and_end_and_open_is_idempotent() {
     let hub = hub_with(2);
     let s = sid(8);
     hub.open(&s);
-    hub.publish(&s, PushEvent::status(SessionStatus::Calling, "Calling you"))
+    hub.publish(&s, PushEvent::status(CallStatus::Calling, "Calling you"))
         .unwrap();
     hub.publish(&s, page(3)).unwrap();
     hub.open(&s);
     for _ in 0..3 {
-        hub.publish(&s, PushEvent::status(SessionStatus::AgentOnLine, "On"))
+        hub.publish(&s, PushEvent::status(CallStatus::AgentOnLine, "On"))
             .unwrap();
     }
     let snap = hub.snapshot(&s).unwrap();
-    assert_eq!(snap.status, Some((SessionStatus::AgentOnLine, "On".into())));
+    assert_eq!(snap.status, Some((CallStatus::AgentOnLine, "On".into())));
     assert_eq!(
         snap.last_page,
         Some(page(3)),

@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::event::{PushEvent, SessionStatus};
+use crate::event::PushEvent;
+use words::CallStatus;
 use crate::hub::HubConfig;
 
 #[test]
@@ -102,7 +103,7 @@ async fn stream_carries_ids_kinds_json_and_replays_after_last_event_id() {
     let hub = Hub::new(HubConfig::default());
     let s: SessionId = "abcdef0123456789abcdef0123456789".parse().unwrap();
     hub.open(&s);
-    hub.publish(&s, PushEvent::status(SessionStatus::Calling, "Calling you"))
+    hub.publish(&s, PushEvent::status(CallStatus::Calling, "Calling you"))
         .unwrap();
     hub.publish(
         &s,
@@ -116,7 +117,7 @@ async fn stream_carries_ids_kinds_json_and_replays_after_last_event_id() {
     hub.publish(
         &s,
         PushEvent::Ended {
-            cause: "agent_hangup".into(),
+            cause: words::EndCause::AgentHungUp,
             text: "Bye".into(),
         },
     )

@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use words::CallState;
 use subscriber_db::{
     Call, CallEvent, CallFilter, DbError, MAX_CALLS_PER_PAGE, SessionId, SubjectCode,
 };
@@ -35,7 +36,7 @@ async fn list(
     let query = QueryParams::parse(query.as_deref(), &FILTERS)?;
     let time = "an RFC 3339 time like 2026-01-31T09:00:00Z";
     let filter = CallFilter {
-        state: query.get("state").map(str::to_owned),
+        state: query.parse_as::<CallState>("state", "a call state such as bridged or ended")?,
         since: query.parse_as::<DateTime<Utc>>("since", time)?,
         until: query.parse_as::<DateTime<Utc>>("until", time)?,
         subject_code: query.parse_as::<SubjectCode>("subject_code", "a subject code")?,

@@ -1,46 +1,10 @@
 //! Turning single agent key presses into decisions: the sign-on (`#` or a PIN with retries,
-//! seed 002 step 213) and page-push digit runs during the bridge (step 216). Pure values; the
+//! seed 002 step 213) and page-push key runs during the bridge (step 216). Pure values; the
 //! caller owns the timers that surround them.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::SignOnMode;
-
-/// Longest page-push run; a stuck key must not grow a buffer without end.
-const MAX_PAGE_DIGITS: usize = 16;
-
-/// An agent sign-on PIN: 1–16 digits.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Pin(String);
-
-/// Why a string is not a `Pin`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PinError {
-    #[error("a sign-on PIN has 1 to 16 digits 0-9 (no * or #, which end the entry)")]
-    BadDigits,
-}
-
-impl Pin {
-    pub fn parse(text: &str) -> Result<Self, PinError> {
-        if (1..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(PinError::BadDigits)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Hides the PIN so it never lands in a log through `{:?}`.
-impl fmt::Debug for Pin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pin(<{} digits>)", self.0.len())
-    }
-}
+use words::{DtmfKey, DtmfKeys, SignOnMode};
 
 /// What one key press did to the sign-on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,21 +41,22 @@ impl SignOn {
         }
     }
 
-    pub(crate) fn key(&mut self, key: char) -> SignOnStep {
+    pub(crate) fn key(&mut self, key: DtmfKey) -> SignOnStep {
+        let hash = key == DtmfKey::HASH;
         let pin = match &self.mode {
             SignOnMode::None => return SignOnStep::Accepted,
-            SignOnMode::Hash if key == '#' => return SignOnStep::Accepted,
+            SignOnMode::Hash if hash => return SignOnStep::Accepted,
             SignOnMode::Hash => return SignOnStep::Ignored,
             SignOnMode::Pin(pin) => pin.as_str(),
         };
         match key {
             // A `#` before any digit is a habit from `#` sign-on, not a PIN attempt.
-            '#' if self.entered.is_empty() => return SignOnStep::Ignored,
-            '#' => {}
-            '0'..='9' | '*' | 'A'..='D' => self.entered.push(key),
-            _ => return SignOnStep::Ignored,
+            _ if hash && self.entered.is_empty() => return SignOnStep::Ignored,
+            _ if hash => {}
+            // Any other key is part of the attempt: a `*` or `A` makes it wrong, not skipped.
+            _ => self.entered.push(key.as_char()),
         }
-        if key != '#' && self.entered.len() < pin.len() {
+        if !hash && self.entered.len() < pin.len() {
             return SignOnStep::Collecting;
         }
         let right = self.entered == pin;
@@ -108,22 +73,27 @@ impl SignOn {
 }
 
 /// Agent keys during the bridge, collected into runs so multi-key pages like `12` work. A run
-/// ends with `#` (not part of the run), after an inter-digit silence, or at 16 keys.
+/// holds page keys only ([`DtmfKey::is_page_key`]) and ends with `#` (not part of the run),
+/// after an inter-key silence, or at [`DtmfKeys::MAX`] keys, so every run is a valid
+/// [`DtmfKeys`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PageDigits {
-    run: String,
+    run: Vec<DtmfKey>,
     deadline: Option<Instant>,
 }
 
 impl PageDigits {
-    /// Adds a key; returns a finished run.
-    pub(crate) fn key(&mut self, key: char, now: Instant, silence: Duration) -> Option<String> {
-        match key {
-            '#' => return self.take(),
-            '0'..='9' | '*' | 'A'..='D' => self.run.push(key),
-            _ => return None,
+    /// Adds a key; returns a finished run. Keys that are neither page keys nor `#` are the
+    /// caller's to report; they leave the run as it is.
+    pub(crate) fn key(&mut self, key: DtmfKey, now: Instant, silence: Duration) -> Option<DtmfKeys> {
+        if key == DtmfKey::HASH {
+            return self.take();
         }
-        if self.run.len() >= MAX_PAGE_DIGITS {
+        if !key.is_page_key() {
+            return None;
+        }
+        self.run.push(key);
+        if self.run.len() >= DtmfKeys::MAX {
             return self.take();
         }
         self.deadline = Some(now + silence);
@@ -135,7 +105,7 @@ impl PageDigits {
     }
 
     /// The run, if its inter-digit silence has passed by `now`.
-    pub(crate) fn fire(&mut self, now: Instant) -> Option<String> {
+    pub(crate) fn fire(&mut self, now: Instant) -> Option<DtmfKeys> {
         match self.deadline {
             Some(at) if at <= now => self.take(),
             _ => None,
@@ -143,9 +113,9 @@ impl PageDigits {
     }
 
     /// Ends the run now (also used to drop it when the call ends).
-    pub(crate) fn take(&mut self) -> Option<String> {
+    pub(crate) fn take(&mut self) -> Option<DtmfKeys> {
         self.deadline = None;
-        Some(std::mem::take(&mut self.run)).filter(|run| !run.is_empty())
+        DtmfKeys::from_keys(&std::mem::take(&mut self.run))
     }
 }
 
@@ -154,27 +124,20 @@ mod tests {
     use super::*;
 
     fn pin(text: &str) -> SignOnMode {
-        SignOnMode::Pin(Pin::parse(text).expect("test PIN is valid"))
+        SignOnMode::Pin(text.parse().expect("test PIN is valid"))
     }
 
+    fn k(c: char) -> DtmfKey {
+        DtmfKey::from_char(c).expect("test key")
+    }
+
+    /// Keys that are not DTMF keys at all never reach the flow (`DtmfKey` cannot hold them).
     fn feed(sign_on: &mut SignOn, keys: &str) -> Vec<SignOnStep> {
-        keys.chars().map(|k| sign_on.key(k)).collect()
+        keys.chars().map(|c| sign_on.key(k(c))).collect()
     }
 
-    #[test]
-    fn pin_parse_table() {
-        for (text, ok) in [
-            ("1234", true),
-            ("0", true),
-            ("1234567890123456", true),
-            ("", false),
-            ("12345678901234567", false),
-            ("12#", false),
-            ("12a", false),
-        ] {
-            assert_eq!(Pin::parse(text).is_ok(), ok, "{text:?}");
-        }
-        assert_eq!(format!("{:?}", Pin::parse("4711")), "Ok(Pin(<4 digits>))");
+    fn keys(text: &str) -> Option<DtmfKeys> {
+        Some(text.parse().expect("test keys"))
     }
 
     #[test]
@@ -226,9 +189,10 @@ mod tests {
             (
                 pin("12"),
                 3,
-                "x1y2",
-                &[Ignored, Collecting, Ignored, Accepted],
+                "#1#",
+                &[Ignored, Collecting, WrongPin { retries_left: 2 }],
             ),
+            (pin("12"), 3, "*2", &[Collecting, WrongPin { retries_left: 2 }]),
         ];
         for (mode, retries, keys, want) in cases {
             let mut sign_on = SignOn::new(mode.clone(), *retries);
@@ -245,22 +209,21 @@ mod tests {
         let t0 = Instant::now();
         let gap = Duration::from_millis(1500);
         let mut digits = PageDigits::default();
-        assert_eq!(digits.key('1', t0, gap), None);
-        assert_eq!(digits.key('2', t0 + Duration::from_secs(1), gap), None);
+        assert_eq!(digits.key(k('1'), t0, gap), None);
+        assert_eq!(digits.key(k('2'), t0 + Duration::from_secs(1), gap), None);
         assert_eq!(digits.deadline(), Some(t0 + Duration::from_millis(2500)));
         assert_eq!(digits.fire(t0 + Duration::from_millis(2499)), None);
-        assert_eq!(
-            digits.fire(t0 + Duration::from_millis(2500)),
-            Some("12".into())
-        );
+        assert_eq!(digits.fire(t0 + Duration::from_millis(2500)), keys("12"));
         assert_eq!(digits.deadline(), None);
 
-        assert_eq!(digits.key('#', t0, gap), None, "a lone # pushes nothing");
-        assert_eq!(digits.key('3', t0, gap), None);
-        assert_eq!(digits.key('#', t0, gap), Some("3".into()));
+        assert_eq!(digits.key(k('#'), t0, gap), None, "a lone # pushes nothing");
+        assert_eq!(digits.key(k('3'), t0, gap), None);
+        assert_eq!(digits.key(k('A'), t0, gap), None, "A is no page key");
+        assert_eq!(digits.key(k('*'), t0, gap), None);
+        assert_eq!(digits.key(k('#'), t0, gap), keys("3*"));
 
-        let run: Vec<_> = (0..16).map(|_| digits.key('9', t0, gap)).collect();
-        assert_eq!(run[15], Some("9".repeat(16)));
-        assert!(run[..15].iter().all(Option::is_none));
+        let run: Vec<_> = (0..8).map(|_| digits.key(k('9'), t0, gap)).collect();
+        assert_eq!(run[7], keys("99999999"), "a run ends at DtmfKeys::MAX keys");
+        assert!(run[..7].iter().all(Option::is_none));
     }
 }

@@ -7,10 +7,12 @@ use std::time::Instant;
 
 mod progress;
 
+use words::{LegEndCause, TimelineEvent as T};
+
 use super::digits::{PageDigits, SignOn};
 use super::{
-    Command, EndCause, Event, FAREWELL_LIMIT, FlowSpec, Leg, LegEnd, LegFailure, LegStatus,
-    Outcome, Prompt, State, Status,
+    Command, EndCause, Event, FAREWELL_LIMIT, FlowSpec, Leg, LegFailure, LegStatus, Outcome,
+    Prompt, PromptKind, State, Status,
 };
 
 /// Where the center leg is once answered.
@@ -112,41 +114,37 @@ impl CallFlow {
             _ if !self.started => {}
             Event::Ringing(leg) => {
                 if matches!(self.leg(leg), LegStatus::Dialing { .. }) {
-                    self.record("ringing", leg.to_string());
+                    self.record(T::Ringing { leg });
                 }
             }
             Event::Answered(leg) => self.answered(leg, now),
             Event::Failed(leg, failure) => match self.leg(leg) {
                 LegStatus::Dialing { attempt } => {
-                    self.set_leg(leg, LegStatus::Gone(LegEnd::Failed(failure)));
-                    self.record("failed", format!("{leg} attempt {attempt}: {failure:?}"));
+                    self.failed(leg, attempt, failure);
                     self.unreached(leg, attempt, failure, now);
                 }
-                LegStatus::Answered => self.hung_up(leg, LegEnd::Failed(failure), now),
+                LegStatus::Answered => self.hung_up(leg, failure.end_cause(), now),
                 _ => {}
             },
             Event::HungUp(leg) => match self.leg(leg) {
                 // A callee that ends a call before answering has refused it.
                 LegStatus::Dialing { attempt } => {
                     let failure = LegFailure::Network;
-                    self.set_leg(leg, LegStatus::Gone(LegEnd::Failed(failure)));
-                    self.record(
-                        "failed",
-                        format!("{leg} attempt {attempt}: ended unanswered"),
-                    );
+                    self.failed(leg, attempt, failure);
                     self.unreached(leg, attempt, failure, now);
                 }
-                LegStatus::Answered => self.hung_up(leg, LegEnd::HungUpByPeer, now),
+                LegStatus::Answered => self.hung_up(leg, LegEndCause::RemoteHangup, now),
                 _ => {}
             },
             Event::DigitsReceived(leg, key) => self.digit(leg, key, now),
-            Event::PlayoutDone(Leg::User) => self.user_playing = false,
-            Event::PlayoutDone(Leg::Center) => self.center_playing = false,
-            Event::WhisperDone => {
+            Event::PlayoutDone(Leg::Center, PromptKind::Whisper) => {
+                self.center_playing = false;
                 if self.phase == CenterPhase::Whispering {
                     self.whispered(now);
                 }
             }
+            Event::PlayoutDone(Leg::User, _) => self.user_playing = false,
+            Event::PlayoutDone(Leg::Center, _) => self.center_playing = false,
         }
     }
 
@@ -173,9 +171,9 @@ impl CallFlow {
             let t = &mut self.timers;
             if t.max_call == Some(due) {
                 t.max_call = None;
-                self.record("max_duration", String::new());
+                self.record(T::MaxDuration {});
                 // Also cuts a farewell short: the limit is a promise to the subscriber.
-                self.end(EndCause::MaxDuration, None, due);
+                self.end(EndCause::MaxCallLength, None, due);
                 self.release(Leg::User);
                 self.finish_if_done();
             } else if t.user_ring == Some(due) {
@@ -186,7 +184,7 @@ impl CallFlow {
                 self.ring_timeout(Leg::Center, due);
             } else if t.sign_on == Some(due) {
                 t.sign_on = None;
-                self.record("sign_on_timeout", String::new());
+                self.record(T::SignOnTimeout {});
                 let goodbye = self.spec.texts.goodbye.clone();
                 self.end(EndCause::AgentNeverSignedOn, Some(goodbye), due);
             } else if t.whisper == Some(due) {
@@ -194,15 +192,17 @@ impl CallFlow {
                 // A TTS that never reports its end must not keep the user on hold: the agent
                 // signed on, so bridge without the rest of the whisper.
                 if self.phase == CenterPhase::Whispering {
-                    self.record("whisper_timeout", String::new());
+                    self.record(T::WhisperTimeout {});
                     self.whispered(due);
                 }
             } else if t.farewell == Some(due) {
                 t.farewell = None;
                 self.release(Leg::User);
                 self.finish_if_done();
-            } else if let Some(run) = self.page_digits.fire(due) {
-                self.push_page(run);
+            } else if self.page_digits.deadline() == Some(due) {
+                if let Some(run) = self.page_digits.fire(due) {
+                    self.push_page(run);
+                }
             } else {
                 // Every branch above clears the timer it fires; a due instant none of them
                 // owns would otherwise spin here for ever.
@@ -220,7 +220,7 @@ impl CallFlow {
             return State::Ending;
         }
         match (self.phase, self.user, self.center) {
-            _ if !self.started => State::Idle,
+            _ if !self.started => State::Starting,
             (CenterPhase::Bridged, ..) => State::Bridged,
             (CenterPhase::Whispering, ..) => State::Whispering,
             (CenterPhase::AwaitingSignOn, ..) => State::AwaitingSignOn,
@@ -228,7 +228,7 @@ impl CallFlow {
             (_, LegStatus::Answered, _) => State::HoldingUser,
             (_, _, LegStatus::Dialing { .. }) => State::DialingCenter,
             (_, LegStatus::Dialing { .. }, _) => State::DialingUser,
-            _ => State::Idle,
+            _ => State::Starting,
         }
     }
 
@@ -274,9 +274,11 @@ impl CallFlow {
         }
         self.cause = Some(cause);
         self.started = true;
-        self.record("ending", format!("{cause:?}"));
+        self.record(T::Ending { cause });
         if let Some(run) = self.page_digits.take() {
-            self.record("digits_dropped", format!("digits {run}"));
+            self.record(T::DigitsDropped {
+                keys: run.to_string(),
+            });
         }
         self.timers = Timers {
             max_call: self.timers.max_call,
@@ -285,8 +287,8 @@ impl CallFlow {
         self.release(Leg::Center);
         match farewell {
             Some(text) if self.user == LegStatus::Answered => {
-                self.record("farewell", String::new());
-                self.play(Leg::User, Prompt::Say(text), false);
+                self.record(T::Farewell {});
+                self.play(Leg::User, PromptKind::Farewell, text, false);
                 self.farewell = true;
                 self.timers.farewell = Some(now + FAREWELL_LIMIT);
             }
@@ -300,13 +302,16 @@ impl CallFlow {
         match event {
             Event::HungUp(Leg::User) | Event::Failed(Leg::User, _) if self.user.is_open() => {
                 let end = match event {
-                    Event::Failed(_, failure) => LegEnd::Failed(failure),
-                    _ => LegEnd::HungUpByPeer,
+                    Event::Failed(_, failure) => failure.end_cause(),
+                    _ => LegEndCause::RemoteHangup,
                 };
                 self.user = LegStatus::Gone(end);
-                self.record("hung_up", format!("user leg during farewell: {end:?}"));
+                self.record(T::HungUp {
+                    leg: Leg::User,
+                    end,
+                });
             }
-            Event::PlayoutDone(Leg::User) if self.farewell => {
+            Event::PlayoutDone(Leg::User, PromptKind::Farewell) if self.farewell => {
                 self.user_playing = false;
                 self.release(Leg::User);
             }
@@ -317,14 +322,22 @@ impl CallFlow {
     }
 
     fn release(&mut self, leg: Leg) {
-        let (command, end, kind) = match self.leg(leg) {
-            LegStatus::Dialing { .. } => (Command::Cancel(leg), LegEnd::Cancelled, "cancel"),
-            LegStatus::Answered => (Command::Hangup(leg), LegEnd::HungUpByUs, "hangup"),
+        let (command, end, row) = match self.leg(leg) {
+            LegStatus::Dialing { .. } => (
+                Command::Cancel(leg),
+                LegEndCause::Cancelled,
+                T::Cancel { leg },
+            ),
+            LegStatus::Answered => (
+                Command::Hangup(leg),
+                LegEndCause::LocalHangup,
+                T::Hangup { leg },
+            ),
             _ => return,
         };
         self.commands.push_back(command);
         self.set_leg(leg, LegStatus::Gone(end));
-        self.record(kind, leg.to_string());
+        self.record(row);
     }
 
     fn finish_if_done(&mut self) {
@@ -335,27 +348,23 @@ impl CallFlow {
         self.finished = true;
         self.timers = Timers::default();
         self.status(Status::Ended { cause });
-        self.record("finished", format!("{cause:?}"));
+        self.record(T::Finished { cause });
     }
 
-    fn play(&mut self, leg: Leg, prompt: Prompt, looped: bool) {
+    fn play(&mut self, leg: Leg, kind: PromptKind, text: String, looped: bool) {
         match leg {
             Leg::User => self.user_playing = true,
             Leg::Center => self.center_playing = true,
         }
-        self.commands.push_back(Command::Play {
-            leg,
-            prompt,
-            looped,
-        });
+        let prompt = Prompt { kind, text, looped };
+        self.commands.push_back(Command::Play { leg, prompt });
     }
 
     fn status(&mut self, status: Status) {
         self.commands.push_back(Command::PublishStatus(status));
     }
 
-    fn record(&mut self, kind: &'static str, detail: String) {
-        self.commands
-            .push_back(Command::RecordEvent { kind, detail });
+    fn record(&mut self, event: T) {
+        self.commands.push_back(Command::RecordEvent(event));
     }
 }

@@ -8,7 +8,9 @@
 //! use std::time::Instant;
 //! use platform::flow::*;
 //!
-//! let n = |s: &str| PhoneNumber::parse(s).unwrap();
+//! use words::{CallOrder, E164, SignOnMode};
+//!
+//! let n = |s: &str| s.parse::<E164>().unwrap();
 //! let texts = Texts {
 //!     whisper: fill_whisper("Customer {whisper_code}", &WhisperVars {
 //!         subject: "billing", whisper_code: "4711", page: "/tariffs", number: "+4930111",
@@ -20,9 +22,10 @@
 //!     wrong_pin: "Wrong PIN, try again.".into(),
 //! };
 //! let spec = FlowSpec {
-//!     session_ref: "s-1".into(), call_order: CallOrder::UserFirst,
+//!     session_ref: "0123456789abcdef0123456789abcdef".parse().unwrap(),
+//!     call_order: CallOrder::UserFirst,
 //!     user_number: n("+4930111"), center_number: n("+4940222"), fallback_numbers: vec![],
-//!     dnis: Some("8001".into()), ani: n("+4930111"), uui: vec![], texts,
+//!     dnis: Some("8001".parse().unwrap()), ani: n("+4930111"), uui: vec![], texts,
 //!     sign_on: SignOnMode::Hash, timeouts: Timeouts::default(), pin_retries: 3,
 //! };
 //! let now = Instant::now();
@@ -45,104 +48,21 @@ mod digits;
 mod machine;
 mod whisper;
 
-use std::fmt;
 use std::time::Duration;
 
-pub use digits::{Pin, PinError};
 pub use machine::CallFlow;
 pub use whisper::{WhisperVars, fill_whisper};
+pub use words::{CallState as State, EndCause, Leg, LegEndCause};
+
+use words::{
+    CallOrder, Dnis, DtmfKey, DtmfKeys, E164, HungUpFirst, SessionId, SignOnMode, TimelineEvent,
+};
 
 /// Default inter-digit timeout for page-push digits: long enough for an agent to key "12".
 pub const PAGE_DIGIT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long a farewell announcement may take before the user leg is hung up anyway, in case
 /// the runtime never reports `PlayoutDone`.
 pub const FAREWELL_LIMIT: Duration = Duration::from_secs(30);
-
-/// One of the two outbound calls the platform places.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Leg {
-    User,
-    Center,
-}
-
-impl fmt::Display for Leg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Leg::User => "user leg",
-            Leg::Center => "center leg",
-        })
-    }
-}
-
-/// A number the flow dials or presents, in E.164 form (`+` and 1–15 digits, ITU-T E.164 §6).
-/// The platform converts from subscriber-db types; inside the flow it is always valid.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PhoneNumber(String);
-
-/// Why a string is not a `PhoneNumber`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PhoneNumberError {
-    #[error("a phone number must start with + and the country code, like +4930123456")]
-    MissingPlus,
-    #[error("a phone number has 1 to 15 digits after the +, with no spaces or other signs")]
-    BadDigits,
-}
-
-impl PhoneNumber {
-    pub fn parse(text: &str) -> Result<Self, PhoneNumberError> {
-        let digits = text
-            .strip_prefix('+')
-            .ok_or(PhoneNumberError::MissingPlus)?;
-        let ok = (1..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
-        if ok {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(PhoneNumberError::BadDigits)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The number with all but the last four digits hidden, for timelines and logs.
-    pub fn masked(&self) -> String {
-        let keep = self.0.len().saturating_sub(4).max(1);
-        format!("+…{}", &self.0[keep..])
-    }
-}
-
-impl fmt::Display for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Which leg is called first (seed 002 step 206).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CallOrder {
-    /// User answers → hold announcement → the center is dialed.
-    #[default]
-    UserFirst,
-    /// The agent signs on and hears the whisper → the user is dialed.
-    CenterFirst,
-    /// Both at once; whoever is ready first waits with an announcement.
-    Simultaneous,
-}
-
-/// How the agent tells the platform a person is listening (step 213).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum SignOnMode {
-    /// Whisper as soon as the center answers.
-    None,
-    /// Wait for `#`; other keys are ignored.
-    #[default]
-    Hash,
-    /// Wait for this PIN, ended by `#` or by reaching its length.
-    Pin(Pin),
-}
 
 /// The texts the flow speaks. `whisper` is already filled (see [`fill_whisper`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,17 +110,17 @@ impl Default for Timeouts {
 /// Everything one call needs, resolved by the platform before the flow starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowSpec {
-    /// The call reference (session id) used in timelines.
-    pub session_ref: String,
+    /// The session reference: the call record's id, the same on every channel.
+    pub session_ref: SessionId,
     pub call_order: CallOrder,
-    pub user_number: PhoneNumber,
+    pub user_number: E164,
     /// The route's call-center number, then its fallbacks in the order they are tried.
-    pub center_number: PhoneNumber,
-    pub fallback_numbers: Vec<PhoneNumber>,
+    pub center_number: E164,
+    pub fallback_numbers: Vec<E164>,
     /// TAG2 DNIS code from the network abstraction table; `None` dials the number itself.
-    pub dnis: Option<String>,
+    pub dnis: Option<Dnis>,
     /// TAG2 ANI presented to the center (normally the user's number).
-    pub ani: PhoneNumber,
+    pub ani: E164,
     /// TAG2 User-to-User payload (RFC 7433), already encoded by the platform; passed through.
     pub uui: Vec<u8>,
     pub texts: Texts,
@@ -213,12 +133,11 @@ pub struct FlowSpec {
 /// Where and how to place one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialTarget {
-    pub number: PhoneNumber,
-    /// Request-URI and To user part: the DNIS for the center leg (or the number itself),
-    /// the number for the user leg.
-    pub request_user: String,
+    pub number: E164,
+    /// Request-URI and To user part when it is not the number itself: the center leg's DNIS.
+    pub dnis: Option<Dnis>,
     /// From / P-Asserted-Identity; `None` lets the runtime present the platform's own.
-    pub ani: Option<PhoneNumber>,
+    pub ani: Option<E164>,
     /// User-to-User payload; empty for none.
     pub uui: Vec<u8>,
     /// The flow cancels the leg itself after this; given so the runtime may set SIP Expires.
@@ -235,12 +154,51 @@ pub enum LegFailure {
     Network,
 }
 
-/// What the platform plays on a leg.
+impl LegFailure {
+    /// How the leg ended, as the call record says it.
+    pub fn end_cause(self) -> LegEndCause {
+        match self {
+            LegFailure::Busy => LegEndCause::Busy,
+            LegFailure::NoAnswer => LegEndCause::NoAnswer,
+            LegFailure::Rejected(_) => LegEndCause::Rejected,
+            LegFailure::Network => LegEndCause::NetworkError,
+        }
+    }
+
+    /// Why the call ended when the user's leg failed this way.
+    pub fn user_unreachable(self) -> EndCause {
+        match self {
+            LegFailure::Busy => EndCause::UserBusy,
+            LegFailure::NoAnswer => EndCause::UserNoAnswer,
+            LegFailure::Rejected(_) => EndCause::UserRejected,
+            LegFailure::Network => EndCause::UserUnreachable,
+        }
+    }
+}
+
+/// Which of the flow's announcements a prompt is, so its end comes back tagged and the flow
+/// recognises its own whisper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PromptKind {
+    /// Looped to the user while the center is reached.
+    Hold,
+    /// Looped to the agent while the user is dialed.
+    CenterWait,
+    /// To the agent after a wrong PIN.
+    WrongPin,
+    /// To the user before the flow hangs up (goodbye, no agent).
+    Farewell,
+    /// The web context, to the agent only (step 214).
+    Whisper,
+}
+
+/// What the platform plays on a leg: TTS of `text`, looped or once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Prompt {
-    /// The hold announcement (its text), looped until the bridge.
-    Hold(String),
-    Say(String),
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub text: String,
+    /// Looped prompts play until replaced or stopped and never report their end.
+    pub looped: bool,
 }
 
 /// Things that happened, reported by the runtime.
@@ -251,11 +209,10 @@ pub enum Event {
     Answered(Leg),
     Failed(Leg, LegFailure),
     HungUp(Leg),
-    /// One key (`0`–`9`, `*`, `#`, `A`–`D`); the flow accumulates runs itself.
-    DigitsReceived(Leg, char),
-    /// A non-looped prompt finished on this leg.
-    PlayoutDone(Leg),
-    WhisperDone,
+    /// One key; the flow accumulates runs itself.
+    DigitsReceived(Leg, DtmfKey),
+    /// A non-looped prompt finished on this leg (or could not be played at all).
+    PlayoutDone(Leg, PromptKind),
     /// The operator or the API asked to end the call.
     Cancelled,
 }
@@ -282,52 +239,23 @@ pub enum Command {
         target: DialTarget,
         attempt: usize,
     },
-    Play {
-        leg: Leg,
-        prompt: Prompt,
-        looped: bool,
-    },
+    /// Answered with `Event::PlayoutDone(leg, prompt.kind)` unless looped; the whisper goes
+    /// to the center leg only.
+    Play { leg: Leg, prompt: Prompt },
     StopPlaying(Leg),
-    /// TTS to the center leg only; answered with `Event::WhisperDone`.
-    Whisper {
-        text: String,
-    },
     Bridge,
     /// Look up the subscriber's page for these digits and push it; unknown digits are logged.
     /// Agent keys during the bridge are collected into one run until `#` (not part of the
-    /// run), [`Timeouts::page_digits`] of silence (default 1.5 s, so `12` is one page) or 16
-    /// keys. User keys never push pages; they are only recorded.
-    PushPage {
-        digits: String,
-    },
+    /// run), [`Timeouts::page_digits`] of silence (default 1.5 s, so `12` is one page) or
+    /// [`DtmfKeys::MAX`] keys. User keys never push pages; they are only recorded.
+    PushPage { keys: DtmfKeys },
     PublishStatus(Status),
     /// End a leg that is still ringing.
     Cancel(Leg),
     /// End an answered leg.
     Hangup(Leg),
     /// One row of the call's timeline.
-    RecordEvent {
-        kind: &'static str,
-        detail: String,
-    },
-}
-
-/// Where the flow is, as seen from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Idle,
-    DialingUser,
-    /// The user hears hold audio while the center is dialed or between fallbacks.
-    HoldingUser,
-    DialingCenter,
-    AwaitingSignOn,
-    Whispering,
-    /// The agent signed on and heard the whisper; waiting for the user to answer.
-    HoldingCenter,
-    Bridged,
-    /// A farewell announcement is playing to the user before the hang-up.
-    Ending,
-    Ended,
+    RecordEvent(TimelineEvent),
 }
 
 /// How one leg stands.
@@ -336,7 +264,7 @@ pub enum LegStatus {
     NotDialed,
     Dialing { attempt: usize },
     Answered,
-    Gone(LegEnd),
+    Gone(LegEndCause),
 }
 
 impl LegStatus {
@@ -346,46 +274,27 @@ impl LegStatus {
     }
 }
 
-/// How a leg ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LegEnd {
-    Failed(LegFailure),
-    /// We cancelled it while it rang (ring timeout or the call ended).
-    Cancelled,
-    /// The far end hung up.
-    HungUpByPeer,
-    /// We hung up.
-    HungUpByUs,
-}
-
-/// Why the call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndCause {
-    /// The user hung up during the bridge.
-    UserHungUp,
-    /// The agent hung up during the bridge.
-    AgentHungUp,
-    /// The user's phone did not answer.
-    UserUnreachable(LegFailure),
-    /// The user hung up before the bridge.
-    UserLeftBeforeBridge,
-    /// The agent hung up before the bridge.
-    AgentLeftBeforeBridge,
-    /// No center number answered.
-    CenterUnreachable,
-    AgentNeverSignedOn,
-    /// Too many wrong PINs.
-    SignOnFailed,
-    MaxDuration,
-    Cancelled,
-}
-
 /// The end of a call: its cause and how each leg ended (`None`: never dialed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub cause: EndCause,
-    pub user_leg: Option<LegEnd>,
-    pub center_leg: Option<LegEnd>,
+    pub user_leg: Option<LegEndCause>,
+    pub center_leg: Option<LegEndCause>,
+}
+
+impl Outcome {
+    /// Who ended the call first once a leg had answered: the party whose hang-up decided the
+    /// end, else the platform when it hung an answered leg up; `None` when no leg answered.
+    pub fn hung_up_first(&self) -> Option<HungUpFirst> {
+        match self.cause {
+            EndCause::UserHungUp | EndCause::UserLeftBeforeBridge => Some(HungUpFirst::User),
+            EndCause::AgentHungUp | EndCause::AgentLeftBeforeBridge => Some(HungUpFirst::Center),
+            _ if [self.user_leg, self.center_leg].contains(&Some(LegEndCause::LocalHangup)) => {
+                Some(HungUpFirst::Platform)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

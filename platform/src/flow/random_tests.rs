@@ -6,7 +6,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use super::tests::{Harness, number, spec};
+use super::tests::{Harness, key, number, spec, whisper_done};
 use super::*;
 
 const RUNS: u64 = 20_000;
@@ -45,7 +45,7 @@ fn random_spec(rng: &mut Rng) -> FlowSpec {
         CallOrder::CenterFirst,
         CallOrder::Simultaneous,
     ]);
-    let pin = SignOnMode::Pin(Pin::parse("12").expect("valid PIN"));
+    let pin = SignOnMode::Pin("12".parse().expect("valid PIN"));
     let sign_on = rng.pick(&[0, 1, 2]);
     let sign_on = [SignOnMode::None, SignOnMode::Hash, pin][sign_on].clone();
     let mut s = spec(order, sign_on);
@@ -71,10 +71,10 @@ fn random_event(rng: &mut Rng) -> Event {
     ]);
     match rng.below(100) {
         0..=29 => Event::Answered(leg),
-        30..=59 => Event::DigitsReceived(leg, rng.pick(&['#', '#', '1', '2', '*', '9', 'x'])),
-        60..=74 => Event::WhisperDone,
+        30..=59 => Event::DigitsReceived(leg, key(rng.pick(&['#', '#', '1', '2', '*', '9', 'A']))),
+        60..=74 => whisper_done(),
         75..=79 => Event::Ringing(leg),
-        80..=85 => Event::PlayoutDone(leg),
+        80..=85 => Event::PlayoutDone(leg, rng.pick(&[PromptKind::Hold, PromptKind::Farewell, PromptKind::WrongPin, PromptKind::CenterWait])),
         86..=89 => Event::Failed(leg, failure),
         90..=94 => Event::HungUp(leg),
         95..=97 => Event::Started,

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use pagepush::Hub;
-use serde_json::json;
 use subscriber_db::{CallEnd, Db, DtmfKeys};
+use words::{EndCause, PushSource, TimelineEvent};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -19,9 +19,9 @@ use voice::{BridgeHandle, LegEvent, Voice};
 use super::legs::{self, ActiveLeg};
 use super::record::{self, Timeline};
 use super::spec::{self, CallSetup};
-use super::{CallRequest, words};
-use crate::flow::{CallFlow, Command, Event, Leg, Prompt, State, Status};
-use crate::push::{PushPageError, PushSource, PushTarget, push_page};
+use super::{CallRequest, sentences};
+use crate::flow::{CallFlow, Command, Event, Leg, LegFailure, Prompt, State, Status};
+use crate::push::{PushPageError, PushTarget, push_page};
 
 /// What every call task shares with the runtime.
 #[derive(Clone)]
@@ -35,7 +35,6 @@ pub(super) struct Shared {
 struct CallTask {
     shared: Shared,
     request: CallRequest,
-    session: Option<pagepush::SessionId>,
     setup: CallSetup,
     flow: CallFlow,
     user: Option<ActiveLeg>,
@@ -43,20 +42,15 @@ struct CallTask {
     /// Legs the flow is done with, draining until they confirm their end.
     retired: Vec<JoinHandle<()>>,
     bridge: Option<BridgeHandle>,
-    /// A whisper plays on the center leg: its `PlayoutDone` is the flow's `WhisperDone`.
-    whispering: bool,
     timeline: Timeline,
     state: State,
 }
 
 /// Runs the call for `request` to its end. Never panics on what peers or the database do.
 pub(super) async fn run(shared: Shared, request: CallRequest) {
-    let session = request.session.as_str().parse::<pagepush::SessionId>().ok();
-    if let Some(s) = &session {
-        // The web front opens the channel when it creates the session; opening again is a
-        // no-op, and makes sure status events have somewhere to go.
-        shared.hub.open(s);
-    }
+    // The web front opens the channel when it creates the session; opening again is a
+    // no-op, and makes sure status events have somewhere to go.
+    shared.hub.open(&request.session);
     let loaded = {
         let db = Arc::clone(&shared.db);
         let request = request.clone();
@@ -65,17 +59,16 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
     let setup = match loaded {
         Ok(Ok(setup)) => setup,
         Ok(Err(e)) => {
-            let cause = e.cause();
-            return record::fail_setup(&shared, &request, session, cause, e.to_string()).await;
+            return record::fail_setup(&shared, &request, e.cause(), e.to_string()).await;
         }
         Err(e) => {
-            let error = e.to_string();
-            return record::fail_setup(&shared, &request, session, "database_error", error).await;
+            let (cause, error) = (EndCause::DatabaseError, e.to_string());
+            return record::fail_setup(&shared, &request, cause, error).await;
         }
     };
     info!(
-        user = %legs::masked(&setup.spec.user_number),
-        center = %legs::masked(&setup.spec.center_number),
+        user = %setup.spec.user_number.masked(),
+        center = %setup.spec.center_number.masked(),
         order = ?setup.spec.call_order,
         "call starting"
     );
@@ -85,16 +78,14 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
     let mut task = CallTask {
         shared,
         request,
-        session,
         setup,
         flow,
         user: None,
         center: None,
         retired: Vec::new(),
         bridge: None,
-        whispering: false,
         timeline,
-        state: State::Idle,
+        state: State::Starting,
     };
     task.feed(Event::Started).await;
     task.run_loop().await;
@@ -146,20 +137,10 @@ impl CallTask {
             "leg events closed".into(),
         )));
         debug!(%leg, ?event, "leg event");
-        let flow_event = match &event {
-            LegEvent::PlayoutDone if leg == Leg::Center && self.whispering => {
-                self.whispering = false;
-                Some(Event::WhisperDone)
-            }
-            LegEvent::PlayoutDone => Some(Event::PlayoutDone(leg)),
-            other => active.flow_event(leg, other),
-        };
+        let flow_event = active.flow_event(leg, &event);
         if let LegEvent::HungUp(cause) = &event {
             info!(%leg, call_id = active.handle.call_id(), ?cause, "leg ended");
             *slot = None;
-            if leg == Leg::Center {
-                self.whispering = false;
-            }
             self.unbridge();
         }
         if let Some(flow_event) = flow_event {
@@ -176,7 +157,7 @@ impl CallTask {
         if state != self.state {
             self.state = state;
             if state != State::Ended {
-                self.timeline.write_state(words::state(state)).await;
+                self.timeline.write_state(state).await;
             }
         }
         self.timeline.flush().await;
@@ -199,81 +180,62 @@ impl CallTask {
                             %leg,
                             attempt,
                             call_id = handle.call_id(),
-                            to = %legs::masked(&target.number),
+                            to = %target.number.masked(),
                             "leg dialed"
                         );
                         *self.slot(leg) = Some(ActiveLeg::new(handle, events));
                     }
                     Err(e) => {
                         warn!(%leg, attempt, error = %e, "dial failed before any SIP was sent");
-                        self.timeline.row(
-                            "dial_error",
-                            json!({ "leg": leg.to_string(), "error": e.to_string() }),
-                        );
-                        self.flow.handle(
-                            Event::Failed(leg, crate::flow::LegFailure::Network),
-                            Instant::now(),
-                        );
+                        let error = e.to_string();
+                        self.timeline.row(TimelineEvent::DialError { leg, error });
+                        let failed = Event::Failed(leg, LegFailure::Network);
+                        self.flow.handle(failed, Instant::now());
                     }
                 }
             }
-            Command::Play {
-                leg,
-                prompt,
-                looped,
-            } => {
-                let text = match prompt {
-                    Prompt::Hold(text) | Prompt::Say(text) => text,
-                };
-                self.say(leg, &text, looped).await;
-            }
+            Command::Play { leg, prompt } => self.play(leg, prompt).await,
             Command::StopPlaying(leg) => {
-                if let Some(active) = self.slot(leg).as_ref() {
+                if let Some(active) = self.slot(leg).as_mut() {
+                    active.stopped();
                     let _ = active.handle.stop_playing();
                 }
             }
-            Command::Whisper { text } => {
-                self.whispering = true;
-                // Step 214: the agent only; the user keeps hearing hold audio.
-                if text.trim().is_empty() || !self.say(Leg::Center, &text, false).await {
-                    self.whispering = false;
-                    self.flow.handle(Event::WhisperDone, Instant::now());
-                }
-            }
             Command::Bridge => self.bridge(),
-            Command::PushPage { digits } => self.push(digits).await,
+            Command::PushPage { keys } => self.push(keys).await,
             Command::PublishStatus(status) => self.publish(&status),
             Command::Cancel(leg) | Command::Hangup(leg) => {
                 self.unbridge();
-                if leg == Leg::Center {
-                    self.whispering = false;
-                }
                 if let Some(active) = self.take_leg(leg) {
                     self.retired.push(legs::retire(leg, active));
                 }
             }
-            Command::RecordEvent { kind, detail } => {
-                self.timeline.row(kind, json!({ "detail": detail }))
-            }
+            Command::RecordEvent(event) => self.timeline.row(event),
         }
     }
 
-    /// Speaks on a leg; `false` when it could not (the leg is gone or TTS failed). A
-    /// non-looped prompt that cannot play is reported done so the flow moves on.
-    async fn say(&mut self, leg: Leg, text: &str, looped: bool) -> bool {
-        let result = match self.slot(leg).as_ref() {
-            Some(active) => active.handle.say(text, looped).await,
-            None => Err(voice::VoiceError::LegEnded),
-        };
-        match result {
-            Ok(()) => true,
-            Err(e) => {
-                warn!(%leg, error = %e, "cannot play on the leg");
-                if !looped && !self.whispering {
-                    self.flow.handle(Event::PlayoutDone(leg), Instant::now());
+    /// Speaks a prompt on a leg. One that cannot play (the leg is gone, TTS failed, nothing to
+    /// say) is reported done at once if the flow waits for its end, so the flow moves on.
+    async fn play(&mut self, leg: Leg, prompt: Prompt) {
+        let played = match self.slot(leg).as_mut() {
+            // An empty whisper template: nothing to say, and nothing to wait for.
+            Some(_) if prompt.text.trim().is_empty() => false,
+            Some(active) => match active.handle.say(&prompt.text, prompt.looped).await {
+                Ok(()) => {
+                    active.started(&prompt);
+                    true
                 }
-                false
-            }
+                Err(e) => {
+                    warn!(%leg, prompt = ?prompt.kind, error = %e, "cannot play on the leg");
+                    active.stopped();
+                    false
+                }
+            },
+            None => false,
+        };
+        if !played && !prompt.looped {
+            self.flow
+                .handle(Event::PlayoutDone(leg, prompt.kind), Instant::now());
         }
     }
 
@@ -287,8 +249,8 @@ impl CallTask {
             Ok(handle) => self.bridge = Some(handle),
             Err(e) => {
                 warn!(error = %e, "bridge failed; a leg ended meanwhile");
-                self.timeline
-                    .row("bridge_error", json!({ "error": e.to_string() }));
+                let error = e.to_string();
+                self.timeline.row(TimelineEvent::BridgeError { error });
             }
         }
     }
@@ -299,56 +261,42 @@ impl CallTask {
         }
     }
 
-    /// Steps 216–217: agent digits → the subscriber's page → the browser.
-    async fn push(&mut self, digits: String) {
+    /// Steps 216–217: agent keys → the subscriber's page → the browser.
+    async fn push(&mut self, keys: DtmfKeys) {
         self.timeline.flush().await;
-        let Ok(keys) = DtmfKeys::try_from(digits.as_str()) else {
-            info!(digits = %digits, "agent digits name no page (not a page key); ignored");
-            self.timeline
-                .row("page_unknown", json!({ "digits": digits }));
-            return;
-        };
         let db = Arc::clone(&self.shared.db);
         let hub = self.shared.hub.clone();
         let (sid, call) = (
             self.request.subscriber.clone(),
             self.request.session.clone(),
         );
+        let target = PushTarget::Digits(keys.clone());
         let pushed = tokio::task::spawn_blocking(move || {
-            push_page(
-                &db,
-                &hub,
-                &sid,
-                &call,
-                &PushTarget::Digits(keys),
-                PushSource::Dtmf,
-                Utc::now(),
-            )
+            push_page(&db, &hub, &sid, &call, &target, PushSource::Dtmf, Utc::now())
         })
         .await;
+        let keys = keys.to_string();
         match pushed {
-            Ok(Ok(p)) => info!(digits = %digits, page_id = p.page_id.0, "page pushed"),
+            Ok(Ok(p)) => info!(keys, page_id = p.page_id.0, "page pushed"),
             Ok(Err(PushPageError::NoPage(_))) => {
-                info!(digits = %digits, "no page for the agent's digits; ignored");
-                self.timeline
-                    .row("page_unknown", json!({ "digits": digits }));
+                info!(keys, "no page for the agent's keys; ignored");
+                self.timeline.row(TimelineEvent::PageUnknown { keys });
             }
             Ok(Err(e)) => {
-                warn!(digits = %digits, error = %e, "page push failed");
-                self.timeline.row(
-                    "page_push_failed",
-                    json!({ "digits": digits, "error": e.to_string() }),
-                );
+                warn!(keys, error = %e, "page push failed");
+                let error = e.to_string();
+                self.timeline
+                    .row(TimelineEvent::PagePushFailed { keys, error });
             }
             Err(_) => warn!("page push task did not finish"),
         }
     }
 
     fn publish(&mut self, status: &Status) {
-        self.timeline
-            .row("status", json!({ "status": words::status_word(status) }));
-        let Some(session) = &self.session else { return };
-        if let Err(e) = self.shared.hub.publish(session, words::push_event(status)) {
+        let word = sentences::call_status(status);
+        self.timeline.row(TimelineEvent::Status { status: word });
+        let event = sentences::push_event(status);
+        if let Err(e) = self.shared.hub.publish(&self.request.session, event) {
             warn!(error = %e, "status not delivered to the browser");
         }
     }
@@ -367,17 +315,22 @@ impl CallTask {
             let _ = drain.await;
         }
         self.timeline.flush().await;
-        let outcome = self.flow.outcome();
-        let end = CallEnd {
-            state: "ended".into(),
-            cause: outcome
-                .map(|o| words::end_cause(o.cause))
-                .unwrap_or("cancelled")
-                .to_owned(),
-            user_leg_cause: outcome.and_then(|o| o.user_leg).map(words::leg_end),
-            center_leg_cause: outcome.and_then(|o| o.center_leg).map(words::leg_end),
+        let end = match self.flow.outcome() {
+            Some(outcome) => CallEnd {
+                cause: outcome.cause,
+                user_leg_cause: outcome.user_leg,
+                center_leg_cause: outcome.center_leg,
+                hung_up_first: outcome.hung_up_first(),
+            },
+            // The flow only finishes with an outcome; an end without one is the platform's.
+            None => CallEnd::before_dialing(EndCause::Cancelled),
         };
-        info!(cause = %end.cause, user_leg = ?end.user_leg_cause, center_leg = ?end.center_leg_cause, "call ended");
+        info!(
+            cause = %end.cause,
+            user_leg = end.user_leg_cause.map(|c| c.to_string()),
+            center_leg = end.center_leg_cause.map(|c| c.to_string()),
+            "call ended"
+        );
         record::finish(&self.shared.db, &self.request, end).await;
     }
 

@@ -11,8 +11,9 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info, warn};
 use voice::{CallLeg, Destination, LegEvent, OriginateRequest};
 
-use crate::flow::{DialTarget, Event, Leg, LegFailure, PhoneNumber};
-use crate::telemetry::mask;
+use words::{DtmfKey, E164};
+
+use crate::flow::{DialTarget, Event, Leg, LegFailure, Prompt, PromptKind};
 
 /// Longer than the flow's own ring timer, so the flow decides when to give up and the leg's
 /// own timer only backs it up.
@@ -26,6 +27,8 @@ pub(super) struct ActiveLeg {
     pub(super) handle: CallLeg,
     events: mpsc::Receiver<LegEvent>,
     answered: bool,
+    /// The non-looped prompt playing on the leg, whose end the flow waits for.
+    playing: Option<PromptKind>,
 }
 
 impl ActiveLeg {
@@ -34,7 +37,19 @@ impl ActiveLeg {
             handle,
             events,
             answered: false,
+            playing: None,
         }
+    }
+
+    /// A prompt started on the leg: its `PlayoutDone` is reported with this tag. Looped
+    /// prompts never end by themselves, so they clear the tag.
+    pub(super) fn started(&mut self, prompt: &Prompt) {
+        self.playing = (!prompt.looped).then_some(prompt.kind);
+    }
+
+    /// Nothing plays whose end the flow waits for.
+    pub(super) fn stopped(&mut self) {
+        self.playing = None;
     }
 
     /// The next event, or `None` once the leg's event stream closed.
@@ -44,22 +59,27 @@ impl ActiveLeg {
 
     /// Translates a leg event into what the flow understands (see [`flow_event`]).
     pub(super) fn flow_event(&mut self, leg: Leg, event: &LegEvent) -> Option<Event> {
-        if matches!(event, LegEvent::Answered { .. }) {
-            self.answered = true;
+        match event {
+            LegEvent::Answered { .. } => self.answered = true,
+            LegEvent::PlayoutDone => {
+                return self.playing.take().map(|kind| Event::PlayoutDone(leg, kind));
+            }
+            _ => {}
         }
         flow_event(leg, event, self.answered)
     }
 }
 
 /// A `voice` leg event as a flow event; `None` for events the flow does not need (Trying,
-/// early media) and for `PlayoutDone`, which the caller maps itself (it may be the whisper's
-/// end). `answered`: whether this dial was answered before.
+/// early media) and for `PlayoutDone`, which [`ActiveLeg::flow_event`] tags with the prompt it
+/// started. `answered`: whether this dial was answered before.
 fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
     match event {
         LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
         LegEvent::Ringing => Some(Event::Ringing(leg)),
         LegEvent::Answered { .. } => Some(Event::Answered(leg)),
-        LegEvent::Digit { key, .. } => Some(Event::DigitsReceived(leg, *key)),
+        // voice reports only keys it decoded; one it could not name is dropped here.
+        LegEvent::Digit { key, .. } => DtmfKey::from_char(*key).map(|k| Event::DigitsReceived(leg, k)),
         LegEvent::HungUp(cause) => Some(match cause {
             voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
             voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),
@@ -83,7 +103,7 @@ fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
 pub(super) fn originate_request(
     leg: Leg,
     target: &DialTarget,
-    user_leg_caller: &PhoneNumber,
+    user_leg_caller: &E164,
 ) -> OriginateRequest {
     let ring_timeout = target.ring_timeout + RING_MARGIN;
     match leg {
@@ -105,7 +125,13 @@ pub(super) fn originate_request(
             let ani = target.ani.as_ref().unwrap_or(user_leg_caller).as_str();
             OriginateRequest {
                 to: Destination::Number(target.number.as_str().to_owned()),
-                request_user: Some(target.request_user.clone()),
+                request_user: Some(
+                    target
+                        .dnis
+                        .as_ref()
+                        .map_or(target.number.as_str(), |d| d.as_str())
+                        .to_owned(),
+                ),
                 from_user: ani.to_owned(),
                 from_display: None,
                 p_asserted_identity: Some(ani.to_owned()),
@@ -154,22 +180,17 @@ pub(super) fn retire(leg: Leg, active: ActiveLeg) -> JoinHandle<()> {
     )
 }
 
-/// Masked number for logs.
-pub(super) fn masked(number: &PhoneNumber) -> String {
-    mask(number.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
 
-    fn target(request_user: &str, uui: &[u8]) -> DialTarget {
+    fn target(dnis: Option<&str>, uui: &[u8]) -> DialTarget {
         DialTarget {
-            number: PhoneNumber::parse("+494012345678").unwrap(),
-            request_user: request_user.into(),
-            ani: Some(PhoneNumber::parse("+493055500001").unwrap()),
+            number: "+494012345678".parse().unwrap(),
+            dnis: dnis.map(|d| d.parse().unwrap()),
+            ani: Some("+493055500001".parse().unwrap()),
             uui: uui.to_vec(),
             ring_timeout: Duration::from_secs(20),
         }
@@ -196,7 +217,7 @@ mod tests {
                     via: DigitVia::Rfc4733,
                 },
                 true,
-                Some(Event::DigitsReceived(leg, '#')),
+                Some(Event::DigitsReceived(leg, DtmfKey::HASH)),
             ),
             (
                 LegEvent::HungUp(EndCause::Busy),
@@ -249,8 +270,8 @@ mod tests {
 
     #[test]
     fn center_leg_carries_tag2() {
-        let caller = PhoneNumber::parse("+494012345678").unwrap();
-        let request = originate_request(Leg::Center, &target("8001", b"ref=x"), &caller);
+        let caller: E164 = "+494012345678".parse().unwrap();
+        let request = originate_request(Leg::Center, &target(Some("8001"), b"ref=x"), &caller);
         assert_eq!(request.to, Destination::Number("+494012345678".into()));
         assert_eq!(request.request_user.as_deref(), Some("8001"));
         assert_eq!(request.from_user, "+493055500001");
@@ -264,9 +285,9 @@ mod tests {
 
     #[test]
     fn user_leg_shows_the_center_and_carries_no_tag2() {
-        let caller = PhoneNumber::parse("+494012345678").unwrap();
-        let mut t = target("+493055500001", b"");
-        t.number = PhoneNumber::parse("+493055500001").unwrap();
+        let caller: E164 = "+494012345678".parse().unwrap();
+        let mut t = target(None, b"");
+        t.number = "+493055500001".parse().unwrap();
         t.ani = None;
         let request = originate_request(Leg::User, &t, &caller);
         assert_eq!(request.to, Destination::Number("+493055500001".into()));

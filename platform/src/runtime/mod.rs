@@ -8,7 +8,7 @@ mod call_task;
 mod legs;
 mod record;
 mod spec;
-mod words;
+mod sentences;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -130,12 +130,7 @@ impl Runtime {
                 let _ticket = ticket;
                 if let Err(e) = call.await {
                     error!(error = %e, "call task failed; closing its record");
-                    let end = CallEnd {
-                        state: "ended".into(),
-                        cause: "internal_error".into(),
-                        user_leg_cause: None,
-                        center_leg_cause: None,
-                    };
+                    let end = CallEnd::before_dialing(words::EndCause::InternalError);
                     record::finish(&shared.db, &request, end).await;
                 }
             }

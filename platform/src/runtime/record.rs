@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use subscriber_db::{CallEnd, Db, SessionId, SubscriberId};
 use tracing::warn;
+use words::{CallState, EndCause, TimelineEvent};
 
 use super::CallRequest;
 use super::call_task::Shared;
@@ -16,8 +16,7 @@ use super::call_task::Shared;
 /// A timeline row waiting to be written.
 struct Row {
     at: DateTime<Utc>,
-    kind: &'static str,
-    detail: serde_json::Value,
+    event: TimelineEvent,
 }
 
 /// One call's pending timeline rows and where they go.
@@ -39,12 +38,13 @@ impl Timeline {
     }
 
     /// Queues a row stamped now; [`Timeline::flush`] writes it.
-    pub(super) fn row(&mut self, kind: &'static str, detail: serde_json::Value) {
-        self.rows.push(Row {
-            at: Utc::now(),
-            kind,
-            detail,
-        });
+    pub(super) fn row(&mut self, event: TimelineEvent) {
+        self.row_at(Utc::now(), event);
+    }
+
+    /// Queues a row stamped when it happened (e.g. on the wire, as voice saw it).
+    pub(super) fn row_at(&mut self, at: DateTime<Utc>, event: TimelineEvent) {
+        self.rows.push(Row { at, event });
     }
 
     /// Writes the queued rows in order.
@@ -56,7 +56,7 @@ impl Timeline {
         let (db, sid, call) = (Arc::clone(&self.db), self.sid.clone(), self.call.clone());
         let written = tokio::task::spawn_blocking(move || {
             rows.iter()
-                .map(|r| db.append_call_event(&sid, &call, r.at, r.kind, &r.detail))
+                .map(|r| db.append_call_event(&sid, &call, r.at, &r.event))
                 .find_map(Result::err)
         })
         .await;
@@ -68,12 +68,12 @@ impl Timeline {
     }
 
     /// The record's state while the call runs.
-    pub(super) async fn write_state(&self, state: &'static str) {
+    pub(super) async fn write_state(&self, state: CallState) {
         let (db, sid, call) = (Arc::clone(&self.db), self.sid.clone(), self.call.clone());
         let result =
             tokio::task::spawn_blocking(move || db.update_call_state(&sid, &call, state)).await;
         if let Ok(Err(e)) = result {
-            warn!(error = %e, state, "call state not written");
+            warn!(error = %e, %state, "call state not written");
         }
     }
 }
@@ -82,35 +82,22 @@ impl Timeline {
 pub(super) async fn fail_setup(
     shared: &Shared,
     request: &CallRequest,
-    session: Option<pagepush::SessionId>,
-    cause: &'static str,
+    cause: EndCause,
     error: String,
 ) {
-    warn!(cause, %error, "call not started");
-    if let Some(session) = &session {
-        let _ = shared.hub.publish(
-            session,
-            pagepush::PushEvent::Ended {
-                cause: cause.to_owned(),
-                text: "Sorry, this call cannot be placed right now. Please try again later."
-                    .to_owned(),
-            },
-        );
-    }
+    warn!(%cause, %error, "call not started");
+    let text = super::sentences::ended_text(cause).to_owned();
+    let _ = shared
+        .hub
+        .publish(&request.session, pagepush::PushEvent::Ended { cause, text });
     let db = Arc::clone(&shared.db);
     let (sid, call) = (request.subscriber.clone(), request.session.clone());
-    let detail = json!({ "cause": cause, "error": error });
+    let event = TimelineEvent::SetupFailed { cause, error };
     let _ = tokio::task::spawn_blocking(move || {
-        db.append_call_event(&sid, &call, Utc::now(), "setup_failed", &detail)
+        db.append_call_event(&sid, &call, Utc::now(), &event)
     })
     .await;
-    let end = CallEnd {
-        state: "ended".into(),
-        cause: cause.to_owned(),
-        user_leg_cause: None,
-        center_leg_cause: None,
-    };
-    finish(&shared.db, request, end).await;
+    finish(&shared.db, request, CallEnd::before_dialing(cause)).await;
 }
 
 pub(super) async fn finish(db: &Arc<Db>, request: &CallRequest, end: CallEnd) {

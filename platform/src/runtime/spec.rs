@@ -6,11 +6,10 @@
 use std::time::Duration;
 
 use subscriber_db::{Db, DbError, Policy, Route};
+use words::{E164, EndCause};
 
 use super::CallRequest;
-use crate::flow::{
-    self, CallOrder, FlowSpec, PhoneNumber, Pin, SignOnMode, Texts, Timeouts, WhisperVars,
-};
+use crate::flow::{self, FlowSpec, Texts, Timeouts, WhisperVars};
 
 /// Said to the agent while the user's phone rings (center first, simultaneous).
 const CENTER_WAIT: &str = "Please hold, we are calling the customer now.";
@@ -26,19 +25,18 @@ pub enum SpecError {
     NoRoute,
     #[error("the database could not be read: {0}")]
     Db(#[source] DbError),
-    #[error("a stored number is not E.164 ({0}); fix the route")]
-    BadNumber(flow::PhoneNumberError),
-    #[error("the stored sign-on PIN is not usable ({0}); set the policy's PIN again")]
-    BadPin(flow::PinError),
 }
 
 impl SpecError {
-    /// Machine word for the call record's end cause.
-    pub(super) fn cause(&self) -> &'static str {
+    /// The call record's end cause.
+    pub(super) fn cause(&self) -> EndCause {
         match self {
-            SpecError::NoRoute => "no_route",
-            SpecError::Db(_) => "database_error",
-            SpecError::BadNumber(_) | SpecError::BadPin(_) => "bad_route",
+            SpecError::NoRoute => EndCause::NoRoute,
+            // A stored value that no longer parses is the route's or policy's fault.
+            SpecError::Db(DbError::Corrupt { .. } | DbError::CorruptJson { .. }) => {
+                EndCause::BadRoute
+            }
+            SpecError::Db(_) => EndCause::DatabaseError,
         }
     }
 }
@@ -48,7 +46,7 @@ impl SpecError {
 pub(super) struct CallSetup {
     pub(super) spec: FlowSpec,
     /// Presented as the caller (From) on the user leg: the call center the user expects.
-    pub(super) user_leg_caller: PhoneNumber,
+    pub(super) user_leg_caller: E164,
 }
 
 /// Reads route and policy and builds the call's setup.
@@ -60,23 +58,13 @@ pub(super) fn load(db: &Db, request: &CallRequest) -> Result<CallSetup, SpecErro
             other => SpecError::Db(other),
         })?;
     let policy = db.get_policy(&request.subscriber).map_err(SpecError::Db)?;
-    build(request, &route, &policy)
+    Ok(build(request, &route, &policy))
 }
 
 /// The pure part of [`load`].
-pub(super) fn build(
-    request: &CallRequest,
-    route: &Route,
-    policy: &Policy,
-) -> Result<CallSetup, SpecError> {
-    let number = |s: &str| PhoneNumber::parse(s).map_err(SpecError::BadNumber);
-    let user_number = number(request.user_number.as_str())?;
-    let center_number = number(route.center_number.as_str())?;
-    let fallback_numbers = route
-        .fallback_numbers
-        .iter()
-        .map(|n| number(n.as_str()))
-        .collect::<Result<Vec<_>, _>>()?;
+pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> CallSetup {
+    let user_number = request.user_number.clone();
+    let center_number = route.center_number.clone();
     let whisper_code = request
         .whisper_code
         .as_ref()
@@ -100,18 +88,6 @@ pub(super) fn build(
         goodbye: announcements.goodbye.as_str().to_owned(),
         wrong_pin: WRONG_PIN.to_owned(),
     };
-    let sign_on = match &policy.sign_on {
-        subscriber_db::SignOnMode::None => SignOnMode::None,
-        subscriber_db::SignOnMode::Hash => SignOnMode::Hash,
-        subscriber_db::SignOnMode::Pin(pin) => {
-            SignOnMode::Pin(Pin::parse(pin.as_str()).map_err(SpecError::BadPin)?)
-        }
-    };
-    let call_order = match policy.call_order {
-        subscriber_db::CallOrder::UserFirst => CallOrder::UserFirst,
-        subscriber_db::CallOrder::CenterFirst => CallOrder::CenterFirst,
-        subscriber_db::CallOrder::Simultaneous => CallOrder::Simultaneous,
-    };
     let secs = |s: u32| Duration::from_secs(u64::from(s));
     let timeouts = Timeouts {
         user_ring: secs(policy.ring_timeout_user_secs.get()),
@@ -121,23 +97,23 @@ pub(super) fn build(
         ..Timeouts::default()
     };
     let spec = FlowSpec {
-        session_ref: request.session.as_str().to_owned(),
-        call_order,
+        session_ref: request.session.clone(),
+        call_order: policy.call_order,
         ani: user_number.clone(),
         user_number,
         center_number: center_number.clone(),
-        fallback_numbers,
-        dnis: route.dnis.as_ref().map(|d| d.as_str().to_owned()),
+        fallback_numbers: route.fallback_numbers.clone(),
+        dnis: route.dnis.clone(),
         uui: user_to_user(request),
         texts,
-        sign_on,
+        sign_on: policy.sign_on.clone(),
         timeouts,
         pin_retries: PIN_RETRIES,
     };
-    Ok(CallSetup {
+    CallSetup {
         spec,
         user_leg_caller: center_number,
-    })
+    }
 }
 
 /// TAG2 User-to-User payload (RFC 7433): the whisper code and the call reference as ASCII
@@ -160,7 +136,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use subscriber_db::{E164, SessionId, SubjectCode, SubscriberId, WhisperCode};
+    use subscriber_db::{SessionId, SubjectCode, SubscriberId, WhisperCode};
+    use words::{CallOrder, SignOnMode};
 
     fn request(wc: Option<&str>) -> CallRequest {
         CallRequest {
@@ -186,9 +163,9 @@ mod tests {
 
     #[test]
     fn tag1_becomes_tag2() {
-        let setup = build(&request(Some("4711")), &route(), &Policy::default()).unwrap();
+        let setup = build(&request(Some("4711")), &route(), &Policy::default());
         let spec = setup.spec;
-        assert_eq!(spec.dnis.as_deref(), Some("8001"));
+        assert_eq!(spec.dnis.as_ref().map(|d| d.as_str()), Some("8001"));
         assert_eq!(spec.ani.as_str(), "+493055500001");
         assert_eq!(spec.center_number.as_str(), "+494012345678");
         assert_eq!(spec.fallback_numbers.len(), 1);
@@ -219,9 +196,9 @@ mod tests {
             "max_call_length_secs": 60,
         }))
         .unwrap();
-        let spec = build(&request(None), &route(), &policy).unwrap().spec;
+        let spec = build(&request(None), &route(), &policy).spec;
         assert_eq!(spec.call_order, CallOrder::CenterFirst);
-        assert_eq!(spec.sign_on, SignOnMode::Pin(Pin::parse("2468").unwrap()));
+        assert_eq!(spec.sign_on, SignOnMode::Pin("2468".parse().unwrap()));
         assert_eq!(spec.timeouts.center_ring, Duration::from_secs(7));
         assert_eq!(spec.timeouts.sign_on, Duration::from_secs(9));
         assert_eq!(spec.timeouts.max_call_length, Duration::from_secs(60));

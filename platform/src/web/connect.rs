@@ -6,7 +6,8 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use pagepush::{PushEvent, SessionId, SessionStatus, Snapshot};
+use pagepush::{PushEvent, SessionId, Snapshot};
+use words::Word;
 use serde::Deserialize;
 use subscriber_db::{Call, DbError, PageContent, PageId};
 
@@ -125,21 +126,11 @@ pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<Strin
 /// The status line for a snapshot; before the runtime's first status, say what happens next.
 fn status_of(snapshot: &Snapshot) -> (&'static str, String) {
     match &snapshot.status {
-        Some((s, text)) => (state_name(*s), text.clone()),
+        Some((s, text)) => (s.word(), text.clone()),
         None => (
             "calling",
             "We are calling you now. Please answer your phone.".to_owned(),
         ),
-    }
-}
-
-fn state_name(s: SessionStatus) -> &'static str {
-    match s {
-        SessionStatus::Calling => "calling",
-        SessionStatus::Connecting => "connecting",
-        SessionStatus::AgentOnLine => "agent_on_line",
-        SessionStatus::Ended => "ended",
-        SessionStatus::Failed => "failed",
     }
 }
 

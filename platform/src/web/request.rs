@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use serde_json::json;
 use subscriber_db::{
     CallEnd, Db, DbError, E164, NewCall, SessionId, SubjectCode, SubscriberId, WhisperCode,
 };
@@ -28,7 +27,7 @@ use super::welcome::Welcome;
 use crate::AppState;
 use crate::config::WebConfig;
 use crate::runtime::CallRequest;
-use crate::telemetry::mask;
+use words::{EndCause, TimelineEvent, mask};
 
 #[cfg(test)]
 mod proptests;
@@ -149,12 +148,8 @@ pub(crate) async fn submit(
         }
     };
 
-    tracing::info!(session = %created.session, sid = %sid, number = %mask(created.number.as_str()), "call session created");
-    // `SessionId::new_random` writes 32 hex digits, which is what the push channel takes.
-    let Ok(push_session) = created.session.as_str().parse::<pagepush::SessionId>() else {
-        tracing::error!(session = %created.session, "session id not usable for the push channel");
-        return fail_start(&state, sid, created.session, "bad_session_id".to_owned()).await;
-    };
+    tracing::info!(session = %created.session, sid = %sid, number = %created.number.masked(), "call session created");
+    let push_session = created.session.clone();
     state.hub().open(&push_session);
     let request = CallRequest {
         subscriber: sid.clone(),
@@ -251,21 +246,15 @@ fn decide_and_create(
             whisper_code: wc,
             user_number: number.clone(),
             client_ip,
-            state: "created".to_owned(),
         },
         now,
     )?;
-    db.append_call_event(
-        sid,
-        &session,
-        now,
-        "session_created",
-        &json!({
-            "subject_code": sc.as_str(),
-            "page": page,
-            "number_type": number.number_type(),
-        }),
-    )?;
+    let created = TimelineEvent::SessionCreated {
+        subject_code: sc.clone(),
+        page: page.clone(),
+        number_type: number.number_type(),
+    };
+    db.append_call_event(sid, &session, now, &created)?;
     Ok((context, Ok(Created { session, number })))
 }
 
@@ -309,22 +298,12 @@ async fn fail_start(
     let _ = state
         .with_db(move |db| {
             let now = Utc::now();
-            let end = CallEnd {
-                state: "failed".to_owned(),
-                cause: "start_failed".to_owned(),
-                user_leg_cause: None,
-                center_leg_cause: None,
-            };
+            let end = CallEnd::before_dialing(EndCause::StartFailed);
             if let Err(e) = db.finish_call(&sid, &session, &end, now) {
                 tracing::error!(%session, error = %e, "could not mark the call failed");
             }
-            let _ = db.append_call_event(
-                &sid,
-                &session,
-                now,
-                "start_failed",
-                &json!({ "error": cause }),
-            );
+            let event = TimelineEvent::StartFailed { error: cause };
+            let _ = db.append_call_event(&sid, &session, now, &event);
         })
         .await;
     Page::message(

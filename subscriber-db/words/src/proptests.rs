@@ -175,6 +175,30 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn session_id_is_exactly_32_lower_hex(text in prop_oneof!["(?s).{0,40}", "[0-9a-fA-Fé]{30,34}", "[0-9a-f]{32}"]) {
+        let ok = text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        match text.parse::<SessionId>() {
+            Ok(id) => {
+                prop_assert!(ok);
+                prop_assert_eq!(id.to_string(), text);
+            }
+            Err(e) => {
+                prop_assert!(!ok);
+                prop_assert!(e.to_string().starts_with("session id must be 32 lowercase hex digits"), "{}", e);
+            }
+        }
+    }
+
+    #[test]
+    fn session_id_round_trips(bits in any::<u128>()) {
+        let text = format!("{bits:032x}");
+        let id: SessionId = text.parse().unwrap();
+        prop_assert_eq!(id.as_str(), text.as_str());
+        prop_assert_eq!(id.to_string().parse::<SessionId>().unwrap(), id);
+    }
+
 }
 
 /// The case the E.164 property found: accepted with a default region, unreadable on its own.
@@ -190,4 +214,5 @@ fn a_number_accepted_with_a_region_is_readable_alone() {
         }
     }
     assert!(E164::parse_with_region("+78110000000", "US".parse().unwrap()).is_err());
+
 }

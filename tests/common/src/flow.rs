@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use subscriber_db::{Call, CallEvent, Db, SessionId, SubscriberId};
+use subscriber_db::{Call, CallEvent, Db, SessionId, SubscriberId, Word};
 
 use crate::seed::{self, Seed};
 use crate::sipp::{Sipp, SippOptions};
@@ -216,7 +216,7 @@ impl Rig {
         let deadline = Instant::now() + limit;
         loop {
             let call = db.get_call(&self.sid, session)?;
-            if call.state == state {
+            if call.state.word() == state {
                 return Ok(());
             }
             if call.ended_at.is_some() || Instant::now() >= deadline {
@@ -315,7 +315,7 @@ pub fn assert_in_order(kinds: &[&str], want: &[&str]) {
 
 /// Kinds of a timeline, in order.
 pub fn kinds(timeline: &[CallEvent]) -> Vec<&str> {
-    timeline.iter().map(|e| e.kind.as_str()).collect()
+    timeline.iter().map(|e| e.kind()).collect()
 }
 
 /// `<input type="hidden" name=".." value="..">` pairs of a page, unescaped.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use subscriber_db::{Call, CallEvent, SessionId};
+use subscriber_db::{Call, CallEvent, EndCause, SessionId, TimelineEvent, Word};
 
 use crate::flow::{Rig, RigOptions, summary};
 use crate::seed::Seed;
@@ -21,7 +21,7 @@ pub const QUICK_FLOW_EVENTS: [&str; 5] = [
 ];
 
 /// The browser's events and the record's end cause of one flow.
-pub type FlowOutcome = anyhow::Result<(Vec<String>, Option<String>)>;
+pub type FlowOutcome = anyhow::Result<(Vec<String>, Option<EndCause>)>;
 
 /// What is left behind after a run of flows, for the leak assertions of a test.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +116,7 @@ pub fn quick_flows(flows: u32, timeout: Duration) -> RigOptions {
 pub fn quick_flow_failure(n: u32, outcome: FlowOutcome) -> Option<String> {
     match outcome {
         Ok((events, cause))
-            if events == QUICK_FLOW_EVENTS && cause.as_deref() == Some("agent_hung_up") =>
+            if events == QUICK_FLOW_EVENTS && cause == Some(EndCause::AgentHungUp) =>
         {
             None
         }
@@ -126,9 +126,9 @@ pub fn quick_flow_failure(n: u32, outcome: FlowOutcome) -> Option<String> {
 
 /// Asserts the record's end cause and each leg's (`local_hangup`, `remote_hangup`, ...).
 pub fn assert_end_causes(call: &Call, end: &str, user: &str, center: &str) {
-    assert_eq!(call.end_cause.as_deref(), Some(end));
-    assert_eq!(call.user_end_cause.as_deref(), Some(user));
-    assert_eq!(call.center_end_cause.as_deref(), Some(center));
+    assert_eq!(call.end_cause.map(|c| c.word()), Some(end));
+    assert_eq!(call.user_end_cause.map(|c| c.word()), Some(user));
+    assert_eq!(call.center_end_cause.map(|c| c.word()), Some(center));
 }
 
 /// When the first `kind` step of the timeline happened, in Unix milliseconds; panics if the
@@ -136,17 +136,28 @@ pub fn assert_end_causes(call: &Call, end: &str, user: &str, center: &str) {
 pub fn first_at_ms(timeline: &[CallEvent], kind: &str) -> i64 {
     timeline
         .iter()
-        .find(|e| e.kind == kind)
+        .find(|e| e.kind() == kind)
         .unwrap_or_else(|| panic!("timeline lacks {kind}: {timeline:?}"))
         .at
         .timestamp_millis()
 }
 
-/// The `dialing` steps' details in order ("user leg …", "center leg …", masked numbers).
-pub fn dial_details(timeline: &[CallEvent]) -> Vec<&str> {
+/// The `dialing` steps in order as `LEG leg attempt N to NUMBER [as DNIS]`, from their
+/// structured detail (`leg`, `attempt`, masked `number`, `request_user`).
+pub fn dial_details(timeline: &[CallEvent]) -> Vec<String> {
     timeline
         .iter()
-        .filter(|e| e.kind == "dialing")
-        .map(|e| e.detail["detail"].as_str().unwrap_or_default())
+        .filter_map(|e| match &e.event {
+            TimelineEvent::Dialing {
+                leg,
+                attempt,
+                number,
+                request_user,
+            } => Some(match request_user {
+                Some(dnis) => format!("{leg} leg attempt {attempt} to {number} as {dnis}"),
+                None => format!("{leg} leg attempt {attempt} to {number}"),
+            }),
+            _ => None,
+        })
         .collect()
 }

@@ -4,11 +4,15 @@
 
 use std::time::Instant;
 
+use words::{
+    CallOrder, DtmfKey, DtmfKeys, E164, IgnoredBecause, LegEndCause, SignOnMode, SignOnWord,
+    TimelineEvent as T,
+};
+
 use super::{CallFlow, CenterPhase};
 use crate::flow::digits::{SignOn, SignOnStep};
 use crate::flow::{
-    CallOrder, Command, DialTarget, EndCause, Leg, LegEnd, LegFailure, LegStatus, PhoneNumber,
-    Prompt, SignOnMode, Status,
+    Command, DialTarget, EndCause, Leg, LegFailure, LegStatus, PromptKind, Status,
 };
 
 impl CallFlow {
@@ -18,8 +22,9 @@ impl CallFlow {
         }
         self.started = true;
         self.timers.max_call = Some(now + self.spec.timeouts.max_call_length);
-        let detail = format!("call {} {:?}", self.spec.session_ref, self.spec.call_order);
-        self.record("started", detail);
+        self.record(T::Started {
+            call_order: self.spec.call_order,
+        });
         match self.spec.call_order {
             CallOrder::UserFirst => self.dial_user(now),
             CallOrder::CenterFirst => {
@@ -37,8 +42,8 @@ impl CallFlow {
         self.status(Status::Calling);
         let number = self.spec.user_number.clone();
         let target = DialTarget {
-            request_user: number.as_str().to_owned(),
             number,
+            dnis: None,
             ani: None,
             uui: Vec::new(),
             ring_timeout: self.spec.timeouts.user_ring,
@@ -54,12 +59,8 @@ impl CallFlow {
             return;
         };
         let target = DialTarget {
-            request_user: self
-                .spec
-                .dnis
-                .clone()
-                .unwrap_or_else(|| number.as_str().to_owned()),
             number,
+            dnis: self.spec.dnis.clone(),
             ani: Some(self.spec.ani.clone()),
             uui: self.spec.uui.clone(),
             ring_timeout: self.spec.timeouts.center_ring,
@@ -68,19 +69,20 @@ impl CallFlow {
         self.dial(Leg::Center, target, attempt);
     }
 
-    pub(super) fn center_number(&self, attempt: usize) -> Option<&PhoneNumber> {
+    pub(super) fn center_number(&self, attempt: usize) -> Option<&E164> {
         std::iter::once(&self.spec.center_number)
             .chain(&self.spec.fallback_numbers)
             .nth(attempt)
     }
 
     pub(super) fn dial(&mut self, leg: Leg, target: DialTarget, attempt: usize) {
-        let mut detail = format!("{leg} attempt {attempt} to {}", target.number.masked());
-        // Only a DNIS is worth showing; the number itself stays masked.
-        if target.request_user != target.number.as_str() {
-            detail.push_str(&format!(" as {}", target.request_user));
-        }
-        self.record("dialing", detail);
+        self.record(T::Dialing {
+            leg,
+            attempt: attempt_number(attempt),
+            // The number stays masked; a DNIS is a routing code, not a person's number.
+            number: target.number.masked(),
+            request_user: target.dnis.as_ref().map(|d| d.to_string()),
+        });
         self.set_leg(leg, LegStatus::Dialing { attempt });
         self.commands.push_back(Command::Dial {
             leg,
@@ -94,7 +96,7 @@ impl CallFlow {
             return;
         }
         self.set_leg(leg, LegStatus::Answered);
-        self.record("answered", leg.to_string());
+        self.record(T::Answered { leg });
         match leg {
             Leg::User => {
                 self.timers.user_ring = None;
@@ -103,7 +105,7 @@ impl CallFlow {
                     return;
                 }
                 let hold = self.spec.texts.hold.clone();
-                self.play(Leg::User, Prompt::Hold(hold), true);
+                self.play(Leg::User, PromptKind::Hold, hold, true);
                 self.status(Status::Connecting);
                 if self.center == LegStatus::NotDialed {
                     self.dial_center(0, now);
@@ -115,14 +117,14 @@ impl CallFlow {
                 self.sign_on = SignOn::new(self.spec.sign_on.clone(), self.spec.pin_retries);
                 let mode = match &self.spec.sign_on {
                     SignOnMode::None => {
-                        self.record("sign_on_ok", "no sign-on required".into());
+                        self.record(T::SignOnOk {});
                         self.whisper(now);
                         return;
                     }
-                    SignOnMode::Hash => "#",
-                    SignOnMode::Pin(_) => "PIN",
+                    SignOnMode::Hash => SignOnWord::Hash,
+                    SignOnMode::Pin(_) => SignOnWord::Pin,
                 };
-                self.record("sign_on_waiting", mode.into());
+                self.record(T::SignOnWaiting { mode });
                 self.timers.sign_on = Some(now + self.spec.timeouts.sign_on);
             }
         }
@@ -140,18 +142,19 @@ impl CallFlow {
         match leg {
             Leg::User => {
                 self.timers.user_ring = None;
-                self.end(EndCause::UserUnreachable(failure), None, now);
+                self.end(failure.user_unreachable(), None, now);
             }
             Leg::Center => {
                 self.timers.center_ring = None;
                 if self.center_number(attempt + 1).is_some() {
-                    self.record("fallback", format!("center leg attempt {}", attempt + 1));
+                    self.record(T::Fallback {
+                        attempt: attempt_number(attempt + 1),
+                    });
                     self.dial_center(attempt + 1, now);
                 } else {
-                    self.record(
-                        "center_unreachable",
-                        format!("{} numbers tried", attempt + 1),
-                    );
+                    self.record(T::CenterUnreachable {
+                        numbers_tried: attempt_number(attempt + 1),
+                    });
                     let text = self.spec.texts.center_unreachable.clone();
                     self.end(EndCause::CenterUnreachable, Some(text), now);
                 }
@@ -163,15 +166,29 @@ impl CallFlow {
         if let LegStatus::Dialing { attempt } = self.leg(leg) {
             self.commands.push_back(Command::Cancel(leg));
             let failure = LegFailure::NoAnswer;
-            self.set_leg(leg, LegStatus::Gone(LegEnd::Failed(failure)));
-            self.record("no_answer", format!("{leg} attempt {attempt}"));
+            self.set_leg(leg, LegStatus::Gone(failure.end_cause()));
+            self.record(T::NoAnswer {
+                leg,
+                attempt: attempt_number(attempt),
+            });
             self.unreached(leg, attempt, failure, now);
         }
     }
 
-    pub(super) fn hung_up(&mut self, leg: Leg, end: LegEnd, now: Instant) {
+    /// A dial that did not reach an answer.
+    pub(super) fn failed(&mut self, leg: Leg, attempt: usize, failure: LegFailure) {
+        let end = failure.end_cause();
         self.set_leg(leg, LegStatus::Gone(end));
-        self.record("hung_up", format!("{leg}: {end:?}"));
+        self.record(T::Failed {
+            leg,
+            attempt: attempt_number(attempt),
+            end,
+        });
+    }
+
+    pub(super) fn hung_up(&mut self, leg: Leg, end: LegEndCause, now: Instant) {
+        self.set_leg(leg, LegStatus::Gone(end));
+        self.record(T::HungUp { leg, end });
         let bridged = self.phase == CenterPhase::Bridged;
         let (cause, farewell) = match (leg, bridged) {
             (Leg::User, true) => (EndCause::UserHungUp, None),
@@ -185,45 +202,49 @@ impl CallFlow {
         self.end(cause, farewell, now);
     }
 
-    pub(super) fn digit(&mut self, leg: Leg, key: char, now: Instant) {
+    pub(super) fn digit(&mut self, leg: Leg, key: DtmfKey, now: Instant) {
         if leg == Leg::User || self.center != LegStatus::Answered {
             if self.leg(leg) == LegStatus::Answered {
-                self.record("digit_ignored", format!("{leg} key {key}"));
+                self.ignored(leg, key, IgnoredBecause::UserKey);
             }
             return;
         }
         match self.phase {
             CenterPhase::AwaitingSignOn => self.sign_on_key(key, now),
+            CenterPhase::Bridged if !key.is_page_key() && key != DtmfKey::HASH => {
+                self.ignored(leg, key, IgnoredBecause::NotPageKey);
+            }
             CenterPhase::Bridged => {
                 let silence = self.spec.timeouts.page_digits;
                 if let Some(run) = self.page_digits.key(key, now, silence) {
                     self.push_page(run);
                 }
             }
-            _ => self.record(
-                "digit_ignored",
-                format!("{leg} key {key} before the bridge"),
-            ),
+            _ => self.ignored(leg, key, IgnoredBecause::BeforeBridge),
         }
     }
 
-    pub(super) fn sign_on_key(&mut self, key: char, now: Instant) {
+    fn ignored(&mut self, leg: Leg, key: DtmfKey, because: IgnoredBecause) {
+        self.record(T::DigitIgnored { leg, key, because });
+    }
+
+    pub(super) fn sign_on_key(&mut self, key: DtmfKey, now: Instant) {
         match self.sign_on.key(key) {
             // PIN digits stay out of the timeline.
             SignOnStep::Collecting => {}
-            SignOnStep::Ignored => self.record("digit_ignored", format!("center leg key {key}")),
+            SignOnStep::Ignored => self.ignored(Leg::Center, key, IgnoredBecause::NotSignOnKey),
             SignOnStep::Accepted => {
-                self.record("sign_on_ok", String::new());
+                self.record(T::SignOnOk {});
                 self.whisper(now);
             }
             SignOnStep::WrongPin { retries_left } => {
-                self.record("sign_on_wrong_pin", format!("{retries_left} retries left"));
+                self.record(T::SignOnWrongPin { retries_left });
                 let text = self.spec.texts.wrong_pin.clone();
-                self.play(Leg::Center, Prompt::Say(text), false);
+                self.play(Leg::Center, PromptKind::WrongPin, text, false);
                 self.timers.sign_on = Some(now + self.spec.timeouts.sign_on);
             }
             SignOnStep::Failed => {
-                self.record("sign_on_failed", "wrong PIN, no retries left".into());
+                self.record(T::SignOnFailed {});
                 let goodbye = self.spec.texts.goodbye.clone();
                 self.end(EndCause::SignOnFailed, Some(goodbye), now);
             }
@@ -237,14 +258,14 @@ impl CallFlow {
         if std::mem::take(&mut self.center_playing) {
             self.commands.push_back(Command::StopPlaying(Leg::Center));
         }
-        self.record("whisper_start", String::new());
+        self.record(T::WhisperStart {});
         self.timers.whisper = Some(now + self.spec.timeouts.whisper);
         let text = self.spec.texts.whisper.clone();
-        self.commands.push_back(Command::Whisper { text });
+        self.play(Leg::Center, PromptKind::Whisper, text, false);
     }
 
     pub(super) fn whispered(&mut self, now: Instant) {
-        self.record("whisper_end", String::new());
+        self.record(T::WhisperEnd {});
         self.timers.whisper = None;
         self.phase = CenterPhase::Ready;
         if self.user == LegStatus::Answered {
@@ -252,7 +273,7 @@ impl CallFlow {
             return;
         }
         let wait = self.spec.texts.center_wait.clone();
-        self.play(Leg::Center, Prompt::Say(wait), true);
+        self.play(Leg::Center, PromptKind::CenterWait, wait, true);
         if self.user == LegStatus::NotDialed {
             self.dial_user(now);
         }
@@ -272,11 +293,18 @@ impl CallFlow {
         self.phase = CenterPhase::Bridged;
         self.commands.push_back(Command::Bridge);
         self.status(Status::AgentOnLine);
-        self.record("bridged", String::new());
+        self.record(T::Bridged {});
     }
 
-    pub(super) fn push_page(&mut self, digits: String) {
-        self.record("page_push", format!("digits {digits}"));
-        self.commands.push_back(Command::PushPage { digits });
+    pub(super) fn push_page(&mut self, keys: DtmfKeys) {
+        self.record(T::PagePush {
+            keys: keys.to_string(),
+        });
+        self.commands.push_back(Command::PushPage { keys });
     }
+}
+
+/// An attempt index as the timeline writes it; a call has at most a handful of numbers.
+fn attempt_number(attempt: usize) -> u32 {
+    u32::try_from(attempt).unwrap_or(u32::MAX)
 }

@@ -1,0 +1,92 @@
+//! What the visitor's browser is told for each status of the flow: the status word (from
+//! `words`, the same the call record and the logs use) and the sentence shown with it. No I/O;
+//! the one table of those sentences.
+
+use pagepush::PushEvent;
+use words::{CallStatus, EndCause};
+
+use crate::flow::Status;
+
+/// The call record's word for a flow status.
+pub(crate) fn call_status(status: &Status) -> CallStatus {
+    match status {
+        Status::Calling => CallStatus::Calling,
+        Status::Connecting => CallStatus::Connecting,
+        Status::AgentOnLine => CallStatus::AgentOnLine,
+        Status::Ended { .. } => CallStatus::Ended,
+    }
+}
+
+/// The push event the browser gets for a status.
+pub(crate) fn push_event(status: &Status) -> PushEvent {
+    match status {
+        Status::Calling => PushEvent::status(
+            CallStatus::Calling,
+            "We are calling your phone now. Please answer it.",
+        ),
+        Status::Connecting => PushEvent::status(
+            CallStatus::Connecting,
+            "We are connecting you to an agent. Please stay on the line.",
+        ),
+        Status::AgentOnLine => {
+            PushEvent::status(CallStatus::AgentOnLine, "An agent is on the line.")
+        }
+        Status::Ended { cause } => PushEvent::Ended {
+            cause: *cause,
+            text: ended_text(*cause).to_owned(),
+        },
+    }
+}
+
+/// The sentence the Connect page shows when the call ended this way.
+pub(crate) fn ended_text(cause: EndCause) -> &'static str {
+    match cause {
+        EndCause::UserHungUp | EndCause::AgentHungUp => "The call has ended. Thank you.",
+        EndCause::UserBusy => {
+            "Your phone was busy, so we could not connect you. Please try again later."
+        }
+        EndCause::UserNoAnswer | EndCause::UserRejected | EndCause::UserUnreachable => {
+            "We could not reach your phone. Check the number and try again."
+        }
+        EndCause::UserLeftBeforeBridge => {
+            "You hung up before an agent joined. Start again whenever you like."
+        }
+        EndCause::AgentLeftBeforeBridge
+        | EndCause::CenterUnreachable
+        | EndCause::AgentNeverSignedOn
+        | EndCause::SignOnFailed => {
+            "Sorry, no agent could take your call right now. Please try again later."
+        }
+        EndCause::MaxCallLength => "The call reached its maximum length and was ended.",
+        EndCause::Cancelled => "The call was ended by the service. Please try again later.",
+        EndCause::NoRoute
+        | EndCause::BadRoute
+        | EndCause::DatabaseError
+        | EndCause::StartFailed
+        | EndCause::InternalError => {
+            "Sorry, this call cannot be placed right now. Please try again later."
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ended_event_carries_the_cause_word() {
+        let event = push_event(&Status::Ended {
+            cause: EndCause::UserBusy,
+        });
+        let json = serde_json::to_value(&event).expect("json");
+        assert_eq!(json["cause"], "user_busy");
+        assert!(json["text"].as_str().is_some_and(|t| t.contains("busy")), "{json}");
+    }
+
+    #[test]
+    fn every_end_cause_has_a_sentence() {
+        for cause in EndCause::ALL {
+            assert!(ended_text(*cause).ends_with('.'), "{cause}");
+        }
+    }
+}

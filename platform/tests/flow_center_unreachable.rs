@@ -82,12 +82,12 @@ async fn busy_center_and_fallbacks_end_with_an_announcement() {
             "finished",
         ],
     );
-    // The dials went to the route's number, then the fallbacks, in order (masked: last 4).
+    // The dials went to the route's number, then the fallbacks, in order (masked: last 3).
     let dialed = dial_details(&timeline);
     let tails: Vec<&str> = [seed::CENTER_NUMBER]
         .into_iter()
         .chain(seed::FALLBACK_NUMBERS)
-        .map(|n| &n[n.len() - 4..])
+        .map(|n| &n[n.len() - 3..])
         .collect();
     for (detail, tail) in dialed[1..].iter().zip(tails) {
         assert!(detail.contains(tail), "{detail} should dial …{tail}");

@@ -1,6 +1,6 @@
 //! The user's side of the web front: the speak-to-agent link, Welcome, Connect and Disconnect
 //! pages, the push channel and the pages served under a session; plus the push API, which
-//! belongs with the channel it feeds.
+//! belongs with the channel it feeds. Pages are askama templates under `platform/templates/web/`.
 //!
 //! Routes (stable: other parts and tests depend on them):
 //! - `GET /speak?sid&sc[&wc][&tel][&exp&sig]` → Welcome (or a page saying why not)
@@ -26,6 +26,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use crate::AppState;
+
+#[cfg(test)]
+pub(crate) use html::hostile;
 
 /// State the web front keeps for itself.
 pub(crate) struct WebState {

@@ -128,12 +128,6 @@ pub(crate) async fn submit(
         }
         Err(Refusal::Number { status, text }) => {
             tracing::info!(sid = %sid, number = %mask(&typed), reason = %text, "call request refused");
-            let countries: Vec<String> = context
-                .policy
-                .allowed_caller_countries
-                .iter()
-                .map(|c| c.as_str().to_owned())
-                .collect();
             let csrf = form.csrf.clone().unwrap_or_default();
             return Welcome {
                 company: context.subscriber.display_name.as_str(),
@@ -142,7 +136,7 @@ pub(crate) async fn submit(
                 csrf: &csrf,
                 number: &typed,
                 error: Some(&text),
-                countries: &countries,
+                countries: &context.policy.allowed_caller_countries,
             }
             .page(status)
             .into_response();

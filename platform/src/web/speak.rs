@@ -104,11 +104,6 @@ pub(crate) async fn speak(
         iat: now.timestamp(),
     };
     let csrf = web.form_key.token(&cookie, &ctx);
-    let countries: Vec<String> = policy
-        .allowed_caller_countries
-        .iter()
-        .map(|c| c.as_str().to_owned())
-        .collect();
     let welcome = Welcome {
         company: subscriber.display_name.as_str(),
         subject: tag1.sc.as_str(),
@@ -116,7 +111,7 @@ pub(crate) async fn speak(
         csrf: &csrf,
         number: tag1.tel.as_deref().unwrap_or(""),
         error: None,
-        countries: &countries,
+        countries: &policy.allowed_caller_countries,
     };
     let mut page = welcome.page(StatusCode::OK);
     page.cookies.push(form::set_cookie(

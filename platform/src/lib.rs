@@ -72,11 +72,6 @@ impl AppState {
         &self.inner.public_base_url
     }
 
-    /// The subscriber database. Its calls block: use [`AppState::with_db`] from async code.
-    pub fn db(&self) -> &Arc<Db> {
-        &self.inner.db
-    }
-
     /// Runs `f` against the database on a blocking thread, so SQLite never stalls the reactor.
     pub async fn with_db<T, F>(&self, f: F) -> Result<T, DbTaskError>
     where

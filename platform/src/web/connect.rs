@@ -3,6 +3,7 @@
 //! and the Disconnect page. The 128-bit session id in the path is the browser's capability;
 //! our pages never send it on as a referrer.
 
+use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,7 +12,7 @@ use words::Word;
 use serde::Deserialize;
 use subscriber_db::{Call, DbError, PageContent, PageId};
 
-use super::html::{Page, esc};
+use super::html::{Nonce, Page};
 use crate::AppState;
 
 /// Seconds between reloads of the Connect page in browsers without JavaScript.
@@ -83,44 +84,90 @@ pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<Strin
     // `None`: the push channel forgot the session (ended and swept, or the platform
     // restarted); the page then only refreshes until the call record says it ended.
     let snapshot = state.hub().snapshot(&session).ok();
-    let live = snapshot.is_some();
+    let live = snapshot.as_ref().map(|s| Live {
+        session: &session,
+        after: s.last_event_id,
+    });
     let snapshot = snapshot.unwrap_or_default();
     if snapshot.ended.is_some() || known.call.ended_at.is_some() {
         return Redirect::to(&format!("/sessions/{session}/ended")).into_response();
     }
     let (state_name, text) = status_of(&snapshot);
-    let mut body = format!(
-        "<h1>Your call with {company}</h1>\n<div class=\"card\">\n\
-         <p id=\"status\" class=\"status\" data-state=\"{state_name}\" role=\"status\" \
-         aria-live=\"polite\">{text}</p>\n\
-         <p class=\"hint\">Keep this page open: the agent can show you pages here during the \
-         call.</p>\n</div>\n<section id=\"page-area\" aria-label=\"Page from the agent\">\n",
-        company = esc(&known.company),
-        text = esc(&text),
-    );
-    if let Some(PushEvent::Page {
-        page_id,
-        title,
-        url,
-    }) = &snapshot.last_page
-    {
-        body.push_str(&page_frame(*page_id, title, url));
-    }
-    body.push_str("</section>\n");
-    let mut page = Page::new(
-        StatusCode::OK,
-        format!("Your call with {}", known.company),
-        body,
-    );
+    let frame = match &snapshot.last_page {
+        Some(PushEvent::Page {
+            page_id,
+            title,
+            url,
+        }) => Some(Frame {
+            page_id: *page_id,
+            title,
+            url,
+        }),
+        _ => None,
+    };
+    let mut page = Page::render(StatusCode::OK, |nonce| ConnectHtml {
+        nonce,
+        company: &known.company,
+        state: state_name,
+        text: &text,
+        frame,
+        live,
+        refresh_secs: NO_SCRIPT_REFRESH_SECS,
+        html_sandbox: pagepush::frame_sandbox_for_html(),
+        url_sandbox: pagepush::frame_sandbox_for_url(),
+    });
     page.frames = true;
-    let refresh = format!("<meta http-equiv=\"refresh\" content=\"{NO_SCRIPT_REFRESH_SECS}\">");
-    if live {
-        page.head = format!("<noscript>{refresh}</noscript>\n");
-        page.script = Some(live_script(&session, snapshot.last_event_id));
-    } else {
-        page.head = format!("{refresh}\n");
-    }
     page.into_response()
+}
+
+/// The Connect page (`templates/web/connect.html`, its script `templates/web/connect.js`).
+#[derive(Template)]
+#[template(path = "web/connect.html")]
+struct ConnectHtml<'a> {
+    nonce: Nonce,
+    company: &'a str,
+    /// `data-state` of the status line, the same names the event stream sends.
+    state: &'static str,
+    text: &'a str,
+    frame: Option<Frame<'a>>,
+    /// Present while the push channel knows the session: the page then listens to it.
+    /// Without it the page refreshes itself even with scripts on.
+    live: Option<Live<'a>>,
+    refresh_secs: u32,
+    html_sandbox: &'static str,
+    url_sandbox: &'static str,
+}
+
+/// The last pushed page, in its frame.
+struct Frame<'a> {
+    page_id: i64,
+    title: &'a str,
+    url: &'a str,
+}
+
+impl Frame<'_> {
+    /// Stored HTML is ours, served under the session; anything else is a subscriber URL (a
+    /// protocol-relative `//host` is not ours).
+    fn stored(&self) -> bool {
+        self.url.starts_with("/sessions/")
+    }
+
+    /// Stored HTML runs with no script and an opaque origin; a subscriber URL may run its own
+    /// script, never with our origin.
+    fn sandbox(&self) -> &'static str {
+        if self.stored() {
+            pagepush::frame_sandbox_for_html()
+        } else {
+            pagepush::frame_sandbox_for_url()
+        }
+    }
+}
+
+/// Where the live script listens: the stream of `session`, after the events the server
+/// already rendered; the browser's own reconnects carry `Last-Event-ID`.
+struct Live<'a> {
+    session: &'a SessionId,
+    after: u64,
 }
 
 /// The status line for a snapshot; before the runtime's first status, say what happens next.
@@ -132,66 +179,6 @@ fn status_of(snapshot: &Snapshot) -> (&'static str, String) {
             "We are calling you now. Please answer your phone.".to_owned(),
         ),
     }
-}
-
-/// The frame for a pushed page: stored HTML (ours, under the session) runs with no script and
-/// an opaque origin; a subscriber URL may run its own script, never with our origin.
-fn page_frame(page_id: i64, title: &str, url: &str) -> String {
-    let stored = url.starts_with("/sessions/");
-    let sandbox = if stored {
-        pagepush::frame_sandbox_for_html()
-    } else {
-        pagepush::frame_sandbox_for_url()
-    };
-    let mut html = format!(
-        "<h2 id=\"page-title\" data-page-id=\"{page_id}\">{title}</h2>\n\
-         <iframe id=\"page-frame\" title=\"{title}\" src=\"{url}\" sandbox=\"{sandbox}\" \
-         referrerpolicy=\"no-referrer\"></iframe>\n",
-        title = esc(title),
-        url = esc(url),
-    );
-    if !stored {
-        html.push_str(&format!(
-            "<p><a id=\"page-open\" href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">\
-             Open this page in a new tab</a></p>\n",
-            esc(url)
-        ));
-    }
-    html
-}
-
-/// Listens on the event stream and updates the page in place. Starts after the events the
-/// server already rendered; the browser's own reconnects carry `Last-Event-ID`.
-fn live_script(session: &SessionId, after: u64) -> String {
-    let html_sandbox = pagepush::frame_sandbox_for_html();
-    let url_sandbox = pagepush::frame_sandbox_for_url();
-    format!(
-        r#"(function(){{
-"use strict";
-var base="/sessions/{session}";
-var st=document.getElementById("status"),area=document.getElementById("page-area");
-var es=new EventSource(base+"/events?after={after}");
-function seen(e){{if(e.lastEventId){{document.body.setAttribute("data-last-event-id",e.lastEventId);}}}}
-function show(p){{
-  var stored=p.url.indexOf("/sessions/")===0;
-  area.textContent="";
-  var h=document.createElement("h2");h.id="page-title";h.textContent=p.title;
-  h.setAttribute("data-page-id",String(p.page_id));area.appendChild(h);
-  var f=document.createElement("iframe");f.id="page-frame";f.title=p.title;
-  f.setAttribute("sandbox",stored?"{html_sandbox}":"{url_sandbox}");
-  f.setAttribute("referrerpolicy","no-referrer");f.src=p.url;area.appendChild(f);
-  if(!stored){{var q=document.createElement("p"),a=document.createElement("a");a.id="page-open";
-    a.href=p.url;a.target="_blank";a.rel="noopener noreferrer";
-    a.textContent="Open this page in a new tab";q.appendChild(a);area.appendChild(q);}}
-}}
-es.addEventListener("status",function(e){{seen(e);var d=JSON.parse(e.data);
-  st.textContent=d.text;st.setAttribute("data-state",d.state);}});
-es.addEventListener("page",function(e){{seen(e);show(JSON.parse(e.data));}});
-es.addEventListener("ended",function(e){{seen(e);es.close();location.replace(base+"/ended");}});
-es.addEventListener("reload",function(){{es.close();location.reload();}});
-es.onerror=function(){{if(es.readyState===2){{setTimeout(function(){{location.reload();}},3000);}}}};
-}})();"#
-    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,31 +276,149 @@ pub(crate) async fn ended(State(state): State<AppState>, Path(raw): Path<String>
         // Still in progress: this page is not the right one yet.
         _ => return Redirect::to(&format!("/sessions/{session}")).into_response(),
     };
-    let body = format!(
-        "<h1>Call ended</h1>\n<div class=\"card\">\n\
-         <p id=\"status\" class=\"status\" data-state=\"ended\" role=\"status\">{text}</p>\n\
-         <p>Thank you for contacting {company}. You can close this page.</p>\n</div>\n",
-        text = esc(&text),
-        company = esc(&known.company),
-    );
-    Page::new(StatusCode::OK, "Call ended", body).into_response()
+    Page::render(StatusCode::OK, |nonce| EndedHtml {
+        nonce,
+        text: &text,
+        company: &known.company,
+    })
+    .into_response()
+}
+
+/// The Disconnect page (`templates/web/ended.html`).
+#[derive(Template)]
+#[template(path = "web/ended.html")]
+struct EndedHtml<'a> {
+    nonce: Nonce,
+    text: &'a str,
+    company: &'a str,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::html::hostile;
+
+    fn session() -> SessionId {
+        "0123456789abcdef0123456789abcdef"
+            .parse()
+            .expect("32 hex digits are a session id")
+    }
+
+    fn connect_page(frame: Option<Frame<'_>>, live: Option<Live<'_>>, text: &str) -> String {
+        Page::render(StatusCode::OK, |nonce| ConnectHtml {
+            nonce,
+            company: hostile::VALUE,
+            state: "calling",
+            text,
+            frame,
+            live,
+            refresh_secs: NO_SCRIPT_REFRESH_SECS,
+            html_sandbox: pagepush::frame_sandbox_for_html(),
+            url_sandbox: pagepush::frame_sandbox_for_url(),
+        })
+        .html()
+        .to_owned()
+    }
+
+    #[test]
+    fn every_connect_field_is_escaped() {
+        let url = format!("https://shop.example/{}", hostile::VALUE);
+        let frame = Frame {
+            page_id: 7,
+            title: hostile::VALUE,
+            url: &url,
+        };
+        let session = session();
+        let html = connect_page(
+            Some(frame),
+            Some(Live {
+                session: &session,
+                after: 3,
+            }),
+            hostile::VALUE,
+        );
+        // company ×2 (title, heading), status text, frame title ×2, URL ×2 (src, href).
+        hostile::assert_escaped(&html, 7);
+    }
 
     #[test]
     fn frames_are_sandboxed_by_kind() {
-        let stored = page_frame(1, "<t>", "/sessions/0123/pages/1");
-        assert!(stored.contains(pagepush::frame_sandbox_for_html()));
+        let stored = connect_page(
+            Some(Frame {
+                page_id: 1,
+                title: "t",
+                url: "/sessions/0123/pages/1",
+            }),
+            None,
+            "s",
+        );
+        assert!(stored.contains(&format!(
+            "sandbox=\"{}\"",
+            pagepush::frame_sandbox_for_html()
+        )));
         assert!(!stored.contains("page-open"));
-        assert!(!stored.contains("<t>"));
-        let url = page_frame(2, "t", "https://shop.example/a?b=\"c\"");
-        assert!(url.contains(pagepush::frame_sandbox_for_url()));
+        let url = connect_page(
+            Some(Frame {
+                page_id: 2,
+                title: "t",
+                url: "https://shop.example/a?b=c",
+            }),
+            None,
+            "s",
+        );
+        assert!(url.contains(&format!(
+            "sandbox=\"{}\"",
+            pagepush::frame_sandbox_for_url()
+        )));
         assert!(url.contains("page-open"));
-        assert!(url.contains("&quot;c&quot;"));
         // A protocol-relative URL is not one of ours.
-        assert!(page_frame(3, "t", "//evil.example/x").contains("page-open"));
+        let relative = Frame {
+            page_id: 3,
+            title: "t",
+            url: "//evil.example/x",
+        };
+        assert!(!relative.stored());
+        assert_eq!(relative.sandbox(), pagepush::frame_sandbox_for_url());
+    }
+
+    #[test]
+    fn the_live_script_runs_only_while_the_channel_knows_the_session() {
+        let session = session();
+        let live = connect_page(
+            None,
+            Some(Live {
+                session: &session,
+                after: 42,
+            }),
+            "s",
+        );
+        let script = live.split("<script nonce=\"").nth(1).unwrap_or_default();
+        assert!(
+            script.contains(&format!(
+                "data-events=\"/sessions/{session}/events?after=42\""
+            )),
+            "{live}"
+        );
+        assert!(script.contains("new EventSource(cfg.events)"), "{live}");
+        assert!(
+            live.contains(
+                "<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>\n</head>"
+            )
+        );
+        let dead = connect_page(None, None, "s");
+        assert!(!dead.contains("<script"), "{dead}");
+        assert!(dead.contains("<meta http-equiv=\"refresh\" content=\"5\">\n</head>"));
+    }
+
+    #[test]
+    fn ended_escapes_text_and_company() {
+        let html = Page::render(StatusCode::OK, |nonce| EndedHtml {
+            nonce,
+            text: hostile::VALUE,
+            company: hostile::VALUE,
+        })
+        .html()
+        .to_owned();
+        hostile::assert_escaped(&html, 2);
     }
 }

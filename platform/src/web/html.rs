@@ -1,45 +1,38 @@
-//! The HTML shell of every page Callbond shows to a user: escaping, the common layout (language,
-//! viewport, inline style) and the response headers that go with it (a nonce-based
-//! Content-Security-Policy, no referrer, no caching). Pages build their body with [`esc`] on
-//! every value that did not come from this file; nothing here knows about calls.
+//! The shell of every page Callbond shows to a user: rendering a page template and the response
+//! headers that go with it (a nonce-based Content-Security-Policy, no referrer, no caching).
+//! The common layout (language, viewport, style) is `templates/web/page.html`; every value a
+//! template prints is HTML-escaped by askama, so no page builds markup by hand. Nothing here
+//! knows about calls.
 
-use std::fmt::Write as _;
+use std::fmt;
 
+use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// Escapes text for HTML element content and double- or single-quoted attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+/// A CSP nonce: 128 random bits, hex (CSP3 §2.3.1 wants at least 128 bits, base64 or hex
+/// characters only). One per response, printed on our `<style>` and `<script>` elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Nonce(String);
+
+impl Nonce {
+    fn fresh() -> Self {
+        Nonce(hex::encode(rand::random::<[u8; 16]>()))
     }
-    out
 }
 
-/// A fresh CSP nonce: 128 random bits, hex (CSP3 §2.3.1 wants at least 128 bits, base64 or hex
-/// characters only).
-pub(crate) fn new_nonce() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+impl fmt::Display for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-/// One of our pages, ready to answer.
+/// One of our pages, rendered and ready to answer.
 pub(crate) struct Page {
-    pub(crate) status: StatusCode,
-    pub(crate) title: String,
-    /// Body HTML, already escaped where needed.
-    pub(crate) body: String,
-    /// Extra `<head>` HTML (e.g. the no-script refresh), already escaped.
-    pub(crate) head: String,
-    /// Inline script, run with the page's nonce.
-    pub(crate) script: Option<String>,
+    status: StatusCode,
+    /// The nonce the page was rendered with, for the CSP header.
+    nonce: Nonce,
+    html: Result<String, askama::Error>,
     /// Extra `frame-src` sources for pages that frame subscriber content.
     pub(crate) frames: bool,
     /// `Set-Cookie` values.
@@ -48,14 +41,25 @@ pub(crate) struct Page {
     pub(crate) retry_after: Option<i64>,
 }
 
+/// [`Page::message`]'s template.
+#[derive(Template)]
+#[template(path = "web/message.html")]
+struct MessageHtml<'a> {
+    nonce: Nonce,
+    heading: &'a str,
+    text: &'a str,
+}
+
 impl Page {
-    pub(crate) fn new(status: StatusCode, title: impl Into<String>, body: String) -> Self {
+    /// Renders the template `build` makes with this response's nonce. The nonce is handed in
+    /// rather than chosen by the caller so the page and its CSP header cannot disagree.
+    pub(crate) fn render<T: Template>(status: StatusCode, build: impl FnOnce(Nonce) -> T) -> Self {
+        let nonce = Nonce::fresh();
+        let html = build(nonce.clone()).render();
         Page {
             status,
-            title: title.into(),
-            body,
-            head: String::new(),
-            script: None,
+            nonce,
+            html,
             frames: false,
             cookies: Vec::new(),
             retry_after: None,
@@ -64,56 +68,37 @@ impl Page {
 
     /// A page that says what went wrong and what to do: a heading and one paragraph.
     pub(crate) fn message(status: StatusCode, heading: &str, text: &str) -> Self {
-        Self::new(
-            status,
+        Self::render(status, |nonce| MessageHtml {
+            nonce,
             heading,
-            format!(
-                "<h1>{}</h1>\n<p class=\"msg\">{}</p>\n",
-                esc(heading),
-                esc(text)
-            ),
-        )
+            text,
+        })
     }
 }
 
-/// Shared look: readable on a phone, large touch targets, no external resources.
-const STYLE: &str = "\
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:1rem;\
-line-height:1.5;color:#1a1a1a;background:#f6f7f9;max-width:40rem;margin-inline:auto}\
-h1{font-size:1.5rem;margin:.5rem 0 1rem}\
-.card{background:#fff;border-radius:.75rem;padding:1rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
-label{display:block;font-weight:600;margin-bottom:.25rem}\
-input[type=tel]{width:100%;box-sizing:border-box;font-size:1.25rem;padding:.6rem;\
-border:1px solid #888;border-radius:.5rem}\
-button{margin-top:1rem;width:100%;font-size:1.15rem;padding:.75rem;border:0;border-radius:.5rem;\
-background:#0b5fff;color:#fff}\
-.error{color:#a00000;font-weight:600}\
-.hint{color:#555;font-size:.9rem}\
-.status{font-size:1.2rem;font-weight:600}\
-iframe{width:100%;height:60vh;border:1px solid #ccc;border-radius:.5rem;background:#fff;\
-margin-top:1rem}\
-";
+#[cfg(test)]
+impl Page {
+    /// The rendered HTML (empty if it did not render), for the templates' tests.
+    pub(crate) fn html(&self) -> &str {
+        self.html.as_deref().unwrap_or_default()
+    }
+}
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
-        let nonce = new_nonce();
-        let mut html = String::with_capacity(self.body.len() + 2048);
-        let _ = write!(
-            html,
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <meta name=\"referrer\" content=\"no-referrer\">\n\
-             <title>{title}</title>\n<style nonce=\"{nonce}\">{STYLE}</style>\n{head}</head>\n\
-             <body>\n<main>\n{body}</main>\n",
-            title = esc(&self.title),
-            head = self.head,
-            body = self.body,
-        );
-        if let Some(script) = &self.script {
-            let _ = writeln!(html, "<script nonce=\"{nonce}\">{script}</script>");
-        }
-        html.push_str("</body>\n</html>\n");
-
+        let html = match self.html {
+            Ok(html) => html,
+            Err(e) => {
+                // Only a failing `Display` of a printed value gets here; ours do not fail.
+                tracing::error!(error = %e, "a page template did not render");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "This page could not be shown. Please reload it in a moment.\n",
+                )
+                    .into_response();
+            }
+        };
+        let nonce = &self.nonce;
         // Our pages run only our own inline code (by nonce) and talk only to us. Frames: URL
         // pages may come from any http(s) site; stored pages come from us.
         let frame_src = if self.frames {
@@ -159,27 +144,74 @@ impl IntoResponse for Page {
     }
 }
 
+/// Shared by the templates' tests: a value that breaks out of element content and of either
+/// quoting of an attribute if it is printed raw.
+#[cfg(test)]
+pub(crate) mod hostile {
+    pub(crate) const VALUE: &str = "<script>alert(\"x\" & 'y')</script>";
+    /// [`VALUE`] as askama's HTML escaper writes it.
+    const ESCAPED: &str = "&#60;script&#62;alert(&#34;x&#34; &#38; &#39;y&#39;)&#60;/script&#62;";
+
+    /// `html` printed [`VALUE`] exactly `times` times, escaped each time, and never raw. The
+    /// raw checks are what fail when escaping is switched off (`|safe`, `escape = "none"`).
+    pub(crate) fn assert_escaped(html: &str, times: usize) {
+        assert!(!html.contains("<script>alert"), "raw markup in:\n{html}");
+        assert!(!html.contains("\"x\""), "raw double quotes in:\n{html}");
+        assert!(!html.contains("'y'"), "raw single quotes in:\n{html}");
+        assert!(!html.contains(" & "), "raw ampersand in:\n{html}");
+        assert_eq!(html.matches(ESCAPED).count(), times, "in:\n{html}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn escapes_markup_and_quotes() {
-        for (input, want) in [
-            ("plain", "plain"),
-            ("<script>", "&lt;script&gt;"),
-            ("a&b", "a&amp;b"),
-            ("\"x\" 'y'", "&quot;x&quot; &#39;y&#39;"),
-            ("Café ☎", "Café ☎"),
-        ] {
-            assert_eq!(esc(input), want);
-        }
+    async fn body_of(page: Page) -> (Response<()>, String) {
+        let response = page.into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        (
+            Response::from_parts(parts, ()),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn message_escapes_heading_and_text() {
+        let page = Page::message(StatusCode::BAD_REQUEST, hostile::VALUE, hostile::VALUE);
+        let (_, html) = body_of(page).await;
+        // Title, heading, paragraph.
+        hostile::assert_escaped(&html, 3);
+        assert!(
+            html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">\n"),
+            "{html}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_csp_nonce_is_the_one_on_the_style() {
+        let (response, html) = body_of(Page::message(StatusCode::OK, "a", "b")).await;
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        let nonce = html
+            .split("<style nonce=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default();
+        assert_eq!(nonce.len(), 32, "{html}");
+        assert!(csp.contains(&format!("style-src 'nonce-{nonce}'")), "{csp}");
+        assert!(csp.contains("frame-src 'none'"), "{csp}");
     }
 
     #[test]
     fn nonces_are_fresh_and_long() {
-        let a = new_nonce();
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, new_nonce());
+        let a = Nonce::fresh();
+        assert_eq!(a.to_string().len(), 32);
+        assert_ne!(a, Nonce::fresh());
     }
 }

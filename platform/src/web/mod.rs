@@ -1,20 +1,20 @@
 //! The user's side of the web front: the speak-to-agent link, Welcome, Connect and Disconnect
-//! pages, the push channel and the pages served under a session; plus the push API, which
-//! belongs with the channel it feeds.
+//! pages, the push channel and the pages served under a session. Pages are askama templates
+//! under `platform/templates/web/`. The push API that feeds the channel
+//! (`POST /admin/v1/calls/{id}/push`) is part of the admin API (`admin::push`), with its keys,
+//! errors and content-type rules.
 //!
 //! Routes (stable: other parts and tests depend on them):
 //! - `GET /speak?sid&sc[&wc][&tel][&exp&sig]` → Welcome (or a page saying why not)
 //! - `POST /speak` (form: `number`, `csrf` and the hidden context) → 303 `/sessions/{id}`
 //! - `GET /sessions/{id}` Connect, `GET /sessions/{id}/events` SSE,
 //!   `GET /sessions/{id}/pages/{page_id}` stored page, `GET /sessions/{id}/ended` Disconnect
-//! - `POST /admin/v1/calls/{id}/push`
 
 mod availability;
 mod connect;
 mod form;
 mod html;
 mod number;
-mod push_api;
 mod request;
 mod speak;
 mod tag1;
@@ -22,10 +22,13 @@ mod welcome;
 
 use std::sync::{Arc, Mutex};
 
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Extension, Router};
 
 use crate::AppState;
+
+#[cfg(test)]
+pub(crate) use html::hostile;
 
 /// State the web front keeps for itself.
 pub(crate) struct WebState {
@@ -46,6 +49,5 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/sessions/{id}/events", get(connect::events))
         .route("/sessions/{id}/ended", get(connect::ended))
         .route("/sessions/{id}/pages/{page_id}", get(connect::stored_page))
-        .route("/admin/v1/calls/{id}/push", post(push_api::push))
         .layer(Extension(web))
 }

@@ -44,6 +44,20 @@ struct Submitted {
     number: Option<String>,
 }
 
+/// A request whose form passed the CSRF check: what the user asked for, typed. It travels to
+/// the database thread and back, so nothing needs copying for the pages after it.
+struct Ask {
+    /// The signed context, to show the form again.
+    ctx: FormContext,
+    csrf: String,
+    sid: SubscriberId,
+    sc: SubjectCode,
+    wc: Option<WhisperCode>,
+    /// The number as the user typed it.
+    typed: String,
+    client_ip: IpAddr,
+}
+
 /// Why the number was refused; the form is shown again with the sentence.
 enum Refusal {
     Number { status: StatusCode, text: String },
@@ -68,86 +82,108 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: Submitted = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let now = Utc::now();
-    let config = state.config().web.clone();
+    let ask = match read_ask(&state, &web, &headers, &body, peer.ip(), now) {
+        Ok(ask) => ask,
+        Err(page) => return page.into_response(),
+    };
+    let (db_state, db_web) = (state.clone(), Arc::clone(&web));
+    let outcome = state
+        .with_db(move |db| {
+            let decided = decide_and_create(db, &db_web, &db_state.config().web, &ask, now);
+            (ask, decided)
+        })
+        .await;
+    let (ask, (context, result)) = match outcome {
+        Ok((ask, Ok(decided))) => (ask, decided),
+        Ok((_, Err(e))) => return db_failure(&e),
+        Err(_) => return unavailable(),
+    };
+    match result {
+        Ok(created) => start_call(&state, ask, created).await,
+        Err(refusal) => refused(&ask, &context, refusal, now).into_response(),
+    }
+}
+
+/// The form, its CSRF token and the typed context. A form that does not pass is answered
+/// with the page that says why.
+fn read_ask(
+    state: &AppState,
+    web: &WebState,
+    headers: &HeaderMap,
+    body: &[u8],
+    client_ip: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<Ask, Page> {
+    let form: Submitted = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let (ctx, token) = match form_context(&form) {
         Some(ctx) => (ctx, form.csrf.as_deref()),
         None => (empty_context(), None),
     };
     if let Err(e) = web.form_key.verify(
-        form::read_cookie(&headers).as_deref(),
+        form::read_cookie(headers).as_deref(),
         &ctx,
         token.filter(|t| !t.is_empty()),
         now.timestamp(),
-        i64::from(config.form_ttl_secs),
+        i64::from(state.config().web.form_ttl_secs),
     ) {
         tracing::info!(reason = %e, "call request refused: form check");
-        return Page::message(
+        return Err(Page::message(
             StatusCode::FORBIDDEN,
             "Please open the link again",
             &super::speak::capitalized(&e.to_string()),
-        )
-        .into_response();
+        ));
     }
     // The context was signed by us, so these parse; refuse quietly if they somehow do not.
     let (Ok(sid), Ok(sc)) = (
         ctx.sid.parse::<SubscriberId>(),
         ctx.sc.parse::<SubjectCode>(),
     ) else {
-        return bad_form();
+        return Err(bad_form());
     };
     let Ok(wc) = ctx.wc.as_deref().map(str::parse::<WhisperCode>).transpose() else {
-        return bad_form();
+        return Err(bad_form());
     };
-    let typed = form.number.clone().unwrap_or_default();
-    let client_ip = peer.ip();
+    Ok(Ask {
+        ctx,
+        csrf: form.csrf.unwrap_or_default(),
+        sid,
+        sc,
+        wc,
+        typed: form.number.unwrap_or_default(),
+        client_ip,
+    })
+}
 
-    let (sid2, sc2, wc2) = (sid.clone(), sc.clone(), wc.clone());
-    let typed2 = typed.clone();
-    let page2 = ctx.page.clone();
-    let web2 = Arc::clone(&web);
-    let outcome = state
-        .with_db(move |db| {
-            decide_and_create(
-                db, &web2, &config, &sid2, &sc2, wc2, &typed2, page2, client_ip, now,
-            )
-        })
-        .await;
-    let (context, result) = match outcome {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => return db_failure(&e),
-        Err(_) => return unavailable(),
-    };
-    let created = match result {
-        Ok(created) => created,
-        Err(Refusal::Unavailable(why)) => {
-            return availability::page(&why, &context.subscriber, &context.policy, now)
-                .into_response();
+/// The Welcome form again with the reason, or the page for a subscriber that cannot take
+/// calls now.
+fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -> Page {
+    match refusal {
+        Refusal::Unavailable(why) => {
+            availability::page(&why, &context.subscriber, &context.policy, now)
         }
-        Err(Refusal::Number { status, text }) => {
-            tracing::info!(sid = %sid, number = %mask(&typed), reason = %text, "call request refused");
-            let countries: Vec<String> = context
-                .policy
-                .allowed_caller_countries
-                .iter()
-                .map(|c| c.as_str().to_owned())
-                .collect();
-            let csrf = form.csrf.clone().unwrap_or_default();
-            return Welcome {
+        Refusal::Number { status, text } => {
+            tracing::info!(sid = %ask.sid, number = %mask(&ask.typed), reason = %text, "call request refused");
+            Welcome {
                 company: context.subscriber.display_name.as_str(),
-                subject: sc.as_str(),
-                ctx: &ctx,
-                csrf: &csrf,
-                number: &typed,
+                subject: ask.sc.as_str(),
+                ctx: &ask.ctx,
+                csrf: &ask.csrf,
+                number: &ask.typed,
                 error: Some(&text),
-                countries: &countries,
+                countries: &context.policy.allowed_caller_countries,
             }
             .page(status)
-            .into_response();
         }
-    };
+    }
+}
 
+/// Opens the push channel, hands the call to the runtime and sends the browser to the Connect
+/// page; if the call cannot start, its record is finished as failed.
+async fn start_call(state: &AppState, ask: Ask, created: Created) -> Response {
+    let Ask {
+        ctx, sid, sc, wc, ..
+    } = ask;
     tracing::info!(session = %created.session, sid = %sid, number = %created.number.masked(), "call session created");
     let push_session = created.session.clone();
     state.hub().open(&push_session);
@@ -157,105 +193,97 @@ pub(crate) async fn submit(
         subject: sc,
         whisper_code: wc,
         user_number: created.number,
-        page: ctx.page.clone(),
+        page: ctx.page,
     };
     if let Err(e) = state.runtime().start(request) {
         tracing::error!(session = %created.session, error = %e, "call runtime refused the call");
         state.hub().close(&push_session);
-        return fail_start(&state, sid, created.session, e.to_string()).await;
+        return fail_start(state, sid, created.session, e.to_string()).await;
     }
     Redirect::to(&format!("/sessions/{}", created.session)).into_response()
 }
 
 /// Everything that needs the database, under one lock so two simultaneous requests cannot
 /// both slip under a rate limit. Blocking.
-#[allow(clippy::too_many_arguments)]
 fn decide_and_create(
     db: &Db,
     web: &WebState,
-    config: &WebConfig,
-    sid: &SubscriberId,
-    sc: &SubjectCode,
-    wc: Option<WhisperCode>,
-    typed: &str,
-    page: Option<String>,
-    client_ip: IpAddr,
+    limits: &WebConfig,
+    ask: &Ask,
     now: DateTime<Utc>,
 ) -> Result<(Context, Result<Created, Refusal>), DbError> {
     let _guard = web
         .create_lock
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let subscriber = db.get_subscriber(sid)?;
-    let policy = db.get_policy(sid)?;
+    let subscriber = db.get_subscriber(&ask.sid)?;
+    let policy = db.get_policy(&ask.sid)?;
     // The route may have been removed since the Welcome page was shown.
-    db.get_route(sid, sc)?;
+    db.get_route(&ask.sid, &ask.sc)?;
     let context = Context { subscriber, policy };
     if let Err(why) = availability::check(db, &context.subscriber, &context.policy, now)? {
         return Ok((context, Err(Refusal::Unavailable(why))));
     }
-    let number = match number::check(typed, &context.policy) {
+    let number = match number::check(&ask.typed, &context.policy) {
         Ok(n) => n,
         Err(text) => {
-            return Ok((
-                context,
-                Err(Refusal::Number {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    text,
-                }),
-            ));
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok((context, Err(Refusal::Number { status, text })));
         }
     };
-    let hour_ago = now - Duration::hours(1);
-    if db.count_recent_calls_to_number(&number, hour_ago)?
-        >= u64::from(config.max_calls_per_number_per_hour)
-    {
-        let text = format!(
-            "This number has already been called {} times in the last hour, which is the most \
-             we allow. Please try again later.",
-            config.max_calls_per_number_per_hour
-        );
-        return Ok((
-            context,
-            Err(Refusal::Number {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                text,
-            }),
-        ));
-    }
-    if db.count_recent_calls_from_ip(client_ip, hour_ago)?
-        >= u64::from(config.max_calls_per_ip_per_hour)
-    {
-        let text = "Too many call-backs were requested from your network in the last hour. \
-                    Please try again later."
-            .to_owned();
-        return Ok((
-            context,
-            Err(Refusal::Number {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                text,
-            }),
-        ));
+    if let Some(text) = over_rate_limit(db, limits, &number, ask.client_ip, now)? {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return Ok((context, Err(Refusal::Number { status, text })));
     }
     let session = SessionId::new_random();
     db.create_call(
-        sid,
+        &ask.sid,
         &NewCall {
             id: session.clone(),
-            subject_code: sc.clone(),
-            whisper_code: wc,
+            subject_code: ask.sc.clone(),
+            whisper_code: ask.wc.clone(),
             user_number: number.clone(),
-            client_ip,
+            client_ip: ask.client_ip,
         },
         now,
     )?;
     let created = TimelineEvent::SessionCreated {
-        subject_code: sc.clone(),
-        page: page.clone(),
+        subject_code: ask.sc.clone(),
+        page: ask.ctx.page.clone(),
         number_type: number.number_type(),
     };
-    db.append_call_event(sid, &session, now, &created)?;
+    db.append_call_event(&ask.sid, &session, now, &created)?;
     Ok((context, Ok(Created { session, number })))
+}
+
+/// The sentence for a request over the per-number or per-IP limit of the last hour, if it is.
+fn over_rate_limit(
+    db: &Db,
+    limits: &WebConfig,
+    number: &E164,
+    client_ip: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, DbError> {
+    let hour_ago = now - Duration::hours(1);
+    if db.count_recent_calls_to_number(number, hour_ago)?
+        >= u64::from(limits.max_calls_per_number_per_hour)
+    {
+        return Ok(Some(format!(
+            "This number has already been called {} times in the last hour, which is the most \
+             we allow. Please try again later.",
+            limits.max_calls_per_number_per_hour
+        )));
+    }
+    if db.count_recent_calls_from_ip(client_ip, hour_ago)?
+        >= u64::from(limits.max_calls_per_ip_per_hour)
+    {
+        return Ok(Some(
+            "Too many call-backs were requested from your network in the last hour. \
+             Please try again later."
+                .to_owned(),
+        ));
+    }
+    Ok(None)
 }
 
 fn form_context(form: &Submitted) -> Option<FormContext> {
@@ -279,13 +307,12 @@ fn empty_context() -> FormContext {
     }
 }
 
-fn bad_form() -> Response {
+fn bad_form() -> Page {
     Page::message(
         StatusCode::BAD_REQUEST,
         "Please open the link again",
         "This form could not be read. Open the call-back link again from the company's page.",
     )
-    .into_response()
 }
 
 /// The call record exists but no call will be placed: finish it as failed, say so.

@@ -8,8 +8,8 @@ use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use subscriber_db::{DbError, Policy, Subscriber};
+use chrono::{DateTime, Utc};
+use subscriber_db::{DbError, Origin, Policy, Subscriber};
 
 use super::WebState;
 use super::availability::{self, Unavailable};
@@ -23,17 +23,16 @@ use crate::link::LinkError;
 /// Longest Referer we keep as "the page the user came from" (it is spoken in the whisper).
 const PAGE_MAX_CHARS: usize = 512;
 
+/// The subscriber behind a link that passed the check.
+struct Found {
+    subscriber: Subscriber,
+    policy: Policy,
+}
+
 /// What the database said about a link.
 enum Outcome {
-    Welcome {
-        subscriber: Subscriber,
-        policy: Policy,
-    },
-    Unavailable {
-        why: Unavailable,
-        subscriber: Subscriber,
-        policy: Policy,
-    },
+    Welcome(Found),
+    Unavailable { why: Unavailable, found: Found },
 }
 
 pub(crate) async fn speak(
@@ -48,11 +47,45 @@ pub(crate) async fn speak(
     };
     let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let origin = request_origin(header_str(header::ORIGIN), header_str(header::REFERER));
-    let page = header_str(header::REFERER)
+    let now = Utc::now();
+    let found = match check_link(&state, &tag1, origin, now).await {
+        Ok(Outcome::Welcome(found)) => found,
+        Ok(Outcome::Unavailable { why, found }) => {
+            tracing::info!(sid = %tag1.sid, ?why, "speak link: subscriber unavailable");
+            return availability::page(&why, &found.subscriber, &found.policy, now).into_response();
+        }
+        Err(e) => {
+            tracing::info!(sid = %tag1.sid, sc = %tag1.sc, reason = %e, "speak link refused");
+            return link_error_page(&e).into_response();
+        }
+    };
+    let cookie = form::read_cookie(&headers).unwrap_or_else(form::new_cookie_value);
+    let ctx = FormContext {
+        sid: tag1.sid.as_str().to_owned(),
+        sc: tag1.sc.as_str().to_owned(),
+        wc: tag1.wc.as_ref().map(|w| w.as_str().to_owned()),
+        page: came_from(header_str(header::REFERER)),
+        iat: now.timestamp(),
+    };
+    welcome(&state, &web, &cookie, &tag1, &ctx, &found).into_response()
+}
+
+/// The page the user came from, from the Referer, when it is one we may keep and speak.
+fn came_from(referer: Option<&str>) -> Option<String> {
+    referer
         .filter(|r| r.starts_with("http://") || r.starts_with("https://"))
         .filter(|r| r.chars().count() <= PAGE_MAX_CHARS && !r.chars().any(char::is_control))
-        .map(str::to_owned);
-    let now = Utc::now();
+        .map(str::to_owned)
+}
+
+/// The link against the subscriber's sites, then the preconditions. Blocking part on the
+/// database thread.
+async fn check_link(
+    state: &AppState,
+    tag1: &Tag1,
+    origin: Option<Origin>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Tag1Error> {
     let checked = tag1.clone();
     let outcome = state
         .with_db(move |db| -> Result<Outcome, Tag1Error> {
@@ -63,68 +96,43 @@ pub(crate) async fn speak(
             };
             let subscriber = db.get_subscriber(&checked.sid).map_err(db_error)?;
             let policy = db.get_policy(&checked.sid).map_err(db_error)?;
-            Ok(
-                match availability::check(db, &subscriber, &policy, now).map_err(db_error)? {
-                    Ok(()) => Outcome::Welcome { subscriber, policy },
-                    Err(why) => Outcome::Unavailable {
-                        why,
-                        subscriber,
-                        policy,
-                    },
-                },
-            )
+            let verdict = availability::check(db, &subscriber, &policy, now).map_err(db_error)?;
+            let found = Found { subscriber, policy };
+            Ok(match verdict {
+                Ok(()) => Outcome::Welcome(found),
+                Err(why) => Outcome::Unavailable { why, found },
+            })
         })
         .await;
-    let outcome = match outcome {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            tracing::info!(sid = %tag1.sid, sc = %tag1.sc, reason = %e, "speak link refused");
-            return link_error_page(&e).into_response();
-        }
-        Err(_) => return link_error_page(&Tag1Error::Database).into_response(),
-    };
-    let (subscriber, policy) = match outcome {
-        Outcome::Welcome { subscriber, policy } => (subscriber, policy),
-        Outcome::Unavailable {
-            why,
-            subscriber,
-            policy,
-        } => {
-            tracing::info!(sid = %tag1.sid, ?why, "speak link: subscriber unavailable");
-            return availability::page(&why, &subscriber, &policy, now).into_response();
-        }
-    };
+    outcome.unwrap_or(Err(Tag1Error::Database))
+}
 
-    let cookie = form::read_cookie(&headers).unwrap_or_else(form::new_cookie_value);
-    let ctx = FormContext {
-        sid: tag1.sid.as_str().to_owned(),
-        sc: tag1.sc.as_str().to_owned(),
-        wc: tag1.wc.as_ref().map(|w| w.as_str().to_owned()),
-        page,
-        iat: now.timestamp(),
-    };
-    let csrf = web.form_key.token(&cookie, &ctx);
-    let countries: Vec<String> = policy
-        .allowed_caller_countries
-        .iter()
-        .map(|c| c.as_str().to_owned())
-        .collect();
-    let welcome = Welcome {
-        company: subscriber.display_name.as_str(),
+/// The Welcome page with a fresh form for `ctx`, and the cookie its token is bound to.
+fn welcome(
+    state: &AppState,
+    web: &WebState,
+    cookie: &str,
+    tag1: &Tag1,
+    ctx: &FormContext,
+    found: &Found,
+) -> Page {
+    let csrf = web.form_key.token(cookie, ctx);
+    let mut page = Welcome {
+        company: found.subscriber.display_name.as_str(),
         subject: tag1.sc.as_str(),
-        ctx: &ctx,
+        ctx,
         csrf: &csrf,
         number: tag1.tel.as_deref().unwrap_or(""),
         error: None,
-        countries: &countries,
-    };
-    let mut page = welcome.page(StatusCode::OK);
+        countries: &found.policy.allowed_caller_countries,
+    }
+    .page(StatusCode::OK);
     page.cookies.push(form::set_cookie(
-        &cookie,
+        cookie,
         i64::from(state.config().web.form_ttl_secs),
         state.public_base_url().starts_with("https://"),
     ));
-    page.into_response()
+    page
 }
 
 /// The page for a link that cannot be used, with the status that says why.

@@ -1,12 +1,14 @@
 //! The Welcome page (seed 002 step 203): who will call and about what, and the form for the
-//! callback number. Rendering only; `speak` decides when it is shown and `request` handles
-//! what it submits. Field names are stable: `number`, `csrf`, and the hidden context fields
-//! `sid`, `sc`, `wc`, `page`, `iat`.
+//! callback number. Rendering only (`templates/web/welcome.html`); `speak` decides when it is
+//! shown and `request` handles what it submits. Field names are stable: `number`, `csrf`, and
+//! the hidden context fields `sid`, `sc`, `wc`, `page`, `iat`.
 
+use askama::Template;
 use axum::http::StatusCode;
+use subscriber_db::CountryCode;
 
 use super::form::FormContext;
-use super::html::{Page, esc};
+use super::html::{Nonce, Page};
 
 /// What the Welcome page shows.
 pub(crate) struct Welcome<'a> {
@@ -20,58 +22,19 @@ pub(crate) struct Welcome<'a> {
     /// Why the last submission was refused.
     pub(crate) error: Option<&'a str>,
     /// Countries allowed by the policy (empty: any), to tell the user up front.
-    pub(crate) countries: &'a [String],
+    pub(crate) countries: &'a [CountryCode],
+}
+
+#[derive(Template)]
+#[template(path = "web/welcome.html")]
+struct WelcomeHtml<'a> {
+    nonce: Nonce,
+    w: &'a Welcome<'a>,
 }
 
 impl Welcome<'_> {
     pub(crate) fn page(&self, status: StatusCode) -> Page {
-        let mut body = String::with_capacity(2048);
-        body.push_str(&format!(
-            "<h1>Talk to {company}</h1>\n<div class=\"card\">\n\
-             <p><strong>{company}</strong> will call you about <strong>{subject}</strong> \
-             and connect you to an agent, while this page stays open.</p>\n",
-            company = esc(self.company),
-            subject = esc(self.subject),
-        ));
-        if let Some(error) = self.error {
-            body.push_str(&format!(
-                "<p class=\"error\" id=\"error\" role=\"alert\">{}</p>\n",
-                esc(error)
-            ));
-        }
-        let hidden = |name: &str, value: &str| {
-            format!(
-                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
-                esc(value)
-            )
-        };
-        body.push_str("<form method=\"post\" action=\"/speak\" id=\"callback\">\n");
-        body.push_str(&hidden("sid", &self.ctx.sid));
-        body.push_str(&hidden("sc", &self.ctx.sc));
-        if let Some(wc) = &self.ctx.wc {
-            body.push_str(&hidden("wc", wc));
-        }
-        if let Some(page) = &self.ctx.page {
-            body.push_str(&hidden("page", page));
-        }
-        body.push_str(&hidden("iat", &self.ctx.iat.to_string()));
-        body.push_str(&hidden("csrf", self.csrf));
-        let described = if self.error.is_some() {
-            "number-hint error"
-        } else {
-            "number-hint"
-        };
-        body.push_str(&format!(
-            "<label for=\"number\">Your phone number</label>\n\
-             <input type=\"tel\" id=\"number\" name=\"number\" value=\"{number}\" \
-             autocomplete=\"tel\" inputmode=\"tel\" required maxlength=\"32\" \
-             aria-describedby=\"{described}\">\n\
-             <p class=\"hint\" id=\"number-hint\">{hint}</p>\n\
-             <button type=\"submit\" id=\"call-me\">Call me now</button>\n</form>\n</div>\n",
-            number = esc(self.number),
-            hint = esc(&self.hint()),
-        ));
-        Page::new(status, format!("Talk to {}", self.company), body)
+        Page::render(status, |nonce| WelcomeHtml { nonce, w: self })
     }
 
     fn hint(&self) -> String {
@@ -79,10 +42,8 @@ impl Welcome<'_> {
         if self.countries.is_empty() {
             base.to_owned()
         } else {
-            format!(
-                "{base} We can call numbers in: {}.",
-                self.countries.join(", ")
-            )
+            let names: Vec<&str> = self.countries.iter().map(CountryCode::as_str).collect();
+            format!("{base} We can call numbers in: {}.", names.join(", "))
         }
     }
 }
@@ -90,32 +51,73 @@ impl Welcome<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::response::IntoResponse;
+    use crate::web::html::hostile;
+
+    fn render(w: &Welcome<'_>) -> String {
+        w.page(StatusCode::OK).html().to_owned()
+    }
 
     #[test]
-    fn everything_from_outside_is_escaped() {
+    fn every_field_from_outside_is_escaped() {
+        let evil = hostile::VALUE.to_owned();
+        let ctx = FormContext {
+            sid: evil.clone(),
+            sc: evil.clone(),
+            wc: Some(evil.clone()),
+            page: Some(evil.clone()),
+            iat: 1,
+        };
+        let w = Welcome {
+            company: hostile::VALUE,
+            subject: hostile::VALUE,
+            ctx: &ctx,
+            csrf: hostile::VALUE,
+            number: hostile::VALUE,
+            error: Some(hostile::VALUE),
+            countries: &[],
+        };
+        // company ×3 (title, heading, card), subject, error, sid, sc, wc, page, csrf, number.
+        hostile::assert_escaped(&render(&w), 11);
+    }
+
+    #[test]
+    fn the_form_keeps_its_fields_and_tells_the_countries() -> Result<(), Box<dyn std::error::Error>>
+    {
         let ctx = FormContext {
             sid: "acme".into(),
             sc: "billing".into(),
             wc: None,
-            page: Some("https://x.example/\"><script>".into()),
-            iat: 1,
+            page: None,
+            iat: 17,
         };
+        let countries = ["US".parse()?, "CA".parse()?];
         let w = Welcome {
-            company: "<b>Evil</b>",
+            company: "Acme",
             subject: "billing",
             ctx: &ctx,
-            csrf: "00",
-            number: "\"><img src=x>",
-            error: Some("<i>"),
-            countries: &[],
+            csrf: "00ff",
+            number: "+12015550123",
+            error: None,
+            countries: &countries,
         };
-        let body = w.page(StatusCode::OK).body;
-        assert!(!body.contains("<b>Evil"));
-        assert!(!body.contains("\"><script>"));
-        assert!(!body.contains("\"><img"));
-        assert!(!body.contains("<i>"));
-        assert!(body.contains("&lt;b&gt;Evil&lt;/b&gt;"));
-        let _ = w.page(StatusCode::OK).into_response();
+        let html = render(&w);
+        for field in [
+            "<input type=\"hidden\" name=\"sid\" value=\"acme\">",
+            "<input type=\"hidden\" name=\"iat\" value=\"17\">",
+            "<input type=\"hidden\" name=\"csrf\" value=\"00ff\">",
+            "name=\"number\" value=\"+12015550123\"",
+            "aria-describedby=\"number-hint\"",
+            "We can call numbers in: US, CA.",
+        ] {
+            assert!(html.contains(field), "no {field:?} in\n{html}");
+        }
+        assert!(!html.contains("name=\"wc\"") && !html.contains("role=\"alert\""));
+        let refused = render(&Welcome {
+            error: Some("No."),
+            ..w
+        });
+        assert!(refused.contains("aria-describedby=\"number-hint error\""));
+        assert!(refused.contains("<p class=\"error\" id=\"error\" role=\"alert\">No.</p>"));
+        Ok(())
     }
 }

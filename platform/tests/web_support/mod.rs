@@ -472,12 +472,18 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// Decodes the character references an HTML escaper writes, named (`&quot;`) or numeric
+/// (`&#34;`, askama's), as a browser reads an attribute value.
 fn html_unescape(text: &str) -> String {
     text.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
         .replace("&#39;", "'")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
         .replace("&amp;", "&")
+        .replace("&#38;", "&")
 }
 
 /// Creates a call session over plain HTTP (Welcome → POST); returns the session id.

@@ -1,0 +1,71 @@
+// The Connect page's live updates: listens on the session's event stream and updates the
+// status and the pushed page in place. Settings come from this script element's data-
+// attributes (server-rendered, HTML-escaped). The browser's own reconnects carry
+// Last-Event-ID. (Included into connect.html as template text: never write a brace followed
+// by a brace, a percent sign or a hash here.)
+(function () {
+  "use strict";
+  var cfg = document.currentScript.dataset;
+  var st = document.getElementById("status");
+  var area = document.getElementById("page-area");
+  var es = new EventSource(cfg.events);
+  function seen(e) {
+    if (e.lastEventId) {
+      document.body.setAttribute("data-last-event-id", e.lastEventId);
+    }
+  }
+  function show(p) {
+    var stored = p.url.indexOf("/sessions/") === 0;
+    area.textContent = "";
+    var h = document.createElement("h2");
+    h.id = "page-title";
+    h.textContent = p.title;
+    h.setAttribute("data-page-id", String(p.page_id));
+    area.appendChild(h);
+    var f = document.createElement("iframe");
+    f.id = "page-frame";
+    f.title = p.title;
+    // Stored HTML runs with no script and an opaque origin; a subscriber URL may run its
+    // own script, never with ours.
+    f.setAttribute("sandbox", stored ? cfg.htmlSandbox : cfg.urlSandbox);
+    f.setAttribute("referrerpolicy", "no-referrer");
+    f.src = p.url;
+    area.appendChild(f);
+    if (!stored) {
+      var q = document.createElement("p");
+      var a = document.createElement("a");
+      a.id = "page-open";
+      a.href = p.url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      a.textContent = "Open this page in a new tab";
+      q.appendChild(a);
+      area.appendChild(q);
+    }
+  }
+  es.addEventListener("status", function (e) {
+    seen(e);
+    var d = JSON.parse(e.data);
+    st.textContent = d.text;
+    st.setAttribute("data-state", d.state);
+  });
+  es.addEventListener("page", function (e) {
+    seen(e);
+    show(JSON.parse(e.data));
+  });
+  es.addEventListener("ended", function (e) {
+    seen(e);
+    es.close();
+    location.replace(cfg.session + "/ended");
+  });
+  es.addEventListener("reload", function () {
+    es.close();
+    location.reload();
+  });
+  // 2 is EventSource.CLOSED: the browser gave up reconnecting (e.g. the session is gone).
+  es.onerror = function () {
+    if (es.readyState === 2) {
+      setTimeout(function () { location.reload(); }, 3000);
+    }
+  };
+})();

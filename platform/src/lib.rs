@@ -169,7 +169,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         Arc::clone(&db),
         hub.clone(),
         voice,
-        &config,
         shutdown.child_token(),
     );
     let calls = runtime.clone();

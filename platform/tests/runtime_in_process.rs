@@ -50,7 +50,6 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
         db.clone(),
         hub.clone(),
         voice,
-        &config,
         shutdown.child_token(),
     );
 

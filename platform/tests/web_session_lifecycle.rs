@@ -65,7 +65,6 @@ impl InProcess {
             Arc::clone(&db),
             hub.clone(),
             voice,
-            &config,
             runtime_stop.clone(),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

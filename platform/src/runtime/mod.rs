@@ -11,17 +11,14 @@ mod spec;
 mod sentences;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pagepush::Hub;
 use subscriber_db::{CallEnd, Db, E164, SubjectCode, SubscriberId, WhisperCode};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info_span};
 use voice::Voice;
-
-use crate::config::Config;
 
 pub use spec::SpecError;
 
@@ -53,35 +50,12 @@ pub struct Runtime {
 
 struct Inner {
     shared: call_task::Shared,
-    active: Active,
-}
-
-/// Calls in progress, so a shutdown can wait for them.
-#[derive(Default)]
-struct Active {
-    count: AtomicUsize,
-    idle: Notify,
-}
-
-/// Counts one call task in and, when dropped (also on panic), out.
-struct ActiveTicket(Arc<Inner>);
-
-impl Drop for ActiveTicket {
-    fn drop(&mut self) {
-        if self.0.active.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.active.idle.notify_waiters();
-        }
-    }
+    /// Every call's supervisor task, so a shutdown can wait for them.
+    calls: TaskTracker,
 }
 
 impl Runtime {
-    pub fn new(
-        db: Arc<Db>,
-        hub: Hub,
-        voice: Voice,
-        _config: &Config,
-        shutdown: CancellationToken,
-    ) -> Self {
+    pub fn new(db: Arc<Db>, hub: Hub, voice: Voice, shutdown: CancellationToken) -> Self {
         // Ended calls' push channels stay readable for late reconnects, then go: the hub
         // drops them after its idle TTL, counted from the first sweep that saw them ended.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -95,19 +69,14 @@ impl Runtime {
                     voice,
                     shutdown,
                 },
-                active: Active::default(),
+                calls: TaskTracker::new(),
             }),
         }
     }
 
-    /// The SIP side, for commands such as `callbond call`.
-    pub fn voice(&self) -> &Voice {
-        &self.inner.shared.voice
-    }
-
     /// Calls whose task is still running.
     pub fn active_calls(&self) -> usize {
-        self.inner.active.count.load(Ordering::Acquire)
+        self.inner.calls.len()
     }
 
     /// Starts the call for `request` in its own task and returns at once. The task ends the
@@ -116,8 +85,6 @@ impl Runtime {
         if self.inner.shared.shutdown.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
-        self.inner.active.count.fetch_add(1, Ordering::AcqRel);
-        let ticket = ActiveTicket(Arc::clone(&self.inner));
         let span = info_span!("call", session = %request.session);
         let shared = self.inner.shared.clone();
         let call =
@@ -125,9 +92,8 @@ impl Runtime {
         // A supervisor per call: if the call task panics (a bug, never a peer's doing), its
         // legs were dropped, which hangs them up; the record is closed here so the call does
         // not count against the subscriber's limit for ever.
-        tokio::spawn(
+        self.inner.calls.spawn(
             async move {
-                let _ticket = ticket;
                 if let Err(e) = call.await {
                     error!(error = %e, "call task failed; closing its record");
                     let end = CallEnd::before_dialing(words::EndCause::InternalError);
@@ -142,20 +108,12 @@ impl Runtime {
     /// Waits until no call is in progress, at most `limit`; returns whether none is. Used at
     /// shutdown after the token was cancelled, so calls can hang up and close their records.
     pub async fn wait_idle(&self, limit: Duration) -> bool {
-        let active = &self.inner.active;
-        let idle = async {
-            loop {
-                let notified = active.idle.notified();
-                tokio::pin!(notified);
-                // Registered before the check, so a call ending in between still wakes us.
-                notified.as_mut().enable();
-                if active.count.load(Ordering::Acquire) == 0 {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(limit, idle).await.is_ok()
+        // Closing only means "wait for those running": `start` refuses new calls by the
+        // shutdown token, not by the tracker.
+        self.inner.calls.close();
+        tokio::time::timeout(limit, self.inner.calls.wait())
+            .await
+            .is_ok()
     }
 }
 

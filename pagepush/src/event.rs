@@ -13,10 +13,7 @@ pub type EventId = u64;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PushEvent {
     /// Where the call is, in the words the call record uses; `Ended` comes as [`PushEvent::Ended`].
-    Status {
-        state: CallStatus,
-        text: String,
-    },
+    Status { state: CallStatus, text: String },
     /// A page from the subscriber's page table; `url` is what the browser frame loads
     /// (see [`crate::PageLink`]).
     Page {
@@ -25,10 +22,7 @@ pub enum PushEvent {
         url: String,
     },
     /// The call is over; the stream ends after this event and the hub refuses further publishes.
-    Ended {
-        cause: EndCause,
-        text: String,
-    },
+    Ended { cause: EndCause, text: String },
 }
 
 impl PushEvent {

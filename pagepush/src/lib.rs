@@ -12,5 +12,5 @@ mod sse;
 pub use event::{Delivered, EventId, PushEvent};
 pub use hub::{Hub, HubConfig, PushError, Snapshot};
 pub use page::{PageLink, frame_sandbox_for_html, frame_sandbox_for_url, sandbox_csp};
-pub use words::{CallStatus, EndCause, SessionId};
 pub use sse::{RETRY_HINT, parse_last_event_id, sse_response};
+pub use words::{CallStatus, EndCause, SessionId};

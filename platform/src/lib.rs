@@ -165,12 +165,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         .trim_end_matches('/')
         .to_owned();
     let hub = Hub::new(HubConfig::default());
-    let runtime = Runtime::new(
-        Arc::clone(&db),
-        hub.clone(),
-        voice,
-        shutdown.child_token(),
-    );
+    let runtime = Runtime::new(Arc::clone(&db), hub.clone(), voice, shutdown.child_token());
     let calls = runtime.clone();
     let state = AppState::new(config, public_base_url, db, hub, runtime);
     tracing::info!(%http_addr, %sip_addr, public = state.public_base_url(), "listening");

@@ -110,7 +110,10 @@ async fn calls_list_filters_and_detail_with_timeline() -> anyhow::Result<()> {
         .map(|e| e.iter().filter_map(|x| x["kind"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(kinds, ["started", "answered", "answered"]);
-    assert_eq!(detail["events"][0]["detail"], json!({ "call_order": "user_first" }));
+    assert_eq!(
+        detail["events"][0]["detail"],
+        json!({ "call_order": "user_first" })
+    );
     assert_eq!(detail["events"][2]["detail"], json!({ "leg": "center" }));
 
     // Bad filters are named; an unknown call is 404.

@@ -43,7 +43,10 @@ async fn center_first_dials_the_user_after_the_agent_signed_on() {
         .finished_after_phones(&session, Duration::from_secs(20), Duration::from_secs(20))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.map(|c| c.to_string()).as_deref(), Some("agent_hung_up"));
+    assert_eq!(
+        call.end_cause.map(|c| c.to_string()).as_deref(),
+        Some("agent_hung_up")
+    );
     assert_in_order(
         &kinds(&timeline),
         &[

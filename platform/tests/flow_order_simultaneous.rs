@@ -64,6 +64,9 @@ async fn simultaneous_dials_both_legs_at_once() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.map(|c| c.to_string()).as_deref(), Some("agent_hung_up"));
+    assert_eq!(
+        call.end_cause.map(|c| c.to_string()).as_deref(),
+        Some("agent_hung_up")
+    );
     assert_eq!(rig.active_calls().unwrap(), 0);
 }

@@ -28,8 +28,14 @@ async fn busy_user_ends_the_call_without_dialing_the_center() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.map(|c| c.to_string()).as_deref(), Some("user_busy"));
-    assert_eq!(call.user_end_cause.map(|c| c.to_string()).as_deref(), Some("busy"));
+    assert_eq!(
+        call.end_cause.map(|c| c.to_string()).as_deref(),
+        Some("user_busy")
+    );
+    assert_eq!(
+        call.user_end_cause.map(|c| c.to_string()).as_deref(),
+        Some("busy")
+    );
     assert_eq!(call.center_end_cause, None);
     assert!(rig.center.received_invites().is_empty());
     let timeline = rig.timeline(&session).unwrap();

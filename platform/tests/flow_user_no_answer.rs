@@ -32,8 +32,14 @@ async fn unanswered_user_is_cancelled_at_the_ring_timeout() {
         .wait_finished(&session, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(call.end_cause.map(|c| c.to_string()).as_deref(), Some("user_no_answer"));
-    assert_eq!(call.user_end_cause.map(|c| c.to_string()).as_deref(), Some("no_answer"));
+    assert_eq!(
+        call.end_cause.map(|c| c.to_string()).as_deref(),
+        Some("user_no_answer")
+    );
+    assert_eq!(
+        call.user_end_cause.map(|c| c.to_string()).as_deref(),
+        Some("no_answer")
+    );
     assert!(rig.center.received_invites().is_empty());
     let timeline = rig.timeline(&session).unwrap();
     assert_in_order(

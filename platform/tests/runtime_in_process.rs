@@ -46,12 +46,7 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
         .await
         .unwrap();
     let hub = Hub::new(HubConfig::default());
-    let runtime = Runtime::new(
-        db.clone(),
-        hub.clone(),
-        voice,
-        shutdown.child_token(),
-    );
+    let runtime = Runtime::new(db.clone(), hub.clone(), voice, shutdown.child_token());
 
     let session = SessionId::new_random();
     let user_number = seed::user_number(1);
@@ -134,9 +129,18 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let call = db.get_call(&sid, &session).unwrap();
-    assert_eq!(call.end_cause.map(|c| c.to_string()).as_deref(), Some("agent_hung_up"));
-    assert_eq!(call.center_end_cause.map(|c| c.to_string()).as_deref(), Some("remote_hangup"));
-    assert_eq!(call.user_end_cause.map(|c| c.to_string()).as_deref(), Some("local_hangup"));
+    assert_eq!(
+        call.end_cause.map(|c| c.to_string()).as_deref(),
+        Some("agent_hung_up")
+    );
+    assert_eq!(
+        call.center_end_cause.map(|c| c.to_string()).as_deref(),
+        Some("remote_hangup")
+    );
+    assert_eq!(
+        call.user_end_cause.map(|c| c.to_string()).as_deref(),
+        Some("local_hangup")
+    );
     let kinds: Vec<String> = db
         .list_call_events(&sid, &session)
         .unwrap()

@@ -61,12 +61,7 @@ impl InProcess {
         let voice = voice::Voice::start(config.voice_config(), shutdown.child_token()).await?;
         let hub = Hub::new(HubConfig::default());
         let runtime_stop = shutdown.child_token();
-        let runtime = Runtime::new(
-            Arc::clone(&db),
-            hub.clone(),
-            voice,
-            runtime_stop.clone(),
-        );
+        let runtime = Runtime::new(Arc::clone(&db), hub.clone(), voice, runtime_stop.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let state = AppState::new(config, base.clone(), Arc::clone(&db), hub.clone(), runtime);

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Db, col, millis, opt_col, opt_time_col, require_subscriber, time_col};
 use crate::error::{DbError, DbResult};
 use crate::types::{
-    CallState, E164, EndCause, HungUpFirst, Leg, LegEndCause, SessionId, SubjectCode,
-    SubscriberId, TimelineEvent, WhisperCode, Word,
+    CallState, E164, EndCause, HungUpFirst, Leg, LegEndCause, SessionId, SubjectCode, SubscriberId,
+    TimelineEvent, WhisperCode, Word,
 };
 
 /// Most rows one listing returns.
@@ -363,7 +363,12 @@ impl Db {
     }
 
     /// Writes (or rewrites, as the leg progresses) the CDR of one dial of a call's leg.
-    pub fn upsert_call_leg(&self, sid: &SubscriberId, id: &SessionId, cdr: &LegCdr) -> DbResult<()> {
+    pub fn upsert_call_leg(
+        &self,
+        sid: &SubscriberId,
+        id: &SessionId,
+        cdr: &LegCdr,
+    ) -> DbResult<()> {
         let conn = self.conn();
         let owned: Option<i64> = conn
             .query_row(
@@ -552,7 +557,10 @@ mod tests {
         let created = db
             .create_call(&a, &new_call(&id, "+12015550123"), at(0))
             .expect("create");
-        assert_eq!((created.state, created.ended_at), (CallState::Starting, None));
+        assert_eq!(
+            (created.state, created.ended_at),
+            (CallState::Starting, None)
+        );
         assert!(matches!(
             db.create_call(&a, &new_call(&id, "+12015550123"), at(1)),
             Err(DbError::Conflict { .. })

@@ -117,7 +117,10 @@ fn subscriber_b_cannot_see_or_change_a_objects() {
     assert_not_found(db.find_page_by_keys(&b, &page.keys), "find page");
     assert_not_found(db.delete_page(&b, page.id), "delete page");
     assert_not_found(db.get_call(&b, &call_id), "get call");
-    assert_not_found(db.update_call_state(&b, &call_id, CallState::Bridged), "call state");
+    assert_not_found(
+        db.update_call_state(&b, &call_id, CallState::Bridged),
+        "call state",
+    );
     assert_not_found(db.finish_call(&b, &call_id, &end, at(5)), "finish call");
     assert_not_found(db.list_call_events(&b, &call_id), "call events");
     assert_not_found(

@@ -15,8 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::event::PushEvent;
-use words::CallStatus;
 use crate::hub::HubConfig;
+use words::CallStatus;
 
 #[test]
 fn last_event_id_header_parsing_never_fails() {

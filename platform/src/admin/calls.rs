@@ -6,10 +6,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use words::CallState;
 use subscriber_db::{
     Call, CallEvent, CallFilter, DbError, MAX_CALLS_PER_PAGE, SessionId, SubjectCode,
 };
+use words::CallState;
 
 use super::auth::Caller;
 use super::error::ApiError;

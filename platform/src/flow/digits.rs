@@ -85,7 +85,12 @@ pub(crate) struct PageDigits {
 impl PageDigits {
     /// Adds a key; returns a finished run. Keys that are neither page keys nor `#` are the
     /// caller's to report; they leave the run as it is.
-    pub(crate) fn key(&mut self, key: DtmfKey, now: Instant, silence: Duration) -> Option<DtmfKeys> {
+    pub(crate) fn key(
+        &mut self,
+        key: DtmfKey,
+        now: Instant,
+        silence: Duration,
+    ) -> Option<DtmfKeys> {
         if key == DtmfKey::HASH {
             return self.take();
         }
@@ -192,7 +197,12 @@ mod tests {
                 "#1#",
                 &[Ignored, Collecting, WrongPin { retries_left: 2 }],
             ),
-            (pin("12"), 3, "*2", &[Collecting, WrongPin { retries_left: 2 }]),
+            (
+                pin("12"),
+                3,
+                "*2",
+                &[Collecting, WrongPin { retries_left: 2 }],
+            ),
         ];
         for (mode, retries, keys, want) in cases {
             let mut sign_on = SignOn::new(mode.clone(), *retries);

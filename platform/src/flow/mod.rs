@@ -241,14 +241,19 @@ pub enum Command {
     },
     /// Answered with `Event::PlayoutDone(leg, prompt.kind)` unless looped; the whisper goes
     /// to the center leg only.
-    Play { leg: Leg, prompt: Prompt },
+    Play {
+        leg: Leg,
+        prompt: Prompt,
+    },
     StopPlaying(Leg),
     Bridge,
     /// Look up the subscriber's page for these digits and push it; unknown digits are logged.
     /// Agent keys during the bridge are collected into one run until `#` (not part of the
     /// run), [`Timeouts::page_digits`] of silence (default 1.5 s, so `12` is one page) or
     /// [`DtmfKeys::MAX`] keys. User keys never push pages; they are only recorded.
-    PushPage { keys: DtmfKeys },
+    PushPage {
+        keys: DtmfKeys,
+    },
     PublishStatus(Status),
     /// End a leg that is still ringing.
     Cancel(Leg),

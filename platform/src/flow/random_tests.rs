@@ -74,7 +74,15 @@ fn random_event(rng: &mut Rng) -> Event {
         30..=59 => Event::DigitsReceived(leg, key(rng.pick(&['#', '#', '1', '2', '*', '9', 'A']))),
         60..=74 => whisper_done(),
         75..=79 => Event::Ringing(leg),
-        80..=85 => Event::PlayoutDone(leg, rng.pick(&[PromptKind::Hold, PromptKind::Farewell, PromptKind::WrongPin, PromptKind::CenterWait])),
+        80..=85 => Event::PlayoutDone(
+            leg,
+            rng.pick(&[
+                PromptKind::Hold,
+                PromptKind::Farewell,
+                PromptKind::WrongPin,
+                PromptKind::CenterWait,
+            ]),
+        ),
         86..=89 => Event::Failed(leg, failure),
         90..=94 => Event::HungUp(leg),
         95..=97 => Event::Started,

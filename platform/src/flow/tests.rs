@@ -338,7 +338,10 @@ fn without_dnis_the_center_number_is_the_request_user() {
     else {
         panic!("no dial in {cmds:?}");
     };
-    assert_eq!(target.dnis, None, "no DNIS: the center number is the request user");
+    assert_eq!(
+        target.dnis, None,
+        "no DNIS: the center number is the request user"
+    );
 }
 
 #[test]
@@ -357,7 +360,10 @@ fn hash_sign_on_ignores_other_keys() {
     h.event(Event::Answered(Leg::User));
     h.event(Event::Answered(Leg::Center));
     for key in ['1', '*', '9', 'A'] {
-        assert_eq!(h.event(Event::DigitsReceived(Leg::Center, super::tests::key(key))), []);
+        assert_eq!(
+            h.event(Event::DigitsReceived(Leg::Center, super::tests::key(key))),
+            []
+        );
     }
     // The user cannot sign the agent on.
     assert_eq!(h.event(Event::DigitsReceived(Leg::User, key('#'))), []);
@@ -390,7 +396,12 @@ fn keys(h: &mut Harness, keys: &str) -> Vec<Command> {
 #[test]
 fn pin_sign_on_accepts_after_a_wrong_try() {
     let mut h = pin_call(3);
-    let wrong = say(Leg::Center, PromptKind::WrongPin, "Wrong PIN, try again", false);
+    let wrong = say(
+        Leg::Center,
+        PromptKind::WrongPin,
+        "Wrong PIN, try again",
+        false,
+    );
     assert_eq!(keys(&mut h, "12#"), [wrong]);
     assert_eq!(keys(&mut h, "471"), []);
     assert_eq!(
@@ -403,7 +414,12 @@ fn pin_sign_on_accepts_after_a_wrong_try() {
 #[test]
 fn too_many_wrong_pins_end_with_sign_on_failed() {
     let mut h = pin_call(1);
-    let wrong = say(Leg::Center, PromptKind::WrongPin, "Wrong PIN, try again", false);
+    let wrong = say(
+        Leg::Center,
+        PromptKind::WrongPin,
+        "Wrong PIN, try again",
+        false,
+    );
     assert_eq!(keys(&mut h, "0000"), [wrong]);
     let cmds = keys(&mut h, "9999");
     let want = [
@@ -469,7 +485,12 @@ fn center_first_dials_the_user_after_the_whisper() {
     assert_eq!(
         cmds[..2],
         [
-            say(Leg::Center, PromptKind::CenterWait, "connecting the caller", true),
+            say(
+                Leg::Center,
+                PromptKind::CenterWait,
+                "connecting the caller",
+                true
+            ),
             status(Status::Calling)
         ]
     );
@@ -524,7 +545,15 @@ fn simultaneous_agent_ready_first_waits_for_the_user() {
     h.event(Event::Started);
     h.event(Event::Answered(Leg::Center));
     let cmds = h.event(whisper_done());
-    assert_eq!(cmds, [say(Leg::Center, PromptKind::CenterWait, "connecting the caller", true)]);
+    assert_eq!(
+        cmds,
+        [say(
+            Leg::Center,
+            PromptKind::CenterWait,
+            "connecting the caller",
+            true
+        )]
+    );
     let cmds = h.event(Event::Answered(Leg::User));
     assert_eq!(
         cmds[..2],
@@ -598,7 +627,10 @@ fn center_fallbacks_then_the_unreachable_announcement() {
     assert_eq!(cmds[0], Command::Cancel(Leg::Center));
     assert_eq!(dialed(&cmds), [(Leg::Center, "+4940444444".into(), 2)]);
     let cmds = h.event(Event::Failed(Leg::Center, LegFailure::Rejected(503)));
-    assert_eq!(cmds, [say(Leg::User, PromptKind::Farewell, "no agent now", false)]);
+    assert_eq!(
+        cmds,
+        [say(Leg::User, PromptKind::Farewell, "no agent now", false)]
+    );
     assert_eq!(h.flow.state(), State::Ending);
     // Late news about the center changes nothing.
     assert_eq!(h.event(Event::Answered(Leg::Center)), []);
@@ -613,10 +645,7 @@ fn center_fallbacks_then_the_unreachable_announcement() {
     let fallbacks = h.timeline.iter().filter(|k| **k == "fallback").count();
     assert_eq!(fallbacks, 2);
     let outcome = h.flow.outcome().expect("finished");
-    assert_eq!(
-        outcome.center_leg,
-        Some(LegEndCause::Rejected)
-    );
+    assert_eq!(outcome.center_leg, Some(LegEndCause::Rejected));
 }
 
 #[test]
@@ -626,7 +655,10 @@ fn agent_leaving_before_the_bridge_says_goodbye() {
     h.event(Event::Answered(Leg::User));
     h.event(Event::Answered(Leg::Center));
     let cmds = h.event(Event::HungUp(Leg::Center));
-    assert_eq!(cmds, [say(Leg::User, PromptKind::Farewell, "goodbye", false)]);
+    assert_eq!(
+        cmds,
+        [say(Leg::User, PromptKind::Farewell, "goodbye", false)]
+    );
     // The user hangs up during the goodbye.
     let cmds = h.event(Event::HungUp(Leg::User));
     assert_eq!(cmds, [ended(EndCause::AgentLeftBeforeBridge)]);

@@ -10,11 +10,11 @@ use std::time::Instant;
 use chrono::Utc;
 use pagepush::Hub;
 use subscriber_db::{CallEnd, Db, DtmfKeys};
-use words::{EndCause, PushSource, TimelineEvent};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use voice::{BridgeHandle, LegEvent, Voice};
+use words::{EndCause, PushSource, TimelineEvent};
 
 use super::legs::{self, ActiveLeg};
 use super::record::{self, Timeline};
@@ -272,7 +272,15 @@ impl CallTask {
         );
         let target = PushTarget::Digits(keys.clone());
         let pushed = tokio::task::spawn_blocking(move || {
-            push_page(&db, &hub, &sid, &call, &target, PushSource::Dtmf, Utc::now())
+            push_page(
+                &db,
+                &hub,
+                &sid,
+                &call,
+                &target,
+                PushSource::Dtmf,
+                Utc::now(),
+            )
         })
         .await;
         let keys = keys.to_string();

@@ -62,7 +62,10 @@ impl ActiveLeg {
         match event {
             LegEvent::Answered { .. } => self.answered = true,
             LegEvent::PlayoutDone => {
-                return self.playing.take().map(|kind| Event::PlayoutDone(leg, kind));
+                return self
+                    .playing
+                    .take()
+                    .map(|kind| Event::PlayoutDone(leg, kind));
             }
             _ => {}
         }
@@ -79,7 +82,9 @@ fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
         LegEvent::Ringing => Some(Event::Ringing(leg)),
         LegEvent::Answered { .. } => Some(Event::Answered(leg)),
         // voice reports only keys it decoded; one it could not name is dropped here.
-        LegEvent::Digit { key, .. } => DtmfKey::from_char(*key).map(|k| Event::DigitsReceived(leg, k)),
+        LegEvent::Digit { key, .. } => {
+            DtmfKey::from_char(*key).map(|k| Event::DigitsReceived(leg, k))
+        }
         LegEvent::HungUp(cause) => Some(match cause {
             voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
             voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),

@@ -7,8 +7,8 @@
 mod call_task;
 mod legs;
 mod record;
-mod spec;
 mod sentences;
+mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;

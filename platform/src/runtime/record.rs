@@ -93,10 +93,9 @@ pub(super) async fn fail_setup(
     let db = Arc::clone(&shared.db);
     let (sid, call) = (request.subscriber.clone(), request.session.clone());
     let event = TimelineEvent::SetupFailed { cause, error };
-    let _ = tokio::task::spawn_blocking(move || {
-        db.append_call_event(&sid, &call, Utc::now(), &event)
-    })
-    .await;
+    let _ =
+        tokio::task::spawn_blocking(move || db.append_call_event(&sid, &call, Utc::now(), &event))
+            .await;
     finish(&shared.db, request, CallEnd::before_dialing(cause)).await;
 }
 

@@ -80,7 +80,10 @@ mod tests {
         });
         let json = serde_json::to_value(&event).expect("json");
         assert_eq!(json["cause"], "user_busy");
-        assert!(json["text"].as_str().is_some_and(|t| t.contains("busy")), "{json}");
+        assert!(
+            json["text"].as_str().is_some_and(|t| t.contains("busy")),
+            "{json}"
+        );
     }
 
     #[test]

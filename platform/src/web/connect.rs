@@ -8,9 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use pagepush::{PushEvent, SessionId, Snapshot};
-use words::Word;
 use serde::Deserialize;
 use subscriber_db::{Call, DbError, PageContent, PageId};
+use words::Word;
 
 use super::html::{Nonce, Page};
 use crate::AppState;

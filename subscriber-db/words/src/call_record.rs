@@ -199,7 +199,12 @@ word_enum!(
 /// One step of a call's timeline, with its detail as structured fields. Stored as `kind` (the
 /// variant's word) and `detail` (the fields as a JSON object); numbers appear masked only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "detail", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    content = "detail",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum TimelineEvent {
     /// The visitor confirmed a number and the record was created.
     SessionCreated {
@@ -208,11 +213,20 @@ pub enum TimelineEvent {
         number_type: NumberType,
     },
     /// The record was created but the call could not be handed to the runtime.
-    StartFailed { error: String },
+    StartFailed {
+        error: String,
+    },
     /// The runtime could not set the call up from the tables.
-    SetupFailed { cause: EndCause, error: String },
-    Started { call_order: CallOrder },
-    Status { status: CallStatus },
+    SetupFailed {
+        cause: EndCause,
+        error: String,
+    },
+    Started {
+        call_order: CallOrder,
+    },
+    Status {
+        status: CallStatus,
+    },
     /// `number` is masked; `request_user` is the DNIS when one replaced the number.
     Dialing {
         leg: Leg,
@@ -221,46 +235,108 @@ pub enum TimelineEvent {
         request_user: Option<String>,
     },
     /// The leg's INVITE went out with this SIP Call-ID.
-    LegDialed { leg: Leg, attempt: u32, call_id: String },
+    LegDialed {
+        leg: Leg,
+        attempt: u32,
+        call_id: String,
+    },
     /// The dial failed before any SIP was sent (no trunk, no media port).
-    DialError { leg: Leg, error: String },
-    Ringing { leg: Leg },
-    Answered { leg: Leg },
+    DialError {
+        leg: Leg,
+        error: String,
+    },
+    Ringing {
+        leg: Leg,
+    },
+    Answered {
+        leg: Leg,
+    },
     /// The dial did not reach an answer.
-    Failed { leg: Leg, attempt: u32, end: LegEndCause },
+    Failed {
+        leg: Leg,
+        attempt: u32,
+        end: LegEndCause,
+    },
     /// The flow's ring timer expired.
-    NoAnswer { leg: Leg, attempt: u32 },
+    NoAnswer {
+        leg: Leg,
+        attempt: u32,
+    },
     /// The next center number is dialed.
-    Fallback { attempt: u32 },
-    CenterUnreachable { numbers_tried: u32 },
-    HungUp { leg: Leg, end: LegEndCause },
+    Fallback {
+        attempt: u32,
+    },
+    CenterUnreachable {
+        numbers_tried: u32,
+    },
+    HungUp {
+        leg: Leg,
+        end: LegEndCause,
+    },
     /// The leg reported its end on the wire (after our CANCEL or BYE, or the far end's).
-    LegEnded { leg: Leg, call_id: String, end: LegEndCause, final_status: Option<u16> },
-    DigitIgnored { leg: Leg, key: DtmfKey, because: IgnoredBecause },
-    SignOnWaiting { mode: SignOnWord },
+    LegEnded {
+        leg: Leg,
+        call_id: String,
+        end: LegEndCause,
+        final_status: Option<u16>,
+    },
+    DigitIgnored {
+        leg: Leg,
+        key: DtmfKey,
+        because: IgnoredBecause,
+    },
+    SignOnWaiting {
+        mode: SignOnWord,
+    },
     SignOnOk {},
-    SignOnWrongPin { retries_left: u32 },
+    SignOnWrongPin {
+        retries_left: u32,
+    },
     SignOnFailed {},
     SignOnTimeout {},
     WhisperStart {},
     WhisperEnd {},
     WhisperTimeout {},
     Bridged {},
-    BridgeError { error: String },
+    BridgeError {
+        error: String,
+    },
     /// The agent keyed a run of page keys; the runtime looks the page up.
-    PagePush { keys: String },
-    PagePushed { page_id: i64, keys: String, source: PushSource, event_id: u64 },
+    PagePush {
+        keys: String,
+    },
+    PagePushed {
+        page_id: i64,
+        keys: String,
+        source: PushSource,
+        event_id: u64,
+    },
     /// No page has these keys.
-    PageUnknown { keys: String },
-    PagePushFailed { keys: String, error: String },
+    PageUnknown {
+        keys: String,
+    },
+    PagePushFailed {
+        keys: String,
+        error: String,
+    },
     MaxDuration {},
-    Ending { cause: EndCause },
+    Ending {
+        cause: EndCause,
+    },
     /// A page run still being keyed when the call ended.
-    DigitsDropped { keys: String },
+    DigitsDropped {
+        keys: String,
+    },
     Farewell {},
-    Cancel { leg: Leg },
-    Hangup { leg: Leg },
-    Finished { cause: EndCause },
+    Cancel {
+        leg: Leg,
+    },
+    Hangup {
+        leg: Leg,
+    },
+    Finished {
+        cause: EndCause,
+    },
 }
 
 impl TimelineEvent {
@@ -364,7 +440,10 @@ mod tests {
             assert_eq!(cause.word().parse::<EndCause>(), Ok(*cause));
         }
         for state in CallState::ALL {
-            assert_eq!(serde_json::to_value(state).expect("ser"), serde_json::json!(state.word()));
+            assert_eq!(
+                serde_json::to_value(state).expect("ser"),
+                serde_json::json!(state.word())
+            );
         }
         assert!("UserUnreachable(Busy)".parse::<EndCause>().is_err());
     }
@@ -379,22 +458,62 @@ mod tests {
                 number_type: NumberType::Mobile,
             },
             T::StartFailed { error: "x".into() },
-            T::SetupFailed { cause: EndCause::NoRoute, error: "x".into() },
-            T::Started { call_order: CallOrder::UserFirst },
-            T::Status { status: CallStatus::Calling },
-            T::Dialing { leg: Leg::Center, attempt: 0, number: "+*******0123".into(), request_user: Some("8001".into()) },
-            T::LegDialed { leg: Leg::User, attempt: 0, call_id: "abc@host".into() },
-            T::DialError { leg: Leg::User, error: "x".into() },
+            T::SetupFailed {
+                cause: EndCause::NoRoute,
+                error: "x".into(),
+            },
+            T::Started {
+                call_order: CallOrder::UserFirst,
+            },
+            T::Status {
+                status: CallStatus::Calling,
+            },
+            T::Dialing {
+                leg: Leg::Center,
+                attempt: 0,
+                number: "+*******0123".into(),
+                request_user: Some("8001".into()),
+            },
+            T::LegDialed {
+                leg: Leg::User,
+                attempt: 0,
+                call_id: "abc@host".into(),
+            },
+            T::DialError {
+                leg: Leg::User,
+                error: "x".into(),
+            },
             T::Ringing { leg: Leg::User },
             T::Answered { leg: Leg::User },
-            T::Failed { leg: Leg::User, attempt: 0, end: LegEndCause::Busy },
-            T::NoAnswer { leg: Leg::User, attempt: 0 },
+            T::Failed {
+                leg: Leg::User,
+                attempt: 0,
+                end: LegEndCause::Busy,
+            },
+            T::NoAnswer {
+                leg: Leg::User,
+                attempt: 0,
+            },
             T::Fallback { attempt: 1 },
             T::CenterUnreachable { numbers_tried: 3 },
-            T::HungUp { leg: Leg::User, end: LegEndCause::RemoteHangup },
-            T::LegEnded { leg: Leg::User, call_id: "abc@host".into(), end: LegEndCause::LocalHangup, final_status: Some(200) },
-            T::DigitIgnored { leg: Leg::User, key, because: IgnoredBecause::UserKey },
-            T::SignOnWaiting { mode: SignOnWord::Hash },
+            T::HungUp {
+                leg: Leg::User,
+                end: LegEndCause::RemoteHangup,
+            },
+            T::LegEnded {
+                leg: Leg::User,
+                call_id: "abc@host".into(),
+                end: LegEndCause::LocalHangup,
+                final_status: Some(200),
+            },
+            T::DigitIgnored {
+                leg: Leg::User,
+                key,
+                because: IgnoredBecause::UserKey,
+            },
+            T::SignOnWaiting {
+                mode: SignOnWord::Hash,
+            },
             T::SignOnOk {},
             T::SignOnWrongPin { retries_left: 1 },
             T::SignOnFailed {},
@@ -405,16 +524,28 @@ mod tests {
             T::Bridged {},
             T::BridgeError { error: "x".into() },
             T::PagePush { keys: "12".into() },
-            T::PagePushed { page_id: 7, keys: "1".into(), source: PushSource::Dtmf, event_id: 3 },
+            T::PagePushed {
+                page_id: 7,
+                keys: "1".into(),
+                source: PushSource::Dtmf,
+                event_id: 3,
+            },
             T::PageUnknown { keys: "3".into() },
-            T::PagePushFailed { keys: "1".into(), error: "x".into() },
+            T::PagePushFailed {
+                keys: "1".into(),
+                error: "x".into(),
+            },
             T::MaxDuration {},
-            T::Ending { cause: EndCause::AgentHungUp },
+            T::Ending {
+                cause: EndCause::AgentHungUp,
+            },
             T::DigitsDropped { keys: "4".into() },
             T::Farewell {},
             T::Cancel { leg: Leg::Center },
             T::Hangup { leg: Leg::Center },
-            T::Finished { cause: EndCause::AgentHungUp },
+            T::Finished {
+                cause: EndCause::AgentHungUp,
+            },
         ]
     }
 

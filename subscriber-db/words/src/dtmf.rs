@@ -5,7 +5,9 @@
 use std::fmt;
 
 /// One of the sixteen DTMF keys: `0`–`9`, `*`, `#` and `A`–`D` (RFC 4733 §3.2, events 0–15).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "char", into = "char")]
 pub struct DtmfKey(u8);
 

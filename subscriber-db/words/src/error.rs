@@ -50,9 +50,7 @@ pub enum ValidationError {
         "country must be a two-letter ISO 3166 code with a telephone numbering plan, like \"US\", got {0:?}"
     )]
     CountryCode(String),
-    #[error(
-        "session id must be 32 lowercase hex digits (0-9, a-f), got {0:?}"
-    )]
+    #[error("session id must be 32 lowercase hex digits (0-9, a-f), got {0:?}")]
     SessionId(String),
     #[error("opening hours for {day}: {reason}, got {text:?}")]
     OpeningHours {

@@ -213,7 +213,13 @@ pub fn mask(value: &str) -> String {
     value
         .chars()
         .enumerate()
-        .map(|(i, c)| if i + 3 < n && c.is_ascii_alphanumeric() { '*' } else { c })
+        .map(|(i, c)| {
+            if i + 3 < n && c.is_ascii_alphanumeric() {
+                '*'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

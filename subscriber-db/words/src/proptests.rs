@@ -214,5 +214,4 @@ fn a_number_accepted_with_a_region_is_readable_alone() {
         }
     }
     assert!(E164::parse_with_region("+78110000000", "US".parse().unwrap()).is_err());
-
 }

@@ -120,8 +120,22 @@ impl Capture {
         }
         let out = command
             .args(["-Y", "sip", "-T", "fields", "-E", "separator=|"])
-            .args(["-e", "frame.time_epoch", "-e", "udp.srcport", "-e", "udp.dstport"])
-            .args(["-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.CSeq.method"])
+            .args([
+                "-e",
+                "frame.time_epoch",
+                "-e",
+                "udp.srcport",
+                "-e",
+                "udp.dstport",
+            ])
+            .args([
+                "-e",
+                "sip.Method",
+                "-e",
+                "sip.Status-Code",
+                "-e",
+                "sip.CSeq.method",
+            ])
             .args(["-e", "sip.Call-ID"])
             .output()
             .context("reading the capture with tshark")?;
@@ -215,7 +229,10 @@ fn hex_bytes(text: &str) -> Vec<u8> {
 mod tests {
     #[test]
     fn epoch_seconds_to_microseconds() {
-        assert_eq!(super::epoch_us("1764633600.123456789"), Some(1_764_633_600_123_456));
+        assert_eq!(
+            super::epoch_us("1764633600.123456789"),
+            Some(1_764_633_600_123_456)
+        );
         assert_eq!(super::epoch_us("12.5"), Some(12_500_000));
         assert_eq!(super::epoch_us("x"), None);
     }

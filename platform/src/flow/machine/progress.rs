@@ -11,9 +11,7 @@ use words::{
 
 use super::{CallFlow, CenterPhase};
 use crate::flow::digits::{SignOn, SignOnStep};
-use crate::flow::{
-    Command, DialTarget, EndCause, Leg, LegFailure, LegStatus, PromptKind, Status,
-};
+use crate::flow::{Command, DialTarget, EndCause, Leg, LegFailure, LegStatus, PromptKind, Status};
 
 impl CallFlow {
     pub(super) fn start(&mut self, now: Instant) {

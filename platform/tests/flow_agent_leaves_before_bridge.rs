@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::{assert_end_causes, first_at_ms};
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output, first_at_ms};
 use testkit::seed;
 
 #[tokio::test]
@@ -38,6 +38,7 @@ async fn agent_hanging_up_before_the_bridge_ends_the_call_with_a_goodbye() {
         .finished_after_phones(&session, Duration::from_secs(10), Duration::from_secs(40))
         .await
         .unwrap();
+    assert_no_debug_output(&timeline);
     assert_end_causes(
         &call,
         "agent_left_before_bridge",

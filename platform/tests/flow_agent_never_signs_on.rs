@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::assert_end_causes;
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output};
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -39,6 +39,7 @@ async fn silent_agent_is_released_at_the_sign_on_timeout() {
         .finished_after_phones(&session, Duration::from_secs(10), Duration::from_secs(40))
         .await
         .unwrap();
+    assert_no_debug_output(&timeline);
     assert_end_causes(
         &call,
         "agent_never_signed_on",

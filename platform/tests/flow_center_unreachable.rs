@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::{assert_end_causes, dial_details};
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output, dial_details};
 use testkit::seed::{self, Seed};
 use testkit::sipp::{SippOptions, header};
 
@@ -64,6 +64,7 @@ async fn busy_center_and_fallbacks_end_with_an_announcement() {
         .unwrap();
     assert_end_causes(&call, "center_unreachable", "local_hangup", "busy");
     let timeline = rig.timeline(&session).unwrap();
+    assert_no_debug_output(&timeline);
     let steps = kinds(&timeline);
     assert_in_order(
         &steps,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use testkit::audio::{best_correlation, envelope, espeak_reference, trim, ulaw_to_linear};
 use testkit::capture::Capture;
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds, summary};
-use testkit::flow_steps::{assert_end_causes, dial_details, first_at_ms};
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output, dial_details, first_at_ms};
 use testkit::seed;
 use testkit::sipp::{SippOptions, header, sdp_audio_port};
 
@@ -106,6 +106,7 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
 
     // The timeline holds every step, in order, with non-decreasing timestamps.
     let timeline = rig.timeline(&session).unwrap();
+    assert_no_debug_output(&timeline);
     let steps = kinds(&timeline);
     let want = [
         "started",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::{assert_end_causes, first_at_ms};
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output, first_at_ms};
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -42,6 +42,7 @@ async fn bridged_call_is_ended_at_the_maximum_length() {
         .finished_after_phones(&session, Duration::from_secs(10), Duration::from_secs(10))
         .await
         .unwrap();
+    assert_no_debug_output(&timeline);
     assert_end_causes(&call, "max_call_length", "local_hangup", "local_hangup");
     assert_in_order(
         &kinds(&timeline),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::assert_end_causes;
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output};
 use testkit::seed::{self, Seed};
 use testkit::sipp::SippOptions;
 
@@ -45,6 +45,7 @@ async fn right_pin_at_the_second_try_bridges() {
     rig.center.passed(Duration::from_secs(20)).await.unwrap();
     rig.user.passed(Duration::from_secs(20)).await.unwrap();
     let timeline = rig.timeline(&session).unwrap();
+    assert_no_debug_output(&timeline);
     let steps = kinds(&timeline);
     assert_in_order(
         &steps,
@@ -96,6 +97,7 @@ async fn three_wrong_pins_end_the_call() {
         .finished_after_phones(&session, Duration::from_secs(20), Duration::from_secs(40))
         .await
         .unwrap();
+    assert_no_debug_output(&timeline);
     assert_end_causes(&call, "sign_on_failed", "local_hangup", "local_hangup");
     let steps = kinds(&timeline);
     assert_eq!(

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
+use testkit::flow_steps::assert_no_debug_output;
 use testkit::seed;
 
 #[tokio::test]
@@ -39,6 +40,7 @@ async fn busy_user_ends_the_call_without_dialing_the_center() {
     assert_eq!(call.center_end_cause, None);
     assert!(rig.center.received_invites().is_empty());
     let timeline = rig.timeline(&session).unwrap();
+    assert_no_debug_output(&timeline);
     assert_in_order(
         &kinds(&timeline),
         &["started", "dialing", "failed", "ending", "finished"],

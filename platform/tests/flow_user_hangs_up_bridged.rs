@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::assert_end_causes;
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output};
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -45,6 +45,7 @@ async fn user_hanging_up_in_the_bridge_releases_the_agent() {
         .unwrap();
     assert_end_causes(&call, "user_hung_up", "remote_hangup", "local_hangup");
     let timeline = rig.timeline(&session).unwrap();
+    assert_no_debug_output(&timeline);
     assert_in_order(
         &kinds(&timeline),
         &["bridged", "hung_up", "ending", "hangup", "finished"],

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::assert_end_causes;
+use testkit::flow_steps::{assert_end_causes, assert_no_debug_output};
 use testkit::seed;
 
 #[tokio::test]
@@ -46,6 +46,7 @@ async fn user_hanging_up_on_hold_cancels_the_ringing_center() {
         "cancelled",
     );
     let timeline = rig.timeline(&session).unwrap();
+    assert_no_debug_output(&timeline);
     assert_in_order(
         &kinds(&timeline),
         &[

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use testkit::flow::{Rig, RigOptions, assert_in_order, kinds};
-use testkit::flow_steps::first_at_ms;
+use testkit::flow_steps::{assert_no_debug_output, first_at_ms};
 use testkit::seed::{self, Seed};
 
 #[tokio::test]
@@ -42,6 +42,7 @@ async fn unanswered_user_is_cancelled_at_the_ring_timeout() {
     );
     assert!(rig.center.received_invites().is_empty());
     let timeline = rig.timeline(&session).unwrap();
+    assert_no_debug_output(&timeline);
     assert_in_order(
         &kinds(&timeline),
         &["dialing", "ringing", "no_answer", "ending", "finished"],

@@ -161,3 +161,80 @@ pub fn dial_details(timeline: &[CallEvent]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Fails if a timeline row looks like Rust `Debug` output instead of a stored word or a
+/// sentence: a kind that is not snake_case, or a detail string holding `Some(`, `None`, `::`,
+/// or a CamelCase identifier such as `HungUpByPeer` or `UserUnreachable(Busy)`.
+pub fn assert_no_debug_output(timeline: &[CallEvent]) {
+    let mut found = Vec::new();
+    for event in timeline {
+        let kind = event.kind();
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            found.push(format!("kind {kind:?}"));
+        }
+        let mut strings = Vec::new();
+        collect_strings(&event.detail(), &mut strings);
+        for text in strings {
+            if looks_like_debug(&text) {
+                found.push(format!("{kind}: {text:?}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "Debug output in the timeline: {found:#?}");
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                out.push(key.clone());
+                collect_strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn looks_like_debug(text: &str) -> bool {
+    if text.contains("Some(") || text.contains("::") || text.split_whitespace().any(|w| w == "None")
+    {
+        return true;
+    }
+    // Two or more capital humps in one word: how Rust spells variants, not how people write.
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| {
+            let mut chars = word.chars();
+            chars.next().is_some_and(|c| c.is_ascii_uppercase())
+                && word.chars().filter(|c| c.is_ascii_uppercase()).count() >= 2
+                && word.chars().any(|c| c.is_ascii_lowercase())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_debug;
+
+    #[test]
+    fn debug_shapes_are_caught_and_sentences_are_not() {
+        for debug in [
+            "UserUnreachable(Busy)",
+            "user leg: HungUpByPeer",
+            "Some(503)",
+            "None",
+            "flow::Leg",
+        ] {
+            assert!(looks_like_debug(debug), "{debug}");
+        }
+        for fine in [
+            "user_busy",
+            "+********123",
+            "no trunk for +********123; add one to callbond.toml",
+            "Busy Here",
+            "8001",
+        ] {
+            assert!(!looks_like_debug(fine), "{fine}");
+        }
+    }
+}

@@ -16,7 +16,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Request, Response, StatusCode, StatusCodeKind};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Inner;
@@ -87,6 +87,15 @@ pub(super) async fn originate(
     Ok((CallLeg::new(call_id, commands_tx, slot), events))
 }
 
+/// What waiting for the INVITE's final response came to.
+struct FinalWait {
+    result: Result<InviteAsyncResult, JoinError>,
+    /// Why we sent CANCEL, if we did.
+    cancelled: Option<CancelReason>,
+    /// The last 183's SDP: the answer when the 2xx carries none.
+    early_sdp: Option<Vec<u8>>,
+}
+
 /// How the ringing phase ended.
 enum Ringing {
     Answered(MediaHandle, mpsc::Receiver<MediaEvent>),
@@ -126,13 +135,31 @@ impl LegTask {
         self.emit(LegEvent::HungUp(cause)).await;
     }
 
-    /// From INVITE to final response.
+    /// From INVITE to final response: wait for it, decide what it means, apply the answer.
     async fn ring(
         &mut self,
-        mut invite: JoinHandle<InviteAsyncResult>,
-        mut media: MediaLeg,
+        invite: JoinHandle<InviteAsyncResult>,
+        media: MediaLeg,
         ring_timeout: Duration,
     ) -> Ringing {
+        let wait = match self.await_final(invite, ring_timeout).await {
+            Ok(wait) => wait,
+            Err(cause) => return Ringing::Ended(cause),
+        };
+        match final_outcome(wait.result, wait.cancelled) {
+            Ok(response) => self.answer(&response, wait.early_sdp, media).await,
+            Err(cause) => Ringing::Ended(cause),
+        }
+    }
+
+    /// Report provisional responses until the INVITE's final one, sending CANCEL on the ring
+    /// timeout, a command, every handle dropped or shutdown. `Err` when the leg ends without
+    /// waiting for a final response.
+    async fn await_final(
+        &mut self,
+        mut invite: JoinHandle<InviteAsyncResult>,
+        ring_timeout: Duration,
+    ) -> Result<FinalWait, EndCause> {
         let ring_deadline = tokio::time::sleep(ring_timeout);
         tokio::pin!(ring_deadline);
         // Polled only after a CANCEL, which resets it: how long we still wait for the 487.
@@ -162,7 +189,7 @@ impl LegTask {
                 _ = shutdown.cancelled(), if cancelled.is_none() => Some(CancelReason::Local),
                 _ = &mut final_deadline, if cancelled.is_some() => {
                     warn!("voice: no final response after CANCEL");
-                    return Ringing::Ended(cancel_cause(cancelled));
+                    return Err(cancel_cause(cancelled));
                 }
             };
             if let Some(reason) = cancel {
@@ -171,21 +198,12 @@ impl LegTask {
                 final_deadline
                     .as_mut()
                     .reset(tokio::time::Instant::now() + CANCEL_FINAL_LIMIT);
-                // `cancel` waits for the CANCEL's own 200; the 487 arrives on the INVITE.
-                let dialog = self.dialog.clone();
-                tokio::spawn(
-                    async move {
-                        if let Err(e) = dialog.cancel().await {
-                            debug!(error = %e, "voice: CANCEL not confirmed");
-                        }
-                    }
-                    .in_current_span(),
-                );
+                self.send_cancel();
                 if !responded {
                     // RFC 3261 §9.1: no CANCEL before a provisional response. rsipstack sends
                     // it if one still comes (and BYEs a late 2xx); we need not wait 64·T1 for
                     // a peer that never spoke.
-                    return Ringing::Ended(match reason {
+                    return Err(match reason {
                         CancelReason::RingTimeout => EndCause::Timeout,
                         CancelReason::Local => EndCause::Cancelled,
                     });
@@ -196,30 +214,35 @@ impl LegTask {
         while let Ok(state) = self.states.try_recv() {
             self.on_provisional(state, &mut early_sdp).await;
         }
+        Ok(FinalWait {
+            result,
+            cancelled,
+            early_sdp,
+        })
+    }
 
-        let response = match result {
-            Ok(Ok((_, Some(response)))) => response,
-            Ok(Ok((_, None))) => {
-                // RFC 3261 §17.1.1.2 Timer B: no final response to the INVITE at all.
-                return Ringing::Ended(
-                    cancelled.map_or(EndCause::Timeout, |r| cancel_cause(Some(r))),
-                );
+    /// CANCEL the INVITE in the background: `cancel` waits for the CANCEL's own 200, while the
+    /// 487 arrives on the INVITE.
+    fn send_cancel(&self) {
+        let dialog = self.dialog.clone();
+        tokio::spawn(
+            async move {
+                if let Err(e) = dialog.cancel().await {
+                    debug!(error = %e, "voice: CANCEL not confirmed");
+                }
             }
-            Ok(Err(e)) => {
-                warn!(error = %e, "voice: INVITE could not be sent");
-                return Ringing::Ended(EndCause::NetworkError(e.to_string()));
-            }
-            Err(e) => return Ringing::Ended(EndCause::NetworkError(e.to_string())),
-        };
-        let code = u16::from(response.status_code.clone());
-        if response.status_code.kind() != StatusCodeKind::Successful {
-            info!(code, "voice: INVITE failed");
-            return Ringing::Ended(end_cause_for_status(code, cancelled));
-        }
-        if cancelled.is_some() {
-            // rsipstack ACKs and BYEs a 2xx that crossed our CANCEL (RFC 3261 §15).
-            return Ringing::Ended(cancel_cause(cancelled));
-        }
+            .in_current_span(),
+        );
+    }
+
+    /// The far end answered: negotiate media from its SDP and start it, or hang up when the
+    /// SDP is unusable.
+    async fn answer(
+        &mut self,
+        response: &Response,
+        early_sdp: Option<Vec<u8>>,
+        mut media: MediaLeg,
+    ) -> Ringing {
         // RFC 3261 §13.2.1: the answer is in the 2xx, or was already in a reliable 183; an
         // unreliable 183's SDP is the best we have when the 2xx has none.
         let answer = if response.body.is_empty() {
@@ -423,6 +446,36 @@ fn content_type_sdp(response: &Response) -> bool {
     response
         .header_value("Content-Type")
         .is_some_and(|ct| content_type_is(&ct, "application/sdp"))
+}
+
+/// What the INVITE's final response (or its absence) means: the 2xx to answer with, or the
+/// cause the leg ends with.
+fn final_outcome(
+    result: Result<InviteAsyncResult, JoinError>,
+    cancelled: Option<CancelReason>,
+) -> Result<Response, EndCause> {
+    let response = match result {
+        Ok(Ok((_, Some(response)))) => response,
+        Ok(Ok((_, None))) => {
+            // RFC 3261 §17.1.1.2 Timer B: no final response to the INVITE at all.
+            return Err(cancelled.map_or(EndCause::Timeout, |r| cancel_cause(Some(r))));
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "voice: INVITE could not be sent");
+            return Err(EndCause::NetworkError(e.to_string()));
+        }
+        Err(e) => return Err(EndCause::NetworkError(e.to_string())),
+    };
+    let code = u16::from(response.status_code.clone());
+    if response.status_code.kind() != StatusCodeKind::Successful {
+        info!(code, "voice: INVITE failed");
+        return Err(end_cause_for_status(code, cancelled));
+    }
+    if cancelled.is_some() {
+        // rsipstack ACKs and BYEs a 2xx that crossed our CANCEL (RFC 3261 §15).
+        return Err(cancel_cause(cancelled));
+    }
+    Ok(response)
 }
 
 fn cancel_cause(reason: Option<CancelReason>) -> EndCause {

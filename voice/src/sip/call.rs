@@ -3,10 +3,11 @@
 //! sends CANCEL, the final response becomes `Answered` or an end cause. Answered: BYE, INFO
 //! digits and re-INVITEs from the far end, media events, and our hang-up. The task always ends
 //! with exactly one `HungUp`, stops the media and removes the dialog, also when every
-//! [`CallLeg`] was dropped (then it hangs up first).
+//! [`CallLeg`] was dropped (then it hangs up first). It also keeps the leg's call detail
+//! record, stamping each fact where it sees it on the wire and before the event reporting it.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use rsipstack::dialog::dialog::{
     DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
@@ -25,6 +26,7 @@ use super::message::{CancelReason, content_type_is, end_cause_for_status, parse_
 use crate::error::VoiceError;
 use crate::leg::{CallLeg, DigitVia, EndCause, LegCommand, LegEvent, MediaSlot, OriginateRequest};
 use crate::media::{DigitSource, MediaEvent, MediaHandle, MediaLeg};
+use crate::record::{HangupSide, LegRecord, RecordCell};
 
 /// Events the platform has not read yet; beyond this the leg waits (see `EVENT_SEND_LIMIT`).
 const EVENT_QUEUE: usize = 64;
@@ -48,6 +50,7 @@ pub(super) async fn originate(
         call_id,
         masked_to,
         transport,
+        trunk,
     } = invite::prepare(&inner, &request)?;
     let media = inner.media.allocate().await?;
     option.offer = Some(
@@ -58,6 +61,9 @@ pub(super) async fn originate(
 
     let span = info_span!("leg", call_id = %call_id, to = %masked_to);
     let (state_tx, states) = inner.dialogs.new_dialog_state_channel();
+    // Stamped before the dialog layer's task puts the INVITE on the wire, a few µs later.
+    let clock = LegClock::start();
+    let record = RecordCell::new(LegRecord::new(call_id.clone(), trunk, clock.now()));
     let (dialog, invite) = {
         let _entered = span.enter();
         inner
@@ -79,12 +85,35 @@ pub(super) async fn originate(
         commands_open: true,
         events: events_tx,
         slot: slot.clone(),
+        record: record.clone(),
+        clock,
     };
     tokio::spawn(
         task.run(invite, media, request.ring_timeout)
             .instrument(span),
     );
-    Ok((CallLeg::new(call_id, commands_tx, slot), events))
+    Ok((CallLeg::new(call_id, commands_tx, slot, record), events))
+}
+
+/// Wall-clock time for one leg's record that cannot go backwards: the wall time at the INVITE
+/// plus monotonic time since, so a clock step during the call cannot reorder the stamps.
+#[derive(Clone, Copy)]
+struct LegClock {
+    wall: SystemTime,
+    mono: Instant,
+}
+
+impl LegClock {
+    fn start() -> Self {
+        Self {
+            wall: SystemTime::now(),
+            mono: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.wall + self.mono.elapsed()
+    }
 }
 
 /// What waiting for the INVITE's final response came to.
@@ -94,6 +123,8 @@ struct FinalWait {
     cancelled: Option<CancelReason>,
     /// The last 183's SDP: the answer when the 2xx carries none.
     early_sdp: Option<Vec<u8>>,
+    /// When the leg task saw the final response (or gave up on it).
+    at: SystemTime,
 }
 
 /// How the ringing phase ended.
@@ -112,6 +143,9 @@ struct LegTask {
     commands_open: bool,
     events: mpsc::Sender<LegEvent>,
     slot: MediaSlot,
+    /// The leg's call detail record; each change is made before the event that reports it.
+    record: RecordCell,
+    clock: LegClock,
 }
 
 impl LegTask {
@@ -131,6 +165,9 @@ impl LegTask {
         };
         self.set_media(None);
         self.inner.dialogs.remove_dialog(&self.dialog.id());
+        // The end is already stamped where the wire showed it, except when nothing came.
+        let now = self.clock.now();
+        self.record.update(|r| r.ended(now));
         info!(?cause, "voice: leg ended");
         self.emit(LegEvent::HungUp(cause)).await;
     }
@@ -146,6 +183,11 @@ impl LegTask {
             Ok(wait) => wait,
             Err(cause) => return Ringing::Ended(cause),
         };
+        if let Ok(Ok((_, Some(response)))) = &wait.result {
+            let (code, reason) = (response.status_code.code(), reason_phrase(response));
+            self.record
+                .update(|r| r.final_response(code, reason, wait.at));
+        }
         match final_outcome(wait.result, wait.cancelled) {
             Ok(response) => self.answer(&response, wait.early_sdp, media).await,
             Err(cause) => Ringing::Ended(cause),
@@ -173,11 +215,14 @@ impl LegTask {
 
         let result = loop {
             let cancel = tokio::select! {
-                result = &mut invite => break result,
+                // States first: rsipstack queues every provisional before the INVITE task
+                // returns the final response, so the record's stamps keep the wire's order.
+                biased;
                 Some(state) = self.states.recv() => {
                     responded |= self.on_provisional(state, &mut early_sdp).await;
                     None
                 }
+                result = &mut invite => break result,
                 _ = &mut ring_deadline, if cancelled.is_none() => Some(CancelReason::RingTimeout),
                 command = self.commands.recv(), if self.commands_open && cancelled.is_none() => {
                     if command.is_none() {
@@ -194,6 +239,9 @@ impl LegTask {
             };
             if let Some(reason) = cancel {
                 cancelled = Some(reason);
+                // The CANCEL ends the call for the record; the 487 only confirms it.
+                let now = self.clock.now();
+                self.record.update(|r| r.ended(now));
                 info!(?reason, responded, "voice: cancelling INVITE");
                 final_deadline
                     .as_mut()
@@ -210,6 +258,7 @@ impl LegTask {
                 }
             }
         };
+        let at = self.clock.now();
         // Provisional states queued before the final response keep their order.
         while let Ok(state) = self.states.try_recv() {
             self.on_provisional(state, &mut early_sdp).await;
@@ -218,6 +267,7 @@ impl LegTask {
             result,
             cancelled,
             early_sdp,
+            at,
         })
     }
 
@@ -278,6 +328,8 @@ impl LegTask {
         let event = match state {
             DialogState::Trying(_) => LegEvent::Trying,
             DialogState::Early(_, response) => {
+                let now = self.clock.now();
+                self.record.update(|r| r.provisional(now));
                 let sdp = content_type_sdp(&response) && !response.body.is_empty();
                 if response.status_code == StatusCode::SessionProgress && sdp {
                     *early_sdp = Some(response.body);
@@ -302,10 +354,25 @@ impl LegTask {
         loop {
             tokio::select! {
                 state = self.states.recv() => match state {
-                    Some(DialogState::Terminated(_, reason)) => return terminated_cause(&reason),
+                    Some(DialogState::Terminated(_, reason)) => {
+                        let cause = terminated_cause(&reason);
+                        let side = if cause == EndCause::RemoteHangup {
+                            HangupSide::Remote
+                        } else {
+                            // UacBye or the stack's BYE after a missing ACK: sent from here.
+                            HangupSide::Local
+                        };
+                        let now = self.clock.now();
+                        self.record.update(|r| r.bye(side, now));
+                        return cause;
+                    }
                     Some(state) => self.on_request(state, media).await,
                     // The dialog holds the sender; it cannot go away while we hold the dialog.
-                    None => return EndCause::RemoteHangup,
+                    None => {
+                        let now = self.clock.now();
+                        self.record.update(|r| r.bye(HangupSide::Remote, now));
+                        return EndCause::RemoteHangup;
+                    }
                 },
                 event = media_events.recv() => match event {
                     Some(MediaEvent::RtpTimeout) => {
@@ -417,6 +484,9 @@ impl LegTask {
     }
 
     async fn bye(&self) {
+        // The record's end is when the BYE leaves, not when its 200 comes back.
+        let now = self.clock.now();
+        self.record.update(|r| r.bye(HangupSide::Local, now));
         match tokio::time::timeout(BYE_LIMIT, self.dialog.bye()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "voice: BYE failed"),
@@ -439,6 +509,15 @@ impl LegTask {
                 warn!(?event, "voice: leg event dropped, nobody reads the events");
             }
         }
+    }
+}
+
+/// The Status-Line's reason phrase: rsipstack keeps it only when it differs from the
+/// standard text for the code, which it returns otherwise.
+fn reason_phrase(response: &Response) -> String {
+    match &response.wire_reason {
+        Some(reason) => reason.clone(),
+        None => response.status_code.text().to_string(),
     }
 }
 

@@ -271,7 +271,6 @@ pub async fn start_voice(trunks: Vec<Trunk>) -> (Voice, CancellationToken) {
         media: MediaConfig::new(LOOPBACK, LOOPBACK, port_min, port_max),
         trunks,
         user_agent: "callbond-test".to_string(),
-        accept_from: Vec::new(),
     };
     let shutdown = CancellationToken::new();
     let voice = Voice::start(config, shutdown.clone())

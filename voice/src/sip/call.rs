@@ -76,8 +76,8 @@ pub(super) async fn originate(
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (commands_tx, commands) = mpsc::channel(4);
     let slot: MediaSlot = Arc::new(Mutex::new(None));
+    let legs = inner.legs.clone();
     let task = LegTask {
-        _ticket: inner.leg_ticket(),
         inner,
         dialog,
         states,
@@ -88,7 +88,8 @@ pub(super) async fn originate(
         record: record.clone(),
         clock,
     };
-    tokio::spawn(
+    // Tracked, so a shutdown waits for the leg's BYE or CANCEL before closing the transport.
+    legs.spawn(
         task.run(invite, media, request.ring_timeout)
             .instrument(span),
     );
@@ -135,7 +136,6 @@ enum Ringing {
 
 struct LegTask {
     inner: Arc<Inner>,
-    _ticket: super::LegTicket,
     dialog: InviteDialog,
     states: DialogStateReceiver,
     commands: mpsc::Receiver<LegCommand>,

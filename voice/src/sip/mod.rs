@@ -13,7 +13,6 @@ pub(crate) mod trunk;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rsipstack::EndpointBuilder;
@@ -21,8 +20,9 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::Method;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::VoiceConfig;
@@ -63,25 +63,8 @@ pub(crate) struct Inner {
     pub(crate) host: String,
     pub(crate) sip_addr: SocketAddr,
     pub(crate) shutdown: CancellationToken,
-    legs: LegCount,
-}
-
-/// Live leg tasks, so a shutdown can wait for their BYEs.
-#[derive(Default)]
-pub(crate) struct LegCount {
-    count: AtomicUsize,
-    zero: Notify,
-}
-
-/// Held by each leg task; dropping it counts the leg out.
-pub(crate) struct LegTicket(Arc<Inner>);
-
-impl Drop for LegTicket {
-    fn drop(&mut self) {
-        if self.0.legs.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.legs.zero.notify_waiters();
-        }
-    }
+    /// The live leg tasks (spawned through it), so a shutdown can wait for their BYEs.
+    legs: TaskTracker,
 }
 
 impl Voice {
@@ -153,7 +136,7 @@ impl Voice {
             host,
             sip_addr: udp_addr,
             shutdown: shutdown.clone(),
-            legs: LegCount::default(),
+            legs: TaskTracker::new(),
             config,
         });
         info!(sip = %udp_addr, "voice: SIP listening on UDP and TCP");
@@ -182,13 +165,6 @@ impl Voice {
     }
 }
 
-impl Inner {
-    pub(crate) fn leg_ticket(self: &Arc<Self>) -> LegTicket {
-        self.legs.count.fetch_add(1, Ordering::AcqRel);
-        LegTicket(self.clone())
-    }
-}
-
 fn listen_error(addr: SocketAddr, e: rsipstack::Error) -> VoiceError {
     let error = match e {
         rsipstack::Error::IoError(io) => io,
@@ -201,21 +177,15 @@ fn listen_error(addr: SocketAddr, e: rsipstack::Error) -> VoiceError {
 /// SIP sockets.
 async fn close_after_legs(inner: Arc<Inner>, transport: CancellationToken) {
     inner.shutdown.cancelled().await;
-    let drained = async {
-        loop {
-            let notified = inner.legs.zero.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a leg ending in between still wakes us.
-            notified.as_mut().enable();
-            if inner.legs.count.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+    // `wait` returns once the tracker is closed and empty. A leg spawned after this (an
+    // originate that passed its shutdown check just before) is still waited for.
+    inner.legs.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, inner.legs.wait())
+        .await
+        .is_err()
+    {
         warn!(
-            legs = inner.legs.count.load(Ordering::Acquire),
+            legs = inner.legs.len(),
             "voice: legs still ending at shutdown; closing SIP anyway"
         );
     }

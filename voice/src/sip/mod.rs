@@ -83,37 +83,7 @@ impl Voice {
         let transport_token = CancellationToken::new();
         let transport = TransportLayer::new(transport_token.clone());
 
-        let listen = config.sip_listen;
-        // TCP listens on the port UDP got. With port 0 that port may already be taken for TCP
-        // by another program; then take another UDP port rather than fail a start that asked
-        // for "any port".
-        let mut attempt = 0;
-        let (udp, udp_addr, bound) = loop {
-            attempt += 1;
-            let udp =
-                UdpConnection::create_connection(listen, None, Some(transport_token.child_token()))
-                    .await
-                    .map_err(|e| listen_error(listen, e))?;
-            let udp_addr = udp
-                .get_addr()
-                .get_socketaddr()
-                .map_err(|e| listen_error(listen, e))?;
-            let bound = SocketAddr::new(listen.ip(), udp_addr.port());
-            // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
-            // instead of returning it; probing first turns a taken port into an error here.
-            match TcpListener::bind(bound) {
-                Ok(_) => break (udp, udp_addr, bound),
-                Err(error) if listen.port() == 0 && attempt < MAX_ANY_PORT_ATTEMPTS => {
-                    debug!(%bound, %error, "SIP port taken for TCP; trying another");
-                }
-                Err(error) => return Err(VoiceError::Listen { addr: bound, error }),
-            }
-        };
-        let tcp = TcpListenerConnection::new(bound, None)
-            .await
-            .map_err(|e| listen_error(bound, e))?;
-        transport.add_transport(udp.into());
-        transport.add_transport(tcp.into());
+        let udp_addr = bind_transports(config.sip_listen, &transport_token, &transport).await?;
 
         let endpoint = EndpointBuilder::new()
             .with_user_agent(&config.user_agent)
@@ -163,6 +133,43 @@ impl Voice {
         }
         call::originate(self.inner.clone(), request).await
     }
+}
+
+/// Bind UDP on `listen` and TCP on the port UDP got, add both to `transport`, and return the
+/// UDP address. With port 0 that port may already be taken for TCP by another program; then
+/// take another UDP port rather than fail a start that asked for "any port".
+async fn bind_transports(
+    listen: SocketAddr,
+    token: &CancellationToken,
+    transport: &TransportLayer,
+) -> Result<SocketAddr, VoiceError> {
+    let mut attempt = 0;
+    let (udp, udp_addr, bound) = loop {
+        attempt += 1;
+        let udp = UdpConnection::create_connection(listen, None, Some(token.child_token()))
+            .await
+            .map_err(|e| listen_error(listen, e))?;
+        let udp_addr = udp
+            .get_addr()
+            .get_socketaddr()
+            .map_err(|e| listen_error(listen, e))?;
+        let bound = SocketAddr::new(listen.ip(), udp_addr.port());
+        // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
+        // instead of returning it; probing first turns a taken port into an error here.
+        match TcpListener::bind(bound) {
+            Ok(_) => break (udp, udp_addr, bound),
+            Err(error) if listen.port() == 0 && attempt < MAX_ANY_PORT_ATTEMPTS => {
+                debug!(%bound, %error, "SIP port taken for TCP; trying another");
+            }
+            Err(error) => return Err(VoiceError::Listen { addr: bound, error }),
+        }
+    };
+    let tcp = TcpListenerConnection::new(bound, None)
+        .await
+        .map_err(|e| listen_error(bound, e))?;
+    transport.add_transport(udp.into());
+    transport.add_transport(tcp.into());
+    Ok(udp_addr)
 }
 
 fn listen_error(addr: SocketAddr, e: rsipstack::Error) -> VoiceError {

@@ -239,22 +239,11 @@ impl LegTask {
             };
             if let Some(reason) = cancel {
                 cancelled = Some(reason);
-                // The CANCEL ends the call for the record; the 487 only confirms it.
-                let now = self.clock.now();
-                self.record.update(|r| r.ended(now));
-                info!(?reason, responded, "voice: cancelling INVITE");
                 final_deadline
                     .as_mut()
                     .reset(tokio::time::Instant::now() + CANCEL_FINAL_LIMIT);
-                self.send_cancel();
-                if !responded {
-                    // RFC 3261 §9.1: no CANCEL before a provisional response. rsipstack sends
-                    // it if one still comes (and BYEs a late 2xx); we need not wait 64·T1 for
-                    // a peer that never spoke.
-                    return Err(match reason {
-                        CancelReason::RingTimeout => EndCause::Timeout,
-                        CancelReason::Local => EndCause::Cancelled,
-                    });
+                if let Some(cause) = self.cancel_invite(reason, responded) {
+                    return Err(cause);
                 }
             }
         };
@@ -268,6 +257,22 @@ impl LegTask {
             cancelled,
             early_sdp,
             at,
+        })
+    }
+
+    /// End the INVITE with CANCEL, which ends the call for the record (the 487 only confirms
+    /// it). `Some(cause)` when there is no 487 to wait for: the far end never answered at all.
+    fn cancel_invite(&self, reason: CancelReason, responded: bool) -> Option<EndCause> {
+        let now = self.clock.now();
+        self.record.update(|r| r.ended(now));
+        info!(?reason, responded, "voice: cancelling INVITE");
+        self.send_cancel();
+        // RFC 3261 §9.1: no CANCEL before a provisional response. rsipstack sends it if one
+        // still comes (and BYEs a late 2xx); we need not wait 64·T1 for a peer that never
+        // spoke.
+        (!responded).then_some(match reason {
+            CancelReason::RingTimeout => EndCause::Timeout,
+            CancelReason::Local => EndCause::Cancelled,
         })
     }
 

@@ -255,7 +255,6 @@ impl Config {
                 })
                 .collect(),
             user_agent: format!("Callbond/{}", env!("CARGO_PKG_VERSION")),
-            accept_from: Vec::new(),
         }
     }
 

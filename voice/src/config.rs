@@ -2,7 +2,7 @@
 //! port range, and the trunks that carry outbound calls. Plain values; this module reads no
 //! environment and opens no socket.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::media::MediaConfig;
 
@@ -20,9 +20,6 @@ pub struct VoiceConfig {
     pub trunks: Vec<Trunk>,
     /// Sent as `User-Agent` in every request and response.
     pub user_agent: String,
-    /// Reserved for inbound calls (dial-in, seed 001). Today no out-of-dialog INVITE creates a
-    /// call, whatever its source: each one is answered 403 Forbidden.
-    pub accept_from: Vec<IpAddr>,
 }
 
 /// A SIP peer that carries outbound calls for numbers starting with [`Trunk::prefix`].

@@ -1,7 +1,7 @@
 //! The call leg as the platform sees it: what to dial ([`OriginateRequest`]), what happens on
-//! the leg ([`LegEvent`], [`EndCause`]) and the handle that commands it ([`CallLeg`]). SIP
-//! signalling lives in the leg's task (`sip::call`); this module only carries commands to it
-//! and reaches the leg's media once answered.
+//! the leg ([`LegEvent`], [`EndCause`]) and the handle that commands it and reads its call
+//! detail record ([`CallLeg`]). SIP signalling lives in the leg's task (`sip::call`); this
+//! module only carries commands to it and reaches the leg's media once answered.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::VoiceError;
 use crate::media::{self, BridgeHandle, Codec, MediaHandle, Prompt};
+use crate::record::{LegRecord, RecordCell};
 
 /// One outbound call to place.
 #[derive(Clone, Debug)]
@@ -120,6 +121,7 @@ struct Shared {
     call_id: String,
     commands: mpsc::Sender<LegCommand>,
     media: MediaSlot,
+    record: RecordCell,
 }
 
 impl CallLeg {
@@ -127,12 +129,14 @@ impl CallLeg {
         call_id: String,
         commands: mpsc::Sender<LegCommand>,
         media: MediaSlot,
+        record: RecordCell,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 call_id,
                 commands,
                 media,
+                record,
             }),
         }
     }
@@ -140,6 +144,13 @@ impl CallLeg {
     /// The SIP Call-ID of this leg, as logged in its span.
     pub fn call_id(&self) -> &str {
         &self.shared.call_id
+    }
+
+    /// A snapshot of the leg's call detail record. The leg updates it before it reports the
+    /// matching event: on [`LegEvent::Answered`] `answered_at` is set, on [`LegEvent::HungUp`]
+    /// `ended_at` and (when one came) the final status.
+    pub fn record(&self) -> LegRecord {
+        self.shared.record.snapshot()
     }
 
     /// The leg's media while it is answered and not yet ended.

@@ -6,6 +6,7 @@
 //! let voice = Voice::start(config, shutdown).await?;
 //! let (leg, mut events) = voice.originate(request).await?;
 //! while let Some(event) = events.recv().await { /* Answered → leg.say(..), Digit, HungUp */ }
+//! let cdr = leg.record(); // Call-ID, trunk, final status, PDD and answer/end times
 //! ```
 //!
 //! Logs: each leg has one `leg` span with its Call-ID and the dialled number masked to its last
@@ -17,11 +18,13 @@ pub mod media;
 mod config;
 mod error;
 mod leg;
+mod record;
 mod sip;
 
 pub use config::{Transport, Trunk, VoiceConfig};
 pub use error::VoiceError;
 pub use leg::{CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateRequest, bridge};
 pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError};
+pub use record::{HangupSide, LegRecord};
 pub use sip::Voice;
 pub use sip::trunk::check_target as check_trunk_target;

@@ -64,7 +64,6 @@ async fn bad_trunk_target_fails_at_start() {
         media: voice::MediaConfig::new(LOOPBACK, LOOPBACK, 30_000, 30_010),
         trunks: vec![trunk],
         user_agent: "callbond-test".to_string(),
-        accept_from: Vec::new(),
     };
     let started = voice::Voice::start(config, tokio_util::sync::CancellationToken::new()).await;
     assert!(matches!(

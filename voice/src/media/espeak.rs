@@ -1,5 +1,8 @@
-//! The only place that calls espeak-ng's C API (through `espeak-rs-sys`; the safe `espeak-rs`
-//! crate only converts text to phonemes, it cannot give us audio).
+//! The only place that calls espeak-ng's C API (through `espeak-rs-sys`). The safe `espeak-rs`
+//! 0.2 crate only converts text to phonemes, it cannot give us audio; and nothing in the
+//! process may call it, because on first use it initialises espeak-ng itself (retrieval mode,
+//! data found through an environment variable or the working directory) and sets the voice
+//! from whatever thread calls it, behind the worker's back.
 //!
 //! espeak-ng keeps global state, so an [`Espeak`] must live on one thread for its whole life:
 //! `tts` creates it on its worker thread and never moves it (it is `!Send`). Must not be used

@@ -3,10 +3,11 @@
 //! sends CANCEL, the final response becomes `Answered` or an end cause. Answered: BYE, INFO
 //! digits and re-INVITEs from the far end, media events, and our hang-up. The task always ends
 //! with exactly one `HungUp`, stops the media and removes the dialog, also when every
-//! [`CallLeg`] was dropped (then it hangs up first).
+//! [`CallLeg`] was dropped (then it hangs up first). It also keeps the leg's call detail
+//! record, stamping each fact where it sees it on the wire and before the event reporting it.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use rsipstack::dialog::dialog::{
     DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
@@ -16,7 +17,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Request, Response, StatusCode, StatusCodeKind};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Inner;
@@ -25,6 +26,7 @@ use super::message::{CancelReason, content_type_is, end_cause_for_status, parse_
 use crate::error::VoiceError;
 use crate::leg::{CallLeg, DigitVia, EndCause, LegCommand, LegEvent, MediaSlot, OriginateRequest};
 use crate::media::{DigitSource, MediaEvent, MediaHandle, MediaLeg};
+use crate::record::{HangupSide, LegRecord, RecordCell};
 
 /// Events the platform has not read yet; beyond this the leg waits (see `EVENT_SEND_LIMIT`).
 const EVENT_QUEUE: usize = 64;
@@ -48,6 +50,7 @@ pub(super) async fn originate(
         call_id,
         masked_to,
         transport,
+        trunk,
     } = invite::prepare(&inner, &request)?;
     let media = inner.media.allocate().await?;
     option.offer = Some(
@@ -58,6 +61,9 @@ pub(super) async fn originate(
 
     let span = info_span!("leg", call_id = %call_id, to = %masked_to);
     let (state_tx, states) = inner.dialogs.new_dialog_state_channel();
+    // Stamped before the dialog layer's task puts the INVITE on the wire, a few µs later.
+    let clock = LegClock::start();
+    let record = RecordCell::new(LegRecord::new(call_id.clone(), trunk, clock.now()));
     let (dialog, invite) = {
         let _entered = span.enter();
         inner
@@ -70,8 +76,8 @@ pub(super) async fn originate(
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (commands_tx, commands) = mpsc::channel(4);
     let slot: MediaSlot = Arc::new(Mutex::new(None));
+    let legs = inner.legs.clone();
     let task = LegTask {
-        _ticket: inner.leg_ticket(),
         inner,
         dialog,
         states,
@@ -79,12 +85,47 @@ pub(super) async fn originate(
         commands_open: true,
         events: events_tx,
         slot: slot.clone(),
+        record: record.clone(),
+        clock,
     };
-    tokio::spawn(
+    // Tracked, so a shutdown waits for the leg's BYE or CANCEL before closing the transport.
+    legs.spawn(
         task.run(invite, media, request.ring_timeout)
             .instrument(span),
     );
-    Ok((CallLeg::new(call_id, commands_tx, slot), events))
+    Ok((CallLeg::new(call_id, commands_tx, slot, record), events))
+}
+
+/// Wall-clock time for one leg's record that cannot go backwards: the wall time at the INVITE
+/// plus monotonic time since, so a clock step during the call cannot reorder the stamps.
+#[derive(Clone, Copy)]
+struct LegClock {
+    wall: SystemTime,
+    mono: Instant,
+}
+
+impl LegClock {
+    fn start() -> Self {
+        Self {
+            wall: SystemTime::now(),
+            mono: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.wall + self.mono.elapsed()
+    }
+}
+
+/// What waiting for the INVITE's final response came to.
+struct FinalWait {
+    result: Result<InviteAsyncResult, JoinError>,
+    /// Why we sent CANCEL, if we did.
+    cancelled: Option<CancelReason>,
+    /// The last 183's SDP: the answer when the 2xx carries none.
+    early_sdp: Option<Vec<u8>>,
+    /// When the leg task saw the final response (or gave up on it).
+    at: SystemTime,
 }
 
 /// How the ringing phase ended.
@@ -95,7 +136,6 @@ enum Ringing {
 
 struct LegTask {
     inner: Arc<Inner>,
-    _ticket: super::LegTicket,
     dialog: InviteDialog,
     states: DialogStateReceiver,
     commands: mpsc::Receiver<LegCommand>,
@@ -103,6 +143,9 @@ struct LegTask {
     commands_open: bool,
     events: mpsc::Sender<LegEvent>,
     slot: MediaSlot,
+    /// The leg's call detail record; each change is made before the event that reports it.
+    record: RecordCell,
+    clock: LegClock,
 }
 
 impl LegTask {
@@ -122,17 +165,43 @@ impl LegTask {
         };
         self.set_media(None);
         self.inner.dialogs.remove_dialog(&self.dialog.id());
+        // The end is already stamped where the wire showed it, except when nothing came.
+        let now = self.clock.now();
+        self.record.update(|r| r.ended(now));
         info!(?cause, "voice: leg ended");
         self.emit(LegEvent::HungUp(cause)).await;
     }
 
-    /// From INVITE to final response.
+    /// From INVITE to final response: wait for it, decide what it means, apply the answer.
     async fn ring(
         &mut self,
-        mut invite: JoinHandle<InviteAsyncResult>,
-        mut media: MediaLeg,
+        invite: JoinHandle<InviteAsyncResult>,
+        media: MediaLeg,
         ring_timeout: Duration,
     ) -> Ringing {
+        let wait = match self.await_final(invite, ring_timeout).await {
+            Ok(wait) => wait,
+            Err(cause) => return Ringing::Ended(cause),
+        };
+        if let Ok(Ok((_, Some(response)))) = &wait.result {
+            let (code, reason) = (response.status_code.code(), reason_phrase(response));
+            self.record
+                .update(|r| r.final_response(code, reason, wait.at));
+        }
+        match final_outcome(wait.result, wait.cancelled) {
+            Ok(response) => self.answer(&response, wait.early_sdp, media).await,
+            Err(cause) => Ringing::Ended(cause),
+        }
+    }
+
+    /// Report provisional responses until the INVITE's final one, sending CANCEL on the ring
+    /// timeout, a command, every handle dropped or shutdown. `Err` when the leg ends without
+    /// waiting for a final response.
+    async fn await_final(
+        &mut self,
+        mut invite: JoinHandle<InviteAsyncResult>,
+        ring_timeout: Duration,
+    ) -> Result<FinalWait, EndCause> {
         let ring_deadline = tokio::time::sleep(ring_timeout);
         tokio::pin!(ring_deadline);
         // Polled only after a CANCEL, which resets it: how long we still wait for the 487.
@@ -146,11 +215,14 @@ impl LegTask {
 
         let result = loop {
             let cancel = tokio::select! {
-                result = &mut invite => break result,
+                // States first: rsipstack queues every provisional before the INVITE task
+                // returns the final response, so the record's stamps keep the wire's order.
+                biased;
                 Some(state) = self.states.recv() => {
                     responded |= self.on_provisional(state, &mut early_sdp).await;
                     None
                 }
+                result = &mut invite => break result,
                 _ = &mut ring_deadline, if cancelled.is_none() => Some(CancelReason::RingTimeout),
                 command = self.commands.recv(), if self.commands_open && cancelled.is_none() => {
                     if command.is_none() {
@@ -162,64 +234,70 @@ impl LegTask {
                 _ = shutdown.cancelled(), if cancelled.is_none() => Some(CancelReason::Local),
                 _ = &mut final_deadline, if cancelled.is_some() => {
                     warn!("voice: no final response after CANCEL");
-                    return Ringing::Ended(cancel_cause(cancelled));
+                    return Err(cancel_cause(cancelled));
                 }
             };
             if let Some(reason) = cancel {
                 cancelled = Some(reason);
-                info!(?reason, responded, "voice: cancelling INVITE");
                 final_deadline
                     .as_mut()
                     .reset(tokio::time::Instant::now() + CANCEL_FINAL_LIMIT);
-                // `cancel` waits for the CANCEL's own 200; the 487 arrives on the INVITE.
-                let dialog = self.dialog.clone();
-                tokio::spawn(
-                    async move {
-                        if let Err(e) = dialog.cancel().await {
-                            debug!(error = %e, "voice: CANCEL not confirmed");
-                        }
-                    }
-                    .in_current_span(),
-                );
-                if !responded {
-                    // RFC 3261 §9.1: no CANCEL before a provisional response. rsipstack sends
-                    // it if one still comes (and BYEs a late 2xx); we need not wait 64·T1 for
-                    // a peer that never spoke.
-                    return Ringing::Ended(match reason {
-                        CancelReason::RingTimeout => EndCause::Timeout,
-                        CancelReason::Local => EndCause::Cancelled,
-                    });
+                if let Some(cause) = self.cancel_invite(reason, responded) {
+                    return Err(cause);
                 }
             }
         };
+        let at = self.clock.now();
         // Provisional states queued before the final response keep their order.
         while let Ok(state) = self.states.try_recv() {
             self.on_provisional(state, &mut early_sdp).await;
         }
+        Ok(FinalWait {
+            result,
+            cancelled,
+            early_sdp,
+            at,
+        })
+    }
 
-        let response = match result {
-            Ok(Ok((_, Some(response)))) => response,
-            Ok(Ok((_, None))) => {
-                // RFC 3261 §17.1.1.2 Timer B: no final response to the INVITE at all.
-                return Ringing::Ended(
-                    cancelled.map_or(EndCause::Timeout, |r| cancel_cause(Some(r))),
-                );
+    /// End the INVITE with CANCEL, which ends the call for the record (the 487 only confirms
+    /// it). `Some(cause)` when there is no 487 to wait for: the far end never answered at all.
+    fn cancel_invite(&self, reason: CancelReason, responded: bool) -> Option<EndCause> {
+        let now = self.clock.now();
+        self.record.update(|r| r.ended(now));
+        info!(?reason, responded, "voice: cancelling INVITE");
+        self.send_cancel();
+        // RFC 3261 §9.1: no CANCEL before a provisional response. rsipstack sends it if one
+        // still comes (and BYEs a late 2xx); we need not wait 64·T1 for a peer that never
+        // spoke.
+        (!responded).then_some(match reason {
+            CancelReason::RingTimeout => EndCause::Timeout,
+            CancelReason::Local => EndCause::Cancelled,
+        })
+    }
+
+    /// CANCEL the INVITE in the background: `cancel` waits for the CANCEL's own 200, while the
+    /// 487 arrives on the INVITE.
+    fn send_cancel(&self) {
+        let dialog = self.dialog.clone();
+        tokio::spawn(
+            async move {
+                if let Err(e) = dialog.cancel().await {
+                    debug!(error = %e, "voice: CANCEL not confirmed");
+                }
             }
-            Ok(Err(e)) => {
-                warn!(error = %e, "voice: INVITE could not be sent");
-                return Ringing::Ended(EndCause::NetworkError(e.to_string()));
-            }
-            Err(e) => return Ringing::Ended(EndCause::NetworkError(e.to_string())),
-        };
-        let code = u16::from(response.status_code.clone());
-        if response.status_code.kind() != StatusCodeKind::Successful {
-            info!(code, "voice: INVITE failed");
-            return Ringing::Ended(end_cause_for_status(code, cancelled));
-        }
-        if cancelled.is_some() {
-            // rsipstack ACKs and BYEs a 2xx that crossed our CANCEL (RFC 3261 §15).
-            return Ringing::Ended(cancel_cause(cancelled));
-        }
+            .in_current_span(),
+        );
+    }
+
+    /// The far end answered: negotiate media from its SDP and start it, or hang up when the
+    /// SDP is unusable.
+    async fn answer(
+        &mut self,
+        response: &Response,
+        early_sdp: Option<Vec<u8>>,
+        mut media: MediaLeg,
+    ) -> Ringing {
         // RFC 3261 §13.2.1: the answer is in the 2xx, or was already in a reliable 183; an
         // unreliable 183's SDP is the best we have when the 2xx has none.
         let answer = if response.body.is_empty() {
@@ -255,6 +333,8 @@ impl LegTask {
         let event = match state {
             DialogState::Trying(_) => LegEvent::Trying,
             DialogState::Early(_, response) => {
+                let now = self.clock.now();
+                self.record.update(|r| r.provisional(now));
                 let sdp = content_type_sdp(&response) && !response.body.is_empty();
                 if response.status_code == StatusCode::SessionProgress && sdp {
                     *early_sdp = Some(response.body);
@@ -279,10 +359,25 @@ impl LegTask {
         loop {
             tokio::select! {
                 state = self.states.recv() => match state {
-                    Some(DialogState::Terminated(_, reason)) => return terminated_cause(&reason),
+                    Some(DialogState::Terminated(_, reason)) => {
+                        let cause = terminated_cause(&reason);
+                        let side = if cause == EndCause::RemoteHangup {
+                            HangupSide::Remote
+                        } else {
+                            // UacBye or the stack's BYE after a missing ACK: sent from here.
+                            HangupSide::Local
+                        };
+                        let now = self.clock.now();
+                        self.record.update(|r| r.bye(side, now));
+                        return cause;
+                    }
                     Some(state) => self.on_request(state, media).await,
                     // The dialog holds the sender; it cannot go away while we hold the dialog.
-                    None => return EndCause::RemoteHangup,
+                    None => {
+                        let now = self.clock.now();
+                        self.record.update(|r| r.bye(HangupSide::Remote, now));
+                        return EndCause::RemoteHangup;
+                    }
                 },
                 event = media_events.recv() => match event {
                     Some(MediaEvent::RtpTimeout) => {
@@ -394,6 +489,9 @@ impl LegTask {
     }
 
     async fn bye(&self) {
+        // The record's end is when the BYE leaves, not when its 200 comes back.
+        let now = self.clock.now();
+        self.record.update(|r| r.bye(HangupSide::Local, now));
         match tokio::time::timeout(BYE_LIMIT, self.dialog.bye()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "voice: BYE failed"),
@@ -419,10 +517,49 @@ impl LegTask {
     }
 }
 
+/// The Status-Line's reason phrase: rsipstack keeps it only when it differs from the
+/// standard text for the code, which it returns otherwise.
+fn reason_phrase(response: &Response) -> String {
+    match &response.wire_reason {
+        Some(reason) => reason.clone(),
+        None => response.status_code.text().to_string(),
+    }
+}
+
 fn content_type_sdp(response: &Response) -> bool {
     response
         .header_value("Content-Type")
         .is_some_and(|ct| content_type_is(&ct, "application/sdp"))
+}
+
+/// What the INVITE's final response (or its absence) means: the 2xx to answer with, or the
+/// cause the leg ends with.
+fn final_outcome(
+    result: Result<InviteAsyncResult, JoinError>,
+    cancelled: Option<CancelReason>,
+) -> Result<Response, EndCause> {
+    let response = match result {
+        Ok(Ok((_, Some(response)))) => response,
+        Ok(Ok((_, None))) => {
+            // RFC 3261 §17.1.1.2 Timer B: no final response to the INVITE at all.
+            return Err(cancelled.map_or(EndCause::Timeout, |r| cancel_cause(Some(r))));
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "voice: INVITE could not be sent");
+            return Err(EndCause::NetworkError(e.to_string()));
+        }
+        Err(e) => return Err(EndCause::NetworkError(e.to_string())),
+    };
+    let code = u16::from(response.status_code.clone());
+    if response.status_code.kind() != StatusCodeKind::Successful {
+        info!(code, "voice: INVITE failed");
+        return Err(end_cause_for_status(code, cancelled));
+    }
+    if cancelled.is_some() {
+        // rsipstack ACKs and BYEs a 2xx that crossed our CANCEL (RFC 3261 §15).
+        return Err(cancel_cause(cancelled));
+    }
+    Ok(response)
 }
 
 fn cancel_cause(reason: Option<CancelReason>) -> EndCause {

@@ -20,6 +20,8 @@ pub(super) struct PreparedInvite {
     /// The destination as logs may show it.
     pub(super) masked_to: String,
     pub(super) transport: Transport,
+    /// The trunk's target, for the call detail record; `None` for a URI destination.
+    pub(super) trunk: Option<String>,
 }
 
 /// Everything but the SDP offer, so a bad request fails before a media port is taken.
@@ -81,6 +83,7 @@ pub(super) fn prepare(
         call_id,
         masked_to: mask_destination(&request.to),
         transport: route.transport,
+        trunk: route.trunk,
     })
 }
 
@@ -104,6 +107,7 @@ fn route_for(inner: &Inner, request: &OriginateRequest) -> Result<Route, VoiceEr
                 transport: if tcp { Transport::Tcp } else { Transport::Udp },
                 credentials: None,
                 from_domain: None,
+                trunk: None,
             })
         }
     }

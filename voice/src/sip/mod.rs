@@ -13,7 +13,6 @@ pub(crate) mod trunk;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rsipstack::EndpointBuilder;
@@ -21,8 +20,9 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::Method;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::VoiceConfig;
@@ -63,25 +63,8 @@ pub(crate) struct Inner {
     pub(crate) host: String,
     pub(crate) sip_addr: SocketAddr,
     pub(crate) shutdown: CancellationToken,
-    legs: LegCount,
-}
-
-/// Live leg tasks, so a shutdown can wait for their BYEs.
-#[derive(Default)]
-pub(crate) struct LegCount {
-    count: AtomicUsize,
-    zero: Notify,
-}
-
-/// Held by each leg task; dropping it counts the leg out.
-pub(crate) struct LegTicket(Arc<Inner>);
-
-impl Drop for LegTicket {
-    fn drop(&mut self) {
-        if self.0.legs.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.legs.zero.notify_waiters();
-        }
-    }
+    /// The live leg tasks (spawned through it), so a shutdown can wait for their BYEs.
+    legs: TaskTracker,
 }
 
 impl Voice {
@@ -100,37 +83,7 @@ impl Voice {
         let transport_token = CancellationToken::new();
         let transport = TransportLayer::new(transport_token.clone());
 
-        let listen = config.sip_listen;
-        // TCP listens on the port UDP got. With port 0 that port may already be taken for TCP
-        // by another program; then take another UDP port rather than fail a start that asked
-        // for "any port".
-        let mut attempt = 0;
-        let (udp, udp_addr, bound) = loop {
-            attempt += 1;
-            let udp =
-                UdpConnection::create_connection(listen, None, Some(transport_token.child_token()))
-                    .await
-                    .map_err(|e| listen_error(listen, e))?;
-            let udp_addr = udp
-                .get_addr()
-                .get_socketaddr()
-                .map_err(|e| listen_error(listen, e))?;
-            let bound = SocketAddr::new(listen.ip(), udp_addr.port());
-            // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
-            // instead of returning it; probing first turns a taken port into an error here.
-            match TcpListener::bind(bound) {
-                Ok(_) => break (udp, udp_addr, bound),
-                Err(error) if listen.port() == 0 && attempt < MAX_ANY_PORT_ATTEMPTS => {
-                    debug!(%bound, %error, "SIP port taken for TCP; trying another");
-                }
-                Err(error) => return Err(VoiceError::Listen { addr: bound, error }),
-            }
-        };
-        let tcp = TcpListenerConnection::new(bound, None)
-            .await
-            .map_err(|e| listen_error(bound, e))?;
-        transport.add_transport(udp.into());
-        transport.add_transport(tcp.into());
+        let udp_addr = bind_transports(config.sip_listen, &transport_token, &transport).await?;
 
         let endpoint = EndpointBuilder::new()
             .with_user_agent(&config.user_agent)
@@ -153,7 +106,7 @@ impl Voice {
             host,
             sip_addr: udp_addr,
             shutdown: shutdown.clone(),
-            legs: LegCount::default(),
+            legs: TaskTracker::new(),
             config,
         });
         info!(sip = %udp_addr, "voice: SIP listening on UDP and TCP");
@@ -182,11 +135,41 @@ impl Voice {
     }
 }
 
-impl Inner {
-    pub(crate) fn leg_ticket(self: &Arc<Self>) -> LegTicket {
-        self.legs.count.fetch_add(1, Ordering::AcqRel);
-        LegTicket(self.clone())
-    }
+/// Bind UDP on `listen` and TCP on the port UDP got, add both to `transport`, and return the
+/// UDP address. With port 0 that port may already be taken for TCP by another program; then
+/// take another UDP port rather than fail a start that asked for "any port".
+async fn bind_transports(
+    listen: SocketAddr,
+    token: &CancellationToken,
+    transport: &TransportLayer,
+) -> Result<SocketAddr, VoiceError> {
+    let mut attempt = 0;
+    let (udp, udp_addr, bound) = loop {
+        attempt += 1;
+        let udp = UdpConnection::create_connection(listen, None, Some(token.child_token()))
+            .await
+            .map_err(|e| listen_error(listen, e))?;
+        let udp_addr = udp
+            .get_addr()
+            .get_socketaddr()
+            .map_err(|e| listen_error(listen, e))?;
+        let bound = SocketAddr::new(listen.ip(), udp_addr.port());
+        // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
+        // instead of returning it; probing first turns a taken port into an error here.
+        match TcpListener::bind(bound) {
+            Ok(_) => break (udp, udp_addr, bound),
+            Err(error) if listen.port() == 0 && attempt < MAX_ANY_PORT_ATTEMPTS => {
+                debug!(%bound, %error, "SIP port taken for TCP; trying another");
+            }
+            Err(error) => return Err(VoiceError::Listen { addr: bound, error }),
+        }
+    };
+    let tcp = TcpListenerConnection::new(bound, None)
+        .await
+        .map_err(|e| listen_error(bound, e))?;
+    transport.add_transport(udp.into());
+    transport.add_transport(tcp.into());
+    Ok(udp_addr)
 }
 
 fn listen_error(addr: SocketAddr, e: rsipstack::Error) -> VoiceError {
@@ -201,21 +184,15 @@ fn listen_error(addr: SocketAddr, e: rsipstack::Error) -> VoiceError {
 /// SIP sockets.
 async fn close_after_legs(inner: Arc<Inner>, transport: CancellationToken) {
     inner.shutdown.cancelled().await;
-    let drained = async {
-        loop {
-            let notified = inner.legs.zero.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a leg ending in between still wakes us.
-            notified.as_mut().enable();
-            if inner.legs.count.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+    // `wait` returns once the tracker is closed and empty. A leg spawned after this (an
+    // originate that passed its shutdown check just before) is still waited for.
+    inner.legs.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, inner.legs.wait())
+        .await
+        .is_err()
+    {
         warn!(
-            legs = inner.legs.count.load(Ordering::Acquire),
+            legs = inner.legs.len(),
             "voice: legs still ending at shutdown; closing SIP anyway"
         );
     }

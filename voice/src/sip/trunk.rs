@@ -12,6 +12,8 @@ pub(crate) struct Route {
     pub(crate) transport: Transport,
     pub(crate) credentials: Option<(String, String)>,
     pub(crate) from_domain: Option<String>,
+    /// The chosen trunk's configured target, for the call detail record; `None` for a URI.
+    pub(crate) trunk: Option<String>,
 }
 
 /// The trunk whose prefix is the longest one the number starts with; among equal prefixes the
@@ -77,6 +79,7 @@ pub(crate) fn route_number(
         transport: trunk.transport,
         credentials,
         from_domain: trunk.from_domain.clone(),
+        trunk: Some(trunk.target.clone()),
     })
 }
 
@@ -178,6 +181,7 @@ mod tests {
         let route = route_number(&trunks, "+15551234", None).expect("valid test input");
         assert_eq!(route.credentials, Some(("acct".into(), "pw".into())));
         assert_eq!(route.transport, Transport::Tcp);
+        assert_eq!(route.trunk.as_deref(), Some("10.0.0.1:5080"));
     }
 
     #[test]

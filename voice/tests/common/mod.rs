@@ -1,6 +1,7 @@
-//! Shared setup for the SIP tests: a real SIPp peer on loopback (scenarios in `tests/sipp/`)
-//! and a [`Voice`] whose one trunk points at it. Every test gets its own ports, so tests run
-//! in parallel and under nextest.
+//! Shared setup for the SIP tests: a real SIPp peer on loopback (scenarios in the shared
+//! `tests/sipp/`, or `voice/tests/sipp/` for those only voice uses) and a [`Voice`] whose one
+//! trunk points at it. Every test gets its own ports, so tests run in parallel and under
+//! nextest.
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of this module
 
@@ -60,10 +61,16 @@ fn wait_until_bound(child: &mut Child, port: u16, tcp: bool) {
     }
 }
 
+/// A scenario from `voice/tests/sipp/` (scenarios only these tests use), else from the shared
+/// `tests/sipp/`.
 fn scenario_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/sipp")
-        .join(name)
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let own = manifest.join("tests/sipp").join(name);
+    if own.is_file() {
+        own
+    } else {
+        manifest.join("../tests/sipp").join(name)
+    }
 }
 
 /// A running SIPp, killed when dropped.
@@ -179,6 +186,20 @@ impl Sipp {
         );
     }
 
+    /// The Call-ID of every message SIPp logged (`-trace_msg`), in order.
+    pub fn logged_call_ids(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                // RFC 3261 §20.8: `i` is Call-ID's compact form.
+                let is_call_id = name.trim().eq_ignore_ascii_case("call-id")
+                    || name.trim().eq_ignore_ascii_case("i");
+                is_call_id.then(|| value.trim().to_string())
+            })
+            .collect()
+    }
+
     pub fn logs(&self) -> String {
         read_logs(self.dir.path())
     }
@@ -250,7 +271,6 @@ pub async fn start_voice(trunks: Vec<Trunk>) -> (Voice, CancellationToken) {
         media: MediaConfig::new(LOOPBACK, LOOPBACK, port_min, port_max),
         trunks,
         user_agent: "callbond-test".to_string(),
-        accept_from: Vec::new(),
     };
     let shutdown = CancellationToken::new();
     let voice = Voice::start(config, shutdown.clone())

@@ -1,7 +1,8 @@
 //! What went over the wire, seen by independent tools: `tshark` captures loopback traffic
-//! filtered on one test's own ports (so parallel tests never see each other), dissects it as
-//! RTP and hands back per-packet fields; `sox` decodes G.711 and `espeak-ng` renders reference
-//! speech. Nothing here uses the voice crate's own codec or RTP code.
+//! filtered on one test's own ports (so parallel tests never see each other) and hands back
+//! per-packet fields, RTP from a capture file or SIP dissected live ([`SipCapture`]); `sox`
+//! decodes G.711 and `espeak-ng` renders reference speech. Nothing here uses the voice
+//! crate's own codec, RTP or SIP code.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -167,6 +168,171 @@ impl CaptureFile {
             .output()
             .expect("run tshark -z rtp,streams");
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+/// One SIP message as tshark dissected it.
+#[derive(Clone, Debug)]
+pub struct SipPacket {
+    /// Capture time in seconds since the Unix epoch (the same clock as `SystemTime`).
+    pub epoch: f64,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// The request's method; `None` for a response.
+    pub method: Option<String>,
+    /// The response's status code; `None` for a request.
+    pub status: Option<u16>,
+    pub cseq_method: String,
+    pub call_id: String,
+}
+
+impl SipPacket {
+    /// The first request with `method` in `packets` (retransmissions come later).
+    pub fn first_request<'a>(packets: &'a [SipPacket], method: &str) -> &'a SipPacket {
+        packets
+            .iter()
+            .find(|p| p.method.as_deref() == Some(method))
+            .unwrap_or_else(|| panic!("no {method} in the capture: {packets:#?}"))
+    }
+
+    /// The first response with `status` to a request with `cseq_method`.
+    pub fn first_response<'a>(
+        packets: &'a [SipPacket],
+        status: u16,
+        cseq_method: &str,
+    ) -> &'a SipPacket {
+        packets
+            .iter()
+            .find(|p| p.status == Some(status) && p.cseq_method == cseq_method)
+            .unwrap_or_else(|| panic!("no {status} to {cseq_method} in the capture: {packets:#?}"))
+    }
+}
+
+/// A live `tshark` dissecting SIP on one port of loopback. dumpcap says "Capturing on" before
+/// it really captures, and drops what it has not handed on when stopped, which loses a sparse
+/// SIP exchange's first and last messages; so start and stop are confirmed with probe
+/// datagrams on a port of our own: once a probe is printed, everything before it was too.
+pub struct SipCapture {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    probe: std::net::UdpSocket,
+    sip_port: u16,
+}
+
+impl SipCapture {
+    /// Starts capturing SIP to and from `sip_port` (over UDP) and returns once it is.
+    pub fn start(sip_port: u16) -> SipCapture {
+        let probe = std::net::UdpSocket::bind(("127.0.0.1", 0)).expect("bind a probe socket");
+        let probe_port = probe.local_addr().expect("probe address").port();
+        let mut child = Command::new("tshark")
+            .args(["-i", "lo", "-l", "-n"])
+            .args([
+                "-f",
+                &format!("udp port {sip_port} or udp port {probe_port}"),
+            ])
+            .args(["-d", &format!("udp.port=={sip_port},sip")])
+            .args(["-T", "fields", "-E", "separator=/t"])
+            .args(SIP_FIELDS.iter().flat_map(|f| ["-e", f]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tshark (apt tshark; capturing needs root or the wireshark group)");
+        let stdout = child.stdout.take().expect("tshark stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut capture = SipCapture {
+            child,
+            lines,
+            probe,
+            sip_port,
+        };
+        capture.until_probe_seen(0.0, &mut Vec::new());
+        capture
+    }
+
+    /// Stops the capture once everything sent so far is dissected; the SIP messages in order.
+    pub fn stop(mut self) -> Vec<SipPacket> {
+        let mut seen = Vec::new();
+        // Probes still queued from `start` were sent before now and do not count.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a time after 1970")
+            .as_secs_f64();
+        self.until_probe_seen(now, &mut seen);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        seen.into_iter()
+            .map(|line| parse_sip_fields(&line))
+            .filter(|p| p.src_port == self.sip_port || p.dst_port == self.sip_port)
+            .collect()
+    }
+
+    /// Sends probes until tshark prints one sent at `after` (Unix seconds) or later, collecting
+    /// the other lines it printed before.
+    fn until_probe_seen(&mut self, after: f64, seen: &mut Vec<String>) {
+        let probe_port = self.probe.local_addr().expect("probe address").port();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            self.probe
+                .send_to(b"probe", ("127.0.0.1", probe_port))
+                .expect("send a probe datagram");
+            let wait_until = std::time::Instant::now() + Duration::from_millis(200);
+            while let Ok(line) = self
+                .lines
+                .recv_timeout(wait_until.saturating_duration_since(std::time::Instant::now()))
+            {
+                let packet = parse_sip_fields(&line);
+                if packet.dst_port != probe_port {
+                    seen.push(line);
+                } else if packet.epoch >= after {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tshark printed no probe within 20 s"
+            );
+        }
+    }
+}
+
+impl Drop for SipCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SIP_FIELDS: [&str; 7] = [
+    "frame.time_epoch",
+    "udp.srcport",
+    "udp.dstport",
+    "sip.Method",
+    "sip.Status-Code",
+    "sip.CSeq.method",
+    "sip.Call-ID",
+];
+
+fn parse_sip_fields(line: &str) -> SipPacket {
+    let f: Vec<&str> = line.split('\t').map(str::trim).collect();
+    assert!(
+        f.len() >= SIP_FIELDS.len(),
+        "unexpected tshark line {line:?}"
+    );
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    SipPacket {
+        epoch: f[0].parse().expect("frame.time_epoch in seconds"),
+        src_port: f[1].parse().expect("UDP source port"),
+        dst_port: f[2].parse().expect("UDP destination port"),
+        method: text(f[3]),
+        status: text(f[4]).map(|s| s.parse().expect("SIP status code")),
+        cseq_method: f[5].to_string(),
+        call_id: f[6].to_string(),
     }
 }
 

@@ -21,7 +21,7 @@ mod subscribers;
 /// The product words, re-exported so callers of this crate need only one import path.
 pub use words as types;
 
-pub use calls::{Call, CallEnd, CallEvent, CallFilter, MAX_CALLS_PER_PAGE, NewCall};
+pub use calls::{Call, CallEnd, CallEvent, CallFilter, LegCdr, MAX_CALLS_PER_PAGE, NewCall};
 pub use db::Db;
 pub use error::{DbError, DbResult, ImportError, ValidationError};
 pub use import::{ImportMode, ImportSummary, RouteInput};

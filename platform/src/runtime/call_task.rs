@@ -39,8 +39,8 @@ struct CallTask {
     flow: CallFlow,
     user: Option<ActiveLeg>,
     center: Option<ActiveLeg>,
-    /// Legs the flow is done with, draining until they confirm their end.
-    retired: Vec<JoinHandle<()>>,
+    /// Legs the flow is done with, draining until they confirm their end; each gives its CDR.
+    retired: Vec<JoinHandle<subscriber_db::LegCdr>>,
     bridge: Option<BridgeHandle>,
     timeline: Timeline,
     state: State,
@@ -137,14 +137,22 @@ impl CallTask {
             "leg events closed".into(),
         )));
         debug!(%leg, ?event, "leg event");
+        let wire_time = active.wire_time(&event);
         let flow_event = active.flow_event(leg, &event);
         if let LegEvent::HungUp(cause) = &event {
             info!(%leg, call_id = active.handle.call_id(), ?cause, "leg ended");
+            self.timeline.leg(active.cdr(Some(cause)));
             *slot = None;
             self.unbridge();
+        } else if matches!(event, LegEvent::Answered { .. }) {
+            self.timeline.leg(active.cdr(None));
         }
         if let Some(flow_event) = flow_event {
-            self.feed(flow_event).await;
+            // The rows the flow writes for this event carry the time voice saw it.
+            self.timeline.stamp(wire_time);
+            self.flow.handle(flow_event, Instant::now());
+            self.timeline.unstamp();
+            self.execute().await;
         }
     }
 
@@ -171,7 +179,7 @@ impl CallTask {
                 attempt,
             } => {
                 if let Some(old) = self.take_leg(leg) {
-                    self.retired.push(legs::retire(leg, old));
+                    self.retired.push(legs::retire(old));
                 }
                 let request = legs::originate_request(leg, &target, &self.setup.user_leg_caller);
                 match self.shared.voice.originate(request).await {
@@ -183,7 +191,23 @@ impl CallTask {
                             to = %target.number.masked(),
                             "leg dialed"
                         );
-                        *self.slot(leg) = Some(ActiveLeg::new(handle, events));
+                        let dial = legs::Dial {
+                            leg,
+                            attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                            number: target.number.clone(),
+                        };
+                        let active = ActiveLeg::new(handle, events, dial);
+                        let record = active.handle.record();
+                        self.timeline.row_at(
+                            legs::utc(record.invite_at),
+                            TimelineEvent::LegDialed {
+                                leg,
+                                attempt: active.dial.attempt,
+                                call_id: record.call_id.clone(),
+                            },
+                        );
+                        self.timeline.leg(active.cdr(None));
+                        *self.slot(leg) = Some(active);
                     }
                     Err(e) => {
                         warn!(%leg, attempt, error = %e, "dial failed before any SIP was sent");
@@ -207,7 +231,7 @@ impl CallTask {
             Command::Cancel(leg) | Command::Hangup(leg) => {
                 self.unbridge();
                 if let Some(active) = self.take_leg(leg) {
-                    self.retired.push(legs::retire(leg, active));
+                    self.retired.push(legs::retire(active));
                 }
             }
             Command::RecordEvent(event) => self.timeline.row(event),
@@ -316,11 +340,13 @@ impl CallTask {
             // The flow only finishes with no open leg; a slot left here already hung up or
             // belongs to a dial the flow gave up on.
             if let Some(active) = self.take_leg(leg) {
-                self.retired.push(legs::retire(leg, active));
+                self.retired.push(legs::retire(active));
             }
         }
         for drain in std::mem::take(&mut self.retired) {
-            let _ = drain.await;
+            if let Ok(cdr) = drain.await {
+                self.timeline.leg(cdr);
+            }
         }
         self.timeline.flush().await;
         let end = match self.flow.outcome() {

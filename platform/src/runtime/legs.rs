@@ -2,16 +2,18 @@
 //! (seed 002 step 210), turning `voice` leg events into flow events, and retiring a leg the
 //! flow is done with. A retired leg's events never reach the flow again (the flow's contract:
 //! events describe the current dial only); a small task drains them until the leg reports its
-//! end, so every leg is seen to end in the logs, and hangs it up if it lingers.
+//! end, so every leg is seen to end in the logs, and hangs it up if it lingers. Each dial's
+//! call detail record is built here from what voice recorded on the wire.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Utc};
+use subscriber_db::LegCdr;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, warn};
-use voice::{CallLeg, Destination, LegEvent, OriginateRequest};
-
-use words::{DtmfKey, E164};
+use voice::{CallLeg, Destination, LegEvent, LegRecord, OriginateRequest};
+use words::{DtmfKey, E164, LegEndCause};
 
 use crate::flow::{DialTarget, Event, Leg, LegFailure, Prompt, PromptKind};
 
@@ -29,16 +31,51 @@ pub(super) struct ActiveLeg {
     answered: bool,
     /// The non-looped prompt playing on the leg, whose end the flow waits for.
     playing: Option<PromptKind>,
+    /// Which dial this is, for its call detail record.
+    pub(super) dial: Dial,
+    /// Whether a provisional response was seen already (the first one is the post-dial delay).
+    rang: bool,
+}
+
+/// What the flow dialed: the leg, the attempt and the number, as the CDR names them.
+#[derive(Debug, Clone)]
+pub(super) struct Dial {
+    pub(super) leg: Leg,
+    pub(super) attempt: u32,
+    pub(super) number: E164,
 }
 
 impl ActiveLeg {
-    pub(super) fn new(handle: CallLeg, events: mpsc::Receiver<LegEvent>) -> Self {
+    pub(super) fn new(handle: CallLeg, events: mpsc::Receiver<LegEvent>, dial: Dial) -> Self {
         Self {
             handle,
             events,
             answered: false,
             playing: None,
+            dial,
+            rang: false,
         }
+    }
+
+    /// The leg's call detail record as voice saw it on the wire so far.
+    pub(super) fn cdr(&self, end: Option<&voice::EndCause>) -> LegCdr {
+        cdr(&self.dial, &self.handle.record(), end, self.answered)
+    }
+
+    /// When `event` happened on the wire, where voice knows it: the first provisional
+    /// response, the 200 OK, the end. `None` for events voice does not time.
+    pub(super) fn wire_time(&mut self, event: &LegEvent) -> Option<DateTime<Utc>> {
+        let record = self.handle.record();
+        let at = match event {
+            LegEvent::Ringing | LegEvent::EarlyMedia if !self.rang => {
+                self.rang = true;
+                record.first_provisional_at
+            }
+            LegEvent::Answered { .. } => record.answered_at,
+            LegEvent::HungUp(_) => record.ended_at,
+            _ => None,
+        };
+        at.map(utc)
     }
 
     /// A prompt started on the leg: its `PlayoutDone` is reported with this tag. Looped
@@ -70,6 +107,44 @@ impl ActiveLeg {
             _ => {}
         }
         flow_event(leg, event, self.answered)
+    }
+}
+
+/// A wall-clock time from voice as the record stores it.
+pub(super) fn utc(at: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(at)
+}
+
+/// The CDR of one dial from what voice recorded; `end` is the leg's end cause once it ended.
+fn cdr(dial: &Dial, record: &LegRecord, end: Option<&voice::EndCause>, answered: bool) -> LegCdr {
+    LegCdr {
+        leg: dial.leg,
+        attempt: dial.attempt,
+        number: dial.number.clone(),
+        trunk: record.trunk.clone(),
+        sip_call_id: record.call_id.clone(),
+        invite_at: utc(record.invite_at),
+        first_provisional_at: record.first_provisional_at.map(utc),
+        answered_at: record.answered_at.map(utc),
+        ended_at: record.ended_at.map(utc),
+        final_status: record.final_status,
+        final_reason: record.final_reason.clone(),
+        end_cause: end.map(|e| leg_end_cause(e, answered)),
+    }
+}
+
+/// How the call record names the way voice says a leg ended.
+fn leg_end_cause(end: &voice::EndCause, answered: bool) -> LegEndCause {
+    match end {
+        voice::EndCause::Busy => LegEndCause::Busy,
+        voice::EndCause::NoAnswer => LegEndCause::NoAnswer,
+        voice::EndCause::Rejected(_) => LegEndCause::Rejected,
+        voice::EndCause::RemoteHangup => LegEndCause::RemoteHangup,
+        voice::EndCause::LocalHangup => LegEndCause::LocalHangup,
+        voice::EndCause::Cancelled => LegEndCause::Cancelled,
+        // As the flow reads it: no answer at all before the ring timeout is nobody picking up.
+        voice::EndCause::Timeout if !answered => LegEndCause::NoAnswer,
+        voice::EndCause::Timeout | voice::EndCause::NetworkError(_) => LegEndCause::NetworkError,
     }
 }
 
@@ -150,11 +225,16 @@ pub(super) fn originate_request(
 
 /// Ends a leg the flow is done with (BYE when answered, CANCEL while ringing: `hangup` does
 /// both, so a leg that answered just as the flow cancelled it is not left open) and drains its
-/// remaining events in a task that finishes when the leg has ended.
-pub(super) fn retire(leg: Leg, active: ActiveLeg) -> JoinHandle<()> {
+/// remaining events in a task that finishes when the leg has ended, with the leg's final CDR.
+pub(super) fn retire(active: ActiveLeg) -> JoinHandle<LegCdr> {
     let ActiveLeg {
-        handle, mut events, ..
+        handle,
+        mut events,
+        mut answered,
+        dial,
+        ..
     } = active;
+    let leg = dial.leg;
     if handle.hangup().is_err() {
         // The leg task is already gone; its last event is still in the channel.
     }
@@ -163,23 +243,36 @@ pub(super) fn retire(leg: Leg, active: ActiveLeg) -> JoinHandle<()> {
         async move {
             let ended = tokio::time::timeout(RETIRE_LIMIT, async {
                 while let Some(event) = events.recv().await {
-                    if let LegEvent::HungUp(cause) = event {
-                        return Some(cause);
+                    match event {
+                        LegEvent::Answered { .. } => answered = true,
+                        LegEvent::HungUp(cause) => return Some(cause),
+                        _ => {}
                     }
                 }
                 None
             })
             .await;
-            match ended {
-                Ok(Some(cause)) => info!(%leg, %call_id, ?cause, "leg ended"),
-                Ok(None) => info!(%leg, %call_id, "leg ended (its task closed its events)"),
-                Err(_) => warn!(
-                    %leg,
-                    %call_id,
-                    "leg ended: no end reported in {RETIRE_LIMIT:?}; handle dropped, which hangs it up"
-                ),
-            }
+            let end = match ended {
+                Ok(Some(cause)) => {
+                    info!(%leg, %call_id, ?cause, "leg ended");
+                    Some(cause)
+                }
+                Ok(None) => {
+                    info!(%leg, %call_id, "leg ended (its task closed its events)");
+                    None
+                }
+                Err(_) => {
+                    warn!(
+                        %leg,
+                        %call_id,
+                        "leg ended: no end reported in {RETIRE_LIMIT:?}; handle dropped, which hangs it up"
+                    );
+                    None
+                }
+            };
+            let record = handle.record();
             drop(handle);
+            cdr(&dial, &record, end.as_ref(), answered)
         }
         .in_current_span(),
     )

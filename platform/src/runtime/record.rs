@@ -1,12 +1,12 @@
 //! The call's record in the database while the runtime runs it: timeline rows (stamped when
-//! they happened, written in order in one blocking task per batch), the record's state, and
-//! closing the record at the end or when the tables do not allow the call. Failures to write
-//! are logged, never fatal: the call itself goes on.
+//! they happened, written in order in one blocking task per batch), each leg's call detail
+//! record, the record's state, and closing the record at the end or when the tables do not
+//! allow the call. Failures to write are logged, never fatal: the call itself goes on.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use subscriber_db::{CallEnd, Db, SessionId, SubscriberId};
+use subscriber_db::{CallEnd, Db, LegCdr, SessionId, SubscriberId};
 use tracing::warn;
 use words::{CallState, EndCause, TimelineEvent};
 
@@ -19,12 +19,18 @@ struct Row {
     event: TimelineEvent,
 }
 
-/// One call's pending timeline rows and where they go.
+/// One call's pending timeline rows and leg CDRs, and where they go.
 pub(super) struct Timeline {
     db: Arc<Db>,
     sid: SubscriberId,
     call: SessionId,
     rows: Vec<Row>,
+    legs: Vec<LegCdr>,
+    /// While the flow handles a leg event voice timed on the wire, its rows carry that time.
+    stamp: Option<DateTime<Utc>>,
+    /// The latest time a row carries: rows never go back in time, even when a wire time is
+    /// older than a row written in between (the event waited in the leg's queue).
+    last_at: Option<DateTime<Utc>>,
 }
 
 impl Timeline {
@@ -34,30 +40,53 @@ impl Timeline {
             sid: request.subscriber.clone(),
             call: request.session.clone(),
             rows: Vec::new(),
+            legs: Vec::new(),
+            stamp: None,
+            last_at: None,
         }
+    }
+
+    /// Rows queued until [`Timeline::unstamp`] carry `at` (when voice saw the event).
+    pub(super) fn stamp(&mut self, at: Option<DateTime<Utc>>) {
+        self.stamp = at;
+    }
+
+    pub(super) fn unstamp(&mut self) {
+        self.stamp = None;
+    }
+
+    /// Queues a leg's call detail record (written, or rewritten, with the next flush).
+    pub(super) fn leg(&mut self, cdr: LegCdr) {
+        self.legs.push(cdr);
     }
 
     /// Queues a row stamped now; [`Timeline::flush`] writes it.
     pub(super) fn row(&mut self, event: TimelineEvent) {
-        self.row_at(Utc::now(), event);
+        let at = self.stamp.unwrap_or_else(Utc::now);
+        self.row_at(at, event);
     }
 
     /// Queues a row stamped when it happened (e.g. on the wire, as voice saw it).
     pub(super) fn row_at(&mut self, at: DateTime<Utc>, event: TimelineEvent) {
+        let at = self.last_at.map_or(at, |last| at.max(last));
+        self.last_at = Some(at);
         self.rows.push(Row { at, event });
     }
 
     /// Writes the queued rows in order.
     pub(super) async fn flush(&mut self) {
-        if self.rows.is_empty() {
+        if self.rows.is_empty() && self.legs.is_empty() {
             return;
         }
         let rows = std::mem::take(&mut self.rows);
+        let legs = std::mem::take(&mut self.legs);
         let (db, sid, call) = (Arc::clone(&self.db), self.sid.clone(), self.call.clone());
         let written = tokio::task::spawn_blocking(move || {
-            rows.iter()
-                .map(|r| db.append_call_event(&sid, &call, r.at, &r.event))
-                .find_map(Result::err)
+            let rows = rows
+                .iter()
+                .map(|r| db.append_call_event(&sid, &call, r.at, &r.event).map(drop));
+            let legs = legs.iter().map(|cdr| db.upsert_call_leg(&sid, &call, cdr));
+            rows.chain(legs).find_map(Result::err)
         })
         .await;
         match written {

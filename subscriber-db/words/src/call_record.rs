@@ -273,13 +273,6 @@ pub enum TimelineEvent {
         leg: Leg,
         end: LegEndCause,
     },
-    /// The leg reported its end on the wire (after our CANCEL or BYE, or the far end's).
-    LegEnded {
-        leg: Leg,
-        call_id: String,
-        end: LegEndCause,
-        final_status: Option<u16>,
-    },
     DigitIgnored {
         leg: Leg,
         key: DtmfKey,
@@ -360,7 +353,6 @@ impl TimelineEvent {
             Self::Fallback { .. } => "fallback",
             Self::CenterUnreachable { .. } => "center_unreachable",
             Self::HungUp { .. } => "hung_up",
-            Self::LegEnded { .. } => "leg_ended",
             Self::DigitIgnored { .. } => "digit_ignored",
             Self::SignOnWaiting { .. } => "sign_on_waiting",
             Self::SignOnOk {} => "sign_on_ok",
@@ -499,12 +491,6 @@ mod tests {
             T::HungUp {
                 leg: Leg::User,
                 end: LegEndCause::RemoteHangup,
-            },
-            T::LegEnded {
-                leg: Leg::User,
-                call_id: "abc@host".into(),
-                end: LegEndCause::LocalHangup,
-                final_status: Some(200),
             },
             T::DigitIgnored {
                 leg: Leg::User,

@@ -26,22 +26,6 @@ pub struct RtpPacket {
     pub payload: Vec<u8>,
 }
 
-/// One SIP message as tshark decoded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SipPacket {
-    /// Capture time, microseconds since the Unix epoch.
-    pub at_us: i64,
-    pub src_port: u16,
-    pub dst_port: u16,
-    /// The request method (`INVITE`, `BYE`...), or `None` for a response.
-    pub method: Option<String>,
-    /// The response status code, or `None` for a request.
-    pub status: Option<u16>,
-    /// The CSeq method, so a response can be matched to its request.
-    pub cseq_method: String,
-    pub call_id: String,
-}
-
 impl Capture {
     /// Captures UDP on `lo` until [`Capture::stop`]; waits until tshark is capturing.
     pub fn start() -> anyhow::Result<Self> {
@@ -73,7 +57,21 @@ impl Capture {
 
     /// Stops capturing and returns the RTP packets sent to or from `ports`.
     pub fn stop_rtp(&mut self, ports: &[u16]) -> anyhow::Result<Vec<RtpPacket>> {
-        self.stop();
+        if let Some(mut child) = self.child.take() {
+            // SIGINT lets tshark flush the file.
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let mut command = Command::new("tshark");
         command.arg("-r").arg(self.file());
         for port in ports {
@@ -109,81 +107,6 @@ impl Capture {
         Ok(packets)
     }
 
-    /// Stops capturing (once) and returns the SIP messages sent to or from `ports` (SIP on
-    /// other ports than 5060 must be named so tshark decodes it), in capture order.
-    pub fn stop_sip(&mut self, ports: &[u16]) -> anyhow::Result<Vec<SipPacket>> {
-        self.stop();
-        let mut command = Command::new("tshark");
-        command.arg("-r").arg(self.file());
-        for port in ports {
-            command.args(["-d", &format!("udp.port=={port},sip")]);
-        }
-        let out = command
-            .args(["-Y", "sip", "-T", "fields", "-E", "separator=|"])
-            .args([
-                "-e",
-                "frame.time_epoch",
-                "-e",
-                "udp.srcport",
-                "-e",
-                "udp.dstport",
-            ])
-            .args([
-                "-e",
-                "sip.Method",
-                "-e",
-                "sip.Status-Code",
-                "-e",
-                "sip.CSeq.method",
-            ])
-            .args(["-e", "sip.Call-ID"])
-            .output()
-            .context("reading the capture with tshark")?;
-        if !out.status.success() {
-            bail!("tshark -r failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let packets = text
-            .lines()
-            .filter_map(|line| {
-                let f: Vec<&str> = line.split('|').collect();
-                let [at, src, dst, method, status, cseq, call_id] = f[..] else {
-                    return None;
-                };
-                let nonempty = |v: &str| (!v.is_empty()).then(|| v.to_owned());
-                Some(SipPacket {
-                    at_us: epoch_us(at)?,
-                    src_port: src.parse().ok()?,
-                    dst_port: dst.parse().ok()?,
-                    method: nonempty(method),
-                    status: status.parse().ok(),
-                    cseq_method: cseq.to_owned(),
-                    call_id: call_id.to_owned(),
-                })
-            })
-            .collect();
-        Ok(packets)
-    }
-
-    /// Ends tshark so the file is complete; a second call does nothing.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGINT lets tshark flush the file.
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
     fn file(&self) -> PathBuf {
         self.dir.path().join("capture.pcapng")
     }
@@ -200,13 +123,6 @@ impl Drop for Capture {
             let _ = child.wait();
         }
     }
-}
-
-/// `1764633600.123456789` (tshark's epoch seconds) → microseconds, without float rounding.
-fn epoch_us(text: &str) -> Option<i64> {
-    let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
-    let micros: String = frac.chars().chain("000000".chars()).take(6).collect();
-    Some(secs.parse::<i64>().ok()? * 1_000_000 + micros.parse::<i64>().ok()?)
 }
 
 /// `0x1234abcd` or decimal.
@@ -227,16 +143,6 @@ fn hex_bytes(text: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn epoch_seconds_to_microseconds() {
-        assert_eq!(
-            super::epoch_us("1764633600.123456789"),
-            Some(1_764_633_600_123_456)
-        );
-        assert_eq!(super::epoch_us("12.5"), Some(12_500_000));
-        assert_eq!(super::epoch_us("x"), None);
-    }
-
     #[test]
     fn hex_with_or_without_colons() {
         assert_eq!(super::hex_bytes("ff:7f:00"), [0xff, 0x7f, 0x00]);

@@ -10,6 +10,7 @@ pub mod flow;
 pub mod flow_steps;
 pub mod net;
 pub mod seed;
+pub mod sip_capture;
 pub mod sipp;
 
 pub use browser::Browser;

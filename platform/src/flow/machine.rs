@@ -76,9 +76,8 @@ pub struct CallFlow {
 }
 
 impl CallFlow {
-    /// A flow that does nothing until `Event::Started`. `_now` is taken so that callers create
-    /// flows the same way they drive them; all timers start at `Started`.
-    pub fn new(spec: FlowSpec, _now: Instant) -> Self {
+    /// A flow that does nothing until `Event::Started`; all timers start at `Started`.
+    pub fn new(spec: FlowSpec) -> Self {
         let sign_on = SignOn::new(spec.sign_on.clone(), spec.pin_retries);
         Self {
             spec,

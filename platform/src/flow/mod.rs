@@ -29,7 +29,7 @@
 //!     sign_on: SignOnMode::Hash, timeouts: Timeouts::default(), pin_retries: 3,
 //! };
 //! let now = Instant::now();
-//! let mut flow = CallFlow::new(spec, now);
+//! let mut flow = CallFlow::new(spec);
 //! flow.handle(Event::Started, now);
 //! let mut dialed = vec![];
 //! while let Some(cmd) = flow.poll_command() {

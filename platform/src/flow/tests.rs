@@ -68,7 +68,7 @@ impl Harness {
     pub(super) fn new(spec: FlowSpec) -> Self {
         let start = Instant::now();
         Self {
-            flow: CallFlow::new(spec, start),
+            flow: CallFlow::new(spec),
             now: start,
             start,
             open: HashSet::new(),
@@ -757,7 +757,7 @@ fn events_after_the_end_are_ignored() {
 #[test]
 fn timeline_masks_numbers_and_never_holds_the_pin() {
     let mode = SignOnMode::Pin("4711".parse().expect("valid"));
-    let mut flow = CallFlow::new(spec(CallOrder::UserFirst, mode), Instant::now());
+    let mut flow = CallFlow::new(spec(CallOrder::UserFirst, mode));
     let now = Instant::now();
     let events = [
         Event::Started,

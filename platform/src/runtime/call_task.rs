@@ -72,8 +72,7 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
         order = ?setup.spec.call_order,
         "call starting"
     );
-    let now = Instant::now();
-    let flow = CallFlow::new(setup.spec.clone(), now);
+    let flow = CallFlow::new(setup.spec.clone());
     let timeline = Timeline::new(&shared.db, &request);
     let mut task = CallTask {
         shared,

@@ -45,6 +45,7 @@ async fn calls_list_filters_and_detail_with_timeline() -> anyhow::Result<()> {
                 whisper_code: Some("W1".parse()?),
                 user_number: "+12015550123".parse()?,
                 client_ip: "192.0.2.1".parse()?,
+                form_token: None,
             };
             let at = t0 + Duration::hours(i as i64);
             db.create_call(&acme, &call, at)?;

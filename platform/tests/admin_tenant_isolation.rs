@@ -105,6 +105,7 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
             whisper_code: None,
             user_number: "+12015550199".parse()?,
             client_ip: "192.0.2.7".parse()?,
+            form_token: None,
         };
         db.create_call(&alpha, &call, Utc::now())?;
         db.append_call_event(&alpha, &call_id, Utc::now(), &TimelineEvent::Farewell {})?;

@@ -32,6 +32,9 @@ pub struct NewCall {
     pub whisper_code: Option<WhisperCode>,
     pub user_number: E164,
     pub client_ip: IpAddr,
+    /// A digest of the Welcome form's token that asked for this call (the web front's
+    /// business which one); a second call with the same value is a `Conflict`.
+    pub form_token: Option<String>,
 }
 
 /// A call detail record.
@@ -274,8 +277,8 @@ impl Db {
             let conn = self.conn();
             require_subscriber(&conn, sid)?;
             conn.execute(
-                "INSERT INTO calls (id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO calls (id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state, created_at, form_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     call.id.as_str(),
                     sid.as_str(),
@@ -284,10 +287,11 @@ impl Db {
                     call.user_number.as_str(),
                     call.client_ip.to_string(),
                     CallState::Starting.word(),
-                    millis(now)
+                    millis(now),
+                    call.form_token,
                 ],
             )
-            .map_err(|e| DbError::conflict_or(e, "call with this session id"))?;
+            .map_err(|e| DbError::conflict_or(e, "call with this session id or form"))?;
         }
         self.get_call(sid, &call.id)
     }
@@ -318,6 +322,19 @@ impl Db {
             .optional()?
             .ok_or(DbError::NotFound { what: "call" })?;
         complete(&conn, call)
+    }
+
+    /// Whether a call was already created from the form with this token digest.
+    pub fn form_used(&self, form_token: &str) -> DbResult<bool> {
+        let found: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM calls WHERE form_token = ?1",
+                [form_token],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
     }
 
     /// Moves a call in progress to a new state; a finished call is a `Conflict`.
@@ -594,6 +611,28 @@ mod tests {
             db.get_call(&a, &id).expect("get").end_cause,
             Some(EndCause::UserHungUp)
         );
+    }
+
+    #[test]
+    fn one_form_creates_at_most_one_call() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let mut first = new_call(&new_session_id(), "+12015550123");
+        first.form_token = Some("f00d".into());
+        assert!(!db.form_used("f00d").expect("query"));
+        db.create_call(&a, &first, at(0)).expect("first call");
+        assert!(db.form_used("f00d").expect("query"));
+        let mut again = new_call(&new_session_id(), "+12015550123");
+        again.form_token = Some("f00d".into());
+        assert!(matches!(
+            db.create_call(&a, &again, at(1)),
+            Err(DbError::Conflict { .. })
+        ));
+        // Calls without a form (the CLI, tests) never collide.
+        for _ in 0..2 {
+            db.create_call(&a, &new_call(&new_session_id(), "+12015550123"), at(2))
+                .expect("formless call");
+        }
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub use import::{ImportMode, ImportSummary, RouteInput};
 pub use keys::{ApiKey, ApiToken, KeyId, NewApiKey, Principal};
 pub use pages::{Page, PageContent, PageId, PageInput};
 pub use policy::{
-    Announcements, MaxCallLengthSecs, MaxConcurrentCalls, Policy, RingTimeoutSecs,
-    SignOnTimeoutSecs,
+    Announcements, MaxCallLengthSecs, MaxConcurrentCalls, MaxLinkLifetimeSecs, Policy,
+    RingTimeoutSecs, SignOnTimeoutSecs,
 };
 pub use routes::{MAX_FALLBACK_NUMBERS, Route, Window};
 pub use sites::{Site, SiteId, SiteInput, SiteSecret, SiteWithSecret};

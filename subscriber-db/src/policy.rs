@@ -75,6 +75,12 @@ bounded_number!(
     /// Longest call in seconds, after which the platform hangs up: 60 to 86400, default 3600.
     MaxCallLengthSecs, "max_call_length_secs", 60, 86400, 3600
 );
+bounded_number!(
+    /// Longest a signed speak-to-agent link may stay valid, in seconds from now: a link whose
+    /// expiry lies further ahead is refused, so a leaked link cannot be replayed for years.
+    /// 60 s to 365 days, default 30 days.
+    MaxLinkLifetimeSecs, "max_link_lifetime_secs", 60, 31_536_000, 2_592_000
+);
 
 /// Texts spoken to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +130,7 @@ pub struct Policy {
     pub announcements: Announcements,
     pub max_concurrent_calls: MaxConcurrentCalls,
     pub max_call_length_secs: MaxCallLengthSecs,
+    pub max_link_lifetime_secs: MaxLinkLifetimeSecs,
 }
 
 impl Default for Policy {
@@ -143,6 +150,7 @@ impl Default for Policy {
             announcements: Announcements::default(),
             max_concurrent_calls: MaxConcurrentCalls::default(),
             max_call_length_secs: MaxCallLengthSecs::default(),
+            max_link_lifetime_secs: MaxLinkLifetimeSecs::default(),
         }
     }
 }

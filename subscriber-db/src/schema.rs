@@ -100,9 +100,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX call_events_call ON call_events(call_id, seq);
     "#,
     // 2: the call detail record: one row per dialed leg, who hung up first, and the state
-    // and cause words of the typed call record (older words mapped to their new spelling).
+    // and cause words of the typed call record (older words mapped to their new spelling);
+    // the Welcome form that asked for the call, so one form creates at most one call.
     r#"
     ALTER TABLE calls ADD COLUMN hung_up_first TEXT;
+    ALTER TABLE calls ADD COLUMN form_token TEXT;
+    CREATE UNIQUE INDEX calls_form_token ON calls(form_token) WHERE form_token IS NOT NULL;
 
     CREATE TABLE call_legs (
         call_id              TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,

@@ -47,6 +47,7 @@ pub(crate) fn new_call(id: &SessionId, number: &str) -> NewCall {
         whisper_code: Some("order-42".parse().expect("wc")),
         user_number: number.parse().expect("number"),
         client_ip: "192.0.2.7".parse().expect("ip"),
+        form_token: None,
     }
 }
 

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::link::{SignedFields, sign};
 
 /// How long the demo page's links stay valid.
-const LINK_LIFETIME_SECS: i64 = 30 * 24 * 3600;
+const LINK_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// A signed `/speak` link on `base` for the demo subscriber.
 pub(crate) fn speak_link(base: &str, sid: &str, sc: &str, wc: &str, secret: &[u8]) -> String {

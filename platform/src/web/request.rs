@@ -27,6 +27,7 @@ use super::welcome::Welcome;
 use crate::AppState;
 use crate::config::WebConfig;
 use crate::runtime::CallRequest;
+use sha2::{Digest, Sha256};
 use words::{EndCause, TimelineEvent, mask};
 
 #[cfg(test)]
@@ -56,12 +57,19 @@ struct Ask {
     /// The number as the user typed it.
     typed: String,
     client_ip: IpAddr,
+    /// SHA-256 of the form's token, stored with the call so one form makes one call.
+    form_digest: String,
 }
 
 /// Why the number was refused; the form is shown again with the sentence.
 enum Refusal {
-    Number { status: StatusCode, text: String },
+    Number {
+        status: StatusCode,
+        text: String,
+    },
     Unavailable(Unavailable),
+    /// This form already asked for a call: a replay or a second click.
+    FormUsed,
 }
 
 /// What the accepted request created.
@@ -144,9 +152,12 @@ fn read_ask(
     let Ok(wc) = ctx.wc.as_deref().map(str::parse::<WhisperCode>).transpose() else {
         return Err(bad_form());
     };
+    let csrf = form.csrf.unwrap_or_default();
+    let form_digest = hex::encode(Sha256::digest(csrf.as_bytes()));
     Ok(Ask {
         ctx,
-        csrf: form.csrf.unwrap_or_default(),
+        csrf,
+        form_digest,
         sid,
         sc,
         wc,
@@ -161,6 +172,15 @@ fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -
     match refusal {
         Refusal::Unavailable(why) => {
             availability::page(&why, &context.subscriber, &context.policy, now)
+        }
+        Refusal::FormUsed => {
+            tracing::info!(sid = %ask.sid, "call request refused: the form was used already");
+            Page::message(
+                StatusCode::CONFLICT,
+                "This form has already asked for a call",
+                "Each call-back form asks for one call, and this one already did. To ask for \
+                 another call, go back to the company's page and click the link again.",
+            )
         }
         Refusal::Number { status, text } => {
             tracing::info!(sid = %ask.sid, number = %mask(&ask.typed), reason = %text, "call request refused");
@@ -221,6 +241,11 @@ fn decide_and_create(
     // The route may have been removed since the Welcome page was shown.
     db.get_route(&ask.sid, &ask.sc)?;
     let context = Context { subscriber, policy };
+    // Under the create lock, so two copies of one form sent at once make one call; the unique
+    // index on the stored digest backs this up.
+    if db.form_used(&ask.form_digest)? {
+        return Ok((context, Err(Refusal::FormUsed)));
+    }
     if let Err(why) = availability::check(db, &context.subscriber, &context.policy, now)? {
         return Ok((context, Err(Refusal::Unavailable(why))));
     }
@@ -244,6 +269,7 @@ fn decide_and_create(
             whisper_code: ask.wc.clone(),
             user_number: number.clone(),
             client_ip: ask.client_ip,
+            form_token: Some(ask.form_digest.clone()),
         },
         now,
     )?;

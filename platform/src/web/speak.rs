@@ -96,6 +96,7 @@ async fn check_link(
             };
             let subscriber = db.get_subscriber(&checked.sid).map_err(db_error)?;
             let policy = db.get_policy(&checked.sid).map_err(db_error)?;
+            checked.check_lifetime(now.timestamp(), policy.max_link_lifetime_secs.get())?;
             let verdict = availability::check(db, &subscriber, &policy, now).map_err(db_error)?;
             let found = Found { subscriber, policy };
             Ok(match verdict {
@@ -150,6 +151,7 @@ pub(crate) fn link_error_page(e: &Tag1Error) -> Page {
             (StatusCode::FORBIDDEN, "This link is not valid")
         }
         Tag1Error::UnsignedNotAllowed => (StatusCode::FORBIDDEN, "This link is not valid here"),
+        Tag1Error::LivesTooLong { .. } => (StatusCode::FORBIDDEN, "This link is not valid"),
         Tag1Error::Database => (
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is not available right now",

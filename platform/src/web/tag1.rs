@@ -64,11 +64,30 @@ pub(crate) enum Tag1Error {
     Link(#[from] LinkError),
     #[error("this link is only accepted from the company's own web site; open it from there")]
     UnsignedNotAllowed,
+    #[error(
+        "this link claims to stay valid for {days} days, longer than the {max_days} days this company allows; go back to the page you came from for a fresh link"
+    )]
+    LivesTooLong { days: i64, max_days: i64 },
     #[error("the service could not check this link right now; please try again in a moment")]
     Database,
 }
 
 impl Tag1 {
+    /// Refuses a signed link whose expiry lies more than `max_secs` after `now_unix` (issue
+    /// 10: a link with an expiry ten years away was accepted). Unsigned links carry no expiry.
+    pub(crate) fn check_lifetime(&self, now_unix: i64, max_secs: u32) -> Result<(), Tag1Error> {
+        let Some(signature) = &self.signature else {
+            return Ok(());
+        };
+        let left = i128::from(signature.exp) - i128::from(now_unix);
+        if left > i128::from(max_secs) {
+            let days = i64::try_from(left / 86_400).unwrap_or(i64::MAX);
+            let max_days = i64::from(max_secs) / 86_400;
+            return Err(Tag1Error::LivesTooLong { days, max_days });
+        }
+        Ok(())
+    }
+
     /// Parses the query string of `GET /speak`.
     pub(crate) fn parse(query: &str) -> Result<Self, Tag1Error> {
         let raw: RawTag1 = serde_urlencoded::from_str(query).map_err(|e| Tag1Error::Invalid {

@@ -39,6 +39,17 @@ pub struct Config {
     pub trunks: Vec<TrunkConfig>,
     pub log: LogConfig,
     pub web: WebConfig,
+    pub dialing: DialingConfig,
+}
+
+/// Platform-wide dialing rules that apply whatever a subscriber's policy allows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialingConfig {
+    /// Number prefixes never called back, on top of the built-in non-geographic ranges
+    /// (satellite, international networks, international premium and shared cost), e.g.
+    /// ranges the operator's fraud desk lists as high-risk: `["+5399", "+881"]`.
+    pub blocked_prefixes: Vec<crate::destinations::DialPrefix>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -374,6 +385,22 @@ mod tests {
         assert_eq!(c.http.listen.port(), 9000);
         assert_eq!(c.trunks.len(), 1);
         assert_eq!(c.trunks[0].transport, TrunkTransport::Tcp);
+    }
+
+    #[test]
+    fn blocked_prefixes_are_read_and_checked() {
+        let c = parse("[dialing]\nblocked_prefixes = [\"+5399\", \"+447\"]").expect("valid");
+        let texts: Vec<String> = c
+            .dialing
+            .blocked_prefixes
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(texts, ["+5399", "+447"]);
+        let error = parse("[dialing]\nblocked_prefixes = [\"881\"]").expect_err("no +");
+        let text = error.to_string();
+        assert!(text.contains("dialing.blocked_prefixes"), "{text}");
+        assert!(text.contains("+ and 1 to 8 digits"), "{text}");
     }
 
     #[test]

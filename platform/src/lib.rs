@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod destinations;
 pub mod flow;
 pub mod link;
 pub mod runtime;

@@ -294,3 +294,34 @@ async fn a_number_is_called_at_most_three_times_an_hour_and_an_ip_is_limited() -
     assert_eq!(fx.calls().len(), 5);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn toll_fraud_destinations_are_refused_before_any_call() -> anyhow::Result<()> {
+    // Default policy (default country US, no country list) and an operator block on +1202.
+    let fx = Fixture::start(Setup {
+        extra_config: "[dialing]\nblocked_prefixes = [\"+1202\"]\n".to_owned(),
+        ..Setup::default()
+    })
+    .await?;
+    let link = fx.signed_link(SUBJECT, None, None);
+    for (number, text) in [
+        ("+881631234567", "a satellite phone number"),
+        ("+870772123456", "a satellite (Inmarsat) number"),
+        ("+882164000000", "an international network number"),
+        ("+883510000000", "an international network number"),
+        ("+12025550123", "a range this service does not call"),
+        // Default-deny: a country the subscriber never listed.
+        ("+447912345678", "only call numbers in US"),
+    ] {
+        let (status, location, body) =
+            WelcomeForm::submit_number(&link, &fx.cb.url(""), number).await?;
+        assert_eq!(status, 422, "{number}: {body}");
+        assert!(location.is_none(), "{number}");
+        assert!(body.contains(text), "{number}: no {text:?} in\n{body}");
+    }
+    assert!(fx.calls().is_empty(), "no call was stored or placed");
+    // An ordinary number of the subscriber's own country still goes through.
+    let (status, _, body) = WelcomeForm::submit_number(&link, &fx.cb.url(""), USER_NUMBER).await?;
+    assert_eq!(status, 303, "{body}");
+    Ok(())
+}

@@ -118,7 +118,8 @@ pub struct Policy {
     pub time_zone: TimeZone,
     /// Opening hours in `time_zone`.
     pub weekly_hours: WeeklyHours,
-    /// Regions callers may be in; empty allows all.
+    /// Regions callers may be in; empty allows only `default_country`, the subscriber's own
+    /// (default-deny: a country is called back only when the subscriber names it).
     pub allowed_caller_countries: Vec<CountryCode>,
     /// Region used to read numbers typed without `+`.
     pub default_country: CountryCode,
@@ -184,10 +185,19 @@ impl Policy {
         }
     }
 
-    /// Whether a caller in `region` may be called (unknown region: only when all are allowed).
+    /// Whether a caller in `region` may be called. A number with no region (the
+    /// non-geographic +800, +881…) never is.
     pub fn allows_caller_country(&self, region: Option<CountryCode>) -> bool {
-        self.allowed_caller_countries.is_empty()
-            || region.is_some_and(|r| self.allowed_caller_countries.contains(&r))
+        region.is_some_and(|r| self.caller_countries().contains(&r))
+    }
+
+    /// The regions callers may be in: the listed ones, or the subscriber's own when none are.
+    pub fn caller_countries(&self) -> Vec<CountryCode> {
+        if self.allowed_caller_countries.is_empty() {
+            vec![self.default_country]
+        } else {
+            self.allowed_caller_countries.clone()
+        }
     }
 }
 
@@ -352,7 +362,12 @@ mod tests {
         let mut policy = Policy::default();
         let fr: CountryCode = "FR".parse().expect("FR");
         let us: CountryCode = "US".parse().expect("US");
-        assert!(policy.allows_caller_country(Some(us)) && policy.allows_caller_country(None));
+        // Default-deny (issue 10): with no list, only the subscriber's own country.
+        assert_eq!(policy.default_country, us);
+        assert!(policy.allows_caller_country(Some(us)));
+        assert!(!policy.allows_caller_country(Some(fr)));
+        assert!(!policy.allows_caller_country(None), "no region: never");
+        assert_eq!(policy.caller_countries(), [us]);
         policy.allowed_caller_countries = vec![fr];
         assert!(policy.allows_caller_country(Some(fr)));
         assert!(!policy.allows_caller_country(Some(us)));

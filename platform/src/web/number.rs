@@ -5,26 +5,46 @@
 
 use subscriber_db::{E164, NumberType, Policy};
 
+use crate::destinations::BlockList;
+
 /// Reads the typed number with the policy's default country and refuses numbers we must not
-/// call, with a sentence the user can act on.
-pub(crate) fn check(typed: &str, policy: &Policy) -> Result<E164, String> {
+/// call, with a sentence the user can act on. The platform's block list applies whatever the
+/// policy allows.
+pub(crate) fn check(typed: &str, policy: &Policy, blocked: &BlockList) -> Result<E164, String> {
     let typed = typed.trim();
     if typed.is_empty() {
         return Err("Please enter the phone number we should call.".to_owned());
     }
-    let number = E164::parse_with_region(typed, policy.default_country).map_err(|_| {
+    // A number written in international form is read without a region: libphonenumber 0.3
+    // refuses some (+882, +883) when given one, and the region cannot change a `+` number.
+    let international = typed
+        .starts_with('+')
+        .then(|| {
+            typed
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+        })
+        .and_then(|compact| compact.parse::<E164>().ok());
+    let number = international.map_or_else(
+        || E164::parse_with_region(typed, policy.default_country),
+        Ok,
+    );
+    let number = number.map_err(|_| {
         format!(
             "We could not read \"{typed}\" as a phone number. Please check it; numbers outside \
              {} need their country code, starting with +.",
             policy.default_country.as_str()
         )
     })?;
+    if let Some(what) = blocked.blocks(&number) {
+        return Err(format!(
+            "This is {what}, which we do not call. Please enter an ordinary mobile or landline number."
+        ));
+    }
     if !policy.allows_caller_country(number.country()) {
-        let allowed: Vec<&str> = policy
-            .allowed_caller_countries
-            .iter()
-            .map(|c| c.as_str())
-            .collect();
+        let countries = policy.caller_countries();
+        let allowed: Vec<&str> = countries.iter().map(|c| c.as_str()).collect();
         return Err(format!(
             "We can only call numbers in {}. Please enter a number there.",
             allowed.join(", ")
@@ -75,9 +95,27 @@ mod tests {
             ("09098 790 123", &gb, Some("premium-rate")),
             ("0870 123 4567", &gb, Some("number, which we do not call")),
             ("07912 345678", &gb, None),
+            // Default-deny: with no list, only the policy's own country is called back.
+            (
+                "+44 7912 345678",
+                &Policy::default(),
+                Some("only call numbers in US"),
+            ),
+            // Satellite and network ranges, whatever the policy allows.
+            (
+                "+881 6312 34567",
+                &us_only,
+                Some("a satellite phone number"),
+            ),
+            (
+                "+882 1640 00000",
+                &gb,
+                Some("an international network number"),
+            ),
         ];
+        let blocked = BlockList::default();
         for (typed, policy, want) in cases {
-            match (check(typed, policy), want) {
+            match (check(typed, policy, &blocked), want) {
                 (Ok(_), None) => {}
                 (Err(text), Some(w)) => assert!(text.contains(w), "{typed}: {text}"),
                 (got, _) => panic!("{typed}: unexpected {got:?}"),

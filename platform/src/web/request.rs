@@ -25,7 +25,8 @@ use super::html::Page;
 use super::number;
 use super::welcome::Welcome;
 use crate::AppState;
-use crate::config::WebConfig;
+use crate::config::{DialingConfig, WebConfig};
+use crate::destinations::BlockList;
 use crate::runtime::CallRequest;
 use sha2::{Digest, Sha256};
 use words::{EndCause, TimelineEvent, mask};
@@ -98,7 +99,9 @@ pub(crate) async fn submit(
     let (db_state, db_web) = (state.clone(), Arc::clone(&web));
     let outcome = state
         .with_db(move |db| {
-            let decided = decide_and_create(db, &db_web, &db_state.config().web, &ask, now);
+            let config = db_state.config();
+            let rules = (&config.web, &config.dialing);
+            let decided = decide_and_create(db, &db_web, rules, &ask, now);
             (ask, decided)
         })
         .await;
@@ -184,6 +187,7 @@ fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -
         }
         Refusal::Number { status, text } => {
             tracing::info!(sid = %ask.sid, number = %mask(&ask.typed), reason = %text, "call request refused");
+            let countries = context.policy.caller_countries();
             Welcome {
                 company: context.subscriber.display_name.as_str(),
                 subject: ask.sc.as_str(),
@@ -191,7 +195,7 @@ fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -
                 csrf: &ask.csrf,
                 number: &ask.typed,
                 error: Some(&text),
-                countries: &context.policy.allowed_caller_countries,
+                countries: &countries,
             }
             .page(status)
         }
@@ -228,7 +232,7 @@ async fn start_call(state: &AppState, ask: Ask, created: Created) -> Response {
 fn decide_and_create(
     db: &Db,
     web: &WebState,
-    limits: &WebConfig,
+    (limits, dialing): (&WebConfig, &DialingConfig),
     ask: &Ask,
     now: DateTime<Utc>,
 ) -> Result<(Context, Result<Created, Refusal>), DbError> {
@@ -249,7 +253,8 @@ fn decide_and_create(
     if let Err(why) = availability::check(db, &context.subscriber, &context.policy, now)? {
         return Ok((context, Err(Refusal::Unavailable(why))));
     }
-    let number = match number::check(&ask.typed, &context.policy) {
+    let blocked = BlockList::new(&dialing.blocked_prefixes);
+    let number = match number::check(&ask.typed, &context.policy, &blocked) {
         Ok(n) => n,
         Err(text) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;

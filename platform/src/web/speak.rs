@@ -118,6 +118,7 @@ fn welcome(
     found: &Found,
 ) -> Page {
     let csrf = web.form_key.token(cookie, ctx);
+    let countries = found.policy.caller_countries();
     let mut page = Welcome {
         company: found.subscriber.display_name.as_str(),
         subject: tag1.sc.as_str(),
@@ -125,7 +126,7 @@ fn welcome(
         csrf: &csrf,
         number: tag1.tel.as_deref().unwrap_or(""),
         error: None,
-        countries: &found.policy.allowed_caller_countries,
+        countries: &countries,
     }
     .page(StatusCode::OK);
     page.cookies.push(form::set_cookie(

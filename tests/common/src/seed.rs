@@ -90,7 +90,9 @@ pub fn seed(db_path: &Path, seed: &Seed) -> anyhow::Result<SubscriberId> {
         "fallback_numbers": seed.fallbacks,
     }))?;
     db.create_route(&sid, &route)?;
-    let mut policy = json!({ "max_concurrent_calls": 100 });
+    // The flow tests call German numbers (+4930555…): the subscriber's own country is DE, the
+    // only one a default policy calls back (default-deny, issue 10).
+    let mut policy = json!({ "max_concurrent_calls": 100, "default_country": "DE" });
     if let (Some(p), Some(extra)) = (policy.as_object_mut(), seed.policy.as_object()) {
         p.extend(extra.clone());
     }

@@ -150,7 +150,7 @@ proptest! {
         country in prop::sample::select(vec!["US", "GB", "FR", "DE", "RU"]),
     ) {
         let policy = Policy { default_country: country.parse().unwrap(), ..Policy::default() };
-        match number::check(&typed, &policy) {
+        match number::check(&typed, &policy, &crate::destinations::BlockList::default()) {
             Ok(n) => {
                 prop_assert!(!n.number_type().is_high_risk());
                 prop_assert_eq!(n.as_str().parse::<E164>().unwrap(), n);

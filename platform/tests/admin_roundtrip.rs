@@ -205,7 +205,8 @@ async fn subscriber_site_routes_pages_and_policy_read_back_equal() -> anyhow::Re
             "goodbye": "Au revoir."
         },
         "max_concurrent_calls": 3,
-        "max_call_length_secs": 1800
+        "max_call_length_secs": 1800,
+        "max_link_lifetime_secs": 604800
     });
     let (status, body) = admin.put("/subscribers/acme/policy", &key, &policy).await?;
     assert_eq!(status, StatusCode::OK, "{body}");

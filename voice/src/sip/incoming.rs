@@ -2,32 +2,167 @@
 //! and hands INFO, re-INVITE and OPTIONS to the leg task). Outside a dialog we are
 //! outbound-only: an INVITE is refused with 403 and creates nothing, OPTIONS is answered, and
 //! everything else gets 481 or 405. Nothing here places or changes a call.
+//!
+//! Unsolicited traffic has a bounded cost (issue 10: a 20,000-INVITE burst grew the process
+//! from 18 MB to 386 MB): requests from one source address beyond [`SourceLimits`] are dropped
+//! unanswered, and at most [`MAX_LINGERING`] refused INVITEs keep their transaction for the
+//! ACK; beyond that the 403 is sent once and the transaction let go. Trunks are exempt, so
+//! their traffic keeps priority during a flood.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transaction::transaction::Transaction;
-use tracing::{debug, warn};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
 
 use super::{ALLOWED, Inner};
 
 /// Longest a refused INVITE's transaction is kept to retransmit its 403 until the ACK
 /// (RFC 3261 §17.2.1 Timer H = 64·T1).
 const REFUSED_INVITE_LINGER: Duration = Duration::from_secs(32);
+/// Refused INVITEs whose transaction lingers for the ACK at once, whoever sent them: the
+/// bound on what unsolicited INVITEs can hold (about 16 KiB each).
+pub(crate) const MAX_LINGERING: usize = 256;
+
+/// Out-of-dialog requests one source address may send per window before the rest of the
+/// window is dropped unanswered (scanners get silence, as from a closed port).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SourceLimits {
+    pub(crate) per_window: u32,
+    pub(crate) window: Duration,
+    /// Sources tracked at once; beyond it the table starts over (a spoofed-source flood
+    /// cannot grow it without bound).
+    pub(crate) max_sources: usize,
+}
+
+pub(crate) const SOURCE_LIMITS: SourceLimits = SourceLimits {
+    per_window: 20,
+    window: Duration::from_secs(1),
+    max_sources: 10_000,
+};
+
+/// Per-source counts of the current window.
+struct Sources {
+    limits: SourceLimits,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl Sources {
+    fn new(limits: SourceLimits) -> Self {
+        Self {
+            limits,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request from `ip` at `now`; false once the source is over its limit.
+    fn admit(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if windows.len() >= self.limits.max_sources && !windows.contains_key(&ip) {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < self.limits.window);
+            if windows.len() >= self.limits.max_sources {
+                windows.clear();
+            }
+        }
+        let (start, count) = windows.entry(ip).or_insert((now, 0));
+        if now.duration_since(*start) >= self.limits.window {
+            *start = now;
+            *count = 0;
+        }
+        *count = count.saturating_add(1);
+        *count <= self.limits.per_window
+    }
+}
+
+/// What the loop shares with each request's task.
+struct Edge {
+    inner: Arc<Inner>,
+    trunks: Vec<IpAddr>,
+    sources: Sources,
+    lingering: Arc<Semaphore>,
+}
 
 pub(super) async fn serve(inner: Arc<Inner>, mut incoming: TransactionReceiver) {
+    let trunks = trunk_addresses(&inner).await;
+    let edge = Arc::new(Edge {
+        inner,
+        trunks,
+        sources: Sources::new(SOURCE_LIMITS),
+        lingering: Arc::new(Semaphore::new(MAX_LINGERING)),
+    });
+    let mut dropped: u64 = 0;
     while let Some(tx) = incoming.recv().await {
+        if !edge.admitted(&tx) {
+            dropped += 1;
+            if dropped.is_power_of_two() {
+                info!(
+                    dropped,
+                    "voice: requests over a source's limit dropped unanswered"
+                );
+            }
+            continue;
+        }
         // Each request on its own task: a dialog waiting for its leg task to answer an INFO or
         // re-INVITE must not hold up the next request.
-        tokio::spawn(handle(inner.clone(), tx));
+        tokio::spawn(handle(Arc::clone(&edge), tx));
     }
     debug!("voice: incoming request loop ended");
 }
 
-async fn handle(inner: Arc<Inner>, mut tx: Transaction) {
+impl Edge {
+    /// In-dialog requests and trunks always pass; other sources within their limit.
+    fn admitted(&self, tx: &Transaction) -> bool {
+        let Some(ip) = source_ip(tx) else {
+            return true;
+        };
+        if self.trunks.contains(&ip) || self.inner.dialogs.match_dialog(tx).is_some() {
+            return true;
+        }
+        self.sources.admit(ip, Instant::now())
+    }
+}
+
+/// The trunks' addresses, resolved once at start (a name that does not resolve in 2 s is
+/// left out: its traffic is then limited like anyone's, which is logged).
+async fn trunk_addresses(inner: &Inner) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for trunk in &inner.config.trunks {
+        let target = if trunk.target.contains(':') {
+            trunk.target.clone()
+        } else {
+            format!("{}:5060", trunk.target)
+        };
+        match tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(&target)).await {
+            Ok(Ok(addrs)) => out.extend(addrs.map(|a| a.ip())),
+            _ => {
+                warn!(target = %trunk.target, "voice: trunk address not resolved; not exempt from source limits")
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn source_ip(tx: &Transaction) -> Option<IpAddr> {
+    tx.connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| a.get_socketaddr().ok())
+        .map(|a| a.ip())
+}
+
+async fn handle(edge: Arc<Edge>, mut tx: Transaction) {
+    let inner = &edge.inner;
     let method = tx.original.method;
     if let Some(mut dialog) = inner.dialogs.match_dialog(&tx) {
         if let Err(e) = dialog.handle(&mut tx).await {
@@ -47,7 +182,11 @@ async fn handle(inner: Arc<Inner>, mut tx: Transaction) {
             // Outbound-only (ARCHITECTURE.md "SIP and media"): no call is ever created here.
             warn!(%source, "voice: refused unsolicited INVITE with 403");
             let sent = tx.reply(StatusCode::Forbidden).await;
-            linger_for_ack(&mut tx).await;
+            // Within the bound, keep the transaction for the ACK (a lost 403 is resent);
+            // beyond it, the 403 went once and the transaction goes.
+            if let Ok(_permit) = Arc::clone(&edge.lingering).try_acquire_owned() {
+                linger_for_ack(&mut tx).await;
+            }
             sent
         }
         Method::Options => {
@@ -92,4 +231,49 @@ fn capability_headers() -> Vec<Header> {
 fn allow_header() -> Header {
     let methods: Vec<String> = ALLOWED.iter().map(|m| m.to_string()).collect();
     Header::Allow(methods.join(", ").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_is_limited_per_window_and_others_are_not() {
+        let limits = SourceLimits {
+            per_window: 3,
+            window: Duration::from_secs(1),
+            max_sources: 4,
+        };
+        let sources = Sources::new(limits);
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        let got: Vec<bool> = (0..5).map(|_| sources.admit(a, t0)).collect();
+        assert_eq!(got, [true, true, true, false, false]);
+        assert!(sources.admit(b, t0), "another source has its own window");
+        assert!(
+            sources.admit(a, t0 + Duration::from_secs(1)),
+            "a new window"
+        );
+    }
+
+    #[test]
+    fn the_source_table_stays_bounded() {
+        let limits = SourceLimits {
+            per_window: 1,
+            window: Duration::from_secs(60),
+            max_sources: 100,
+        };
+        let sources = Sources::new(limits);
+        let t0 = Instant::now();
+        for i in 0..10_000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            assert!(
+                sources.admit(ip, t0),
+                "a new source gets its first request in"
+            );
+        }
+        let held = sources.windows.lock().expect("lock").len();
+        assert!(held <= 100, "{held} sources held");
+    }
 }

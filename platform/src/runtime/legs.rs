@@ -188,7 +188,7 @@ pub(super) fn originate_request(
     let ring_timeout = target.ring_timeout + RING_MARGIN;
     match leg {
         Leg::User => OriginateRequest {
-            to: Destination::Number(target.number.as_str().to_owned()),
+            to: Destination::Number(target.number.clone()),
             request_user: None,
             // The user sees the call center they asked to speak to.
             from_user: user_leg_caller.as_str().to_owned(),
@@ -204,7 +204,7 @@ pub(super) fn originate_request(
         Leg::Center => {
             let ani = target.ani.as_ref().unwrap_or(user_leg_caller).as_str();
             OriginateRequest {
-                to: Destination::Number(target.number.as_str().to_owned()),
+                to: Destination::Number(target.number.clone()),
                 request_user: Some(
                     target
                         .dnis
@@ -370,7 +370,10 @@ mod tests {
     fn center_leg_carries_tag2() {
         let caller: E164 = "+494012345678".parse().unwrap();
         let request = originate_request(Leg::Center, &target(Some("8001"), b"ref=x"), &caller);
-        assert_eq!(request.to, Destination::Number("+494012345678".into()));
+        assert_eq!(
+            request.to,
+            Destination::Number("+494012345678".parse().unwrap())
+        );
         assert_eq!(request.request_user.as_deref(), Some("8001"));
         assert_eq!(request.from_user, "+493055500001");
         assert_eq!(
@@ -388,7 +391,10 @@ mod tests {
         t.number = "+493055500001".parse().unwrap();
         t.ani = None;
         let request = originate_request(Leg::User, &t, &caller);
-        assert_eq!(request.to, Destination::Number("+493055500001".into()));
+        assert_eq!(
+            request.to,
+            Destination::Number("+493055500001".parse().unwrap())
+        );
         assert_eq!(request.request_user, None);
         assert_eq!(request.from_user, "+494012345678");
         assert_eq!(request.p_asserted_identity, None);

@@ -139,7 +139,7 @@ pub(super) fn parse_uri(uri: &str) -> Result<Uri, VoiceError> {
 /// it too: its user part is usually a number.
 fn mask_destination(to: &Destination) -> String {
     match to {
-        Destination::Number(n) => words::mask(n),
+        Destination::Number(n) => n.masked(),
         Destination::Uri(u) => words::mask(u),
     }
 }
@@ -169,7 +169,8 @@ mod tests {
 
     #[test]
     fn logs_show_neither_a_number_nor_a_uri_user_in_full() {
-        let number = mask_destination(&Destination::Number("+4930123456".into()));
+        let number = "+4930123456".parse().expect("a valid test number");
+        let number = mask_destination(&Destination::Number(number));
         assert_eq!(number, "+*******456");
         let uri = mask_destination(&Destination::Uri("sip:4930123456@gw.example".into()));
         assert!(!uri.contains("4930123"), "{uri}");

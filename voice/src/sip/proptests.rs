@@ -85,7 +85,7 @@ proptest! {
     ) {
         let _ = parse_uri(&raw);
         let _ = parse_uri(&format!("sip:{raw}"));
-        if check_user("number", &user).is_ok() && check_target(&target).is_ok() {
+        if check_user("from user", &user).is_ok() && check_target(&target).is_ok() {
             let _ = parse_uri(&format!("sip:{user}@{target}"));
         }
     }

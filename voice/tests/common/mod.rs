@@ -282,7 +282,7 @@ pub async fn start_voice(trunks: Vec<Trunk>) -> (Voice, CancellationToken) {
 /// The call-center INVITE `tests/sipp/uas_answer.xml` expects.
 pub fn center_request(ring_timeout: Duration) -> OriginateRequest {
     OriginateRequest {
-        to: Destination::Number(CENTER_NUMBER.to_string()),
+        to: Destination::Number(CENTER_NUMBER.parse().expect("CENTER_NUMBER is valid E.164")),
         request_user: Some(DNIS.to_string()),
         from_user: ANI.to_string(),
         from_display: Some("Callbond".to_string()),

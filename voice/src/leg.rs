@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use words::E164;
+use words::{DtmfKey, E164};
 
 use crate::error::VoiceError;
 use crate::media::{self, BridgeHandle, Codec, MediaHandle, Prompt};
@@ -57,7 +57,7 @@ pub enum LegEvent {
     },
     /// A key the far end pressed, reported once per press.
     Digit {
-        key: char,
+        key: DtmfKey,
         via: DigitVia,
     },
     /// The prompt started by `play` or `say` finished (not sent for looped prompts).

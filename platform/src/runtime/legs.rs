@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, warn};
 use voice::{CallLeg, Destination, LegEvent, LegRecord, OriginateRequest};
-use words::{DtmfKey, E164, LegEndCause};
+use words::{E164, LegEndCause};
 
 use crate::flow::{DialTarget, Event, Leg, LegFailure, Prompt, PromptKind};
 
@@ -156,10 +156,7 @@ fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
         LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
         LegEvent::Ringing => Some(Event::Ringing(leg)),
         LegEvent::Answered { .. } => Some(Event::Answered(leg)),
-        // voice reports only keys it decoded; one it could not name is dropped here.
-        LegEvent::Digit { key, .. } => {
-            DtmfKey::from_char(*key).map(|k| Event::DigitsReceived(leg, k))
-        }
+        LegEvent::Digit { key, .. } => Some(Event::DigitsReceived(leg, *key)),
         LegEvent::HungUp(cause) => Some(match cause {
             voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
             voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),
@@ -283,6 +280,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use words::DtmfKey;
 
     fn target(dnis: Option<&str>, uui: &[u8]) -> DialTarget {
         DialTarget {
@@ -311,7 +309,7 @@ mod tests {
             ),
             (
                 LegEvent::Digit {
-                    key: '#',
+                    key: DtmfKey::HASH,
                     via: DigitVia::Rfc4733,
                 },
                 true,

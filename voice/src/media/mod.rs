@@ -13,7 +13,7 @@
 //! pub struct Negotiated { pub codec, pub telephone_event_pt: Option<u8>,
 //!                         pub remote_rtp: SocketAddr, pub direction: Direction }
 //! pub enum SdpError { .. }   pub enum MediaError { .. }   pub enum TtsError { .. }
-//! pub enum MediaEvent { Digit { key: char, source: DigitSource }, PlayoutDone, RtpTimeout }
+//! pub enum MediaEvent { Digit { key: DtmfKey, source: DigitSource }, PlayoutDone, RtpTimeout }
 //! pub enum DigitSource { Rfc4733, InBand, SipInfo }
 //! pub struct Prompt;  // 8 kHz mono i16, cheap to clone
 //!
@@ -33,7 +33,7 @@
 //!     pub fn play(&self, audio: Prompt, looped: bool);
 //!     pub async fn say(&self, text: &str, looped: bool) -> Result<(), TtsError>;
 //!     pub fn stop_playing(&self);
-//!     pub fn inject_digit(&self, key: char);
+//!     pub fn inject_digit(&self, key: DtmfKey);
 //!     pub fn stop(&self);
 //!     pub fn stats(&self) -> MediaStats;
 //!     pub fn local_port(&self) -> u16;
@@ -75,6 +75,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use words::DtmfKey;
 
 mod bridge;
 mod codec;
@@ -148,8 +150,8 @@ pub enum DigitSource {
 /// What a running leg reports to its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// A key the far end pressed (`0-9`, `*`, `#`, `A-D`), once per press.
-    Digit { key: char, source: DigitSource },
+    /// A key the far end pressed, once per press.
+    Digit { key: DtmfKey, source: DigitSource },
     /// A non-looped prompt finished playing.
     PlayoutDone,
     /// No RTP for [`RTP_TIMEOUT`] from a far end that said it sends.

@@ -20,6 +20,7 @@ use voice::{
     Destination, EndCause, LegEvent, MediaConfig, OriginateRequest, Transport, Trunk, Voice,
     VoiceConfig,
 };
+use words::DtmfKey;
 
 pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -27,6 +28,16 @@ pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub const CENTER_NUMBER: &str = "+4930123456";
 pub const DNIS: &str = "7001";
 pub const ANI: &str = "+15550001111";
+
+/// The key for a keypad character, for expectations written as text.
+pub fn key(c: char) -> DtmfKey {
+    DtmfKey::from_char(c).unwrap_or_else(|| panic!("{c:?} is no DTMF key"))
+}
+
+/// The keys of a keypad string, in order: `keys("5#")`.
+pub fn keys(text: &str) -> Vec<DtmfKey> {
+    text.chars().map(key).collect()
+}
 
 /// A port nobody listens on right now: bind port 0, read it, let it go.
 pub fn free_udp_port() -> u16 {

@@ -218,22 +218,38 @@ async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
         got.iter()
             .all(|p| p.pt == 8 && p.from.port() == h.local_port())
     );
-    // Every step is one 20 ms frame. A tick the runtime could not serve in time (a starved
-    // task on a loaded 2-core box) is skipped by design: the timestamp then covers the real
-    // time with a 320 step and marks the packet. Allow two such, never other steps.
+    // Every step is one 20 ms frame. Ticks the runtime could not serve in time (a starved
+    // task on a loaded 2-core box) are skipped by design, one or several at once: the
+    // timestamp then covers the real time with a step of k frames (k >= 2) and marks the
+    // packet. Any such marked step is accepted, never an unmarked one or one that is not a
+    // whole number of frames; and at most MAX_SKIPPED_FRAMES frames in all, so a pacer that
+    // skips as a habit still fails.
+    const FRAME_TS: u32 = 160;
+    const MAX_SKIPPED_FRAMES: u32 = 4;
     let mut skipped = Vec::new();
+    let mut skipped_frames = 0;
     for w in got.windows(2) {
         let step = w[1].ts.wrapping_sub(w[0].ts);
-        match step {
-            160 => {}
-            320 => {
-                assert!(w[1].marker, "a skipped tick is marked (seq {})", w[1].seq);
+        let frames = step / FRAME_TS;
+        match (step % FRAME_TS, frames) {
+            (0, 1) => {}
+            (0, 2..) => {
+                assert!(
+                    w[1].marker,
+                    "{} skipped ticks are marked (seq {})",
+                    frames - 1,
+                    w[1].seq
+                );
                 skipped.push(w[1].seq);
+                skipped_frames += frames - 1;
             }
             _ => panic!("timestamp step {step} at seq {}", w[1].seq),
         }
     }
-    assert!(skipped.len() <= 2, "ticks skipped at seq {skipped:?}");
+    assert!(
+        skipped_frames <= MAX_SKIPPED_FRAMES,
+        "{skipped_frames} frames skipped, at seq {skipped:?}"
+    );
     let silence = Codec::Pcma.silence_byte();
     let first = got
         .iter()
@@ -272,7 +288,7 @@ async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
         .at
         .duration_since(got[0].at)
         .as_secs_f64();
-    let nominal = (got.len() - 1 + skipped.len()) as f64 * 0.020;
+    let nominal = (got.len() - 1) as f64 * 0.020 + f64::from(skipped_frames) * 0.020;
     assert!(
         (span - nominal).abs() < 0.060,
         "{} packets over {span:.3} s, nominal {nominal:.3} s",

@@ -48,7 +48,6 @@
 //! impl BridgeHandle { pub fn unbridge(self); }
 //! impl Tts { pub fn new(data_dir: Option<PathBuf>) -> Result<Tts, TtsError>;
 //!            pub async fn render(&self, text: &str) -> Result<Prompt, TtsError>; }
-//! pub fn spell_digits(text: &str) -> String;
 //! ```
 //!
 //! # Deviations from /tmp/voice_contract.md
@@ -58,6 +57,8 @@
 //! - `DigitSource` has a third variant `SipInfo` for [`MediaHandle::inject_digit`].
 //! - `Prompt` is a newtype over `Arc<[i16]>`, not an alias.
 //! - `MediaEngine::new` starts the TTS worker, so a missing `espeak-ng-data` fails at start.
+//! - No `spell_digits`: the platform's whisper is the platform's one digit speller (issue 9);
+//!   voice speaks text as given.
 //!
 //! # Behaviour worth knowing
 //! - Idle legs send encoded silence every 20 ms (keeps NAT bindings open, recordings simple).
@@ -101,7 +102,7 @@ pub use engine::MediaEngine;
 pub use leg::{MediaHandle, MediaLeg, MediaStats};
 pub use playout::Prompt;
 pub use sdp::{Direction, Negotiated, SdpError};
-pub use tts::{DEFAULT_DATA_DIR, MAX_TEXT_LEN, Tts, TtsError, spell_digits};
+pub use tts::{DEFAULT_DATA_DIR, MAX_TEXT_LEN, Tts, TtsError};
 
 /// How long a leg waits for RTP from a far end that said it sends before reporting
 /// [`MediaEvent::RtpTimeout`].

@@ -1,8 +1,8 @@
 //! `callbond call` against real SIPp phones: the real binary, a temporary config whose trunk
 //! points at SIPp, and its printed events and exit code. Answered calls say the text, print
 //! the events and the key SIPp presses and exit 0, whether we hang up after the listen window
-//! or the phone hangs up first; a busy phone and a number no trunk serves exit non-zero with a
-//! message saying why.
+//! or the phone hangs up first; a busy phone, a number no trunk serves and a `--to` that is no
+//! phone number exit non-zero with a message saying why.
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -233,7 +233,7 @@ fn far_end_hanging_up_ends_the_call_before_the_listen_window() {
     let run = callbond_call(
         "",
         phone.port,
-        &say_and_listen("+15550001234", "Hello", "30"),
+        &say_and_listen("+14155550123", "Hello", "30"),
     );
     run.assert_succeeded();
     let lines = lines(&run);
@@ -272,7 +272,7 @@ fn number_without_a_trunk_is_a_clear_error_and_calls_nobody() {
     let run = callbond_call(
         "+49",
         watched.port(),
-        &["--to", "+15550001234", "--say", "Hello"],
+        &["--to", "+14155550123", "--say", "Hello"],
     );
     run.assert_failed();
     assert!(
@@ -282,6 +282,25 @@ fn number_without_a_trunk_is_a_clear_error_and_calls_nobody() {
     );
     assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
     watched.assert_nothing_sent("something was sent to the +49 trunk");
+}
+
+#[test]
+fn a_to_that_is_no_phone_number_is_a_clear_error_and_calls_nobody() {
+    // A catch-all trunk points at a socket we watch: a number read loosely would be dialled.
+    let watched = Watched::bind();
+    for bad in ["4930111222", "+1555"] {
+        let run = callbond_call("", watched.port(), &["--to", bad, "--say", "Hello"]);
+        run.assert_failed();
+        assert!(
+            run.stderr
+                .contains("--to must be a phone number like +4930123456 or a sip: URI")
+                && run.stderr.contains(bad),
+            "stderr for {bad:?}: {}",
+            run.stderr
+        );
+        assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
+    }
+    watched.assert_nothing_sent("a malformed --to was dialled");
 }
 
 #[test]
@@ -317,7 +336,7 @@ fn speech_data_comes_from_the_configured_directory() {
         "",
         phone.port,
         &format!("tts_data_dir = \"{}\"", data.path().display()),
-        &say_and_listen("+15550001234", "Hello", "1"),
+        &say_and_listen("+14155550123", "Hello", "1"),
     );
     run.assert_succeeded();
     assert!(lines(&run).contains(&"said"), "{}", run.stdout);
@@ -329,7 +348,7 @@ fn speech_data_comes_from_the_configured_directory() {
         "",
         watched.port(),
         &format!("tts_data_dir = \"{}\"", empty.path().display()),
-        &["--to", "+15550001234", "--say", "Hello"],
+        &["--to", "+14155550123", "--say", "Hello"],
     );
     run.assert_failed();
     let dir = empty.path().display().to_string();

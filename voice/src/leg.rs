@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use words::{DtmfKey, E164};
 
 use crate::error::VoiceError;
 use crate::media::{self, BridgeHandle, Codec, MediaHandle, Prompt};
@@ -34,8 +35,9 @@ pub struct OriginateRequest {
 /// Where a call goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
-    /// A phone number (`+` and digits); the trunk is picked by its longest prefix.
-    Number(String),
+    /// A phone number, parsed once at the platform's edge and valid by construction; the trunk
+    /// is picked by its longest prefix.
+    Number(E164),
     /// A full SIP URI (`sip:user@host:port;transport=tcp`), sent as is: no trunk, no credentials.
     Uri(String),
 }
@@ -55,7 +57,7 @@ pub enum LegEvent {
     },
     /// A key the far end pressed, reported once per press.
     Digit {
-        key: char,
+        key: DtmfKey,
         via: DigitVia,
     },
     /// The prompt started by `play` or `say` finished (not sent for looped prompts).

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use voice::media::{
     Codec, DigitSource, MediaConfig, MediaEngine, MediaError, MediaEvent, Prompt, bridge,
 };
+use words::DtmfKey;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -217,22 +218,38 @@ async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
         got.iter()
             .all(|p| p.pt == 8 && p.from.port() == h.local_port())
     );
-    // Every step is one 20 ms frame. A tick the runtime could not serve in time (a starved
-    // task on a loaded 2-core box) is skipped by design: the timestamp then covers the real
-    // time with a 320 step and marks the packet. Allow two such, never other steps.
+    // Every step is one 20 ms frame. Ticks the runtime could not serve in time (a starved
+    // task on a loaded 2-core box) are skipped by design, one or several at once: the
+    // timestamp then covers the real time with a step of k frames (k >= 2) and marks the
+    // packet. Any such marked step is accepted, never an unmarked one or one that is not a
+    // whole number of frames; and at most MAX_SKIPPED_FRAMES frames in all, so a pacer that
+    // skips as a habit still fails.
+    const FRAME_TS: u32 = 160;
+    const MAX_SKIPPED_FRAMES: u32 = 4;
     let mut skipped = Vec::new();
+    let mut skipped_frames = 0;
     for w in got.windows(2) {
         let step = w[1].ts.wrapping_sub(w[0].ts);
-        match step {
-            160 => {}
-            320 => {
-                assert!(w[1].marker, "a skipped tick is marked (seq {})", w[1].seq);
+        let frames = step / FRAME_TS;
+        match (step % FRAME_TS, frames) {
+            (0, 1) => {}
+            (0, 2..) => {
+                assert!(
+                    w[1].marker,
+                    "{} skipped ticks are marked (seq {})",
+                    frames - 1,
+                    w[1].seq
+                );
                 skipped.push(w[1].seq);
+                skipped_frames += frames - 1;
             }
             _ => panic!("timestamp step {step} at seq {}", w[1].seq),
         }
     }
-    assert!(skipped.len() <= 2, "ticks skipped at seq {skipped:?}");
+    assert!(
+        skipped_frames <= MAX_SKIPPED_FRAMES,
+        "{skipped_frames} frames skipped, at seq {skipped:?}"
+    );
     let silence = Codec::Pcma.silence_byte();
     let first = got
         .iter()
@@ -271,7 +288,7 @@ async fn prompt_on_the_wire_is_the_prompt_paced_at_20ms() {
         .at
         .duration_since(got[0].at)
         .as_secs_f64();
-    let nominal = (got.len() - 1 + skipped.len()) as f64 * 0.020;
+    let nominal = (got.len() - 1) as f64 * 0.020 + f64::from(skipped_frames) * 0.020;
     assert!(
         (span - nominal).abs() < 0.060,
         "{} packets over {span:.3} s, nominal {nominal:.3} s",
@@ -435,7 +452,7 @@ async fn bridge_relays_both_ways_transcodes_and_consumes_telephone_events() {
     assert_eq!(
         drain(&mut e1),
         [MediaEvent::Digit {
-            key: '5',
+            key: DtmfKey::from_char('5').expect("a DTMF key"),
             source: DigitSource::Rfc4733
         }]
     );
@@ -535,8 +552,9 @@ async fn hostile_packets_are_dropped_and_counted_and_digits_from_info_arrive() {
         .unwrap();
     let end_of_7 = rtp(101, 2, 10, 0, &[7, 0x80, 0, 160]);
     stranger.send_to(&end_of_7, to).await.unwrap();
-    h.inject_digit('#');
-    h.inject_digit('x');
+    // Only keys can be injected (a `DtmfKey`): an INFO body naming anything else is refused
+    // by the SIP half's parser (answered 400) and never reaches the media task.
+    h.inject_digit(DtmfKey::HASH);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let s = h.stats();
     assert_eq!(
@@ -547,7 +565,7 @@ async fn hostile_packets_are_dropped_and_counted_and_digits_from_info_arrive() {
     assert_eq!(
         drain(&mut events),
         [MediaEvent::Digit {
-            key: '#',
+            key: DtmfKey::HASH,
             source: DigitSource::SipInfo
         }]
     );

@@ -42,7 +42,7 @@ async fn bridged_legs_keep_their_own_digits() {
             _ => {}
         }
     }
-    assert_eq!(digits.iter().collect::<String>(), "1023456789*#");
+    assert_eq!(digits, keys("1023456789*#"));
     bridged.unbridge();
     // The agent's scenario pauses after its last key before it expects our BYE.
     tokio::time::sleep(Duration::from_millis(800)).await;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use voice::{Codec, DigitVia, EndCause, LegEvent, Transport};
+use words::DtmfKey;
 
 /// 8 kHz µ-law: one byte per sample, one RTP packet (20 ms) per 160 bytes.
 const BYTES_PER_MS: usize = 8;
@@ -114,7 +115,7 @@ fn espeak_speech(text: &str) -> Vec<u8> {
 /// What the leg reported while the peer streamed `audio` to it.
 struct Heard {
     /// Digits with their time after `Answered`.
-    digits: Vec<(char, DigitVia, Duration)>,
+    digits: Vec<(DtmfKey, DigitVia, Duration)>,
     /// Every other event between `Answered` and `HungUp`.
     others: Vec<LegEvent>,
     /// RTP packets the leg accepted from the peer, and packets it dropped as malformed or
@@ -204,7 +205,11 @@ async fn sox_tones_every_key_once_in_order() {
     let heard = stream_to_leg(&audio).await;
     assert_stream_arrived(&heard, &audio);
 
-    let got: String = heard.digits.iter().map(|(key, _, _)| key).collect();
+    let got: String = heard
+        .digits
+        .iter()
+        .map(|(key, _, _)| key.as_char())
+        .collect();
     assert_eq!(got, keys, "every key exactly once, in order");
     for (key, via, _) in &heard.digits {
         assert_eq!(*via, DigitVia::InBand, "key {key} came from the audio");

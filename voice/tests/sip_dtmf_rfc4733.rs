@@ -21,7 +21,7 @@ async fn every_key_reported_once() {
     until_answered(&mut events).await;
 
     // The scenario's order: the captures' RTP timestamp order.
-    let expected: Vec<char> = "1023456789*#".chars().collect();
+    let expected = keys("1023456789*#");
     let mut digits = Vec::new();
     while digits.len() < expected.len() {
         match next_event(&mut events, "digits").await {

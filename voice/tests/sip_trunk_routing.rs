@@ -35,7 +35,7 @@ async fn longest_prefix_trunk_carries_the_call() {
     german.assert_passed(Duration::from_secs(10)).await;
 
     let mut french = center_request(Duration::from_secs(10));
-    french.to = Destination::Number("+33123456789".to_string());
+    french.to = Destination::Number("+33123456789".parse().expect("a valid French number"));
     let (_leg, mut events) = voice.originate(french).await.expect("originate to +33");
     let (_, cause) = until_hung_up(&mut events).await;
     assert_eq!(cause, EndCause::Busy);

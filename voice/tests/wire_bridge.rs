@@ -100,7 +100,7 @@ async fn bridged_peers_hear_each_other_without_loss_and_no_tones() {
 
     assert_eq!(
         presser_seen,
-        vec![('1', DigitVia::Rfc4733)],
+        vec![(key('1'), DigitVia::Rfc4733)],
         "the key is reported once on the presser's leg"
     );
     assert!(

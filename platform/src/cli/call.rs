@@ -9,6 +9,7 @@ use clap::Args;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use voice::{Destination, DigitVia, EndCause, LegEvent, OriginateRequest, Voice, VoiceError};
+use words::E164;
 
 use crate::config::Config;
 
@@ -39,9 +40,11 @@ pub async fn run(config: Config, args: CallArgs) -> anyhow::Result<()> {
     if args.ring_timeout_secs == 0 {
         anyhow::bail!("--ring-timeout-secs must be at least 1");
     }
+    // Parsed before anything starts, so a mistyped number costs no SIP port and no INVITE.
+    let to = destination(&args.to)?;
     let shutdown = CancellationToken::new();
     let voice = start_voice(&config, shutdown.clone()).await?;
-    let result = place_call(&voice, &args).await;
+    let result = place_call(&voice, &args, to).await;
     shutdown.cancel();
     result
 }
@@ -68,12 +71,18 @@ async fn start_voice(config: &Config, shutdown: CancellationToken) -> anyhow::Re
     }
 }
 
-fn request(args: &CallArgs) -> OriginateRequest {
-    let to = if args.to.starts_with("sip:") || args.to.starts_with("sips:") {
-        Destination::Uri(args.to.clone())
-    } else {
-        Destination::Number(args.to.clone())
-    };
+/// `--to` read once at the edge: a `sip:`/`sips:` URI goes as is (voice checks its shape),
+/// anything else must be an E.164 number, which voice then routes without checking it again.
+fn destination(to: &str) -> anyhow::Result<Destination> {
+    if to.starts_with("sip:") || to.starts_with("sips:") {
+        return Ok(Destination::Uri(to.to_owned()));
+    }
+    to.parse::<E164>().map(Destination::Number).map_err(|e| {
+        anyhow::anyhow!("--to must be a phone number like +4930123456 or a sip: URI: {e}")
+    })
+}
+
+fn request(args: &CallArgs, to: Destination) -> OriginateRequest {
     OriginateRequest {
         to,
         request_user: None,
@@ -86,13 +95,16 @@ fn request(args: &CallArgs) -> OriginateRequest {
     }
 }
 
-async fn place_call(voice: &Voice, args: &CallArgs) -> anyhow::Result<()> {
-    let (leg, mut events) = voice.originate(request(args)).await.map_err(|e| match e {
-        VoiceError::NoTrunk { .. } => {
-            anyhow::anyhow!("{e} in the config file's [[trunks]], or call a sip: URI instead")
-        }
-        e => anyhow::Error::new(e).context("cannot place the call"),
-    })?;
+async fn place_call(voice: &Voice, args: &CallArgs, to: Destination) -> anyhow::Result<()> {
+    let (leg, mut events) = voice
+        .originate(request(args, to))
+        .await
+        .map_err(|e| match e {
+            VoiceError::NoTrunk { .. } => {
+                anyhow::anyhow!("{e} in the config file's [[trunks]], or call a sip: URI instead")
+            }
+            e => anyhow::Error::new(e).context("cannot place the call"),
+        })?;
     let mut answered = false;
     // Armed when the text has been said: hang up after the listen window.
     let mut listen_until: Option<tokio::time::Instant> = None;
@@ -210,5 +222,29 @@ fn cause_text(cause: &EndCause) -> String {
         EndCause::Cancelled => "cancelled".to_owned(),
         EndCause::Timeout => "timeout".to_owned(),
         EndCause::NetworkError(e) => format!("network error: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_is_a_number_or_a_sip_uri() {
+        let number = destination("+4930123456").expect("a valid number");
+        assert_eq!(
+            number,
+            Destination::Number("+4930123456".parse().expect("a valid number"))
+        );
+        let uri = destination("sip:7001@127.0.0.1:5060").expect("a URI");
+        assert_eq!(uri, Destination::Uri("sip:7001@127.0.0.1:5060".to_owned()));
+        for bad in ["4930123456", "+1555", "alice", ""] {
+            let error = destination(bad).expect_err(bad).to_string();
+            assert!(
+                error.starts_with("--to must be a phone number like +4930123456 or a sip: URI: ")
+                    && error.contains("phone number"),
+                "{bad:?}: {error}"
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, warn};
 use voice::{CallLeg, Destination, LegEvent, LegRecord, OriginateRequest};
-use words::{DtmfKey, E164, LegEndCause};
+use words::{E164, LegEndCause};
 
 use crate::flow::{DialTarget, Event, Leg, LegFailure, Prompt, PromptKind};
 
@@ -156,10 +156,7 @@ fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
         LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
         LegEvent::Ringing => Some(Event::Ringing(leg)),
         LegEvent::Answered { .. } => Some(Event::Answered(leg)),
-        // voice reports only keys it decoded; one it could not name is dropped here.
-        LegEvent::Digit { key, .. } => {
-            DtmfKey::from_char(*key).map(|k| Event::DigitsReceived(leg, k))
-        }
+        LegEvent::Digit { key, .. } => Some(Event::DigitsReceived(leg, *key)),
         LegEvent::HungUp(cause) => Some(match cause {
             voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
             voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),
@@ -188,7 +185,7 @@ pub(super) fn originate_request(
     let ring_timeout = target.ring_timeout + RING_MARGIN;
     match leg {
         Leg::User => OriginateRequest {
-            to: Destination::Number(target.number.as_str().to_owned()),
+            to: Destination::Number(target.number.clone()),
             request_user: None,
             // The user sees the call center they asked to speak to.
             from_user: user_leg_caller.as_str().to_owned(),
@@ -204,7 +201,7 @@ pub(super) fn originate_request(
         Leg::Center => {
             let ani = target.ani.as_ref().unwrap_or(user_leg_caller).as_str();
             OriginateRequest {
-                to: Destination::Number(target.number.as_str().to_owned()),
+                to: Destination::Number(target.number.clone()),
                 request_user: Some(
                     target
                         .dnis
@@ -283,6 +280,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use words::DtmfKey;
 
     fn target(dnis: Option<&str>, uui: &[u8]) -> DialTarget {
         DialTarget {
@@ -311,7 +309,7 @@ mod tests {
             ),
             (
                 LegEvent::Digit {
-                    key: '#',
+                    key: DtmfKey::HASH,
                     via: DigitVia::Rfc4733,
                 },
                 true,
@@ -370,7 +368,10 @@ mod tests {
     fn center_leg_carries_tag2() {
         let caller: E164 = "+494012345678".parse().unwrap();
         let request = originate_request(Leg::Center, &target(Some("8001"), b"ref=x"), &caller);
-        assert_eq!(request.to, Destination::Number("+494012345678".into()));
+        assert_eq!(
+            request.to,
+            Destination::Number("+494012345678".parse().unwrap())
+        );
         assert_eq!(request.request_user.as_deref(), Some("8001"));
         assert_eq!(request.from_user, "+493055500001");
         assert_eq!(
@@ -388,7 +389,10 @@ mod tests {
         t.number = "+493055500001".parse().unwrap();
         t.ani = None;
         let request = originate_request(Leg::User, &t, &caller);
-        assert_eq!(request.to, Destination::Number("+493055500001".into()));
+        assert_eq!(
+            request.to,
+            Destination::Number("+493055500001".parse().unwrap())
+        );
         assert_eq!(request.request_user, None);
         assert_eq!(request.from_user, "+494012345678");
         assert_eq!(request.p_asserted_identity, None);

@@ -21,7 +21,9 @@ impl DtmfKey {
     pub const HASH: DtmfKey = DtmfKey(b'#');
 
     /// A key from its character; `a`–`d` are read as `A`–`D` (SIP INFO bodies use either).
-    pub fn from_char(c: char) -> Option<Self> {
+    /// `const` so a fixed key table (the in-band detector's keypad) is checked when it is
+    /// compiled, not when a tone arrives.
+    pub const fn from_char(c: char) -> Option<Self> {
         match c {
             '0'..='9' | '*' | '#' | 'A'..='D' => Some(Self(c as u8)),
             'a'..='d' => Some(Self(c.to_ascii_uppercase() as u8)),
@@ -30,7 +32,7 @@ impl DtmfKey {
     }
 
     /// A key from its RFC 4733 §3.2 event code: 0–9 digits, 10 `*`, 11 `#`, 12–15 `A`–`D`.
-    pub fn from_event(code: u8) -> Option<Self> {
+    pub const fn from_event(code: u8) -> Option<Self> {
         match code {
             0..=9 => Some(Self(b'0' + code)),
             10 => Some(Self::STAR),
@@ -111,6 +113,18 @@ mod tests {
         for bad in ['E', 'e', ' ', '+', '١'] {
             assert_eq!(DtmfKey::from_char(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn keys_can_be_built_in_a_const_table() {
+        const TABLE: [Option<DtmfKey>; 4] = [
+            DtmfKey::from_char('1'),
+            DtmfKey::from_char('d'),
+            DtmfKey::from_event(11),
+            DtmfKey::from_char('E'),
+        ];
+        let chars: Vec<Option<char>> = TABLE.iter().map(|k| k.map(DtmfKey::as_char)).collect();
+        assert_eq!(chars, [Some('1'), Some('D'), Some('#'), None]);
     }
 
     #[test]

@@ -2,41 +2,30 @@
 //! reported exactly once.
 //!
 //! Owns the per-leg event state only; values in, digits out, time passed in as an `Instant`.
-//! The in-band (Goertzel) detector lives in `inband`; SIP INFO digits never come here.
+//! The in-band (Goertzel) detector lives in `inband`; SIP INFO digits never come here. What a
+//! key is comes from `words::DtmfKey`, the platform's one key set.
 
 use std::time::{Duration, Instant};
+
+use words::DtmfKey;
 
 /// If neither an end packet nor a newer event arrives for this long, the end was lost
 /// (senders repeat updates every 50 ms or so while a key is held, RFC 4733 §2.5.1.2).
 pub(crate) const LOST_END_TIMEOUT: Duration = Duration::from_millis(400);
 
-/// The key for an RFC 4733 §3.2 DTMF event code (0-15); flash (16) and others are not keys.
-pub(crate) fn event_key(code: u8) -> Option<char> {
-    match code {
-        0..=9 => char::from_digit(u32::from(code), 10),
-        10 => Some('*'),
-        11 => Some('#'),
-        12..=15 => Some(char::from(b'A' + code - 12)),
-        _ => None,
-    }
-}
-
-/// Whether `key` is a DTMF key we report.
-pub(crate) fn is_key(key: char) -> bool {
-    matches!(key, '0'..='9' | '*' | '#' | 'A'..='D')
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Current {
     /// RFC 4733 §2.5.1.1: every packet of one event carries the event's start timestamp.
     ts: u32,
-    key: Option<char>,
+    /// `None` for event codes that are no key (RFC 4733 §3.2: flash is 16); such an event is
+    /// tracked so its packets are not mistaken for a new event, but reports nothing.
+    key: Option<DtmfKey>,
     reported: bool,
     last_seen: Instant,
 }
 
 /// Digits that one packet or timeout produced (a lost end plus a new event can give two).
-pub(crate) type Digits = [Option<char>; 2];
+pub(crate) type Digits = [Option<DtmfKey>; 2];
 
 #[derive(Debug, Default)]
 pub(crate) struct EventReceiver {
@@ -56,7 +45,7 @@ impl EventReceiver {
             return out;
         }
         let end = flags & 0x80 != 0;
-        let key = event_key(*code);
+        let key = DtmfKey::from_event(*code);
         match &mut self.current {
             Some(cur) if cur.ts == ts => {
                 cur.last_seen = now;
@@ -95,7 +84,7 @@ impl EventReceiver {
     }
 
     /// Reports an event whose end packets were all lost.
-    pub(crate) fn on_timeout(&mut self, now: Instant) -> Option<char> {
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Option<DtmfKey> {
         let cur = self.current.as_mut()?;
         if cur.reported || now < cur.last_seen + LOST_END_TIMEOUT {
             return None;
@@ -115,17 +104,10 @@ mod tests {
         [code, if end { 0x80 | 10 } else { 10 }, d[0], d[1]]
     }
 
+    /// The keys as characters, so expectations read like a keypad. The event code → key table
+    /// itself is `words::DtmfKey::from_event`'s, tested there.
     fn flat(d: Digits) -> Vec<char> {
-        d.into_iter().flatten().collect()
-    }
-
-    #[test]
-    fn every_key_code_maps() {
-        let keys: String = (0..16).filter_map(event_key).collect();
-        assert_eq!(keys, "0123456789*#ABCD");
-        assert_eq!(event_key(16), None);
-        assert!(keys.chars().all(is_key));
-        assert!(!is_key('E') && !is_key(' '));
+        d.into_iter().flatten().map(DtmfKey::as_char).collect()
     }
 
     /// The usual sequence: start, updates, three end packets; then the next key.
@@ -165,7 +147,7 @@ mod tests {
         let deadline = rx.poll_timeout().unwrap();
         assert_eq!(deadline, t + LOST_END_TIMEOUT);
         assert_eq!(rx.on_timeout(t + Duration::from_millis(100)), None);
-        assert_eq!(rx.on_timeout(deadline), Some('7'));
+        assert_eq!(rx.on_timeout(deadline).map(DtmfKey::as_char), Some('7'));
         assert_eq!(rx.on_timeout(deadline + LOST_END_TIMEOUT), None);
         assert!(
             flat(rx.on_packet(900, &pkt(7, true, 800), t)).is_empty(),

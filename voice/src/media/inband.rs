@@ -7,18 +7,30 @@
 //! block's energy; speech spreads its energy over many harmonics). A key is reported when two
 //! consecutive blocks (≥ 40 ms) agree, and only once per tone burst.
 
+use words::DtmfKey;
+
 use super::rtp::SAMPLES_PER_FRAME;
 
 const BLOCK: usize = SAMPLES_PER_FRAME;
 const SAMPLE_RATE: f32 = 8000.0;
 const ROWS: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
 const COLS: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
-const KEYS: [[char; 4]; 4] = [
-    ['1', '2', '3', 'A'],
-    ['4', '5', '6', 'B'],
-    ['7', '8', '9', 'C'],
-    ['*', '0', '#', 'D'],
+/// The keypad by row and column frequency (ITU-T Q.23).
+const KEYS: [[DtmfKey; 4]; 4] = [
+    [key('1'), key('2'), key('3'), key('A')],
+    [key('4'), key('5'), key('6'), key('B')],
+    [key('7'), key('8'), key('9'), key('C')],
+    [key('*'), key('0'), key('#'), key('D')],
 ];
+
+/// A keypad entry. Evaluated while compiling `KEYS`, so a character that is no key fails the
+/// build, never a call.
+const fn key(c: char) -> DtmfKey {
+    match DtmfKey::from_char(c) {
+        Some(key) => key,
+        None => panic!("the keypad table holds a character that is no DTMF key"),
+    }
+}
 
 /// Minimum amplitude of each tone (linear 16-bit): about -38 dBFS, well below the -25 dBm0
 /// per-tone level Q.24 receivers must accept.
@@ -40,10 +52,10 @@ pub(crate) struct ToneDetector {
     block: [f32; BLOCK],
     fill: usize,
     /// Key seen in the previous block and how many blocks in a row.
-    candidate: Option<char>,
+    candidate: Option<DtmfKey>,
     run: u8,
     /// The key already reported for the current burst.
-    reported: Option<char>,
+    reported: Option<DtmfKey>,
 }
 
 impl Default for ToneDetector {
@@ -66,7 +78,7 @@ impl Default for ToneDetector {
 impl ToneDetector {
     /// Feeds samples of any length; returns a key when a burst is confirmed. At most one key
     /// per call when called with up to one packet (a key needs two blocks).
-    pub(crate) fn push(&mut self, samples: &[i16]) -> Option<char> {
+    pub(crate) fn push(&mut self, samples: &[i16]) -> Option<DtmfKey> {
         let mut found = None;
         for &s in samples {
             self.block[self.fill] = f32::from(s);
@@ -82,7 +94,7 @@ impl ToneDetector {
         found
     }
 
-    fn on_block(&mut self, key: Option<char>) -> Option<char> {
+    fn on_block(&mut self, key: Option<DtmfKey>) -> Option<DtmfKey> {
         if key.is_some() && key == self.candidate {
             self.run = self.run.saturating_add(1);
         } else {
@@ -104,7 +116,7 @@ impl ToneDetector {
     }
 
     /// The key this block holds, if it passes every test.
-    fn analyse(&self) -> Option<char> {
+    fn analyse(&self) -> Option<DtmfKey> {
         let energy: f32 = self.block.iter().map(|x| x * x).sum();
         if energy <= 0.0 {
             return None;
@@ -165,7 +177,7 @@ mod tests {
         let (r, c) = KEYS
             .iter()
             .enumerate()
-            .find_map(|(r, row)| row.iter().position(|&k| k == key).map(|c| (r, c)))
+            .find_map(|(r, row)| row.iter().position(|k| k.as_char() == key).map(|c| (r, c)))
             .unwrap(); // every key in the table
         let hi = amp * 10f32.powf(twist_db / 20.0);
         (0..ms * 8)
@@ -179,7 +191,11 @@ mod tests {
     }
 
     fn run(det: &mut ToneDetector, samples: &[i16]) -> String {
-        samples.chunks(160).filter_map(|f| det.push(f)).collect()
+        samples
+            .chunks(160)
+            .filter_map(|f| det.push(f))
+            .map(DtmfKey::as_char)
+            .collect()
     }
 
     #[test]
@@ -317,11 +333,16 @@ mod tests {
         let mut det = ToneDetector::default();
         let mut audio = tone('#', 120, 6000.0, 0.0);
         audio.extend(std::iter::repeat_n(0, 800));
-        let got: String = audio.chunks(240).filter_map(|f| det.push(f)).collect();
+        let got: String = audio
+            .chunks(240)
+            .filter_map(|f| det.push(f))
+            .map(DtmfKey::as_char)
+            .collect();
         assert_eq!(got, "#");
         let got: String = tone('D', 120, 6000.0, 0.0)
             .chunks(80)
             .filter_map(|f| det.push(f))
+            .map(DtmfKey::as_char)
             .collect();
         assert_eq!(got, "D");
     }
@@ -349,7 +370,7 @@ mod tests {
                         100,
                     ));
                     audio.extend(std::iter::repeat_n(0, 800));
-                    want.push(key);
+                    want.push(key.as_char());
                 }
             }
             let mut det = ToneDetector::default();

@@ -11,10 +11,10 @@ use std::time::Instant;
 use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+use words::DtmfKey;
 
 use super::MediaEvent;
 use super::codec::Codec;
-use super::dtmf::is_key;
 use super::engine::{MediaEngine, PortLease};
 use super::playout::Prompt;
 use super::rtp::{Counters, Outgoing};
@@ -26,7 +26,7 @@ use super::tts::{Tts, TtsError};
 pub(crate) enum Command {
     Play(Prompt, bool),
     StopPlaying,
-    Digit(char),
+    Digit(DtmfKey),
     Remote(Negotiated),
     Stop,
     /// Start bridge `id` with the leg behind `peer`: pause our playout and give the peer our
@@ -249,17 +249,9 @@ impl MediaHandle {
     }
 
     /// Reports a digit that arrived by SIP INFO through this leg's event stream, so all digits
-    /// come out of one place. Anything but `0-9 * # A-D` is ignored.
-    pub fn inject_digit(&self, key: char) {
-        let key = key.to_ascii_uppercase();
-        if is_key(key) {
-            self.send(Command::Digit(key));
-        } else {
-            tracing::debug!(
-                ?key,
-                "media: ignoring a SIP INFO digit that is not a DTMF key"
-            );
-        }
+    /// come out of one place. The SIP half parsed the body into a key already.
+    pub fn inject_digit(&self, key: DtmfKey) {
+        self.send(Command::Digit(key));
     }
 
     /// Ends the leg's task; the socket closes and the port returns to the pool.

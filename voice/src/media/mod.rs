@@ -13,7 +13,7 @@
 //! pub struct Negotiated { pub codec, pub telephone_event_pt: Option<u8>,
 //!                         pub remote_rtp: SocketAddr, pub direction: Direction }
 //! pub enum SdpError { .. }   pub enum MediaError { .. }   pub enum TtsError { .. }
-//! pub enum MediaEvent { Digit { key: char, source: DigitSource }, PlayoutDone, RtpTimeout }
+//! pub enum MediaEvent { Digit { key: DtmfKey, source: DigitSource }, PlayoutDone, RtpTimeout }
 //! pub enum DigitSource { Rfc4733, InBand, SipInfo }
 //! pub struct Prompt;  // 8 kHz mono i16, cheap to clone
 //!
@@ -33,7 +33,7 @@
 //!     pub fn play(&self, audio: Prompt, looped: bool);
 //!     pub async fn say(&self, text: &str, looped: bool) -> Result<(), TtsError>;
 //!     pub fn stop_playing(&self);
-//!     pub fn inject_digit(&self, key: char);
+//!     pub fn inject_digit(&self, key: DtmfKey);
 //!     pub fn stop(&self);
 //!     pub fn stats(&self) -> MediaStats;
 //!     pub fn local_port(&self) -> u16;
@@ -48,7 +48,6 @@
 //! impl BridgeHandle { pub fn unbridge(self); }
 //! impl Tts { pub fn new(data_dir: Option<PathBuf>) -> Result<Tts, TtsError>;
 //!            pub async fn render(&self, text: &str) -> Result<Prompt, TtsError>; }
-//! pub fn spell_digits(text: &str) -> String;
 //! ```
 //!
 //! # Deviations from /tmp/voice_contract.md
@@ -58,6 +57,8 @@
 //! - `DigitSource` has a third variant `SipInfo` for [`MediaHandle::inject_digit`].
 //! - `Prompt` is a newtype over `Arc<[i16]>`, not an alias.
 //! - `MediaEngine::new` starts the TTS worker, so a missing `espeak-ng-data` fails at start.
+//! - No `spell_digits`: the platform's whisper is the platform's one digit speller (issue 9);
+//!   voice speaks text as given.
 //!
 //! # Behaviour worth knowing
 //! - Idle legs send encoded silence every 20 ms (keeps NAT bindings open, recordings simple).
@@ -75,6 +76,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use words::DtmfKey;
 
 mod bridge;
 mod codec;
@@ -99,7 +102,7 @@ pub use engine::MediaEngine;
 pub use leg::{MediaHandle, MediaLeg, MediaStats};
 pub use playout::Prompt;
 pub use sdp::{Direction, Negotiated, SdpError};
-pub use tts::{DEFAULT_DATA_DIR, MAX_TEXT_LEN, Tts, TtsError, spell_digits};
+pub use tts::{DEFAULT_DATA_DIR, MAX_TEXT_LEN, Tts, TtsError};
 
 /// How long a leg waits for RTP from a far end that said it sends before reporting
 /// [`MediaEvent::RtpTimeout`].
@@ -148,8 +151,8 @@ pub enum DigitSource {
 /// What a running leg reports to its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// A key the far end pressed (`0-9`, `*`, `#`, `A-D`), once per press.
-    Digit { key: char, source: DigitSource },
+    /// A key the far end pressed, once per press.
+    Digit { key: DtmfKey, source: DigitSource },
     /// A non-looped prompt finished playing.
     PlayoutDone,
     /// No RTP for [`RTP_TIMEOUT`] from a far end that said it sends.

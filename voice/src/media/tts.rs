@@ -1,6 +1,7 @@
 //! Text to speech: espeak-ng on one dedicated worker thread (espeak has global state), its
 //! 22050 Hz output resampled to 8 kHz with `rubato`, and a bounded cache of rendered prompts
-//! keyed by text. Also [`spell_digits`], so codes in a whisper are read one digit at a time.
+//! keyed by text. It speaks text as given: spelling codes digit by digit is the platform's
+//! whisper (one speller for the whole platform), not ours.
 //!
 //! Where the voice data comes from: `espeak-rs-sys` builds espeak-ng with its data installed
 //! into Cargo's `OUT_DIR` and compiles that build-tree path in as the default, which does not
@@ -133,26 +134,6 @@ impl Tts {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// Reads runs of digits one by one ("code 42" → "code 4 2"), separated from adjacent letters,
-/// so espeak does not say "forty-two".
-pub fn spell_digits(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut prev: Option<char> = None;
-    for c in text.chars() {
-        let digit_now = c.is_ascii_digit();
-        if let Some(p) = prev {
-            let boundary = (digit_now && (p.is_ascii_digit() || p.is_alphabetic()))
-                || (p.is_ascii_digit() && c.is_alphabetic());
-            if boundary {
-                out.push(' ');
-            }
-        }
-        out.push(c);
-        prev = Some(c);
-    }
-    out
 }
 
 fn holds_espeak_data(dir: &Path) -> bool {
@@ -316,25 +297,6 @@ impl PromptCache {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
-
-    #[test]
-    fn spell_digits_table() {
-        let cases = [
-            (
-                "Hello agent, subject code 42",
-                "Hello agent, subject code 4 2",
-            ),
-            ("1234", "1 2 3 4"),
-            ("A42b", "A 4 2 b"),
-            ("no digits", "no digits"),
-            ("+49 30", "+4 9 3 0"),
-            ("", ""),
-            ("7", "7"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(spell_digits(input), want, "{input}");
-        }
-    }
 
     #[test]
     fn resample_keeps_duration_and_frequency() {

@@ -8,7 +8,7 @@ use rsipstack::sip::Uri;
 
 use super::Inner;
 use super::message::InviteHeaders;
-use super::trunk::{self, Route, mask_number};
+use super::trunk::{self, Route};
 use crate::config::Transport;
 use crate::error::VoiceError;
 use crate::leg::{Destination, OriginateRequest};
@@ -134,10 +134,13 @@ pub(super) fn parse_uri(uri: &str) -> Result<Uri, VoiceError> {
     Uri::try_from(uri).map_err(|_| invalid())
 }
 
+/// The destination as logs show it, through the platform's one masker (`words::mask`), so a
+/// number reads the same in voice's spans as in the platform's timeline. A URI is masked with
+/// it too: its user part is usually a number.
 fn mask_destination(to: &Destination) -> String {
     match to {
-        Destination::Number(n) => mask_number(n),
-        Destination::Uri(u) => mask_number(u),
+        Destination::Number(n) => n.masked(),
+        Destination::Uri(u) => words::mask(u),
     }
 }
 
@@ -162,5 +165,15 @@ mod tests {
         for (uri, ok) in table {
             assert_eq!(parse_uri(uri).is_ok(), ok, "{uri:?}");
         }
+    }
+
+    #[test]
+    fn logs_show_neither_a_number_nor_a_uri_user_in_full() {
+        let number = "+4930123456".parse().expect("a valid test number");
+        let number = mask_destination(&Destination::Number(number));
+        assert_eq!(number, "+*******456");
+        let uri = mask_destination(&Destination::Uri("sip:4930123456@gw.example".into()));
+        assert!(!uri.contains("4930123"), "{uri}");
+        assert!(uri.ends_with("ple"), "{uri}");
     }
 }

@@ -3,6 +3,7 @@
 //! means. No I/O here.
 
 use rsipstack::sip::Header;
+use words::DtmfKey;
 
 use crate::error::VoiceError;
 use crate::leg::EndCause;
@@ -75,7 +76,7 @@ fn is_header_value(value: &str) -> bool {
 
 /// The key in an `application/dtmf-relay` body (`Signal=5\r\nDuration=160`). There is no RFC
 /// for this format; common practice also sends events 10 and 11 for `*` and `#`.
-pub(crate) fn parse_dtmf_relay(body: &[u8]) -> Option<char> {
+pub(crate) fn parse_dtmf_relay(body: &[u8]) -> Option<DtmfKey> {
     let text = std::str::from_utf8(body).ok()?;
     let value = text.lines().find_map(|line| {
         let (name, value) = line.split_once('=')?;
@@ -84,13 +85,16 @@ pub(crate) fn parse_dtmf_relay(body: &[u8]) -> Option<char> {
             .then(|| value.trim())
     })?;
     match value {
-        "10" => Some('*'),
-        "11" => Some('#'),
+        // RFC 4733 §3.2 event codes, the only two multi-character values seen in practice.
+        "10" => DtmfKey::from_event(10),
+        "11" => DtmfKey::from_event(11),
         _ => {
             let mut chars = value.chars();
-            let key = chars.next()?.to_ascii_uppercase();
-            let single = chars.next().is_none();
-            (single && matches!(key, '0'..='9' | '*' | '#' | 'A'..='D')).then_some(key)
+            match (chars.next(), chars.next()) {
+                // `from_char` reads `a`-`d` as `A`-`D`: switches send either case.
+                (Some(key), None) => DtmfKey::from_char(key),
+                _ => None,
+            }
         }
     }
 }
@@ -145,7 +149,7 @@ mod tests {
         ];
         for (body, want) in table {
             assert_eq!(
-                parse_dtmf_relay(body),
+                parse_dtmf_relay(body).map(DtmfKey::as_char),
                 want,
                 "{:?}",
                 String::from_utf8_lossy(body)

@@ -1,6 +1,8 @@
 //! Outbound routing as pure functions: which trunk carries a number (longest prefix), and the
 //! Request-URI that reaches it. No I/O here.
 
+use words::E164;
+
 use crate::config::{Transport, Trunk};
 use crate::error::VoiceError;
 
@@ -34,8 +36,11 @@ pub(crate) fn select_trunk<'a>(trunks: &'a [Trunk], number: &str) -> Option<&'a 
     best
 }
 
-/// A phone number or DNIS as a SIP user part: digits with an optional leading `+`
-/// (RFC 3261 §19.1.1 allows more, but nothing else belongs in a dialled number).
+/// Free text the platform puts into a SIP user part (request user such as a DNIS, From user,
+/// P-Asserted-Identity): digits with an optional leading `+` (RFC 3261 §19.1.1 allows more,
+/// but nothing else belongs in a dialled number, and `@`, `;` or a line break would change the
+/// URI or the message around it). The destination number needs no check: an [`E164`] is `+`
+/// and digits by construction.
 pub(crate) fn check_user(what: &'static str, value: &str) -> Result<(), VoiceError> {
     let digits = value.strip_prefix('+').unwrap_or(value);
     let ok = !digits.is_empty()
@@ -56,14 +61,18 @@ pub(crate) fn check_user(what: &'static str, value: &str) -> Result<(), VoiceErr
 /// TCP trunks (RFC 3261 §19.1.1 transport parameter).
 pub(crate) fn route_number(
     trunks: &[Trunk],
-    number: &str,
+    number: &E164,
     request_user: Option<&str>,
 ) -> Result<Route, VoiceError> {
-    check_user("number", number)?;
-    let user = request_user.unwrap_or(number);
-    check_user("request user", user)?;
-    let trunk = select_trunk(trunks, number).ok_or_else(|| VoiceError::NoTrunk {
-        masked: mask_number(number),
+    let user = match request_user {
+        Some(user) => {
+            check_user("request user", user)?;
+            user
+        }
+        None => number.as_str(),
+    };
+    let trunk = select_trunk(trunks, number.as_str()).ok_or_else(|| VoiceError::NoTrunk {
+        masked: number.masked(),
     })?;
     check_target(&trunk.target)?;
     let mut uri = format!("sip:{user}@{}", trunk.target);
@@ -99,19 +108,13 @@ pub fn check_target(target: &str) -> Result<(), VoiceError> {
     }
 }
 
-/// A number for logs: all but the last three characters replaced by `*`.
-pub(crate) fn mask_number(number: &str) -> String {
-    let count = number.chars().count();
-    number
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i + 3 < count { '*' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn e164(number: &str) -> E164 {
+        number.parse().expect("a valid test number")
+    }
 
     fn trunk(prefix: &str, target: &str) -> Trunk {
         Trunk {
@@ -153,8 +156,8 @@ mod tests {
         assert!(select_trunk(&trunks, "+33123").is_none());
         assert!(select_trunk(&[], "+33123").is_none());
         assert!(matches!(
-            route_number(&trunks, "+33123", None),
-            Err(VoiceError::NoTrunk { masked }) if masked == "***123"
+            route_number(&trunks, &e164("+33123456789"), None),
+            Err(VoiceError::NoTrunk { masked }) if masked == "+********789"
         ));
     }
 
@@ -169,21 +172,22 @@ mod tests {
             ("+4930123", None, "sip:+4930123@gw.example:5060"),
             ("+4930123", Some("7001"), "sip:7001@gw.example:5060"),
             (
-                "+15551234",
+                "+14155550123",
                 None,
-                "sip:+15551234@10.0.0.1:5080;transport=tcp",
+                "sip:+14155550123@10.0.0.1:5080;transport=tcp",
             ),
         ];
         for (number, dnis, want) in cases {
-            let route = route_number(&trunks, number, dnis).expect("valid test input");
+            let route = route_number(&trunks, &e164(number), dnis).expect("valid test input");
             assert_eq!(route.uri, want);
         }
-        let route = route_number(&trunks, "+15551234", None).expect("valid test input");
+        let route = route_number(&trunks, &e164("+14155550123"), None).expect("valid test input");
         assert_eq!(route.credentials, Some(("acct".into(), "pw".into())));
         assert_eq!(route.transport, Transport::Tcp);
         assert_eq!(route.trunk.as_deref(), Some("10.0.0.1:5080"));
     }
 
+    /// The user parts the platform hands in as text; a bad request user stops the route.
     #[test]
     fn users_are_digits_only() {
         let table = [
@@ -198,25 +202,20 @@ mod tests {
             ("12\r\nVia: x", false),
         ];
         for (user, ok) in table {
-            assert_eq!(check_user("number", user).is_ok(), ok, "{user:?}");
+            assert_eq!(check_user("from user", user).is_ok(), ok, "{user:?}");
         }
+        let trunks = [trunk("", "gw.example")];
+        assert!(matches!(
+            route_number(&trunks, &e164("+4930123"), Some("70;lr")),
+            Err(VoiceError::InvalidUser {
+                what: "request user",
+                ..
+            })
+        ));
         let bad_target = [trunk("", "gw;lr")];
         assert!(matches!(
-            route_number(&bad_target, "123", None),
+            route_number(&bad_target, &e164("+4930123"), None),
             Err(VoiceError::InvalidTrunkTarget { .. })
         ));
-    }
-
-    #[test]
-    fn masking_keeps_last_three() {
-        let table = [
-            ("+4930123456", "********456"),
-            ("123", "123"),
-            ("12", "12"),
-            ("", ""),
-        ];
-        for (number, want) in table {
-            assert_eq!(mask_number(number), want);
-        }
     }
 }

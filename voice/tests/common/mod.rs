@@ -20,6 +20,7 @@ use voice::{
     Destination, EndCause, LegEvent, MediaConfig, OriginateRequest, Transport, Trunk, Voice,
     VoiceConfig,
 };
+use words::DtmfKey;
 
 pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -27,6 +28,16 @@ pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub const CENTER_NUMBER: &str = "+4930123456";
 pub const DNIS: &str = "7001";
 pub const ANI: &str = "+15550001111";
+
+/// The key for a keypad character, for expectations written as text.
+pub fn key(c: char) -> DtmfKey {
+    DtmfKey::from_char(c).unwrap_or_else(|| panic!("{c:?} is no DTMF key"))
+}
+
+/// The keys of a keypad string, in order: `keys("5#")`.
+pub fn keys(text: &str) -> Vec<DtmfKey> {
+    text.chars().map(key).collect()
+}
 
 /// A port nobody listens on right now: bind port 0, read it, let it go.
 pub fn free_udp_port() -> u16 {
@@ -282,7 +293,7 @@ pub async fn start_voice(trunks: Vec<Trunk>) -> (Voice, CancellationToken) {
 /// The call-center INVITE `tests/sipp/uas_answer.xml` expects.
 pub fn center_request(ring_timeout: Duration) -> OriginateRequest {
     OriginateRequest {
-        to: Destination::Number(CENTER_NUMBER.to_string()),
+        to: Destination::Number(CENTER_NUMBER.parse().expect("CENTER_NUMBER is valid E.164")),
         request_user: Some(DNIS.to_string()),
         from_user: ANI.to_string(),
         from_display: Some("Callbond".to_string()),

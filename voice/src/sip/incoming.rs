@@ -177,6 +177,15 @@ async fn handle(edge: Arc<Edge>, mut tx: Transaction) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let in_dialog = to_tag(&tx).is_some();
+    if let Some(refusal) = nonconformant(&tx) {
+        debug!(%method, %source, status = %refusal.status, "voice: request refused as malformed or unsupported");
+        if method != Method::Ack
+            && let Err(e) = tx.reply_with(refusal.status, refusal.headers, None).await
+        {
+            debug!(%method, %source, error = %e, "voice: could not answer request");
+        }
+        return;
+    }
     let result = match method {
         Method::Invite if !in_dialog => {
             // Outbound-only (ARCHITECTURE.md "SIP and media"): no call is ever created here.
@@ -206,6 +215,59 @@ async fn handle(edge: Arc<Edge>, mut tx: Transaction) {
     if let Err(e) = result {
         debug!(%method, %source, error = %e, "voice: could not answer request");
     }
+}
+
+/// A request a UAS must refuse before looking at what it asks (RFC 3261 §8.2), and how.
+struct Refusal {
+    status: StatusCode,
+    headers: Vec<Header>,
+}
+
+/// RFC 3261 §8.2.2.1: a Request-URI scheme we do not serve is 416; §8.2.2.3: a `Require`
+/// naming any extension is 420 with those tags in `Unsupported` (we support none); §8.1.1.5
+/// / §20.16: a CSeq whose method is not the request's is a malformed request, 400. ACK and
+/// CANCEL are never refused for `Require` (§8.2.2.3).
+fn nonconformant(tx: &Transaction) -> Option<Refusal> {
+    let request = &tx.original;
+    let cseq_method = request.cseq_header().ok().and_then(|c| c.method().ok());
+    if cseq_method.is_some_and(|m| m != request.method) {
+        return Some(Refusal {
+            status: StatusCode::BadRequest,
+            headers: vec![Header::Other(
+                "Warning".into(),
+                "399 - \"CSeq method does not match the request method\"".into(),
+            )],
+        });
+    }
+    if let rsipstack::sip::Scheme::Other(_) = request.uri.scheme.clone().unwrap_or_default() {
+        return Some(Refusal {
+            status: StatusCode::UnsupportedUriScheme,
+            headers: Vec::new(),
+        });
+    }
+    if !matches!(request.method, Method::Ack | Method::Cancel) {
+        let required: Vec<String> = request
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::Require(value) => Some(value.value().to_owned()),
+                _ => None,
+            })
+            .flat_map(|v| {
+                v.split(',')
+                    .map(|t| t.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        if !required.is_empty() {
+            return Some(Refusal {
+                status: StatusCode::BadExtension,
+                headers: vec![Header::Unsupported(required.join(", ").into())],
+            });
+        }
+    }
+    None
 }
 
 fn to_tag(tx: &Transaction) -> Option<String> {

@@ -25,6 +25,6 @@ pub use config::{Transport, Trunk, VoiceConfig};
 pub use error::VoiceError;
 pub use leg::{CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateRequest, bridge};
 pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError};
-pub use record::{HangupSide, LegRecord};
-pub use sip::Voice;
+pub use record::{DialogSnapshot, HangupSide, LegRecord};
 pub use sip::trunk::check_target as check_trunk_target;
+pub use sip::{FarEndAnswer, LegEnded, RecoveryRequest, Voice};

@@ -127,13 +127,13 @@ async fn cancel(
         Ok(built) => built,
         Err(e) => return (FarEndAnswer::NotSent(e), None),
     };
-    let Ok(mut invite_tx) = client_transaction(endpoint, invite, &destination) else {
-        return (FarEndAnswer::NotSent("no transaction key".into()), None);
+    let transactions = client_transaction(endpoint, invite, &destination)
+        .and_then(|invite| Ok((invite, client_transaction(endpoint, cancel, &destination)?)));
+    let (mut invite_tx, mut cancel_tx) = match transactions {
+        Ok(transactions) => transactions,
+        Err(e) => return (FarEndAnswer::NotSent(e), None),
     };
     invite_tx.state = TransactionState::Proceeding;
-    let Ok(mut cancel_tx) = client_transaction(endpoint, cancel, &destination) else {
-        return (FarEndAnswer::NotSent("no transaction key".into()), None);
-    };
     if let Err(e) = cancel_tx.send().await {
         return (FarEndAnswer::NotSent(e.to_string()), None);
     }
@@ -254,12 +254,15 @@ fn stack_snapshot(dialog: &DialogSnapshot) -> Result<StackSnapshot, String> {
     })
 }
 
+/// A client transaction for `request` to `destination`, in the endpoint's table so the far
+/// end's responses find it.
 fn client_transaction(
     endpoint: &Arc<EndpointInner>,
     request: Request,
     destination: &SipAddr,
-) -> Result<Transaction, rsipstack::Error> {
-    let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
+) -> Result<Transaction, String> {
+    let key = TransactionKey::from_request(&request, TransactionRole::Client)
+        .map_err(|e| format!("transaction key: {e}"))?;
     let mut tx = Transaction::new_client(key, request, endpoint.clone(), None);
     tx.destination = Some(destination.clone());
     Ok(tx)

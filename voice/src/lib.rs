@@ -7,6 +7,9 @@
 //! let (leg, mut events) = voice.originate(request).await?;
 //! while let Some(event) = events.recv().await { /* Answered → leg.say(..), Digit, HungUp */ }
 //! let cdr = leg.record(); // Call-ID, trunk, final status, PDD and answer/end times
+//! let dialog = cdr.dialog; // what a later process needs to end the leg (store it)
+//! // After a crash, in the next process, before placing calls:
+//! let ended = voice.end_left_open(&dialog, answered).await; // CANCEL or BYE, and the answer
 //! ```
 //!
 //! Logs: each leg has one `leg` span with its Call-ID and the dialled number masked to its last

@@ -89,6 +89,21 @@ pub async fn recover_interrupted_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -
 /// Ends one call's open dials at once, then closes its record.
 async fn recover_call(db: Arc<Db>, hub: Hub, voice: Voice, call: InterruptedCall) -> Recovery {
     let InterruptedCall { call, open } = call;
+    for cdr in call.legs.iter().filter(|c| c.ended_at.is_none()) {
+        let stored = open
+            .iter()
+            .any(|d| d.leg == cdr.leg && d.attempt == cdr.attempt);
+        if !stored {
+            // Written by a Callbond that kept no dialogs, or its dialog row was lost.
+            warn!(
+                session = %call.id,
+                leg = %cdr.leg,
+                attempt = cdr.attempt,
+                sip_call_id = %cdr.sip_call_id,
+                "recovery: no SIP dialog stored for a leg left open; it cannot be ended from here"
+            );
+        }
+    }
     let mut legs = JoinSet::new();
     for dial in open {
         let voice = voice.clone();
@@ -163,11 +178,15 @@ fn log_leg(call: &Call, dial: &OpenDial, result: &LegEnded) {
         RecoveryRequest::Cancel => "CANCEL",
         RecoveryRequest::Bye => "BYE",
     };
-    let invite = result
-        .invite_final
+    let invite = match (&result.invite_final, result.request) {
+        (Some((code, reason)), _) => format!("{code} {reason}"),
+        (None, RecoveryRequest::Cancel) => "no final response".to_owned(),
+        (None, RecoveryRequest::Bye) => "answered before".to_owned(),
+    };
+    let bye_after_2xx = result
+        .bye_after_2xx
         .as_ref()
-        .map(|(code, reason)| format!("{code} {reason}"));
-    let bye_after_2xx = result.bye_after_2xx.as_ref().map(describe);
+        .map_or_else(|| "-".to_owned(), describe);
     let line = format!("recovery: {sent} sent for a leg left open");
     match &result.answer {
         FarEndAnswer::Final { .. } => info!(
@@ -175,10 +194,10 @@ fn log_leg(call: &Call, dial: &OpenDial, result: &LegEnded) {
             leg = %dial.leg,
             attempt = dial.attempt,
             sip_call_id = %dial.dialog.sip_call_id,
-            sent,
+            %sent,
             answer = %describe(&result.answer),
-            invite,
-            bye_after_2xx,
+            %invite,
+            %bye_after_2xx,
             "{line}"
         ),
         _ => warn!(
@@ -186,10 +205,10 @@ fn log_leg(call: &Call, dial: &OpenDial, result: &LegEnded) {
             leg = %dial.leg,
             attempt = dial.attempt,
             sip_call_id = %dial.dialog.sip_call_id,
-            sent,
+            %sent,
             answer = %describe(&result.answer),
-            invite,
-            bye_after_2xx,
+            %invite,
+            %bye_after_2xx,
             "{line}; the far end may still hold it"
         ),
     }

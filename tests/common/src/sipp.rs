@@ -143,6 +143,15 @@ impl Sipp {
         }))
     }
 
+    /// Kills SIPp at once, as a far end that went away: nothing answers on its port any more.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
     /// Waits for SIPp to exit and fails, with its logs, unless every call passed.
     pub async fn passed(&mut self, limit: Duration) -> anyhow::Result<()> {
         let code = self.exit_code(limit).await?;

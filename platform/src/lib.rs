@@ -166,6 +166,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         .trim_end_matches('/')
         .to_owned();
     let hub = Hub::new(HubConfig::default());
+    // Before a browser is served or a call placed: end the legs a process that died left
+    // open and free the concurrent-call slots of its records.
+    runtime::recover_interrupted_calls(&db, &hub, &voice).await;
     let runtime = Runtime::new(Arc::clone(&db), hub.clone(), voice, shutdown.child_token());
     let calls = runtime.clone();
     let state = AppState::new(config, public_base_url, db, hub, runtime);

@@ -194,11 +194,11 @@ impl CallEvent {
     }
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state,
      created_at, ended_at, end_cause, user_end_cause, center_end_cause, hung_up_first";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
+pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
     let ip: String = row.get(5)?;
     let client_ip = ip
         .parse()
@@ -245,7 +245,7 @@ fn leg_from_row(row: &Row<'_>) -> rusqlite::Result<LegCdr> {
 }
 
 /// Fills the parts of a record that live in other tables: leg CDRs and timeline times.
-fn complete(conn: &Connection, mut call: Call) -> DbResult<Call> {
+pub(crate) fn complete(conn: &Connection, mut call: Call) -> DbResult<Call> {
     let mut legs = conn.prepare_cached(&format!(
         "SELECT {LEG_COLUMNS} FROM call_legs WHERE call_id = ?1 ORDER BY invite_at, leg, attempt"
     ))?;
@@ -263,6 +263,50 @@ fn complete(conn: &Connection, mut call: Call) -> DbResult<Call> {
     call.whisper_ended_at = first(&["whisper_end", "whisper_timeout"])?;
     call.bridged_at = first(&["bridged"])?;
     Ok(call)
+}
+
+/// Finishes the call's row unless it already ended; the number of rows changed (0 or 1).
+pub(crate) fn finish_row(
+    conn: &Connection,
+    sid: &SubscriberId,
+    id: &SessionId,
+    end: &CallEnd,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<usize> {
+    let word = |w: Option<&dyn Word>| w.map(Word::word);
+    conn.execute(
+        "UPDATE calls SET state = ?3, ended_at = ?4, end_cause = ?5, user_end_cause = ?6,
+             center_end_cause = ?7, hung_up_first = ?8
+         WHERE id = ?1 AND subscriber_id = ?2 AND ended_at IS NULL",
+        params![
+            id.as_str(),
+            sid.as_str(),
+            CallState::Ended.word(),
+            millis(now),
+            end.cause.word(),
+            word(end.user_leg_cause.as_ref().map(|c| c as &dyn Word)),
+            word(end.center_leg_cause.as_ref().map(|c| c as &dyn Word)),
+            word(end.hung_up_first.as_ref().map(|c| c as &dyn Word)),
+        ],
+    )
+}
+
+/// Appends a timeline row to the subscriber's call; its `seq`, or `None` for no such call.
+pub(crate) fn append_event(
+    conn: &Connection,
+    sid: &SubscriberId,
+    id: &SessionId,
+    at: DateTime<Utc>,
+    event: &TimelineEvent,
+) -> rusqlite::Result<Option<i64>> {
+    let detail = event.detail().to_string();
+    conn.query_row(
+        "INSERT INTO call_events (call_id, at, kind, detail)
+         SELECT id, ?3, ?4, ?5 FROM calls WHERE id = ?1 AND subscriber_id = ?2 RETURNING seq",
+        params![id.as_str(), sid.as_str(), millis(at), event.kind(), detail],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 impl Db {
@@ -359,22 +403,7 @@ impl Db {
         end: &CallEnd,
         now: DateTime<Utc>,
     ) -> DbResult<Call> {
-        let word = |w: Option<&dyn Word>| w.map(Word::word);
-        let rows = self.conn().execute(
-            "UPDATE calls SET state = ?3, ended_at = ?4, end_cause = ?5, user_end_cause = ?6,
-                 center_end_cause = ?7, hung_up_first = ?8
-             WHERE id = ?1 AND subscriber_id = ?2 AND ended_at IS NULL",
-            params![
-                id.as_str(),
-                sid.as_str(),
-                CallState::Ended.word(),
-                millis(now),
-                end.cause.word(),
-                word(end.user_leg_cause.as_ref().map(|c| c as &dyn Word)),
-                word(end.center_leg_cause.as_ref().map(|c| c as &dyn Word)),
-                word(end.hung_up_first.as_ref().map(|c| c as &dyn Word)),
-            ],
-        )?;
+        let rows = finish_row(&self.conn(), sid, id, end, now)?;
         self.changed_unless_ended(rows, sid, id)?;
         self.get_call(sid, id)
     }
@@ -508,16 +537,7 @@ impl Db {
         at: DateTime<Utc>,
         event: &TimelineEvent,
     ) -> DbResult<i64> {
-        let detail = event.detail().to_string();
-        self.conn()
-            .query_row(
-                "INSERT INTO call_events (call_id, at, kind, detail)
-                 SELECT id, ?3, ?4, ?5 FROM calls WHERE id = ?1 AND subscriber_id = ?2 RETURNING seq",
-                params![id.as_str(), sid.as_str(), millis(at), event.kind(), detail],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or(DbError::NotFound { what: "call" })
+        append_event(&self.conn(), sid, id, at, event)?.ok_or(DbError::NotFound { what: "call" })
     }
 
     /// The call's timeline in the order it was written. A row written by an older Callbond

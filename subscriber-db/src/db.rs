@@ -61,6 +61,17 @@ impl Db {
         Ok(user_version(&self.conn())?)
     }
 
+    /// SQLite's `PRAGMA integrity_check`: `["ok"]` for a sound file, else one line per
+    /// problem found (at most 100).
+    pub fn integrity_check(&self) -> DbResult<Vec<String>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("PRAGMA integrity_check")?;
+        let lines = statement
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(lines)
+    }
+
     /// The connection. A panic in another thread while it held the lock cannot leave a
     /// transaction open (rusqlite rolls back on drop), so a poisoned lock is still usable.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -182,6 +193,8 @@ mod tests {
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .expect("foreign keys");
         assert_eq!(fk, 1);
+        drop(conn);
+        assert_eq!(second.integrity_check().expect("check"), ["ok"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod calls;
 mod db;
+mod dialogs;
 mod error;
 mod import;
 mod keys;
@@ -23,6 +24,7 @@ pub use words as types;
 
 pub use calls::{Call, CallEnd, CallEvent, CallFilter, LegCdr, MAX_CALLS_PER_PAGE, NewCall};
 pub use db::Db;
+pub use dialogs::{EndedDial, InterruptedCall, LegDialog, OpenDial};
 pub use error::{DbError, DbResult, ImportError, ValidationError};
 pub use import::{ImportMode, ImportSummary, RouteInput};
 pub use keys::{ApiKey, ApiToken, KeyId, NewApiKey, Principal};

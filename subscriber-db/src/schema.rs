@@ -129,4 +129,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     UPDATE calls SET user_end_cause = 'rejected' WHERE user_end_cause LIKE 'rejected_%';
     UPDATE calls SET center_end_cause = 'rejected' WHERE center_end_cause LIKE 'rejected_%';
     "#,
+    // 3: the SIP dialog of every dial and where it is (ringing, answered, ended), so a platform
+    // that starts after one that died can end what it left open: CANCEL needs the INVITE's
+    // Request-URI, Call-ID, From, To, CSeq number and top Via (RFC 3261 §9.1); BYE needs both
+    // tags, the remote target and the route set (§12.2.1.1). `route_set` is a JSON array of
+    // Route values in the order they are sent (the 2xx's Record-Route reversed, §12.1.2).
+    r#"
+    CREATE TABLE leg_dialogs (
+        call_id       TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        leg           TEXT NOT NULL,
+        attempt       INTEGER NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('ringing', 'answered', 'ended')),
+        sip_call_id   TEXT NOT NULL,
+        from_header   TEXT NOT NULL,
+        to_header     TEXT NOT NULL,
+        remote_tag    TEXT,
+        request_uri   TEXT NOT NULL,
+        cseq          INTEGER NOT NULL,
+        via_branch    TEXT NOT NULL,
+        via_sent_by   TEXT NOT NULL,
+        transport     TEXT NOT NULL CHECK (transport IN ('udp', 'tcp')),
+        destination   TEXT NOT NULL,
+        remote_target TEXT,
+        route_set     TEXT NOT NULL,
+        PRIMARY KEY (call_id, leg, attempt)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX leg_dialogs_open ON leg_dialogs(call_id) WHERE state <> 'ended';
+    "#,
 ];

@@ -7,6 +7,9 @@
 //! let (leg, mut events) = voice.originate(request).await?;
 //! while let Some(event) = events.recv().await { /* Answered → leg.say(..), Digit, HungUp */ }
 //! let cdr = leg.record(); // Call-ID, trunk, final status, PDD and answer/end times
+//! let dialog = cdr.dialog; // what a later process needs to end the leg (store it)
+//! // After a crash, in the next process, before placing calls:
+//! let ended = voice.end_left_open(&dialog, answered).await; // CANCEL or BYE, and the answer
 //! ```
 //!
 //! Logs: each leg has one `leg` span with its Call-ID and the dialled number masked to its last
@@ -25,6 +28,6 @@ pub use config::{Transport, Trunk, VoiceConfig};
 pub use error::VoiceError;
 pub use leg::{CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateRequest, bridge};
 pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError};
-pub use record::{HangupSide, LegRecord};
-pub use sip::Voice;
+pub use record::{DialogSnapshot, HangupSide, LegRecord};
 pub use sip::trunk::check_target as check_trunk_target;
+pub use sip::{FarEndAnswer, LegEnded, RecoveryRequest, Voice};

@@ -1,10 +1,14 @@
 //! The call detail record facts of one leg ([`LegRecord`]) and the rules that fill them in as
 //! the leg's SIP exchange goes by: which response is the first provisional one, what ends the
-//! leg, who hung up. Plain values in, values out: the leg task (`sip::call`) stamps the times
-//! and calls these rules; nothing here reads a clock or touches the network.
+//! leg, who hung up; and the leg's SIP dialog ([`DialogSnapshot`]), which a process started
+//! after this one died needs to end the leg. Plain values in, values out: the leg task
+//! (`sip::call`) stamps the times and reads the dialog off the wire (`sip::snapshot`);
+//! nothing here reads a clock or touches the network.
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+use crate::config::Transport;
 
 /// What a leg's call detail record needs, as the leg task saw it on the wire.
 ///
@@ -38,6 +42,39 @@ pub struct LegRecord {
     pub final_reason: Option<String>,
     /// Who ended an answered leg: the far end's BYE or ours; `None` when it never answered.
     pub hung_up_by: Option<HangupSide>,
+    /// The leg's SIP dialog as far as ending it needs; `None` only if the stack's INVITE
+    /// lacked a header it always writes.
+    pub dialog: Option<DialogSnapshot>,
+}
+
+/// What a later process needs to end this leg's SIP dialog without the stack's memory of it:
+/// CANCEL while the INVITE rings (same Request-URI, Call-ID, From, To, CSeq number and top
+/// Via as the INVITE, RFC 3261 §9.1), BYE once answered (both tags, the remote target and the
+/// route set, §12.2.1.1). Header values are kept as sent or received, so they read back
+/// exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialogSnapshot {
+    pub call_id: String,
+    /// The From header value, with our tag.
+    pub from: String,
+    /// The INVITE's To header value: no tag.
+    pub to: String,
+    /// The far end's To tag, from the 2xx.
+    pub remote_tag: Option<String>,
+    pub request_uri: String,
+    /// The INVITE's CSeq number; after a digest challenge, that of the INVITE sent again.
+    pub cseq: u32,
+    /// The INVITE's top Via branch and sent-by (`host:port`), which a CANCEL repeats.
+    pub via_branch: String,
+    pub via_sent_by: String,
+    pub transport: Transport,
+    /// Where the INVITE was sent (`host:port`, from its Request-URI).
+    pub destination: String,
+    /// The Contact URI of the 2xx.
+    pub remote_target: Option<String>,
+    /// Route values in the order a request in the dialog carries them: the 2xx's
+    /// Record-Route reversed (§12.1.2).
+    pub route_set: Vec<String>,
 }
 
 /// Which side ended an answered leg.
@@ -50,7 +87,12 @@ pub enum HangupSide {
 }
 
 impl LegRecord {
-    pub(crate) fn new(call_id: String, trunk: Option<String>, invite_at: SystemTime) -> Self {
+    pub(crate) fn new(
+        call_id: String,
+        trunk: Option<String>,
+        invite_at: SystemTime,
+        dialog: Option<DialogSnapshot>,
+    ) -> Self {
         Self {
             call_id,
             trunk,
@@ -61,6 +103,7 @@ impl LegRecord {
             final_status: None,
             final_reason: None,
             hung_up_by: None,
+            dialog,
         }
     }
 
@@ -140,7 +183,7 @@ mod tests {
     }
 
     fn record() -> LegRecord {
-        LegRecord::new("c1@h".into(), Some("gw:5060".into()), at(0))
+        LegRecord::new("c1@h".into(), Some("gw:5060".into()), at(0), None)
     }
 
     /// One step of a leg's life, applied to the record.

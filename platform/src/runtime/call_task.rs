@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use voice::{BridgeHandle, LegEvent, Voice};
-use words::{EndCause, PushSource, TimelineEvent};
+use words::{EndCause, LegState, PushSource, TimelineEvent};
 
 use super::legs::{self, ActiveLeg};
 use super::record::{self, Timeline};
@@ -39,8 +39,9 @@ struct CallTask {
     flow: CallFlow,
     user: Option<ActiveLeg>,
     center: Option<ActiveLeg>,
-    /// Legs the flow is done with, draining until they confirm their end; each gives its CDR.
-    retired: Vec<JoinHandle<subscriber_db::LegCdr>>,
+    /// Legs the flow is done with, draining until they confirm their end; each gives its CDR
+    /// and dialog.
+    retired: Vec<JoinHandle<legs::DialRows>>,
     bridge: Option<BridgeHandle>,
     timeline: Timeline,
     state: State,
@@ -140,11 +141,17 @@ impl CallTask {
         let flow_event = active.flow_event(leg, &event);
         if let LegEvent::HungUp(cause) = &event {
             info!(%leg, call_id = active.handle.call_id(), ?cause, "leg ended");
-            self.timeline.leg(active.cdr(Some(cause)));
+            self.timeline.leg(active.rows(Some(cause), LegState::Ended));
             *slot = None;
             self.unbridge();
         } else if matches!(event, LegEvent::Answered { .. }) {
-            self.timeline.leg(active.cdr(None));
+            self.timeline.leg(active.rows(None, LegState::Answered));
+        } else if matches!(
+            event,
+            LegEvent::Trying | LegEvent::Ringing | LegEvent::EarlyMedia
+        ) && active.invite_resent()
+        {
+            self.timeline.leg(active.rows(None, LegState::Ringing));
         }
         if let Some(flow_event) = flow_event {
             // The rows the flow writes for this event carry the time voice saw it.
@@ -195,7 +202,7 @@ impl CallTask {
                             attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
                             number: target.number.clone(),
                         };
-                        let active = ActiveLeg::new(handle, events, dial);
+                        let mut active = ActiveLeg::new(handle, events, dial);
                         let record = active.handle.record();
                         self.timeline.row_at(
                             legs::utc(record.invite_at),
@@ -205,7 +212,7 @@ impl CallTask {
                                 call_id: record.call_id.clone(),
                             },
                         );
-                        self.timeline.leg(active.cdr(None));
+                        self.timeline.leg(active.rows(None, LegState::Ringing));
                         *self.slot(leg) = Some(active);
                     }
                     Err(e) => {
@@ -343,8 +350,8 @@ impl CallTask {
             }
         }
         for drain in std::mem::take(&mut self.retired) {
-            if let Ok(cdr) = drain.await {
-                self.timeline.leg(cdr);
+            if let Ok(rows) = drain.await {
+                self.timeline.leg(rows);
             }
         }
         self.timeline.flush().await;

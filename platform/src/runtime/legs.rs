@@ -3,17 +3,18 @@
 //! flow is done with. A retired leg's events never reach the flow again (the flow's contract:
 //! events describe the current dial only); a small task drains them until the leg reports its
 //! end, so every leg is seen to end in the logs, and hangs it up if it lingers. Each dial's
-//! call detail record is built here from what voice recorded on the wire.
+//! call detail record and SIP dialog (what a restart needs to end it, see `recover`) are built
+//! here from what voice recorded on the wire.
 
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use subscriber_db::LegCdr;
+use subscriber_db::{LegCdr, LegDialog};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, warn};
-use voice::{CallLeg, Destination, LegEvent, LegRecord, OriginateRequest};
-use words::{E164, LegEndCause};
+use voice::{CallLeg, Destination, DialogSnapshot, LegEvent, LegRecord, OriginateRequest};
+use words::{E164, LegEndCause, LegState, SipTransport};
 
 use crate::flow::{DialTarget, Event, Leg, LegFailure, Prompt, PromptKind};
 
@@ -35,7 +36,12 @@ pub(super) struct ActiveLeg {
     pub(super) dial: Dial,
     /// Whether a provisional response was seen already (the first one is the post-dial delay).
     rang: bool,
+    /// The INVITE (CSeq, branch) whose dialog was last handed out for writing.
+    written_invite: Option<(u32, String)>,
 }
+
+/// A dial's rows as the database stores them: its CDR and, when voice has it, its SIP dialog.
+pub(super) type DialRows = (LegCdr, Option<LegDialog>);
 
 /// What the flow dialed: the leg, the attempt and the number, as the CDR names them.
 #[derive(Debug, Clone)]
@@ -54,12 +60,24 @@ impl ActiveLeg {
             playing: None,
             dial,
             rang: false,
+            written_invite: None,
         }
     }
 
-    /// The leg's call detail record as voice saw it on the wire so far.
-    pub(super) fn cdr(&self, end: Option<&voice::EndCause>) -> LegCdr {
-        cdr(&self.dial, &self.handle.record(), end, self.answered)
+    /// The leg's call detail record as voice saw it on the wire so far, and its SIP dialog in
+    /// `state`.
+    pub(super) fn rows(&mut self, end: Option<&voice::EndCause>, state: LegState) -> DialRows {
+        let record = self.handle.record();
+        self.written_invite = record.dialog.as_ref().map(invite_of);
+        let dialog = record.dialog.as_ref().map(|d| leg_dialog(d, state));
+        (cdr(&self.dial, &record, end, self.answered), dialog)
+    }
+
+    /// Whether the INVITE went out again since its dialog was written (the stack answered a
+    /// digest challenge with a new CSeq and branch), so a restart would CANCEL the wrong one.
+    pub(super) fn invite_resent(&self) -> bool {
+        let now = self.handle.record().dialog.as_ref().map(invite_of);
+        now.is_some() && now != self.written_invite
     }
 
     /// When `event` happened on the wire, where voice knows it: the first provisional
@@ -130,6 +148,33 @@ fn cdr(dial: &Dial, record: &LegRecord, end: Option<&voice::EndCause>, answered:
         final_status: record.final_status,
         final_reason: record.final_reason.clone(),
         end_cause: end.map(|e| leg_end_cause(e, answered)),
+    }
+}
+
+/// What identifies the INVITE a CANCEL must match: its CSeq and top Via branch.
+fn invite_of(dialog: &DialogSnapshot) -> (u32, String) {
+    (dialog.cseq, dialog.via_branch.clone())
+}
+
+/// A leg's SIP dialog as the database stores it.
+pub(super) fn leg_dialog(dialog: &DialogSnapshot, state: LegState) -> LegDialog {
+    LegDialog {
+        state,
+        sip_call_id: dialog.call_id.clone(),
+        from: dialog.from.clone(),
+        to: dialog.to.clone(),
+        remote_tag: dialog.remote_tag.clone(),
+        request_uri: dialog.request_uri.clone(),
+        cseq: dialog.cseq,
+        via_branch: dialog.via_branch.clone(),
+        via_sent_by: dialog.via_sent_by.clone(),
+        transport: match dialog.transport {
+            voice::Transport::Udp => SipTransport::Udp,
+            voice::Transport::Tcp => SipTransport::Tcp,
+        },
+        destination: dialog.destination.clone(),
+        remote_target: dialog.remote_target.clone(),
+        route_set: dialog.route_set.clone(),
     }
 }
 
@@ -222,8 +267,9 @@ pub(super) fn originate_request(
 
 /// Ends a leg the flow is done with (BYE when answered, CANCEL while ringing: `hangup` does
 /// both, so a leg that answered just as the flow cancelled it is not left open) and drains its
-/// remaining events in a task that finishes when the leg has ended, with the leg's final CDR.
-pub(super) fn retire(active: ActiveLeg) -> JoinHandle<LegCdr> {
+/// remaining events in a task that finishes when the leg has ended, with the leg's final CDR
+/// and its dialog, ended.
+pub(super) fn retire(active: ActiveLeg) -> JoinHandle<DialRows> {
     let ActiveLeg {
         handle,
         mut events,
@@ -269,7 +315,11 @@ pub(super) fn retire(active: ActiveLeg) -> JoinHandle<LegCdr> {
             };
             let record = handle.record();
             drop(handle);
-            cdr(&dial, &record, end.as_ref(), answered)
+            let dialog = record
+                .dialog
+                .as_ref()
+                .map(|d| leg_dialog(d, LegState::Ended));
+            (cdr(&dial, &record, end.as_ref(), answered), dialog)
         }
         .in_current_span(),
     )

@@ -2,11 +2,13 @@
 //! (`crate::flow`) and executes its commands against `voice`, `pagepush` and `subscriber-db`.
 //! It owns sockets and timers only through those crates; decisions stay in the flow.
 //! This module holds the handle the web front uses to start calls and the count of calls in
-//! progress, so a shutdown can wait for every call to hang up its legs and close its record.
+//! progress, so a shutdown can wait for every call to hang up its legs and close its record,
+//! and the start-up recovery that ends what a process which died left open (`recover`).
 
 mod call_task;
 mod legs;
 mod record;
+mod recover;
 mod sentences;
 mod spec;
 
@@ -20,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info_span};
 use voice::Voice;
 
+pub use recover::{Recovery, recover_interrupted_calls};
 pub use spec::SpecError;
 
 /// What the web front hands over once the user confirmed a number and the call record exists.

@@ -1,12 +1,13 @@
 //! The call's record in the database while the runtime runs it: timeline rows (stamped when
 //! they happened, written in order in one blocking task per batch), each leg's call detail
-//! record, the record's state, and closing the record at the end or when the tables do not
-//! allow the call. Failures to write are logged, never fatal: the call itself goes on.
+//! record and SIP dialog, the record's state, and closing the record at the end or when the
+//! tables do not allow the call. Failures to write are logged, never fatal: the call itself
+//! goes on.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use subscriber_db::{CallEnd, Db, LegCdr, SessionId, SubscriberId};
+use subscriber_db::{CallEnd, Db, LegCdr, LegDialog, SessionId, SubscriberId};
 use tracing::warn;
 use words::{CallState, EndCause, TimelineEvent};
 
@@ -19,13 +20,13 @@ struct Row {
     event: TimelineEvent,
 }
 
-/// One call's pending timeline rows and leg CDRs, and where they go.
+/// One call's pending timeline rows, leg CDRs and dialogs, and where they go.
 pub(super) struct Timeline {
     db: Arc<Db>,
     sid: SubscriberId,
     call: SessionId,
     rows: Vec<Row>,
-    legs: Vec<LegCdr>,
+    legs: Vec<(LegCdr, Option<LegDialog>)>,
     /// While the flow handles a leg event voice timed on the wire, its rows carry that time.
     stamp: Option<DateTime<Utc>>,
     /// The latest time a row carries: rows never go back in time, even when a wire time is
@@ -55,9 +56,10 @@ impl Timeline {
         self.stamp = None;
     }
 
-    /// Queues a leg's call detail record (written, or rewritten, with the next flush).
-    pub(super) fn leg(&mut self, cdr: LegCdr) {
-        self.legs.push(cdr);
+    /// Queues a dial's call detail record and SIP dialog (written, or rewritten, with the next
+    /// flush): the dialog as a restart after a crash would need it to end the leg.
+    pub(super) fn leg(&mut self, (cdr, dialog): (LegCdr, Option<LegDialog>)) {
+        self.legs.push((cdr, dialog));
     }
 
     /// Queues a row stamped now; [`Timeline::flush`] writes it.
@@ -85,7 +87,12 @@ impl Timeline {
             let rows = rows
                 .iter()
                 .map(|r| db.append_call_event(&sid, &call, r.at, &r.event).map(drop));
-            let legs = legs.iter().map(|cdr| db.upsert_call_leg(&sid, &call, cdr));
+            let legs = legs.iter().flat_map(|(cdr, dialog)| {
+                let dialog = dialog
+                    .as_ref()
+                    .map(|d| db.upsert_leg_dialog(&sid, &call, cdr.leg, cdr.attempt, d));
+                std::iter::once(db.upsert_call_leg(&sid, &call, cdr)).chain(dialog)
+            });
             rows.chain(legs).find_map(Result::err)
         })
         .await;

@@ -59,6 +59,9 @@ pub(crate) fn ended_text(cause: EndCause) -> &'static str {
         }
         EndCause::MaxCallLength => "The call reached its maximum length and was ended.",
         EndCause::Cancelled => "The call was ended by the service. Please try again later.",
+        EndCause::Interrupted => {
+            "The call was cut off by a fault on our side. We are sorry; please start again."
+        }
         EndCause::NoRoute
         | EndCause::BadRoute
         | EndCause::DatabaseError

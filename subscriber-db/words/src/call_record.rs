@@ -120,6 +120,9 @@ word_enum!(
         StartFailed => "start_failed",
         /// The call's task failed: a bug, never a peer's doing.
         InternalError => "internal_error",
+        /// The platform process died during the call (crash, kill, power cut); the next start
+        /// ended the legs it had left open and closed the record.
+        Interrupted => "interrupted",
     }
 );
 
@@ -138,6 +141,26 @@ word_enum!(
         RemoteHangup => "remote_hangup",
         /// We hung up.
         LocalHangup => "local_hangup",
+    }
+);
+
+word_enum!(
+    /// Where one dial's SIP dialog is, as the platform last stored it: what a restarted
+    /// platform must do to end it (CANCEL while ringing, BYE once answered, nothing once ended).
+    LegState {
+        /// The INVITE is out and has no final response yet.
+        Ringing => "ringing",
+        /// A 2xx arrived: the dialog is confirmed.
+        Answered => "answered",
+        Ended => "ended",
+    }
+);
+
+word_enum!(
+    /// The SIP transport a dial's INVITE went out on.
+    SipTransport {
+        Udp => "udp",
+        Tcp => "tcp",
     }
 );
 
@@ -330,6 +353,11 @@ pub enum TimelineEvent {
     Finished {
         cause: EndCause,
     },
+    /// The platform restarted after this call's process died and ended the legs it had left
+    /// open (CANCEL for ringing ones, BYE for answered ones).
+    Interrupted {
+        legs_ended: u32,
+    },
 }
 
 impl TimelineEvent {
@@ -375,6 +403,7 @@ impl TimelineEvent {
             Self::Cancel { .. } => "cancel",
             Self::Hangup { .. } => "hangup",
             Self::Finished { .. } => "finished",
+            Self::Interrupted { .. } => "interrupted",
         }
     }
 
@@ -415,13 +444,17 @@ mod tests {
             "user_hung_up agent_hung_up user_busy user_no_answer user_rejected user_unreachable \
              user_left_before_bridge agent_left_before_bridge center_unreachable \
              agent_never_signed_on sign_on_failed max_call_length cancelled no_route bad_route \
-             database_error start_failed internal_error"
+             database_error start_failed internal_error interrupted"
         );
         let legs: Vec<&dyn Word> = LegEndCause::ALL.iter().map(|s| s as &dyn Word).collect();
         assert_eq!(
             words(&legs),
             "busy no_answer rejected network_error cancelled remote_hangup local_hangup"
         );
+        let leg_states: Vec<&dyn Word> = LegState::ALL.iter().map(|s| s as &dyn Word).collect();
+        assert_eq!(words(&leg_states), "ringing answered ended");
+        let transports: Vec<&dyn Word> = SipTransport::ALL.iter().map(|s| s as &dyn Word).collect();
+        assert_eq!(words(&transports), "udp tcp");
     }
 
     #[test]
@@ -532,6 +565,7 @@ mod tests {
             T::Finished {
                 cause: EndCause::AgentHungUp,
             },
+            T::Interrupted { legs_ended: 2 },
         ]
     }
 

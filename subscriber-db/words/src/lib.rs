@@ -21,8 +21,8 @@ mod text;
 mod web;
 
 pub use call_record::{
-    CallState, CallStatus, EndCause, HungUpFirst, IgnoredBecause, Leg, LegEndCause, PushSource,
-    SignOnWord, TimelineEvent, UnknownWord, Word,
+    CallState, CallStatus, EndCause, HungUpFirst, IgnoredBecause, Leg, LegEndCause, LegState,
+    PushSource, SignOnWord, SipTransport, TimelineEvent, UnknownWord, Word,
 };
 pub use call_setup::{CallOrder, SignOnMode};
 pub use dtmf::{DtmfKey, NotADtmfKey};

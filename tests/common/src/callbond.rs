@@ -1,5 +1,7 @@
 //! The real binary as a child process: temp directory with its database, port 0 everywhere,
-//! the bound addresses read from its one ready line on stdout, killed when dropped.
+//! the bound addresses read from its one ready line on stdout, killed when dropped. It can be
+//! killed hard (SIGKILL, as a crash) and started again on the same directory, database and
+//! config, as an operator's restart would.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -19,11 +21,16 @@ pub struct Options {
     pub args: Vec<String>,
 }
 
+/// How long a start may take until the ready line: a start after a crash first ends the legs
+/// the dead process left open, which takes up to 64·T1 (32 s) when a far end never answers.
+const READY_LIMIT: Duration = Duration::from_secs(75);
+
 /// A running `callbond serve`.
 pub struct Callbond {
     child: Child,
     dir: tempfile::TempDir,
     exe: PathBuf,
+    args: Vec<String>,
     pub http: SocketAddr,
     pub sip: Option<SocketAddr>,
     /// An operator API key made by `callbond admin init` before start.
@@ -64,52 +71,45 @@ impl Callbond {
             .context("admin init printed no `operator key:` line")?;
 
         let stderr_log = dir.path().join("stderr.log");
-        let mut child = Command::new(&exe)
-            .arg("--config")
-            .arg(&config)
-            .args(&options.args)
-            .arg("serve")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&stderr_log)?))
-            .spawn()
-            .context("starting callbond")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining so the child never blocks on a full pipe.
-            let _ = std::io::copy(&mut reader.take(u64::MAX), &mut std::io::sink());
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                bail!(
-                    "callbond did not become ready in 30 s; stderr:\n{}",
-                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
-                );
-            }
-        };
-        let (http, sip) = parse_ready_line(&line).with_context(|| {
-            format!(
-                "unexpected ready line {line:?}; stderr:\n{}",
-                std::fs::read_to_string(&stderr_log).unwrap_or_default()
-            )
-        })?;
+        let (child, http, sip) = serve(&exe, &config, &options.args, &stderr_log)?;
         Ok(Self {
             child,
             dir,
             exe,
+            args: options.args,
             http,
             sip,
             operator_key,
             stderr_log,
         })
+    }
+
+    /// Kills the binary at once (SIGKILL: no shutdown, no BYE, as a crash would) and waits
+    /// for it to be gone.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().context("sending SIGKILL")?;
+        self.child.wait().context("waiting for the killed binary")?;
+        Ok(())
+    }
+
+    /// Starts the binary again after [`Callbond::kill`] or [`Callbond::terminate`] on the same
+    /// directory, database and config, and on the SIP address it had: a restart on the
+    /// configured port, so far ends answer the new process (RFC 3261 §18.2.2 sends responses
+    /// to the Via's sent-by). Its log goes on in the same file. Returns once it is ready.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_none() {
+            bail!("callbond is still running; kill or terminate it first");
+        }
+        let mut args = self.args.clone();
+        if let Some(sip) = self.sip {
+            args.push(format!("--sip-listen={sip}"));
+        }
+        let config = self.dir.path().join("callbond.toml");
+        let (child, http, sip) = serve(&self.exe, &config, &args, &self.stderr_log)?;
+        self.child = child;
+        self.http = http;
+        self.sip = sip;
+        Ok(())
     }
 
     /// `http://127.0.0.1:PORT` plus `path`.
@@ -186,6 +186,55 @@ impl Drop for Callbond {
             eprintln!("--- callbond stderr ---\n{}", self.logs());
         }
     }
+}
+
+/// Spawns `callbond --config CONFIG ARGS serve`, its stderr appended to `stderr_log`, and
+/// waits for its ready line.
+fn serve(
+    exe: &Path,
+    config: &Path,
+    args: &[String],
+    stderr_log: &Path,
+) -> anyhow::Result<(Child, SocketAddr, Option<SocketAddr>)> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr_log)?;
+    let mut child = Command::new(exe)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .arg("serve")
+        .current_dir(config.parent().unwrap_or(Path::new(".")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .context("starting callbond")?;
+    let logs = || std::fs::read_to_string(stderr_log).unwrap_or_default();
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep draining so the child never blocks on a full pipe.
+        let _ = std::io::copy(&mut reader.take(u64::MAX), &mut std::io::sink());
+    });
+    let line = match rx.recv_timeout(READY_LIMIT) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            bail!(
+                "callbond did not become ready in {READY_LIMIT:?}; stderr:\n{}",
+                logs()
+            );
+        }
+    };
+    let (http, sip) = parse_ready_line(&line)
+        .with_context(|| format!("unexpected ready line {line:?}; stderr:\n{}", logs()))?;
+    Ok((child, http, sip))
 }
 
 fn parse_ready_line(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {

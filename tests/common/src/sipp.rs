@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
@@ -72,6 +72,23 @@ impl Sipp {
         if !found {
             bail!("sipp is not installed; these tests need a real SIP peer: scripts/install");
         }
+        // A port free a moment ago can be taken by the time SIPp binds it (other peers start
+        // in parallel): then SIPp exits at once, and another pair of ports is tried.
+        let mut attempt = 1;
+        loop {
+            match Self::spawn(scenario, &options)? {
+                Ok(sipp) => return Ok(sipp),
+                Err(early_exit) if attempt < START_ATTEMPTS => {
+                    attempt += 1;
+                    eprintln!("{early_exit}; trying other ports");
+                }
+                Err(early_exit) => bail!("{early_exit}"),
+            }
+        }
+    }
+
+    /// One start on fresh ports: the running SIPp, or (inner `Err`) why it exited at once.
+    fn spawn(scenario: &str, options: &SippOptions) -> anyhow::Result<Result<Self, String>> {
         let dir = tempfile::tempdir()?;
         let port = free_udp_port()?;
         let media_port = free_udp_port()?;
@@ -100,23 +117,39 @@ impl Sipp {
             .context("starting sipp")?;
         // Wait until SIPp holds its port: under load it can take longer than a short ring
         // timeout, and an INVITE sent before it binds is lost until the next retransmission.
+        // Looked up in /proc rather than by binding the port: a probe holding it for a moment
+        // could be what makes SIPp's own bind fail.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        while !udp_port_bound(port) {
             if let Some(status) = child.try_wait()? {
-                bail!("sipp exited ({status}) before binding port {port}");
+                let stderr =
+                    std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+                return Ok(Err(format!(
+                    "sipp exited ({status}) before binding port {port}: {}",
+                    stderr.trim()
+                )));
             }
             if Instant::now() > deadline {
                 bail!("sipp did not bind port {port} within 10 s");
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(Self {
+        Ok(Ok(Self {
             child: Some(child),
             dir,
             scenario: scenario.to_owned(),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             media_port,
-        })
+        }))
+    }
+
+    /// Kills SIPp at once, as a far end that went away: nothing answers on its port any more.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
     }
 
     /// Waits for SIPp to exit and fails, with its logs, unless every call passed.
@@ -161,6 +194,18 @@ impl Sipp {
         split_messages(&text, "message received")
     }
 
+    /// When SIPp received the first request with `method` (its `-trace_msg` time, to the
+    /// microsecond), if it did.
+    pub fn first_received_at(&self, method: &str) -> Option<SystemTime> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
+        let prefix = format!("{method} ");
+        timed_messages(&text, "message received")
+            .into_iter()
+            .find(|(_, m)| m.starts_with(&prefix))
+            .and_then(|(at, _)| at)
+    }
+
     /// The INVITEs SIPp received.
     pub fn received_invites(&self) -> Vec<String> {
         self.received()
@@ -189,10 +234,33 @@ impl Drop for Sipp {
     }
 }
 
+/// Starts of SIPp on fresh ports before giving up.
+const START_ATTEMPTS: u32 = 3;
+
+/// Whether a UDP socket of any process is bound to `port` (IPv4), from `/proc/net/udp`.
+fn udp_port_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let wanted = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .any(|local| local.ends_with(&wanted))
+}
+
 /// Splits SIPp's `-trace_msg` log into the messages whose banner contains `direction`.
 fn split_messages(log: &str, direction: &str) -> Vec<String> {
-    // Each entry starts with a dashed line and a timestamp, then "UDP message received
-    // [N] bytes :" (or "sent"), an empty line, and the message itself.
+    timed_messages(log, direction)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// Like [`split_messages`], with the time of each entry's banner.
+fn timed_messages(log: &str, direction: &str) -> Vec<(Option<SystemTime>, String)> {
+    // Each entry starts with a dashed line and a local timestamp (`2026-12-02
+    // 02:14:20.244320`), then "UDP message received [N] bytes :" (or "sent"), an empty line,
+    // and the message itself.
     let mut out = Vec::new();
     for entry in log.split("----------------------------------------------- ") {
         let Some((banner, rest)) = entry.split_once(direction) else {
@@ -201,8 +269,15 @@ fn split_messages(log: &str, direction: &str) -> Vec<String> {
         if banner.contains('\n') && banner.lines().count() > 2 {
             continue;
         }
+        let at = banner.lines().next().and_then(|line| {
+            chrono::NaiveDateTime::parse_from_str(line.trim(), "%Y-%m-%d %H:%M:%S%.f")
+                .ok()?
+                .and_local_timezone(chrono::Local)
+                .single()
+                .map(SystemTime::from)
+        });
         let body = rest.split_once('\n').map(|(_, b)| b).unwrap_or("");
-        out.push(body.trim_start_matches(['\n', '\r']).to_owned());
+        out.push((at, body.trim_start_matches(['\n', '\r']).to_owned()));
     }
     out
 }
@@ -236,5 +311,28 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert!(got[0].starts_with("INVITE sip:8001@"));
         assert_eq!(header(&got[0], "from"), Some("<sip:+49@x>;tag=1"));
+    }
+
+    #[test]
+    fn sees_a_bound_udp_port() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = socket.local_addr().expect("addr").port();
+        assert!(udp_port_bound(port));
+        drop(socket);
+        assert!(!udp_port_bound(port));
+    }
+
+    #[test]
+    fn reads_the_trace_times() {
+        let log = "----------------------------------------------- 2026-12-02 02:14:20.244320\nUDP message received [10] bytes :\n\nCANCEL sip:8001@127.0.0.1 SIP/2.0\n\n";
+        let got = timed_messages(log, "message received");
+        let want = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+            .and_then(|d| d.and_hms_micro_opt(2, 14, 20, 244_320))
+            .and_then(|t| t.and_local_timezone(chrono::Local).single())
+            .map(SystemTime::from);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, want);
+        assert!(want.is_some());
+        assert!(got[0].1.starts_with("CANCEL "));
     }
 }

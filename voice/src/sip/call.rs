@@ -23,6 +23,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::Inner;
 use super::invite::{self, PreparedInvite};
 use super::message::{CancelReason, content_type_is, end_cause_for_status, parse_dtmf_relay};
+use super::snapshot;
 use crate::error::VoiceError;
 use crate::leg::{CallLeg, DigitVia, EndCause, LegCommand, LegEvent, MediaSlot, OriginateRequest};
 use crate::media::{DigitSource, MediaEvent, MediaHandle, MediaLeg};
@@ -63,7 +64,7 @@ pub(super) async fn originate(
     let (state_tx, states) = inner.dialogs.new_dialog_state_channel();
     // Stamped before the dialog layer's task puts the INVITE on the wire, a few µs later.
     let clock = LegClock::start();
-    let record = RecordCell::new(LegRecord::new(call_id.clone(), trunk, clock.now()));
+    let invite_at = clock.now();
     let (dialog, invite) = {
         let _entered = span.enter();
         inner
@@ -71,6 +72,17 @@ pub(super) async fn originate(
             .do_invite_async(option, state_tx)
             .map_err(|e| VoiceError::Invite(Box::new(e)))?
     };
+    // The stack built the INVITE before returning; its task sends it.
+    let dialog_facts = snapshot::from_invite(&dialog.initial_request(), transport);
+    if dialog_facts.is_none() {
+        warn!(parent: &span, "voice: INVITE lacks a dialog header; a restart could not end this leg");
+    }
+    let record = RecordCell::new(LegRecord::new(
+        call_id.clone(),
+        trunk,
+        invite_at,
+        dialog_facts,
+    ));
     info!(parent: &span, ?transport, "voice: INVITE sent");
 
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
@@ -185,8 +197,13 @@ impl LegTask {
         };
         if let Ok(Ok((_, Some(response)))) = &wait.result {
             let (code, reason) = (response.status_code.code(), reason_phrase(response));
-            self.record
-                .update(|r| r.final_response(code, reason, wait.at));
+            let answered = response.status_code.kind() == StatusCodeKind::Successful;
+            self.record.update(|r| {
+                r.final_response(code, reason, wait.at);
+                if let Some(dialog) = r.dialog.as_mut().filter(|_| answered) {
+                    snapshot::apply_answer(dialog, response);
+                }
+            });
         }
         match final_outcome(wait.result, wait.cancelled) {
             Ok(response) => self.answer(&response, wait.early_sdp, media).await,
@@ -330,6 +347,15 @@ impl LegTask {
 
     /// Report a provisional response; true if `state` was one.
     async fn on_provisional(&self, state: DialogState, early_sdp: &mut Option<Vec<u8>>) -> bool {
+        if matches!(state, DialogState::Trying(_) | DialogState::Early(..)) {
+            // A response to the INVITE as last sent, which a digest challenge may have changed.
+            let sent = self.dialog.initial_request();
+            self.record.update(|r| {
+                if let Some(dialog) = r.dialog.as_mut() {
+                    snapshot::refresh_invite(dialog, &sent);
+                }
+            });
+        }
         let event = match state {
             DialogState::Trying(_) => LegEvent::Trying,
             DialogState::Early(_, response) => {

@@ -9,6 +9,8 @@ mod invite;
 pub(crate) mod message;
 #[cfg(test)]
 mod proptests;
+mod recover;
+mod snapshot;
 pub(crate) mod trunk;
 
 use std::net::{SocketAddr, TcpListener};
@@ -29,6 +31,9 @@ use crate::config::VoiceConfig;
 use crate::error::VoiceError;
 use crate::leg::{CallLeg, LegEvent, OriginateRequest};
 use crate::media::MediaEngine;
+use crate::record::DialogSnapshot;
+
+pub use recover::{FarEndAnswer, LegEnded, RecoveryRequest};
 
 /// Methods we answer, advertised in `Allow` (RFC 3261 §20.5).
 pub(crate) const ALLOWED: [Method; 6] = [
@@ -120,6 +125,14 @@ impl Voice {
     /// The bound UDP address (TCP listens on the same port).
     pub fn sip_addr(&self) -> SocketAddr {
         self.inner.sip_addr
+    }
+
+    /// End a leg that a process which died left open, from its stored dialog alone: CANCEL
+    /// when it was ringing, BYE when `answered`. Returns once the far end answered or the
+    /// transaction gave up (Timer F, about 34 s at most). Call it before placing calls: it
+    /// shares the SIP endpoint with them.
+    pub async fn end_left_open(&self, dialog: &DialogSnapshot, answered: bool) -> LegEnded {
+        recover::end_left_open(&self.inner, dialog, answered).await
     }
 
     /// Place an outbound call. Events arrive on the returned receiver until

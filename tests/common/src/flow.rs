@@ -138,7 +138,15 @@ impl Rig {
             .strip_prefix("/sessions/")
             .context("redirect is not to /sessions/{id}")?;
         let connect = self.http.get(self.cb.url(&location)).send().await?;
-        if !connect.status().is_success() {
+        // A call that already ended (a busy phone answers 486 within a millisecond) sends the
+        // browser on to its Disconnect page: that is the Connect page doing its job.
+        let ended = format!("{location}/ended");
+        let to_ended = connect
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| l == ended);
+        if !connect.status().is_success() && !(connect.status().is_redirection() && to_ended) {
             bail!("the Connect page answered {}", connect.status());
         }
         SessionId::try_from(id).map_err(|e| anyhow::anyhow!("bad session id {id}: {e}"))

@@ -146,7 +146,9 @@ impl Rig {
             .get("location")
             .and_then(|l| l.to_str().ok())
             .is_some_and(|l| l == ended);
-        if !connect.status().is_success() && !(connect.status().is_redirection() && to_ended) {
+        let shown =
+            connect.status().is_success() || (connect.status().is_redirection() && to_ended);
+        if !shown {
             bail!("the Connect page answered {}", connect.status());
         }
         SessionId::try_from(id).map_err(|e| anyhow::anyhow!("bad session id {id}: {e}"))

@@ -269,7 +269,8 @@ fn ended_dial(dial: &OpenDial, result: &LegEnded) -> EndedDial {
 }
 
 /// The record's end: `interrupted`, each leg's cause that of its latest dial (ended now or
-/// before), and the platform as the one who hung up when it ended an answered leg.
+/// before), and who hung up first: a party whose phone hung up before the crash (the dead
+/// process was ending the call), else the platform when it ended an answered leg now.
 fn call_end(call: &Call, ended: &[EndedDial], hung_up_answered: bool) -> CallEnd {
     let latest = |leg: Leg| -> Option<LegEndCause> {
         let cdr = call
@@ -287,8 +288,22 @@ fn call_end(call: &Call, ended: &[EndedDial], hung_up_answered: bool) -> CallEnd
         cause: EndCause::Interrupted,
         user_leg_cause: latest(Leg::User),
         center_leg_cause: latest(Leg::Center),
-        hung_up_first: hung_up_answered.then_some(HungUpFirst::Platform),
+        hung_up_first: hung_up_before(call).or(hung_up_answered.then_some(HungUpFirst::Platform)),
     }
+}
+
+/// The party whose phone hung up first before the crash, from the dials that ended with the
+/// far end's BYE.
+fn hung_up_before(call: &Call) -> Option<HungUpFirst> {
+    let first = call
+        .legs
+        .iter()
+        .filter(|c| c.end_cause == Some(LegEndCause::RemoteHangup))
+        .min_by_key(|c| c.ended_at)?;
+    Some(match first.leg {
+        Leg::User => HungUpFirst::User,
+        Leg::Center => HungUpFirst::Center,
+    })
 }
 
 #[cfg(test)]
@@ -468,6 +483,19 @@ mod tests {
         assert_eq!(end.user_leg_cause, Some(LegEndCause::LocalHangup));
         assert_eq!(end.center_leg_cause, Some(LegEndCause::Cancelled));
         assert_eq!(end.hung_up_first, Some(HungUpFirst::Platform));
+        // Killed while ending: the user's phone had hung up; the agent's BYE was outstanding.
+        call.legs = vec![
+            cdr(Leg::User, 0, Some(LegEndCause::RemoteHangup)),
+            cdr(Leg::Center, 0, None),
+        ];
+        let ended = [ended_dial(
+            &dial(Leg::Center, 0, LegState::Answered),
+            &result(RecoveryRequest::Bye, ok()),
+        )];
+        let end = call_end(&call, &ended, true);
+        assert_eq!(end.user_leg_cause, Some(LegEndCause::RemoteHangup));
+        assert_eq!(end.center_leg_cause, Some(LegEndCause::LocalHangup));
+        assert_eq!(end.hung_up_first, Some(HungUpFirst::User));
         // Killed before any dial: no leg causes, nobody hung up.
         call.legs.clear();
         assert_eq!(

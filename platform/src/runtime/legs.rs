@@ -193,13 +193,15 @@ fn leg_end_cause(end: &voice::EndCause, answered: bool) -> LegEndCause {
     }
 }
 
-/// A `voice` leg event as a flow event; `None` for events the flow does not need (Trying,
-/// early media) and for `PlayoutDone`, which [`ActiveLeg::flow_event`] tags with the prompt it
+/// A `voice` leg event as a flow event; `None` for events the flow does not need (Trying)
+/// and for `PlayoutDone`, which [`ActiveLeg::flow_event`] tags with the prompt it
 /// started. `answered`: whether this dial was answered before.
 fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
     match event {
-        LegEvent::Trying | LegEvent::EarlyMedia | LegEvent::PlayoutDone => None,
-        LegEvent::Ringing => Some(Event::Ringing(leg)),
+        LegEvent::Trying | LegEvent::PlayoutDone => None,
+        // A network that plays its own ring tone or announcement (183 with SDP, RFC 3960)
+        // instead of sending 180 is ringing the phone all the same, as mobile networks do.
+        LegEvent::Ringing | LegEvent::EarlyMedia => Some(Event::Ringing(leg)),
         LegEvent::Answered { .. } => Some(Event::Answered(leg)),
         LegEvent::Digit { key, .. } => Some(Event::DigitsReceived(leg, *key)),
         LegEvent::HungUp(cause) => Some(match cause {
@@ -349,7 +351,7 @@ mod tests {
         let failed = |f| Some(Event::Failed(leg, f));
         for (event, answered, want) in [
             (LegEvent::Trying, false, None),
-            (LegEvent::EarlyMedia, false, None),
+            (LegEvent::EarlyMedia, false, Some(Event::Ringing(leg))),
             (LegEvent::PlayoutDone, true, None),
             (LegEvent::Ringing, false, Some(Event::Ringing(leg))),
             (

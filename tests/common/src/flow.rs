@@ -22,6 +22,8 @@ pub struct RigOptions {
     pub center_scenario: &'static str,
     pub center: SippOptions,
     pub seed: Seed,
+    /// Digest credentials (username, password) on the trunk to the user's phone.
+    pub user_trunk_auth: Option<(&'static str, &'static str)>,
 }
 
 impl Default for RigOptions {
@@ -32,6 +34,7 @@ impl Default for RigOptions {
             center_scenario: "flow_center_agent.xml",
             center: SippOptions::default(),
             seed: Seed::default(),
+            user_trunk_auth: None,
         }
     }
 }
@@ -59,7 +62,7 @@ impl Rig {
         let center = Sipp::uas(options.center_scenario, options.center)?;
         let extra_config = format!(
             "{}[web]\nmax_calls_per_ip_per_hour = 10000\nmax_calls_per_number_per_hour = 100\n",
-            seed::trunks_config(user.addr, center.addr)
+            seed::trunks_config_with(user.addr, center.addr, options.user_trunk_auth)
         );
         let cb = Callbond::start(
             exe,

@@ -125,8 +125,20 @@ pub fn site_secret(
 
 /// The `[[trunks]]` config sending user numbers to `user` and center numbers to `center`.
 pub fn trunks_config(user: std::net::SocketAddr, center: std::net::SocketAddr) -> String {
+    trunks_config_with(user, center, None)
+}
+
+/// [`trunks_config`] with digest credentials (username, password) on the user's trunk.
+pub fn trunks_config_with(
+    user: std::net::SocketAddr,
+    center: std::net::SocketAddr,
+    user_auth: Option<(&str, &str)>,
+) -> String {
+    let auth = user_auth
+        .map(|(name, password)| format!("username = \"{name}\"\npassword = \"{password}\"\n"))
+        .unwrap_or_default();
     format!(
-        "[[trunks]]\nprefix = \"{USER_PREFIX}\"\ntarget = \"{user}\"\n\
+        "[[trunks]]\nprefix = \"{USER_PREFIX}\"\ntarget = \"{user}\"\n{auth}\
          [[trunks]]\nprefix = \"{CENTER_PREFIX}\"\ntarget = \"{center}\"\n"
     )
 }

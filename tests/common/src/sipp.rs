@@ -206,6 +206,17 @@ impl Sipp {
             .and_then(|(at, _)| at)
     }
 
+    /// The last request with `method` SIPp received: when (its `-trace_msg` time) and its text.
+    pub fn last_received(&self, method: &str) -> Option<(Option<SystemTime>, String)> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
+        let prefix = format!("{method} ");
+        timed_messages(&text, "message received")
+            .into_iter()
+            .rev()
+            .find(|(_, m)| m.starts_with(&prefix))
+    }
+
     /// The INVITEs SIPp received.
     pub fn received_invites(&self) -> Vec<String> {
         self.received()

@@ -325,3 +325,35 @@ async fn toll_fraud_destinations_are_refused_before_any_call() -> anyhow::Result
     assert_eq!(status, 303, "{body}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_number_no_trunk_reaches_is_refused_at_the_form() -> anyhow::Result<()> {
+    // Default policy (US). The only trunk carries +1 201 numbers.
+    let fx = Fixture::start(Setup {
+        trunk_prefix: "+1201",
+        ..Setup::default()
+    })
+    .await?;
+    let link = fx.signed_link(SUBJECT, None, None);
+    // A US number the policy allows, in a range no trunk reaches.
+    let (status, location, body) =
+        WelcomeForm::submit_number(&link, &fx.cb.url(""), "+1 312 555 0123").await?;
+    assert_eq!(status, 422, "{body}");
+    assert!(location.is_none());
+    assert!(
+        body.contains("no telephone line that reaches this number"),
+        "{body}"
+    );
+    assert!(fx.calls().is_empty(), "no call was stored or placed");
+    assert!(
+        fx.cb
+            .logs()
+            .contains("no trunk carries the callback number"),
+        "the operator is told why"
+    );
+    // A number the trunk carries goes through.
+    assert!(USER_NUMBER.starts_with("+1201"));
+    let (status, _, body) = WelcomeForm::submit_number(&link, &fx.cb.url(""), USER_NUMBER).await?;
+    assert_eq!(status, 303, "{body}");
+    Ok(())
+}

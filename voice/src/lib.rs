@@ -30,4 +30,5 @@ pub use leg::{CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateReque
 pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError};
 pub use record::{DialogSnapshot, HangupSide, LegRecord};
 pub use sip::trunk::check_target as check_trunk_target;
+pub use sip::trunk::trunk_prefix_carries;
 pub use sip::{FarEndAnswer, LegEnded, RecoveryRequest, Voice};

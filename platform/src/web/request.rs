@@ -25,7 +25,7 @@ use super::html::Page;
 use super::number;
 use super::welcome::Welcome;
 use crate::AppState;
-use crate::config::{DialingConfig, WebConfig};
+use crate::config::{DialingConfig, TrunkConfig, WebConfig};
 use crate::destinations::BlockList;
 use crate::runtime::CallRequest;
 use sha2::{Digest, Sha256};
@@ -100,7 +100,7 @@ pub(crate) async fn submit(
     let outcome = state
         .with_db(move |db| {
             let config = db_state.config();
-            let rules = (&config.web, &config.dialing);
+            let rules = (&config.web, &config.dialing, config.trunks.as_slice());
             let decided = decide_and_create(db, &db_web, rules, &ask, now);
             (ask, decided)
         })
@@ -232,7 +232,7 @@ async fn start_call(state: &AppState, ask: Ask, created: Created) -> Response {
 fn decide_and_create(
     db: &Db,
     web: &WebState,
-    (limits, dialing): (&WebConfig, &DialingConfig),
+    (limits, dialing, trunks): (&WebConfig, &DialingConfig, &[TrunkConfig]),
     ask: &Ask,
     now: DateTime<Utc>,
 ) -> Result<(Context, Result<Created, Refusal>), DbError> {
@@ -261,6 +261,23 @@ fn decide_and_create(
             return Ok((context, Err(Refusal::Number { status, text })));
         }
     };
+    // Allowed, but no trunk reaches it: the platform knows before dialing that the call
+    // cannot be placed, so the visitor hears it now rather than "we could not reach you".
+    if !trunks
+        .iter()
+        .any(|t| voice::trunk_prefix_carries(&t.prefix, &number))
+    {
+        tracing::warn!(
+            subscriber = %ask.sid,
+            number = %number.masked(),
+            "web: no trunk carries the callback number; refused at the form"
+        );
+        let text = "We have no telephone line that reaches this number, so we cannot call it. \
+                    Please enter another number."
+            .to_owned();
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok((context, Err(Refusal::Number { status, text })));
+    }
     if let Some(text) = over_rate_limit(db, limits, &number, ask.client_ip, now)? {
         let status = StatusCode::TOO_MANY_REQUESTS;
         return Ok((context, Err(Refusal::Number { status, text })));

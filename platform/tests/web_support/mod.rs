@@ -53,6 +53,8 @@ pub struct Setup {
     pub extra_config: String,
     /// Whether the subscriber's site accepts unsigned links.
     pub site_accepts_unsigned: bool,
+    /// The one trunk's prefix; empty: it carries every number.
+    pub trunk_prefix: &'static str,
 }
 
 impl Setup {
@@ -73,8 +75,8 @@ impl Fixture {
             env!("CARGO_BIN_EXE_callbond"),
             Options {
                 extra_config: format!(
-                    "[[trunks]]\nprefix = \"\"\ntarget = \"{trunk}\"\n{}",
-                    setup.extra_config
+                    "[[trunks]]\nprefix = \"{}\"\ntarget = \"{trunk}\"\n{}",
+                    setup.trunk_prefix, setup.extra_config
                 ),
                 ..Options::default()
             },

@@ -18,14 +18,25 @@ pub(crate) struct Route {
     pub(crate) trunk: Option<String>,
 }
 
+/// Whether a trunk with `prefix` carries `number`: the number starts with the prefix, a
+/// leading `+` ignored on both sides (an empty prefix carries every number). The one rule
+/// trunk selection and the web form's "can we call this at all" check share.
+pub fn trunk_prefix_carries(prefix: &str, number: &E164) -> bool {
+    carries(prefix, number.as_str())
+}
+
+fn carries(prefix: &str, number: &str) -> bool {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    digits.starts_with(prefix.strip_prefix('+').unwrap_or(prefix))
+}
+
 /// The trunk whose prefix is the longest one the number starts with; among equal prefixes the
 /// first configured. A leading `+` is ignored on both sides.
 pub(crate) fn select_trunk<'a>(trunks: &'a [Trunk], number: &str) -> Option<&'a Trunk> {
-    let digits = number.strip_prefix('+').unwrap_or(number);
     let mut best: Option<&Trunk> = None;
     for trunk in trunks {
         let prefix = trunk.prefix.strip_prefix('+').unwrap_or(&trunk.prefix);
-        if !digits.starts_with(prefix) {
+        if !carries(prefix, number) {
             continue;
         }
         let longer = best.is_none_or(|b| prefix.len() > b.prefix.trim_start_matches('+').len());

@@ -109,6 +109,13 @@ pub(crate) fn new_cookie_value() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
+/// How long a browser keeps the form cookie: a day past the form's own lifetime. The cookie
+/// only ties a form to its browser; were it to expire with the form, a visitor who comes back
+/// to an old form would be told to allow cookies instead of "this form is too old".
+pub(crate) fn cookie_max_age(form_ttl_secs: u32) -> i64 {
+    i64::from(form_ttl_secs) + 86_400
+}
+
 /// The `Set-Cookie` header value for `value`; `secure` when browsers reach us over https.
 pub(crate) fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };

@@ -131,7 +131,7 @@ fn welcome(
     .page(StatusCode::OK);
     page.cookies.push(form::set_cookie(
         cookie,
-        i64::from(state.config().web.form_ttl_secs),
+        form::cookie_max_age(state.config().web.form_ttl_secs),
         state.public_base_url().starts_with("https://"),
     ));
     page

@@ -677,6 +677,36 @@ fn user_hanging_up_during_the_bridge_drops_pending_digits() {
 }
 
 #[test]
+fn a_line_that_dies_bridged_is_lost_not_hung_up() {
+    // The agent's media stops (or its transport fails) with no BYE: voice reports a network
+    // failure on the answered leg.
+    let mut h = bridged_user_first();
+    let cmds = h.event(Event::Failed(Leg::Center, LegFailure::Network));
+    assert_eq!(
+        cmds,
+        [Command::Hangup(Leg::User), ended(EndCause::AgentLineLost)]
+    );
+    let mut h = bridged_user_first();
+    let cmds = h.event(Event::Failed(Leg::User, LegFailure::Network));
+    assert_eq!(
+        cmds,
+        [Command::Hangup(Leg::Center), ended(EndCause::UserLineLost)]
+    );
+    // Before the bridge the user, still on the line, hears the goodbye first.
+    let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    let cmds = h.event(Event::Failed(Leg::Center, LegFailure::Network));
+    assert_eq!(
+        cmds,
+        [say(Leg::User, PromptKind::Farewell, "goodbye", false)]
+    );
+    let cmds = h.event(Event::HungUp(Leg::User));
+    assert_eq!(cmds, [ended(EndCause::AgentLineLost)]);
+}
+
+#[test]
 fn max_call_length_hangs_up_both() {
     let mut h = bridged_user_first();
     let cmds = h.advance(3600 * SEC);

@@ -57,6 +57,14 @@ pub(crate) fn ended_text(cause: EndCause) -> &'static str {
         | EndCause::SignOnFailed => {
             "Sorry, no agent could take your call right now. Please try again later."
         }
+        EndCause::UserLineLost => {
+            "The line to your phone dropped, so the call has ended. Please start again if you \
+             still need help."
+        }
+        EndCause::AgentLineLost => {
+            "The line to the agent dropped, so the call has ended. We are sorry; please start \
+             again."
+        }
         EndCause::MaxCallLength => "The call reached its maximum length and was ended.",
         EndCause::Cancelled => "The call was ended by the service. Please try again later.",
         EndCause::Interrupted => {

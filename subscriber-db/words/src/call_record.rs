@@ -99,7 +99,8 @@ word_enum!(
         UserNoAnswer => "user_no_answer",
         /// The user's side answered the INVITE with a final failure other than busy.
         UserRejected => "user_rejected",
-        /// The user's leg failed on the network (no response, transport error, dead media).
+        /// The user's leg failed on the network before it was answered (no response,
+        /// transport error).
         UserUnreachable => "user_unreachable",
         UserLeftBeforeBridge => "user_left_before_bridge",
         AgentLeftBeforeBridge => "agent_left_before_bridge",
@@ -123,6 +124,11 @@ word_enum!(
         /// The platform process died during the call (crash, kill, power cut); the next start
         /// ended the legs it had left open and closed the record.
         Interrupted => "interrupted",
+        /// The user's answered leg died without a BYE: its media stopped (no RTP for the
+        /// media timeout) or its transport failed.
+        UserLineLost => "user_line_lost",
+        /// The agent's answered leg died without a BYE, as for `user_line_lost`.
+        AgentLineLost => "agent_line_lost",
     }
 );
 
@@ -444,7 +450,7 @@ mod tests {
             "user_hung_up agent_hung_up user_busy user_no_answer user_rejected user_unreachable \
              user_left_before_bridge agent_left_before_bridge center_unreachable \
              agent_never_signed_on sign_on_failed max_call_length cancelled no_route bad_route \
-             database_error start_failed internal_error interrupted"
+             database_error start_failed internal_error interrupted user_line_lost agent_line_lost"
         );
         let legs: Vec<&dyn Word> = LegEndCause::ALL.iter().map(|s| s as &dyn Word).collect();
         assert_eq!(

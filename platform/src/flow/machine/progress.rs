@@ -188,7 +188,15 @@ impl CallFlow {
         self.set_leg(leg, LegStatus::Gone(end));
         self.record(T::HungUp { leg, end });
         let bridged = self.phase == CenterPhase::Bridged;
+        // A leg that died without a BYE (media stopped, transport failed) was not hung up.
+        let lost = end == LegEndCause::NetworkError;
         let (cause, farewell) = match (leg, bridged) {
+            (Leg::User, _) if lost => (EndCause::UserLineLost, None),
+            (Leg::Center, true) if lost => (EndCause::AgentLineLost, None),
+            (Leg::Center, false) if lost => (
+                EndCause::AgentLineLost,
+                Some(self.spec.texts.goodbye.clone()),
+            ),
             (Leg::User, true) => (EndCause::UserHungUp, None),
             (Leg::Center, true) => (EndCause::AgentHungUp, None),
             (Leg::User, false) => (EndCause::UserLeftBeforeBridge, None),

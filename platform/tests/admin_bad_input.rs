@@ -96,6 +96,14 @@ async fn bad_bodies_and_parameters_name_the_field_and_change_nothing() -> anyhow
             "dtmf keys",
         ),
         (
+            // `#` ends an agent's key run: a page under "1#" could never be keyed.
+            Method::POST,
+            "/subscribers/acme/pages",
+            json!({ "keys": "1#", "title": "T", "html": "<p>" }),
+            "keys",
+            "could never be selected from the keypad",
+        ),
+        (
             Method::POST,
             "/subscribers/acme/pages",
             json!({ "keys": "1", "title": "T", "html": "<p>", "url": "https://acme.example/" }),

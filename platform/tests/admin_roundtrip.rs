@@ -158,7 +158,7 @@ async fn subscriber_site_routes_pages_and_policy_read_back_equal() -> anyhow::Re
     let html_page =
         json!({ "keys": "1", "title": "Your policy", "html": "<h1>Policy</h1><p>Details</p>" });
     let url_page =
-        json!({ "keys": "2#", "title": "Claims form", "url": "https://www.acme.example/claims" });
+        json!({ "keys": "2*", "title": "Claims form", "url": "https://www.acme.example/claims" });
     let mut page_ids = Vec::new();
     for page in [&html_page, &url_page] {
         let (status, body) = admin.post("/subscribers/acme/pages", &key, page).await?;

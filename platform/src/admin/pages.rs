@@ -39,6 +39,14 @@ struct PageBody {
 
 impl PageBody {
     fn into_input(self) -> Result<PageInput, ApiError> {
+        if !self.keys.agent_can_key() {
+            return Err(ApiError::invalid_field(
+                None,
+                "keys",
+                "page keys are 1 to 8 of 0-9 and *: an agent's # ends the key run, so a page \
+                 whose keys hold # could never be selected from the keypad",
+            ));
+        }
         let content = match (self.html, self.url) {
             (Some(html), None) => PageContent::Html(html),
             (None, Some(url)) => PageContent::Url(url),

@@ -196,6 +196,15 @@ impl DtmfKeys {
     /// The longest page key run.
     pub const MAX: usize = 8;
 
+    /// Whether an agent can key this run on a phone: every key is a page key ([`DtmfKey::is_page_key`]).
+    /// `#` ends an agent's run, so keys with `#` can never select a page from the keypad.
+    pub fn agent_can_key(&self) -> bool {
+        self.0
+            .chars()
+            .filter_map(DtmfKey::from_char)
+            .all(DtmfKey::is_page_key)
+    }
+
     /// The keys as one run, when they form valid page keys.
     pub fn from_keys(keys: &[DtmfKey]) -> Option<Self> {
         let text: String = keys.iter().map(|k| k.as_char()).collect();
@@ -416,6 +425,10 @@ mod tests {
             ("A", false),
             ("1 2", false),
         ]);
+        let keyable = |t: &str| t.parse::<DtmfKeys>().map(|k| k.agent_can_key());
+        assert_eq!(keyable("0123*"), Ok(true));
+        assert_eq!(keyable("*#09"), Ok(false));
+        assert_eq!(keyable("#"), Ok(false));
         check::<SignOnPin>(&[
             ("12", true),
             ("12345678", true),

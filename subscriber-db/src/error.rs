@@ -29,6 +29,11 @@ pub enum DbError {
     Conflict { what: &'static str },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// Revoking this operator key would leave none active: nobody could manage the platform.
+    #[error(
+        "this is the last active operator key; create another first (`callbond admin operator-key create`)"
+    )]
+    LastOperatorKey,
     /// Unknown or revoked API key. Deliberately says nothing about which.
     #[error("the API key is unknown or revoked")]
     Unauthorized,

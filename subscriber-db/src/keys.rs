@@ -168,6 +168,54 @@ impl Db {
         changed(rows, "api key")
     }
 
+    /// Revokes an operator key; a subscriber's key is `NotFound` here. The last active operator
+    /// key cannot be revoked ([`DbError::LastOperatorKey`]): nobody could manage the platform.
+    /// Revoking a revoked key again keeps the first revocation time.
+    pub fn revoke_operator_key(&self, id: KeyId, now: DateTime<Utc>) -> DbResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let active: Option<bool> = tx
+            .query_row(
+                "SELECT revoked_at IS NULL FROM api_keys WHERE id = ?1 AND subscriber_id IS NULL",
+                [id.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match active {
+            None => {
+                return Err(DbError::NotFound {
+                    what: "operator key",
+                });
+            }
+            Some(false) => return Ok(()),
+            Some(true) => {}
+        }
+        let others: i64 = tx.query_row(
+            "SELECT count(*) FROM api_keys WHERE subscriber_id IS NULL AND revoked_at IS NULL AND id <> ?1",
+            [id.0],
+            |r| r.get(0),
+        )?;
+        if others == 0 {
+            return Err(DbError::LastOperatorKey);
+        }
+        tx.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1",
+            params![id.0, crate::db::millis(now)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many operator keys are active (not revoked).
+    pub fn count_active_operator_keys(&self) -> DbResult<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT count(*) FROM api_keys WHERE subscriber_id IS NULL AND revoked_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Revokes one of this subscriber's keys; another subscriber's key is `NotFound`.
     pub fn revoke_subscriber_key(
         &self,
@@ -207,6 +255,40 @@ impl Db {
 mod tests {
     use crate::tests::{at, db_with, sid};
     use crate::{DbError, Principal};
+
+    #[test]
+    fn the_last_active_operator_key_cannot_be_revoked() {
+        let db = db_with(&["alpha"]);
+        let first = db.create_operator_key(at(0)).expect("operator");
+        assert!(matches!(
+            db.revoke_operator_key(first.key.id, at(1)),
+            Err(DbError::LastOperatorKey)
+        ));
+        assert_eq!(db.count_active_operator_keys().expect("count"), 1);
+        let second = db.create_operator_key(at(2)).expect("operator");
+        db.revoke_operator_key(first.key.id, at(3)).expect("revoke");
+        assert!(matches!(
+            db.authenticate(first.token.expose()),
+            Err(DbError::Unauthorized)
+        ));
+        // Again: the first revocation time stays; the other key is now the last one.
+        db.revoke_operator_key(first.key.id, at(4)).expect("again");
+        assert_eq!(
+            db.list_operator_keys().expect("list")[0].revoked_at,
+            Some(at(3))
+        );
+        assert!(matches!(
+            db.revoke_operator_key(second.key.id, at(5)),
+            Err(DbError::LastOperatorKey)
+        ));
+        // A subscriber's key is not an operator key.
+        let sub = db.create_subscriber_key(&sid("alpha"), at(6)).expect("key");
+        assert!(matches!(
+            db.revoke_operator_key(sub.key.id, at(7)),
+            Err(DbError::NotFound { .. })
+        ));
+        assert_eq!(db.count_active_operator_keys().expect("count"), 1);
+    }
 
     #[test]
     fn tokens_authenticate_as_their_principal_until_revoked() {

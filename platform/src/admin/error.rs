@@ -100,6 +100,9 @@ impl From<DbError> for ApiError {
                 "conflict",
                 format!("{what} already exists"),
             ),
+            DbError::LastOperatorKey => {
+                ApiError::new(StatusCode::CONFLICT, "last_operator_key", e.to_string())
+            }
             DbError::Invalid(v) => ApiError::bad_request(v.to_string()),
             DbError::Unauthorized => ApiError::unauthorized(),
             DbError::Import(i) => ApiError {

@@ -22,8 +22,12 @@ const MAX_LINK_TTL_SECS: u64 = 366 * 24 * 3600;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Creates the database if needed and prints a new operator key (shown once).
+    /// Creates the database if needed and, when it has no active operator key yet, prints a
+    /// new one (shown once). Running it again mints nothing: see `operator-key create`.
     Init,
+    /// Operator API keys: create, list, revoke.
+    #[command(subcommand)]
+    OperatorKey(OperatorKeyCommand),
     /// Subscribers (the businesses using the platform).
     #[command(subcommand)]
     Subscriber(SubscriberCommand),
@@ -62,6 +66,19 @@ pub enum KeyCommand {
     Create {
         #[arg(long)]
         subscriber: SubscriberId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorKeyCommand {
+    /// Creates another operator key and prints it (shown once).
+    Create,
+    /// Lists the operator keys: id, first characters, created, revoked.
+    List,
+    /// Revokes an operator key at once (not the last active one).
+    Revoke {
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -120,9 +137,38 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     let db = crate::open_db(config)?;
     let now = chrono::Utc::now();
     match command {
-        AdminCommand::Init => {
+        AdminCommand::Init => match db.count_active_operator_keys()? {
+            0 => {
+                let key = db.create_operator_key(now)?;
+                println!("operator key: {}", key.token.expose());
+            }
+            n => println!(
+                "already initialised: {n} active operator key(s); \
+                 `callbond admin operator-key create` makes another"
+            ),
+        },
+        AdminCommand::OperatorKey(OperatorKeyCommand::Create) => {
             let key = db.create_operator_key(now)?;
+            println!("key id: {}", key.key.id);
             println!("operator key: {}", key.token.expose());
+        }
+        AdminCommand::OperatorKey(OperatorKeyCommand::List) => {
+            for key in db.list_operator_keys()? {
+                let revoked = key.revoked_at.map_or_else(
+                    || "active".to_owned(),
+                    |at| format!("revoked {}", at.to_rfc3339()),
+                );
+                println!(
+                    "{}\t{}…\tcreated {}\t{revoked}",
+                    key.id,
+                    key.prefix,
+                    key.created_at.to_rfc3339()
+                );
+            }
+        }
+        AdminCommand::OperatorKey(OperatorKeyCommand::Revoke { id }) => {
+            db.revoke_operator_key(subscriber_db::KeyId(id), now)?;
+            println!("operator key {id} revoked");
         }
         AdminCommand::Subscriber(SubscriberCommand::Create { id, name, inactive }) => {
             let new = NewSubscriber {

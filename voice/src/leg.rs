@@ -179,6 +179,15 @@ impl CallLeg {
         Ok(())
     }
 
+    /// Say `text` once to this leg's far end only, bridged or not: while it plays the other
+    /// party's audio to this leg is held back and the other party hears nothing of it (an
+    /// agent-only notice, a warning). [`LegEvent::PlayoutDone`] reports its end.
+    pub async fn announce(&self, text: &str) -> Result<(), VoiceError> {
+        let media = self.answered_media()?;
+        media.announce(text).await?;
+        Ok(())
+    }
+
     pub fn stop_playing(&self) -> Result<(), VoiceError> {
         self.answered_media()?.stop_playing();
         Ok(())

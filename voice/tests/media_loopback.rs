@@ -605,3 +605,90 @@ async fn ports_come_from_the_range_and_return_when_a_leg_stops() {
     let _last = engine.allocate().await.unwrap();
     assert_eq!(engine.free_ports(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announcement_over_the_bridge_reaches_only_its_own_far_end() {
+    let engine = engine(41120, 41139);
+    let ext_a = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let ext_b = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let mut leg1 = engine.allocate().await.unwrap();
+    let mut leg2 = engine.allocate().await.unwrap();
+    leg1.sdp_offer(1, 1);
+    leg2.sdp_offer(2, 1);
+    for (leg, ext) in [(&mut leg1, &ext_a), (&mut leg2, &ext_b)] {
+        let port = ext.local_addr().unwrap().port();
+        leg.apply_answer(&peer_sdp(port, "0", "sendrecv")).unwrap();
+    }
+    let (to1, to2) = (
+        SocketAddr::new(LOCALHOST, leg1.local_port()),
+        SocketAddr::new(LOCALHOST, leg2.local_port()),
+    );
+    let (t1, mut e1) = mpsc::channel(16);
+    let (t2, mut e2) = mpsc::channel(16);
+    let (h1, h2) = (leg1.start(t1), leg2.start(t2));
+    let (cap_a, task_a) = capture(ext_a.clone());
+    let (cap_b, task_b) = capture(ext_b.clone());
+    let _bridge = bridge(&h1, &h2).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+
+    // Both far ends talk for 3 s (150 packets); half a second in, leg 2's far end (the agent)
+    // gets a notice the other party must not hear.
+    let packets = 150;
+    let talk = tokio::spawn(stream(ext_a.clone(), to1, 0, 0xA, packets, None));
+    let other = tokio::spawn(stream(ext_b.clone(), to2, 0, 0xB, packets, None));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    h2.announce("No page for three").await.unwrap();
+    let done = next_event(&mut e2, Duration::from_secs(5)).await;
+    assert_eq!(
+        done,
+        Some(MediaEvent::PlayoutDone),
+        "the notice's end is reported"
+    );
+    let (from_a, from_b) = (talk.await.unwrap(), other.await.unwrap());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    h1.stop();
+    h2.stop();
+    h1.stopped().await;
+    h2.stopped().await;
+    task_a.abort();
+    task_b.abort();
+    let (at_a, at_b) = (cap_a.lock().unwrap().clone(), cap_b.lock().unwrap().clone());
+
+    // B's far end: one continuous stream of A's voice, then the notice alone (A held back),
+    // then A's voice again.
+    assert_continuous(&at_b, "leg2 → B");
+    let silence = Codec::Pcmu.silence_byte();
+    let kind = |p: &Captured| {
+        if from_a.contains(&p.payload) {
+            'a'
+        } else if p.payload.iter().all(|&b| b == silence) {
+            's'
+        } else {
+            'n'
+        }
+    };
+    let mut runs: Vec<char> = at_b.iter().map(kind).filter(|&k| k != 's').collect();
+    let notice = runs.iter().filter(|&&k| k == 'n').count();
+    runs.dedup();
+    assert_eq!(
+        runs,
+        ['a', 'n', 'a'],
+        "A's voice, the notice, A's voice again"
+    );
+    // "No page for three" is about a second of speech.
+    assert!((20..150).contains(&notice), "{notice} packets of notice");
+    let heard_a = at_b.iter().filter(|p| kind(p) == 'a').count();
+    assert!(
+        heard_a + notice <= usize::from(packets) + 5,
+        "A's audio was held back, not mixed or queued: {heard_a} + {notice}"
+    );
+    // A's far end heard all of B and nothing of the notice.
+    assert_continuous(&at_a, "leg1 → A");
+    let heard_b = at_a.iter().filter(|p| from_b.contains(&p.payload)).count();
+    let other_audio = at_a
+        .iter()
+        .filter(|p| !from_b.contains(&p.payload) && p.payload.iter().any(|&b| b != silence))
+        .count();
+    assert_eq!((heard_b, other_audio), (usize::from(packets), 0));
+    assert!(drain(&mut e1).is_empty(), "leg 1 played nothing");
+}

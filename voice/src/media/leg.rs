@@ -25,6 +25,9 @@ use super::tts::{Tts, TtsError};
 /// Control messages to a leg's task.
 pub(crate) enum Command {
     Play(Prompt, bool),
+    /// Play to this leg's far end even while bridged: the peer's audio to it is held back
+    /// until the prompt ends (the other party does not hear it).
+    Announce(Prompt),
     StopPlaying,
     Digit(DtmfKey),
     Remote(Negotiated),
@@ -241,6 +244,16 @@ impl MediaHandle {
     pub async fn say(&self, text: &str, looped: bool) -> Result<(), TtsError> {
         let prompt = self.inner.tts.render(text).await?;
         self.play(prompt, looped);
+        Ok(())
+    }
+
+    /// Renders `text` and plays it once to this leg's far end only, bridged or not: while it
+    /// plays, the bridge peer's audio to this leg is held back (dropped, not queued), so the
+    /// other party hears nothing of it and this one hears the prompt, then the peer again.
+    /// `PlayoutDone` reports its end.
+    pub async fn announce(&self, text: &str) -> Result<(), TtsError> {
+        let prompt = self.inner.tts.render(text).await?;
+        self.send(Command::Announce(prompt));
         Ok(())
     }
 

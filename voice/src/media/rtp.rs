@@ -53,6 +53,8 @@ pub(crate) struct Outgoing {
     pub(crate) latched: bool,
     /// The far end wants our RTP (direction and hold address allow it).
     pub(crate) send_allowed: bool,
+    /// Our own announcement plays to the far end over a bridge: the peer's relay holds back.
+    pub(crate) announcing: bool,
 }
 
 impl Outgoing {
@@ -68,6 +70,7 @@ impl Outgoing {
             remote: n.remote_rtp,
             latched: false,
             send_allowed: false,
+            announcing: false,
         };
         out.apply(n);
         out

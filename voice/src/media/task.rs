@@ -10,7 +10,9 @@
 //! with the *peer's* outgoing stream (one uncontended lock) and sends it on the peer's socket
 //! itself: no allocation, no channel, no task hop per packet. While bridged a leg's own
 //! playout pauses (its prompt resumes where it was after unbridge, and reports no
-//! `PlayoutDone` meanwhile), because the peer feeds its stream. Telephone-events are consumed
+//! `PlayoutDone` meanwhile), because the peer feeds its stream; an announcement
+//! (`Command::Announce`) is the exception: it plays to this leg's far end while the peer's
+//! relay into the stream holds back, so only this party hears it. Telephone-events are consumed
 //! here and never relayed; in-band tones are audio, so they are detected *and* relayed.
 //! Must not block: sends use `try_send_to` (UDP; a full buffer drops the packet).
 
@@ -92,6 +94,8 @@ pub(crate) struct LegTask {
     /// Only for legs without telephone-event (RFC 4733 legs send digits as events).
     tones: Option<ToneDetector>,
     bridge: Option<Bridged>,
+    /// An announcement plays to our far end (see [`Command::Announce`]).
+    announcing: bool,
     /// An Attach that overtook its Bridge command (the two legs run on different threads).
     early_attach: Option<(u64, Arc<Endpoint>)>,
     rx_track: RxTrack,
@@ -122,6 +126,7 @@ impl LegTask {
             playout: Playout::default(),
             telephone_events: EventReceiver::default(),
             bridge: None,
+            announcing: false,
             early_attach: None,
             rx_track: RxTrack::default(),
             last_rx: now,
@@ -144,7 +149,8 @@ impl LegTask {
                 armed = due;
                 housekeeping.as_mut().reset(due.into());
             }
-            let paused = self.bridge.is_some();
+            // Bridged, our playout pauses, except for an announcement to our far end.
+            let paused = self.bridge.is_some() && !self.announcing;
             tokio::select! {
                 cmd = self.cmd_rx.recv() => match cmd {
                     None | Some(Command::Stop) => break,
@@ -176,8 +182,20 @@ impl LegTask {
     /// Returns true when our own playout resumes (a bridge ended).
     fn on_command(&mut self, cmd: Command) -> bool {
         match cmd {
-            Command::Play(prompt, looped) => self.playout.play(prompt, looped),
-            Command::StopPlaying => self.playout.stop(),
+            Command::Play(prompt, looped) => {
+                self.set_announcing(false);
+                self.playout.play(prompt, looped);
+            }
+            Command::Announce(prompt) => {
+                self.playout.play(prompt, false);
+                self.set_announcing(true);
+                // Bridged, the ticker was paused: it starts a fresh 20 ms grid now.
+                return self.bridge.is_some();
+            }
+            Command::StopPlaying => {
+                self.set_announcing(false);
+                self.playout.stop();
+            }
             Command::Digit(key) => self.emit(MediaEvent::Digit {
                 key,
                 source: DigitSource::SipInfo,
@@ -241,6 +259,14 @@ impl LegTask {
         false
     }
 
+    /// Whether an announcement holds back the bridge peer's relay into our stream.
+    fn set_announcing(&mut self, on: bool) {
+        if self.announcing != on {
+            self.announcing = on;
+            self.ep.out().announcing = on;
+        }
+    }
+
     /// Tells the peer the bridge is over (we stop or join another bridge).
     fn leave_bridge(&mut self) {
         if let Some(b) = self.bridge.take() {
@@ -272,6 +298,7 @@ impl LegTask {
             self.ep.send(&pkt[..n], dest, &self.ep.counters.sent);
         }
         if frame.finished {
+            self.set_announcing(false);
             self.emit(MediaEvent::PlayoutDone);
         }
     }
@@ -401,7 +428,8 @@ fn relay(
     let (advance, new_spurt) = clock.advance(ssrc, ts, payload.len());
     let packet = {
         let mut out = peer.out();
-        if !out.send_allowed {
+        // The peer's own announcement plays to its far end: our audio waits it out (dropped).
+        if !out.send_allowed || out.announcing {
             return;
         }
         from.transcode(out.codec, payload, body);

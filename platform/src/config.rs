@@ -363,6 +363,13 @@ mod tests {
     }
 
     #[test]
+    fn no_user_agent_unless_configured() {
+        assert_eq!(parse("").expect("valid").voice_config().user_agent, None);
+        let c = parse("[sip]\nuser_agent = \"Acme-Edge/9\"\n").expect("valid");
+        assert_eq!(c.voice_config().user_agent.as_deref(), Some("Acme-Edge/9"));
+    }
+
+    #[test]
     fn full_file_is_read() {
         let c = parse(
             r#"

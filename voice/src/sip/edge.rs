@@ -31,6 +31,9 @@ use tracing::{debug, info};
 use super::incoming::SourceBudget;
 use super::lenient::{self, Carrier, Frame, Screened};
 
+/// How long a connection whose framing is lost stays open for answers already on their way.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
 /// What the edge does with one message after [`lenient::screen`].
 enum Action {
     /// The stack gets these bytes.
@@ -262,6 +265,9 @@ impl Stream {
                     {
                         let _ = self.conn.inner.send_raw(&answer).await;
                     }
+                    // The stack may still be answering the messages before it on this
+                    // connection (RFC 4475 §3.1.1.8 "dblreq" over TCP).
+                    tokio::time::sleep(CLOSE_GRACE).await;
                     return false;
                 }
             }

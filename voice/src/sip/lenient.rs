@@ -283,7 +283,7 @@ fn check<'a>(
             name_addr.check(value).map_err(|r| (400, r))?;
         }
     }
-    check_request_uri(line.uri).map_err(|r| (400, r))?;
+    check_request_uri(line.uri)?;
     if !KNOWN_METHODS.contains(&line.method) {
         return Err((501, "Not Implemented"));
     }
@@ -478,15 +478,19 @@ fn is_sip_version(v: &[u8]) -> bool {
     digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
 }
 
-/// RFC 3261 §19.1.1: a SIP Request-URI has no headers; §19.1.6 / RFC 5118 §4.2: an IPv6 host
-/// is a bracketed reference.
-fn check_request_uri(uri: &[u8]) -> Result<(), &'static str> {
+/// RFC 3261 §8.2.2.1: a scheme we do not serve is 416 (RFC 4475 §3.3.2, §3.3.3; the stack
+/// reads `soap.beep://h` as a SIP URI); §19.1.1: a SIP Request-URI has no headers; §19.1.6 /
+/// RFC 5118 §4.2: an IPv6 host is a bracketed reference.
+fn check_request_uri(uri: &[u8]) -> Result<(), (u16, &'static str)> {
     let lower = uri.to_ascii_lowercase();
+    if lower.starts_with(b"tel:") {
+        return Ok(());
+    }
     let Some(rest) = lower
         .strip_prefix(b"sip:")
         .or_else(|| lower.strip_prefix(b"sips:"))
     else {
-        return Ok(()); // another scheme: 416 from the request handler
+        return Err((416, "Unsupported URI Scheme"));
     };
     // The userinfo may hold `?` and `;` (RFC 3261 §25.1 user-unreserved); it ends at the
     // first `@`.
@@ -495,11 +499,11 @@ fn check_request_uri(uri: &[u8]) -> Result<(), &'static str> {
         None => rest,
     };
     if after_user.contains(&b'?') {
-        return Err("Request-URI carries escaped headers");
+        return Err((400, "Request-URI carries escaped headers"));
     }
     let host = after_user.split(|&b| b == b';').next().unwrap_or_default();
     if !host.starts_with(b"[") && host.iter().filter(|&&b| b == b':').count() > 1 {
-        return Err("IPv6 address in the Request-URI without brackets");
+        return Err((400, "IPv6 address in the Request-URI without brackets"));
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The SIP side of `voice`: one rsipstack endpoint (UDP and TCP on one address) with its
 //! dialog layer, the loop that answers incoming requests, and one task per outbound leg.
 //! rsipstack does the protocol work (transactions, retransmissions, ACK, CANCEL, digest auth);
-//! this module is glue and must not hand-build SIP messages the stack can build.
+//! this module is glue and must not hand-build SIP messages the stack can build. The one
+//! exception is the receive path (`edge`, `lenient`, `syntax`): stateless answers to requests
+//! the stack cannot parse or would accept against RFC 3261.
 
 mod call;
 mod edge;
@@ -14,6 +16,7 @@ pub(crate) mod message;
 mod proptests;
 mod recover;
 mod snapshot;
+mod syntax;
 pub(crate) mod trunk;
 
 use std::net::{SocketAddr, TcpListener};

@@ -111,6 +111,11 @@ impl Sipp {
         Self::start(scenario, false, Some(target), &[], &[])
     }
 
+    /// [`Sipp::uac`] over one TCP connection.
+    pub fn uac_tcp(scenario: &str, target: SocketAddr) -> Sipp {
+        Self::start(scenario, true, Some(target), &[], &[])
+    }
+
     fn start(
         scenario: &str,
         tcp: bool,

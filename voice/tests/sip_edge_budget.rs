@@ -2,7 +2,8 @@
 //! sender the same per-source budget as the stack's (issue 10): a burst of 100 malformed
 //! requests from one address over UDP, or down one TCP connection, gets at most the 20 answers
 //! of one window, and a well-formed OPTIONS from the same address is answered again once the
-//! window has passed.
+//! window has passed. One address holds at most 16 TCP connections at once; the rest are
+//! closed as they are accepted, until one of the 16 goes.
 
 mod common;
 
@@ -130,6 +131,59 @@ async fn tcp_edge_answers_stop_at_the_source_budget() {
     let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
         .await
         .expect("the next window's OPTIONS is answered on the same connection")
+        .expect("read");
+    assert_eq!(statuses(&buf[..n]), [200]);
+}
+
+/// Connections one source may hold at once (edge.rs MAX_TCP_PER_SOURCE).
+const TCP_PER_SOURCE: usize = 16;
+
+#[tokio::test]
+async fn one_source_holds_a_bounded_number_of_tcp_connections() {
+    let (voice, _shutdown) = start_voice(Vec::new()).await;
+    let mut streams = Vec::new();
+    for _ in 0..TCP_PER_SOURCE + 4 {
+        streams.push(
+            tokio::net::TcpStream::connect(voice.sip_addr())
+                .await
+                .expect("connect"),
+        );
+    }
+    // Each is sent one OPTIONS; those over the limit were closed when accepted.
+    let mut answered = 0;
+    let mut closed = 0;
+    for (n, stream) in streams.iter_mut().enumerate() {
+        let from = stream.local_addr().expect("addr");
+        let _ = stream
+            .write_all(&request(1000 + n, "TCP", from, true))
+            .await;
+        let mut buf = vec![0u8; 4096];
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(len)) if statuses(&buf[..len]) == [200] => answered += 1,
+            other => panic!("connection {n}: {other:?}"),
+        }
+    }
+    println!(
+        "{} connections from one source: {answered} answered, {closed} closed",
+        streams.len()
+    );
+    assert_eq!((answered, closed), (TCP_PER_SOURCE, 4));
+
+    // Closing one frees its place for the next.
+    streams.truncate(TCP_PER_SOURCE - 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut next = tokio::net::TcpStream::connect(voice.sip_addr())
+        .await
+        .expect("connect");
+    let from = next.local_addr().expect("addr");
+    next.write_all(&request(2000, "TCP", from, true))
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), next.read(&mut buf))
+        .await
+        .expect("answered")
         .expect("read");
     assert_eq!(statuses(&buf[..n]), [200]);
 }

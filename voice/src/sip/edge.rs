@@ -11,11 +11,12 @@
 //! Answers made here count against the same per-source budget as the stack's
 //! ([`SourceBudget`]), so a flood of garbage buys no more answers than a flood of OPTIONS.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rsipstack::sip::SipMessage;
@@ -30,6 +31,12 @@ use tracing::{debug, info};
 
 use super::incoming::SourceBudget;
 use super::lenient::{self, Carrier, Frame, Screened};
+
+/// Inbound TCP connections one source may hold at once, and all sources together: beyond
+/// either a new connection is closed as soon as it is accepted, so idle or slow connections
+/// cannot grow memory without bound (issue 10). Trunks are exempt.
+pub(super) const MAX_TCP_PER_SOURCE: usize = 16;
+pub(super) const MAX_TCP: usize = 1024;
 
 /// How long a connection whose framing is lost stays open for answers already on their way.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
@@ -160,12 +167,69 @@ impl rsipstack::platform::net::UdpSocket for EdgeUdp {
     }
 }
 
+/// The inbound TCP connections open now, per source address.
+pub(super) struct Connections {
+    limits: (usize, usize),
+    held: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One admitted connection; dropping it frees its place.
+pub(super) struct Slot {
+    connections: Arc<Connections>,
+    ip: IpAddr,
+}
+
+impl Connections {
+    /// At most `per_source` connections from one address and `total` in all.
+    pub(super) fn new(per_source: usize, total: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limits: (per_source, total),
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for a new connection from `ip`, or `None` when it or everyone is at the limit.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let total: usize = held.values().sum();
+        let from_ip = held.get(&ip).copied().unwrap_or(0);
+        if from_ip >= self.limits.0 || total >= self.limits.1 {
+            return None;
+        }
+        held.insert(ip, from_ip + 1);
+        Some(Slot {
+            connections: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self
+            .connections
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Where TCP messages go once screened: into the stack through its channel transport.
 #[derive(Clone)]
 pub(super) struct TcpEdge {
     pub(super) local: SipAddr,
     pub(super) inject: UnboundedSender<TransportEvent>,
     pub(super) screen: Arc<Screen>,
+    pub(super) connections: Arc<Connections>,
     pub(super) token: CancellationToken,
     /// A connection that sends nothing for this long is closed (rsipstack's stream default).
     pub(super) idle: Duration,
@@ -180,14 +244,29 @@ pub(super) async fn serve_tcp(listener: TcpListener, edge: TcpEdge) {
         };
         match accepted {
             Ok((stream, remote)) => {
-                tokio::spawn(serve_stream(stream, remote, edge.clone()));
+                let slot = if edge.screen.budget.is_trunk(remote.ip()) {
+                    None
+                } else {
+                    match edge.connections.admit(remote.ip()) {
+                        Some(slot) => Some(slot),
+                        None => {
+                            // Dropping the stream closes it.
+                            edge.screen
+                                .count_drop(remote, "over the TCP connection limit");
+                            continue;
+                        }
+                    }
+                };
+                tokio::spawn(serve_stream(stream, remote, edge.clone(), slot));
             }
             Err(error) => debug!(%error, "voice: TCP accept failed"),
         }
     }
 }
 
-async fn serve_stream(stream: TcpStream, remote: SocketAddr, edge: TcpEdge) {
+/// Serve one connection until it closes, fails, idles or loses its framing; `_slot` holds its
+/// place in [`Connections`] until then.
+async fn serve_stream(stream: TcpStream, remote: SocketAddr, edge: TcpEdge, _slot: Option<Slot>) {
     let token = edge.token.child_token();
     let Ok(conn) = TcpConnection::from_stream(stream, edge.local.clone(), Some(token.clone()))
     else {
@@ -306,5 +385,24 @@ impl Stream {
             Action::Answer(answer) => self.conn.inner.send_raw(&answer).await.is_ok(),
             Action::Nothing => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_limited_per_source_and_in_all_and_freed_when_dropped() {
+        let connections = Connections::new(2, 3);
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        let a1 = connections.admit(a).expect("first from a");
+        let _a2 = connections.admit(a).expect("second from a");
+        assert!(connections.admit(a).is_none(), "a third from one source");
+        let _b1 = connections.admit(b).expect("b has its own count");
+        assert!(connections.admit(b).is_none(), "three in all");
+        drop(a1);
+        assert!(connections.admit(a).is_some(), "a place freed");
     }
 }

@@ -103,7 +103,7 @@ impl SourceBudget {
         self.is_trunk(ip) || self.sources.admit(ip, now)
     }
 
-    fn is_trunk(&self, ip: IpAddr) -> bool {
+    pub(super) fn is_trunk(&self, ip: IpAddr) -> bool {
         self.trunks
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -236,6 +236,7 @@ async fn bind_transports(
             local: tcp_local,
             inject,
             screen: screen.clone(),
+            connections: edge::Connections::new(edge::MAX_TCP_PER_SOURCE, edge::MAX_TCP),
             token: token.child_token(),
             idle: transport.stream_idle_timeout(),
         },

@@ -7,7 +7,8 @@
 //! from 18 MB to 386 MB): requests from one source address beyond [`SourceLimits`] are dropped
 //! unanswered, and at most [`MAX_LINGERING`] refused INVITEs keep their transaction for the
 //! ACK; beyond that the 403 is sent once and the transaction let go. Trunks are exempt, so
-//! their traffic keeps priority during a flood.
+//! their traffic keeps priority during a flood. The budget ([`SourceBudget`]) is shared with
+//! the receive path (`edge`), whose own answers to what the stack cannot parse count too.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

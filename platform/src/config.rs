@@ -71,6 +71,9 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// Host name or address put in Contact/Via when it differs from `listen`.
     pub public_host: Option<String>,
+    /// Product token sent as `User-Agent` in requests and `Server` in responses. Unset (the
+    /// default): neither header is sent, so scanners get no fingerprint (issue 10).
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +175,7 @@ impl Default for SipConfig {
         Self {
             listen: SocketAddr::new(LOOPBACK, 5060),
             public_host: None,
+            user_agent: None,
         }
     }
 }
@@ -265,7 +269,7 @@ impl Config {
                     from_domain: t.from_domain.clone(),
                 })
                 .collect(),
-            user_agent: format!("Callbond/{}", env!("CARGO_PKG_VERSION")),
+            user_agent: self.sip.user_agent.clone(),
         }
     }
 
@@ -356,6 +360,13 @@ mod tests {
         assert!(c.sip.listen.ip().is_loopback());
         assert_eq!(c.database.path, PathBuf::from("var/callbond.db"));
         assert!(c.trunks.is_empty());
+    }
+
+    #[test]
+    fn no_user_agent_unless_configured() {
+        assert_eq!(parse("").expect("valid").voice_config().user_agent, None);
+        let c = parse("[sip]\nuser_agent = \"Acme-Edge/9\"\n").expect("valid");
+        assert_eq!(c.voice_config().user_agent.as_deref(), Some("Acme-Edge/9"));
     }
 
     #[test]

@@ -18,8 +18,10 @@ pub struct VoiceConfig {
     pub media: MediaConfig,
     /// Outbound routes; the longest matching number prefix wins (see [`Trunk::prefix`]).
     pub trunks: Vec<Trunk>,
-    /// Sent as `User-Agent` in every request and response.
-    pub user_agent: String,
+    /// Sent as `User-Agent` in every request and as `Server` in every response. `None`: no
+    /// message carries either header (RFC 3261 §20.35, §20.41 make both optional; scanners use
+    /// them as a fingerprint).
+    pub user_agent: Option<String>,
 }
 
 /// A SIP peer that carries outbound calls for numbers starting with [`Trunk::prefix`].

@@ -63,7 +63,7 @@ async fn bad_trunk_target_fails_at_start() {
         public_host: None,
         media: voice::MediaConfig::new(LOOPBACK, LOOPBACK, 30_000, 30_010),
         trunks: vec![trunk],
-        user_agent: "callbond-test".to_string(),
+        user_agent: None,
     };
     let started = voice::Voice::start(config, tokio_util::sync::CancellationToken::new()).await;
     assert!(matches!(

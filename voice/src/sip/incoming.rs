@@ -7,11 +7,12 @@
 //! from 18 MB to 386 MB): requests from one source address beyond [`SourceLimits`] are dropped
 //! unanswered, and at most [`MAX_LINGERING`] refused INVITEs keep their transaction for the
 //! ACK; beyond that the 403 is sent once and the transaction let go. Trunks are exempt, so
-//! their traffic keeps priority during a flood.
+//! their traffic keeps priority during a flood. The budget ([`SourceBudget`]) is shared with
+//! the receive path (`edge`), whose own answers to what the stack cannot parse count too.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rsipstack::sip::prelude::HeadersExt;
@@ -83,20 +84,54 @@ impl Sources {
     }
 }
 
+/// The per-source budget of out-of-dialog traffic, shared by this loop and the receive path
+/// (`edge`), whose own answers (400, 501, 505) count against it too. Trunks are exempt.
+pub(super) struct SourceBudget {
+    sources: Sources,
+    trunks: RwLock<Vec<IpAddr>>,
+}
+
+impl SourceBudget {
+    pub(super) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            sources: Sources::new(SOURCE_LIMITS),
+            trunks: RwLock::new(Vec::new()),
+        })
+    }
+
+    /// Counts one message from `ip` at `now`; false once the source is over its limit.
+    pub(super) fn admit(&self, ip: IpAddr, now: Instant) -> bool {
+        self.is_trunk(ip) || self.sources.admit(ip, now)
+    }
+
+    pub(super) fn is_trunk(&self, ip: IpAddr) -> bool {
+        self.trunks
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&ip)
+    }
+}
+
 /// What the loop shares with each request's task.
 struct Edge {
     inner: Arc<Inner>,
-    trunks: Vec<IpAddr>,
-    sources: Sources,
+    budget: Arc<SourceBudget>,
     lingering: Arc<Semaphore>,
 }
 
-pub(super) async fn serve(inner: Arc<Inner>, mut incoming: TransactionReceiver) {
+pub(super) async fn serve(
+    inner: Arc<Inner>,
+    mut incoming: TransactionReceiver,
+    budget: Arc<SourceBudget>,
+) {
     let trunks = trunk_addresses(&inner).await;
+    *budget
+        .trunks
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = trunks;
     let edge = Arc::new(Edge {
         inner,
-        trunks,
-        sources: Sources::new(SOURCE_LIMITS),
+        budget,
         lingering: Arc::new(Semaphore::new(MAX_LINGERING)),
     });
     let mut dropped: u64 = 0;
@@ -124,10 +159,10 @@ impl Edge {
         let Some(ip) = source_ip(tx) else {
             return true;
         };
-        if self.trunks.contains(&ip) || self.inner.dialogs.match_dialog(tx).is_some() {
+        if self.budget.is_trunk(ip) || self.inner.dialogs.match_dialog(tx).is_some() {
             return true;
         }
-        self.sources.admit(ip, Instant::now())
+        self.budget.sources.admit(ip, Instant::now())
     }
 }
 

@@ -1,16 +1,22 @@
 //! The SIP side of `voice`: one rsipstack endpoint (UDP and TCP on one address) with its
 //! dialog layer, the loop that answers incoming requests, and one task per outbound leg.
 //! rsipstack does the protocol work (transactions, retransmissions, ACK, CANCEL, digest auth);
-//! this module is glue and must not hand-build SIP messages the stack can build.
+//! this module is glue and must not hand-build SIP messages the stack can build. The one
+//! exception is the receive path (`edge`, `lenient`, `syntax`): stateless answers to requests
+//! the stack cannot parse or would accept against RFC 3261.
 
 mod call;
+mod edge;
+mod identity;
 mod incoming;
 mod invite;
+pub(crate) mod lenient;
 pub(crate) mod message;
 #[cfg(test)]
 mod proptests;
 mod recover;
 mod snapshot;
+mod syntax;
 pub(crate) mod trunk;
 
 use std::net::{SocketAddr, TcpListener};
@@ -20,8 +26,10 @@ use std::time::Duration;
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::Method;
-use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use rsipstack::sip::transport::Transport;
+use rsipstack::transport::channel::ChannelConnection;
+use rsipstack::transport::udp::{UdpConnection, UdpInner};
+use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -88,13 +96,16 @@ impl Voice {
         let transport_token = CancellationToken::new();
         let transport = TransportLayer::new(transport_token.clone());
 
-        let udp_addr = bind_transports(config.sip_listen, &transport_token, &transport).await?;
+        let budget = incoming::SourceBudget::new();
+        let screen = edge::Screen::new(budget.clone(), config.user_agent.clone());
+        let udp_addr =
+            bind_transports(config.sip_listen, &transport_token, &transport, &screen).await?;
 
         let endpoint = EndpointBuilder::new()
-            .with_user_agent(&config.user_agent)
             .with_cancel_token(transport_token.clone())
             .with_transport_layer(transport)
             .with_allows(ALLOWED.to_vec())
+            .with_inspector(Box::new(identity::Identity::new(config.user_agent.clone())))
             .build();
         let incoming = endpoint
             .incoming_transactions()
@@ -117,7 +128,7 @@ impl Voice {
         info!(sip = %udp_addr, "voice: SIP listening on UDP and TCP");
 
         tokio::spawn(async move { endpoint.serve().await });
-        tokio::spawn(incoming::serve(inner.clone(), incoming));
+        tokio::spawn(incoming::serve(inner.clone(), incoming, budget));
         tokio::spawn(close_after_legs(inner.clone(), transport_token));
         Ok(Voice { inner })
     }
@@ -148,40 +159,88 @@ impl Voice {
     }
 }
 
-/// Bind UDP on `listen` and TCP on the port UDP got, add both to `transport`, and return the
-/// UDP address. With port 0 that port may already be taken for TCP by another program; then
-/// take another UDP port rather than fail a start that asked for "any port".
+/// Bind UDP on `listen` and TCP on the port UDP got, put both behind the edge (`edge.rs`),
+/// add them to `transport`, and return the UDP address. With port 0 that port may already be
+/// taken for TCP by another program; then take another UDP port rather than fail a start that
+/// asked for "any port".
 async fn bind_transports(
     listen: SocketAddr,
     token: &CancellationToken,
     transport: &TransportLayer,
+    screen: &Arc<edge::Screen>,
 ) -> Result<SocketAddr, VoiceError> {
     let mut attempt = 0;
-    let (udp, udp_addr, bound) = loop {
+    let (udp, tcp, bound) = loop {
         attempt += 1;
-        let udp = UdpConnection::create_connection(listen, None, Some(token.child_token()))
-            .await
-            .map_err(|e| listen_error(listen, e))?;
-        let udp_addr = udp
-            .get_addr()
-            .get_socketaddr()
-            .map_err(|e| listen_error(listen, e))?;
-        let bound = SocketAddr::new(listen.ip(), udp_addr.port());
-        // rsipstack binds the TCP listener only when the endpoint serves, and logs a failure
-        // instead of returning it; probing first turns a taken port into an error here.
+        let udp = std::net::UdpSocket::bind(listen).map_err(|error| VoiceError::Listen {
+            addr: listen,
+            error,
+        })?;
+        let port = udp
+            .local_addr()
+            .map_err(|error| VoiceError::Listen {
+                addr: listen,
+                error,
+            })?
+            .port();
+        let bound = SocketAddr::new(listen.ip(), port);
         match TcpListener::bind(bound) {
-            Ok(_) => break (udp, udp_addr, bound),
+            Ok(tcp) => break (udp, tcp, bound),
             Err(error) if listen.port() == 0 && attempt < MAX_ANY_PORT_ATTEMPTS => {
                 debug!(%bound, %error, "SIP port taken for TCP; trying another");
             }
             Err(error) => return Err(VoiceError::Listen { addr: bound, error }),
         }
     };
-    let tcp = TcpListenerConnection::new(bound, None)
-        .await
-        .map_err(|e| listen_error(bound, e))?;
+    let listen_err = |error| VoiceError::Listen { addr: bound, error };
+    udp.set_nonblocking(true).map_err(listen_err)?;
+    tcp.set_nonblocking(true).map_err(listen_err)?;
+    let udp = tokio::net::UdpSocket::from_std(udp).map_err(listen_err)?;
+    let tcp = tokio::net::TcpListener::from_std(tcp).map_err(listen_err)?;
+    // As rsipstack's own UDP transport names itself: 0.0.0.0 becomes an interface address.
+    let udp_addr = SipConnection::resolve_bind_address(bound);
+    let udp = UdpConnection::attach(
+        UdpInner {
+            conn: Arc::new(edge::EdgeUdp::new(udp, screen.clone())),
+            addr: SipAddr {
+                r#type: Some(Transport::Udp),
+                addr: udp_addr.into(),
+            },
+        },
+        None,
+        Some(token.child_token()),
+    )
+    .await;
     transport.add_transport(udp.into());
-    transport.add_transport(tcp.into());
+
+    // Screened TCP messages enter the stack through its channel transport, registered under
+    // our own TCP address (no peer is ever looked up there).
+    let tcp_local = SipAddr {
+        r#type: Some(Transport::Tcp),
+        addr: bound.into(),
+    };
+    let (inject, injected) = mpsc::unbounded_channel();
+    let (unused, _) = mpsc::unbounded_channel();
+    let channel = ChannelConnection::create_connection(
+        injected,
+        unused,
+        tcp_local.clone(),
+        Some(token.child_token()),
+    )
+    .await
+    .map_err(|e| listen_error(bound, e))?;
+    transport.add_connection(SipConnection::Channel(channel));
+    tokio::spawn(edge::serve_tcp(
+        tcp,
+        edge::TcpEdge {
+            local: tcp_local,
+            inject,
+            screen: screen.clone(),
+            connections: edge::Connections::new(edge::MAX_TCP_PER_SOURCE, edge::MAX_TCP),
+            token: token.child_token(),
+            idle: transport.stream_idle_timeout(),
+        },
+    ));
     Ok(udp_addr)
 }
 

@@ -111,6 +111,11 @@ impl Sipp {
         Self::start(scenario, false, Some(target), &[], &[])
     }
 
+    /// [`Sipp::uac`] over one TCP connection.
+    pub fn uac_tcp(scenario: &str, target: SocketAddr) -> Sipp {
+        Self::start(scenario, true, Some(target), &[], &[])
+    }
+
     fn start(
         scenario: &str,
         tcp: bool,
@@ -275,13 +280,21 @@ pub fn trunk_to(sipp: &Sipp, transport: Transport) -> Trunk {
 
 /// A Voice on loopback port 0 with the given trunks; cancel the token to shut it down.
 pub async fn start_voice(trunks: Vec<Trunk>) -> (Voice, CancellationToken) {
+    start_voice_with_agent(trunks, None).await
+}
+
+/// [`start_voice`] with `user_agent` configured (sent as `User-Agent` and `Server`).
+pub async fn start_voice_with_agent(
+    trunks: Vec<Trunk>,
+    user_agent: Option<&str>,
+) -> (Voice, CancellationToken) {
     let (port_min, port_max) = media_range();
     let config = VoiceConfig {
         sip_listen: SocketAddr::new(LOOPBACK, 0),
         public_host: None,
         media: MediaConfig::new(LOOPBACK, LOOPBACK, port_min, port_max),
         trunks,
-        user_agent: "callbond-test".to_string(),
+        user_agent: user_agent.map(str::to_owned),
     };
     let shutdown = CancellationToken::new();
     let voice = Voice::start(config, shutdown.clone())

@@ -184,6 +184,9 @@ pub struct SipPacket {
     pub status: Option<u16>,
     pub cseq_method: String,
     pub call_id: String,
+    /// The `User-Agent` and `Server` header values, if the message has them.
+    pub user_agent: Option<String>,
+    pub server: Option<String>,
 }
 
 impl SipPacket {
@@ -308,7 +311,7 @@ impl Drop for SipCapture {
     }
 }
 
-const SIP_FIELDS: [&str; 7] = [
+const SIP_FIELDS: [&str; 9] = [
     "frame.time_epoch",
     "udp.srcport",
     "udp.dstport",
@@ -316,14 +319,15 @@ const SIP_FIELDS: [&str; 7] = [
     "sip.Status-Code",
     "sip.CSeq.method",
     "sip.Call-ID",
+    "sip.User-Agent",
+    "sip.Server",
 ];
 
 fn parse_sip_fields(line: &str) -> SipPacket {
     let f: Vec<&str> = line.split('\t').map(str::trim).collect();
-    assert!(
-        f.len() >= SIP_FIELDS.len(),
-        "unexpected tshark line {line:?}"
-    );
+    // tshark may leave the trailing empty fields out.
+    assert!(f.len() >= 7, "unexpected tshark line {line:?}");
+    let optional = |i: usize| f.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string());
     let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
     SipPacket {
         epoch: f[0].parse().expect("frame.time_epoch in seconds"),
@@ -333,6 +337,8 @@ fn parse_sip_fields(line: &str) -> SipPacket {
         status: text(f[4]).map(|s| s.parse().expect("SIP status code")),
         cseq_method: f[5].to_string(),
         call_id: f[6].to_string(),
+        user_agent: optional(7),
+        server: optional(8),
     }
 }
 

@@ -146,6 +146,14 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
         .filter_map(|e| e.detail()["keys"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(unknown, ["3"], "{steps:?}");
+    // ... and the agent alone is told so ("No page for 3.", over the bridge).
+    let notified: Vec<String> = timeline
+        .iter()
+        .filter(|e| e.kind() == "agent_notified")
+        .filter_map(|e| e.detail()["keys"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(notified, ["3"], "{steps:?}");
+    assert_in_order(&kinds(&timeline), &["page_unknown", "agent_notified"]);
     let pushed: Vec<i64> = timeline
         .iter()
         .filter(|e| e.kind() == "page_pushed")
@@ -269,5 +277,43 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
     assert!(
         user_match < agent_match - 0.2,
         "the user heard the whisper ({user_match:.2})"
+    );
+
+    // The notice for the unknown key 3 on the wire: the agent's audio right after the
+    // `agent_notified` row is espeak-ng's "No page for 3.", over the bridge; the user's audio
+    // in the same time is not.
+    let notice_ref = envelope(&espeak_reference("No page for 3.").unwrap());
+    let notice_ref = trim(&notice_ref);
+    let notified = at("agent_notified");
+    let window = notified..notified + notice_ref.len() as i64 * 20 + 400;
+    let heard_in = |port: u16| -> Vec<i16> {
+        rtp.iter()
+            .filter(|p| p.src_port == port && p.payload_type == 0)
+            .filter(|p| window.contains(&p.at_ms))
+            .flat_map(|p| p.payload.iter().map(|&b| ulaw_to_linear(b)))
+            .collect()
+    };
+    let agent = envelope(&heard_in(center_leg));
+    let agent = trim(&agent);
+    let user = envelope(&heard_in(user_leg));
+    let user = trim(&user);
+    let agent_match = best_correlation(agent, notice_ref, 25);
+    let user_match = best_correlation(user, notice_ref, 25);
+    println!(
+        "notice: envelope correlation agent {agent_match:.2}; user {} voiced frames{}",
+        user.len(),
+        if user.is_empty() {
+            " (silence)".to_owned()
+        } else {
+            format!(", {user_match:.2}")
+        }
+    );
+    assert!(
+        agent_match > 0.7,
+        "the agent did not hear the notice ({agent_match:.2})"
+    );
+    assert!(
+        user_match < agent_match - 0.2,
+        "the user heard the agent's notice ({user_match:.2})"
     );
 }

@@ -1,5 +1,7 @@
-//! A bridged call that nobody ends: at the policy's maximum call length (60 s, its lowest
-//! value) the platform hangs up both legs and the call ends as `max_call_length`.
+//! A bridged call that nobody ends: a quarter of the way before the policy's maximum call
+//! length (60 s, its lowest value) both parties are warned, each on its own leg (issue 11
+//! item 9); at the maximum the platform hangs up both legs and the call ends as
+//! `max_call_length`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -46,7 +48,25 @@ async fn bridged_call_is_ended_at_the_maximum_length() {
     assert_end_causes(&call, "max_call_length", "local_hangup", "local_hangup");
     assert_in_order(
         &kinds(&timeline),
-        &["started", "bridged", "max_duration", "ending", "finished"],
+        &[
+            "started",
+            "bridged",
+            "max_duration_warning",
+            "max_duration",
+            "ending",
+            "finished",
+        ],
+    );
+    let warned = timeline
+        .iter()
+        .find(|e| e.kind() == "max_duration_warning")
+        .unwrap();
+    assert_eq!(warned.detail()["secs_left"], 15);
+    let warned_after =
+        first_at_ms(&timeline, "max_duration_warning") - first_at_ms(&timeline, "started");
+    assert!(
+        (44_500..50_000).contains(&warned_after),
+        "warned after {warned_after} ms"
     );
     let lasted = first_at_ms(&timeline, "max_duration") - first_at_ms(&timeline, "started");
     assert!((59_500..65_000).contains(&lasted), "lasted {lasted} ms");

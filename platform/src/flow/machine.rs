@@ -29,6 +29,7 @@ enum CenterPhase {
 #[derive(Debug, Clone, Copy, Default)]
 struct Timers {
     max_call: Option<Instant>,
+    max_call_warning: Option<Instant>,
     user_ring: Option<Instant>,
     center_ring: Option<Instant>,
     sign_on: Option<Instant>,
@@ -41,16 +42,25 @@ impl Timers {
     fn earliest(&self) -> Option<Instant> {
         let Self {
             max_call,
+            max_call_warning,
             user_ring,
             center_ring,
             sign_on,
             whisper,
             farewell,
         } = *self;
-        [max_call, user_ring, center_ring, sign_on, whisper, farewell]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            max_call,
+            max_call_warning,
+            user_ring,
+            center_ring,
+            sign_on,
+            whisper,
+            farewell,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -175,6 +185,9 @@ impl CallFlow {
                 self.end(EndCause::MaxCallLength, None, due);
                 self.release(Leg::User);
                 self.finish_if_done();
+            } else if t.max_call_warning == Some(due) {
+                t.max_call_warning = None;
+                self.warn_max_call();
             } else if t.user_ring == Some(due) {
                 t.user_ring = None;
                 self.ring_timeout(Leg::User, due);

@@ -77,6 +77,8 @@ pub struct Texts {
     pub goodbye: String,
     /// To the agent after a wrong PIN.
     pub wrong_pin: String,
+    /// To both parties, [`Timeouts::max_call_warning`] before the maximum call length.
+    pub max_call_warning: String,
 }
 
 /// Timers of one call.
@@ -90,6 +92,9 @@ pub struct Timeouts {
     pub whisper: Duration,
     /// From `Started` to the forced end of the whole call.
     pub max_call_length: Duration,
+    /// How long before that end both parties hear [`Texts::max_call_warning`]; none when
+    /// the call is shorter than twice this.
+    pub max_call_warning: Duration,
     /// Silence after an agent key during the bridge that ends a page-push digit run.
     pub page_digits: Duration,
 }
@@ -102,6 +107,7 @@ impl Default for Timeouts {
             sign_on: Duration::from_secs(60),
             whisper: Duration::from_secs(60),
             max_call_length: Duration::from_secs(4 * 3600),
+            max_call_warning: Duration::from_secs(60),
             page_digits: PAGE_DIGIT_TIMEOUT,
         }
     }
@@ -246,6 +252,12 @@ pub enum Command {
         prompt: Prompt,
     },
     StopPlaying(Leg),
+    /// Say `text` once to the leg's far end only, bridged or not (the other party hears
+    /// nothing of it). Nothing waits for its end: no `PlayoutDone` is expected.
+    Announce {
+        leg: Leg,
+        text: String,
+    },
     Bridge,
     /// Look up the subscriber's page for these digits and push it; unknown digits are logged.
     /// Agent keys during the bridge are collected into one run until `#` (not part of the

@@ -40,6 +40,7 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
             center_unreachable: "no agent now".into(),
             goodbye: "goodbye".into(),
             wrong_pin: "Wrong PIN, try again".into(),
+            max_call_warning: "one minute left".into(),
         },
         sign_on,
         timeouts: Timeouts {
@@ -48,6 +49,7 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
             sign_on: 15 * SEC,
             whisper: 40 * SEC,
             max_call_length: 3600 * SEC,
+            max_call_warning: 60 * SEC,
             page_digits: PAGE_DIGIT_TIMEOUT,
         },
         pin_retries: 3,
@@ -707,15 +709,52 @@ fn a_line_that_dies_bridged_is_lost_not_hung_up() {
 }
 
 #[test]
-fn max_call_length_hangs_up_both() {
+fn max_call_length_warns_both_then_hangs_up_both() {
+    // The spec: 3600 s at most, warned 60 s before. `bridged_user_first` took no time.
     let mut h = bridged_user_first();
-    let cmds = h.advance(3600 * SEC);
+    assert_eq!(h.advance(3539 * SEC), []);
+    let announce = |leg| Command::Announce {
+        leg,
+        text: "one minute left".into(),
+    };
+    assert_eq!(h.advance(SEC), [announce(Leg::User), announce(Leg::Center)]);
+    assert!(h.timeline.contains(&"max_duration_warning"));
+    assert_eq!(h.advance(59 * SEC), []);
+    let cmds = h.advance(SEC);
     let want = [
         Command::Hangup(Leg::Center),
         Command::Hangup(Leg::User),
         ended(EndCause::MaxCallLength),
     ];
     assert_eq!(cmds, want);
+}
+
+#[test]
+fn a_short_maximum_gets_no_warning_and_only_answered_legs_hear_it() {
+    // 100 s at most: less than twice the 60 s notice, so no warning at all.
+    let mut s = spec(CallOrder::UserFirst, SignOnMode::Hash);
+    s.timeouts.max_call_length = 100 * SEC;
+    s.timeouts.center_ring = 600 * SEC;
+    let mut h = Harness::new(s);
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    assert_eq!(h.advance(99 * SEC), []);
+    assert!(!h.timeline.contains(&"max_duration_warning"));
+    // 180 s: warned at 120 s, while only the user is on the line (the center still rings).
+    let mut s = spec(CallOrder::UserFirst, SignOnMode::Hash);
+    s.timeouts.max_call_length = 180 * SEC;
+    s.timeouts.center_ring = 600 * SEC;
+    let mut h = Harness::new(s);
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    let cmds = h.advance(120 * SEC);
+    assert_eq!(
+        cmds,
+        [Command::Announce {
+            leg: Leg::User,
+            text: "one minute left".into()
+        }]
+    );
 }
 
 #[test]

@@ -231,6 +231,13 @@ impl CallTask {
                     let _ = active.handle.stop_playing();
                 }
             }
+            Command::Announce { leg, text } => {
+                if let Some(active) = self.slot(leg).as_mut()
+                    && let Err(e) = active.handle.announce(&text).await
+                {
+                    warn!(%leg, error = %e, "cannot announce on the leg");
+                }
+            }
             Command::Bridge => self.bridge(),
             Command::PushPage { keys } => self.push(keys).await,
             Command::PublishStatus(status) => self.publish(&status),
@@ -317,8 +324,10 @@ impl CallTask {
         match pushed {
             Ok(Ok(p)) => info!(keys, page_id = p.page_id.0, "page pushed"),
             Ok(Err(PushPageError::NoPage(_))) => {
-                info!(keys, "no page for the agent's keys; ignored");
-                self.timeline.row(TimelineEvent::PageUnknown { keys });
+                info!(keys, "no page for the agent's keys; the agent is told");
+                self.timeline
+                    .row(TimelineEvent::PageUnknown { keys: keys.clone() });
+                self.notify_agent(keys).await;
             }
             Ok(Err(e)) => {
                 warn!(keys, error = %e, "page push failed");
@@ -327,6 +336,19 @@ impl CallTask {
                     .row(TimelineEvent::PagePushFailed { keys, error });
             }
             Err(_) => warn!("page push task did not finish"),
+        }
+    }
+
+    /// Tells the agent alone that its keys select no page ("No page for 3 4."), over the
+    /// bridge; the user hears nothing of it.
+    async fn notify_agent(&mut self, keys: String) {
+        let Some(center) = self.center.as_mut() else {
+            return;
+        };
+        let text = sentences::no_page_notice(&keys);
+        match center.handle.announce(&text).await {
+            Ok(()) => self.timeline.row(TimelineEvent::AgentNotified { keys }),
+            Err(e) => warn!(error = %e, "cannot tell the agent about the unknown keys"),
         }
     }
 

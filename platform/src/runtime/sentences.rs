@@ -38,6 +38,19 @@ pub(crate) fn push_event(status: &Status) -> PushEvent {
     }
 }
 
+/// What the agent alone hears when its keys select no page: each key said on its own.
+pub(crate) fn no_page_notice(keys: &str) -> String {
+    let spoken: Vec<String> = keys
+        .chars()
+        .map(|k| match k {
+            '*' => "star".to_owned(),
+            '#' => "hash".to_owned(),
+            k => k.to_string(),
+        })
+        .collect();
+    format!("No page for {}.", spoken.join(" "))
+}
+
 /// The sentence the Connect page shows when the call ended this way.
 pub(crate) fn ended_text(cause: EndCause) -> &'static str {
     match cause {
@@ -95,6 +108,12 @@ mod tests {
             json["text"].as_str().is_some_and(|t| t.contains("busy")),
             "{json}"
         );
+    }
+
+    #[test]
+    fn the_no_page_notice_says_each_key() {
+        assert_eq!(no_page_notice("3"), "No page for 3.");
+        assert_eq!(no_page_notice("12*"), "No page for 1 2 star.");
     }
 
     #[test]

@@ -15,6 +15,20 @@ use crate::flow::{self, FlowSpec, Texts, Timeouts, WhisperVars};
 const CENTER_WAIT: &str = "Please hold, we are calling the customer now.";
 /// Said to the agent after a wrong sign-on PIN.
 const WRONG_PIN: &str = "Wrong PIN. Please enter your PIN again.";
+/// How long before the maximum call length both parties are warned: a minute, or a quarter
+/// of a shorter maximum.
+fn max_call_warning_before(max: Duration) -> Duration {
+    Duration::from_secs((max.as_secs() / 4).min(60))
+}
+
+/// The warning both parties hear `before` the end.
+fn max_call_warning_text(before: Duration) -> String {
+    let when = match before.as_secs() {
+        60 => "one minute".to_owned(),
+        secs => format!("{secs} seconds"),
+    };
+    format!("This call has almost reached its maximum length and will end in {when}.")
+}
 /// Wrong PINs forgiven before the call ends: three tries in all.
 const PIN_RETRIES: u32 = 2;
 
@@ -79,6 +93,9 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
             number: user_number.as_str(),
         },
     );
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let max_call_length = secs(policy.max_call_length_secs.get());
+    let warning_before = max_call_warning_before(max_call_length);
     let announcements = &policy.announcements;
     let texts = Texts {
         whisper,
@@ -87,13 +104,14 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
         center_unreachable: announcements.center_unreachable.as_str().to_owned(),
         goodbye: announcements.goodbye.as_str().to_owned(),
         wrong_pin: WRONG_PIN.to_owned(),
+        max_call_warning: max_call_warning_text(warning_before),
     };
-    let secs = |s: u32| Duration::from_secs(u64::from(s));
     let timeouts = Timeouts {
         user_ring: secs(policy.ring_timeout_user_secs.get()),
         center_ring: secs(policy.ring_timeout_center_secs.get()),
         sign_on: secs(policy.sign_on_timeout_secs.get()),
-        max_call_length: secs(policy.max_call_length_secs.get()),
+        max_call_length,
+        max_call_warning: warning_before,
         ..Timeouts::default()
     };
     let spec = FlowSpec {
@@ -175,6 +193,12 @@ mod tests {
         assert_eq!(spec.sign_on, SignOnMode::Hash);
         assert_eq!(spec.timeouts.user_ring, Duration::from_secs(30));
         assert_eq!(spec.timeouts.max_call_length, Duration::from_secs(3600));
+        assert_eq!(spec.timeouts.max_call_warning, Duration::from_secs(60));
+        assert!(
+            spec.texts
+                .max_call_warning
+                .ends_with("will end in one minute.")
+        );
         assert_eq!(setup.user_leg_caller.as_str(), "+494012345678");
     }
 
@@ -202,5 +226,12 @@ mod tests {
         assert_eq!(spec.timeouts.center_ring, Duration::from_secs(7));
         assert_eq!(spec.timeouts.sign_on, Duration::from_secs(9));
         assert_eq!(spec.timeouts.max_call_length, Duration::from_secs(60));
+        // A quarter of a maximum under four minutes.
+        assert_eq!(spec.timeouts.max_call_warning, Duration::from_secs(15));
+        assert!(
+            spec.texts
+                .max_call_warning
+                .ends_with("will end in 15 seconds.")
+        );
     }
 }

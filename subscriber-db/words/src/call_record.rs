@@ -342,6 +342,14 @@ pub enum TimelineEvent {
         error: String,
     },
     MaxDuration {},
+    /// Both parties were told the call ends in `secs_left` seconds (maximum call length).
+    MaxDurationWarning {
+        secs_left: u64,
+    },
+    /// The agent keyed a run with no page: told so, the user not.
+    AgentNotified {
+        keys: String,
+    },
     Ending {
         cause: EndCause,
     },
@@ -403,6 +411,8 @@ impl TimelineEvent {
             Self::PageUnknown { .. } => "page_unknown",
             Self::PagePushFailed { .. } => "page_push_failed",
             Self::MaxDuration {} => "max_duration",
+            Self::MaxDurationWarning { .. } => "max_duration_warning",
+            Self::AgentNotified { .. } => "agent_notified",
             Self::Ending { .. } => "ending",
             Self::DigitsDropped { .. } => "digits_dropped",
             Self::Farewell {} => "farewell",
@@ -561,6 +571,8 @@ mod tests {
                 error: "x".into(),
             },
             T::MaxDuration {},
+            T::MaxDurationWarning { secs_left: 60 },
+            T::AgentNotified { keys: "3".into() },
             T::Ending {
                 cause: EndCause::AgentHungUp,
             },

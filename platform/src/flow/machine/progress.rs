@@ -19,7 +19,14 @@ impl CallFlow {
             return;
         }
         self.started = true;
-        self.timers.max_call = Some(now + self.spec.timeouts.max_call_length);
+        let (max, warning) = (
+            self.spec.timeouts.max_call_length,
+            self.spec.timeouts.max_call_warning,
+        );
+        self.timers.max_call = Some(now + max);
+        // A warning needs room before it: none for a call shorter than twice the notice.
+        self.timers.max_call_warning =
+            (!warning.is_zero() && max >= 2 * warning).then(|| now + max - warning);
         self.record(T::Started {
             call_order: self.spec.call_order,
         });
@@ -182,6 +189,24 @@ impl CallFlow {
             attempt: attempt_number(attempt),
             end,
         });
+    }
+
+    /// The maximum call length is near: each answered party hears the notice, on its own.
+    pub(super) fn warn_max_call(&mut self) {
+        let answered: Vec<Leg> = [Leg::User, Leg::Center]
+            .into_iter()
+            .filter(|leg| self.leg(*leg) == LegStatus::Answered)
+            .collect();
+        if answered.is_empty() {
+            return;
+        }
+        self.record(T::MaxDurationWarning {
+            secs_left: self.spec.timeouts.max_call_warning.as_secs(),
+        });
+        for leg in answered {
+            let text = self.spec.texts.max_call_warning.clone();
+            self.commands.push_back(Command::Announce { leg, text });
+        }
     }
 
     pub(super) fn hung_up(&mut self, leg: Leg, end: LegEndCause, now: Instant) {

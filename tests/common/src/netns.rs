@@ -344,3 +344,63 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn namespaces() -> String {
+        let out = Command::new("ip").args(["netns", "list"]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Needs root, as the lossy-network test does: it fails rather than skips without.
+    #[test]
+    fn a_link_routes_through_its_router_and_leaves_nothing_behind() {
+        assert!(LossyLink::create(1.5).is_err());
+        let link = LossyLink::create(0.0).expect("making namespaces (run as root)");
+        let (phones, router) = (link.phones_ns.clone(), link.router_ns.clone());
+        let listed = namespaces();
+        assert!(
+            listed.contains(&phones) && listed.contains(&router),
+            "{listed}"
+        );
+        // The phones reach the host's end through the router: a UDP datagram from inside
+        // arrives here and is counted as forwarded.
+        let socket = std::net::UdpSocket::bind((link.host_ip, 0)).expect("bind host end");
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let port = socket.local_addr().expect("addr").port();
+        let sent = link
+            .phones()
+            .command("bash")
+            .args(["-c", &format!("echo hi > /dev/udp/{}/{port}", link.host_ip)])
+            .status()
+            .expect("bash in the phones' namespace");
+        assert!(sent.success());
+        let mut buf = [0u8; 16];
+        let (n, from) = socket
+            .recv_from(&mut buf)
+            .expect("datagram from the phones");
+        assert_eq!(
+            (&buf[..n], from.ip()),
+            (&b"hi\n"[..], IpAddr::V4(link.peer_ip))
+        );
+        let counts = link.counts().expect("counters");
+        assert_eq!((counts.outbound, counts.outbound_dropped), (1, 0));
+        let host_if = link.host_if.clone();
+        drop(link);
+        let listed = namespaces();
+        assert!(
+            !listed.contains(&phones) && !listed.contains(&router),
+            "{listed}"
+        );
+        let links = Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .expect("ip link");
+        assert!(!String::from_utf8_lossy(&links.stdout).contains(&host_if));
+    }
+}

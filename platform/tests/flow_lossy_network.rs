@@ -2,7 +2,8 @@
 //! flows (seed 002 steps 201–219: link → Welcome form → user leg answered → hold → center
 //! leg → sign-on `#` → whisper → bridge → the agent keys 1, 2, 3 and 4 → four pages pushed →
 //! the agent hangs up), 10 at a time. At least 99 reach the bridge, and at least 99 % of
-//! the agent's keys push their page exactly once: a key pushed twice fails like a lost one.
+//! the agent's keys push their page exactly once: a key pushed twice fails like a lost one,
+//! and the keys of a flow that never bridged count as sent and lost.
 //!
 //! Topology: both SIPp phones (the user's phone, streaming a tone, and the call center) run
 //! in a network namespace of their own, reached from the host through a router namespace
@@ -14,8 +15,8 @@
 //! the issue is about the phone network, not the visitor's.
 //!
 //! Read from outside: the browser's push stream (statuses, pages, end), the call records and
-//! timelines in the database, the messages each SIPp phone received (repeats are our SIP
-//! retransmissions) and the kernel's drop counters (the loss really happened).
+//! timelines in the database, the messages each SIPp phone received and sent (repeats are
+//! SIP retransmissions) and the router's drop counters (the loss really happened).
 
 #![allow(clippy::unwrap_used)]
 
@@ -44,7 +45,7 @@ const AGENT_KEYS: [(&str, &str); 4] = [
     ("4", "Invoice archive"),
 ];
 /// The agent listens this long after `#` before the first key: the whisper "Customer 4 7 1 1
-/// about billing" lasts about 3 s, and keys pressed before the bridge name no page.
+/// about billing" lasts about 3 s, and keys pressed before the bridge are ignored.
 const WHISPER_PAUSE_MS: u64 = 5000;
 /// At least this many flows must reach the bridge.
 const MIN_BRIDGED: usize = 99;

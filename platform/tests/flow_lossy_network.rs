@@ -137,6 +137,51 @@ async fn one_flow(rig: &Rig, n: u32) -> Flow {
     flow
 }
 
+/// The binary's own SIP retransmissions, from its log: rsipstack logs every UDP datagram it
+/// sends (`udp send … raw_message="…"`), and a retransmission repeats a datagram byte for
+/// byte (RFC 3261 §17.1.1.2, §17.1.2.2; a re-sent ACK for a retransmitted 200 too). Per
+/// method or status line: (sent again, sent in all).
+fn retransmissions_in_log(log: &str) -> BTreeMap<String, (usize, usize)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for line in log.lines().filter(|l| l.contains("udp send")) {
+        let plain = strip_ansi(line);
+        let Some((_, raw)) = plain.split_once("raw_message=") else {
+            continue;
+        };
+        let raw = raw.trim_start_matches('"');
+        let kind = match raw.split_whitespace().next() {
+            Some("SIP/2.0") => raw.split_whitespace().nth(1).unwrap_or("?").to_owned(),
+            Some(method) => method.to_owned(),
+            None => continue,
+        };
+        let entry = out.entry(kind).or_default();
+        entry.1 += 1;
+        if !seen.insert(raw.to_owned()) {
+            entry.0 += 1;
+        }
+    }
+    out
+}
+
+/// `text` without terminal colour codes (`ESC [ … m`), which the log carries.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn page_counts(events: &[SseEvent]) -> BTreeMap<String, usize> {
     let mut pages = BTreeMap::new();
     for event in events.iter().filter(|e| e.kind == "page") {
@@ -206,6 +251,7 @@ async fn hundred_flows_across_ten_percent_loss_bridge_and_push_each_key_once() {
     // is no repeat), and the phones' own (200s whose ACK, BYEs whose 200 was lost).
     let ours = (rig.user.received_repeats(), rig.center.received_repeats());
     let theirs = (rig.user.sent_repeats(), rig.center.sent_repeats());
+    let ours_in_log = retransmissions_in_log(&rig.cb.logs());
     let counts = link.counts().unwrap();
 
     let bridged = flows.iter().filter(|f| f.bridged()).count();
@@ -237,6 +283,7 @@ async fn hundred_flows_across_ten_percent_loss_bridge_and_push_each_key_once() {
          the phones: user {}, center {}; SIPp: user {user_exit}, center {center_exit}",
         ours.0, ours.1, theirs.0, theirs.1
     );
+    println!("the platform's SIP sends (sent again, in all) from its log: {ours_in_log:?}");
     println!(
         "link: to the phones {} packets, {} dropped ({:.2} %); from the phones {} packets, {} \
          dropped ({:.2} %)",
@@ -295,9 +342,11 @@ async fn hundred_flows_across_ten_percent_loss_bridge_and_push_each_key_once() {
             LOSS * 100.0
         );
     }
-    // SIP suffered too: the phones had to send messages again (a 200 whose ACK was lost, a
-    // BYE whose 200 was lost).
-    assert!(theirs.0 + theirs.1 > 0, "no SIP retransmission at all");
+    // SIP suffered too, both ways: the phones sent messages again (a 200 whose ACK was lost,
+    // a BYE whose 200 was lost), and so did the platform (an INVITE or BYE lost on the way).
+    let platform_again: usize = ours_in_log.values().map(|(again, _)| again).sum();
+    assert!(theirs.0 + theirs.1 > 0, "the phones never retransmitted");
+    assert!(platform_again > 0, "the platform never retransmitted");
     assert!(
         bridged >= MIN_BRIDGED,
         "only {bridged} of {FLOWS} flows reached the bridge"
@@ -310,4 +359,19 @@ async fn hundred_flows_across_ten_percent_loss_bridge_and_push_each_key_once() {
     // Every flow ends: no record left open, no leg left counted against capacity.
     assert_eq!(unfinished, 0, "records never final");
     assert_eq!(active, 0, "calls still active");
+}
+
+#[test]
+fn log_retransmissions_are_repeated_datagrams() {
+    let log = concat!(
+        "t \u{1b}[32m INFO\u{1b}[0m rsipstack::transport::udp: udp send len=9 ",
+        "\u{1b}[3mraw_message\u{1b}[0m\u{1b}[2m=\u{1b}[0m\"INVITE sip:a@h SIP/2.0\\r\\nCSeq: 1\"\n",
+        "t INFO rsipstack::transport::udp: udp send len=9 raw_message=\"INVITE sip:a@h SIP/2.0\\r\\nCSeq: 1\"\n",
+        "t INFO rsipstack::transport::udp: udp send len=9 raw_message=\"SIP/2.0 200 OK\\r\\nCSeq: 9\"\n",
+        "t INFO platform::runtime: leg dialed\n",
+    );
+    let got = retransmissions_in_log(log);
+    assert_eq!(got.get("INVITE"), Some(&(1, 2)));
+    assert_eq!(got.get("200"), Some(&(0, 1)));
+    assert_eq!(got.len(), 2);
 }

@@ -5,11 +5,13 @@
 //! CSRF token), the Connect page and its Server-Sent Events. Reads results from the database
 //! file and the push stream; pretends to be no peer.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use subscriber_db::{Call, CallEvent, Db, SessionId, SubscriberId, Word};
 
+use crate::net::Place;
 use crate::seed::{self, Seed};
 use crate::sipp::{Sipp, SippOptions};
 use crate::{Callbond, Options};
@@ -24,6 +26,17 @@ pub struct RigOptions {
     pub seed: Seed,
     /// Digest credentials (username, password) on the trunk to the user's phone.
     pub user_trunk_auth: Option<(&'static str, &'static str)>,
+    /// Where the phones run; `None`: on loopback beside the binary.
+    pub network: Option<PhoneNetwork>,
+}
+
+/// Phones somewhere else than the binary's loopback (e.g. across a lossy link): how they are
+/// started, and the binary's address toward them, where its SIP listens and its media binds.
+/// The browser still reaches the binary on loopback.
+#[derive(Debug, Clone)]
+pub struct PhoneNetwork {
+    pub phones: Place,
+    pub platform_ip: IpAddr,
 }
 
 impl Default for RigOptions {
@@ -35,6 +48,7 @@ impl Default for RigOptions {
             center: SippOptions::default(),
             seed: Seed::default(),
             user_trunk_auth: None,
+            network: None,
         }
     }
 }
@@ -58,19 +72,23 @@ pub struct SseEvent {
 impl Rig {
     /// Starts both SIPp peers, then the binary with trunks to them, then seeds the database.
     pub fn start(exe: &str, options: RigOptions) -> anyhow::Result<Self> {
-        let user = Sipp::uas(options.user_scenario, options.user)?;
-        let center = Sipp::uas(options.center_scenario, options.center)?;
-        let extra_config = format!(
+        let phones = options
+            .network
+            .as_ref()
+            .map_or_else(Place::loopback, |n| n.phones.clone());
+        let user = Sipp::uas_at(options.user_scenario, options.user, &phones)?;
+        let center = Sipp::uas_at(options.center_scenario, options.center, &phones)?;
+        let mut extra_config = format!(
             "{}[web]\nmax_calls_per_ip_per_hour = 10000\nmax_calls_per_number_per_hour = 100\n",
             seed::trunks_config_with(user.addr, center.addr, options.user_trunk_auth)
         );
-        let cb = Callbond::start(
-            exe,
-            Options {
-                extra_config,
-                ..Options::default()
-            },
-        )?;
+        let mut args = Vec::new();
+        if let Some(network) = &options.network {
+            let ip = network.platform_ip;
+            args.push(format!("--sip-listen={}", SocketAddr::new(ip, 0)));
+            extra_config.push_str(&format!("[media]\nbind_ip = \"{ip}\"\n"));
+        }
+        let cb = Callbond::start(exe, Options { extra_config, args })?;
         let sid = seed::seed(&cb.db_path(), &options.seed)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -9,6 +9,7 @@ pub mod capture;
 pub mod flow;
 pub mod flow_steps;
 pub mod net;
+pub mod netns;
 pub mod seed;
 pub mod sip_capture;
 pub mod sipp;

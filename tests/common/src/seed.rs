@@ -99,14 +99,25 @@ pub fn seed(db_path: &Path, seed: &Seed) -> anyhow::Result<SubscriberId> {
     let policy: Policy = serde_json::from_value(policy).context("test policy")?;
     db.put_policy(&sid, &policy)?;
     for (keys, title) in ["1", "2"].into_iter().zip(PAGE_TITLES) {
-        let page: PageInput = serde_json::from_value(json!({
-            "keys": keys,
-            "title": title,
-            "html": format!("<h1>{title}</h1><p>Page for digits {keys}.</p>"),
-        }))?;
-        db.create_page(&sid, &page)?;
+        create_page(&db, &sid, keys, title)?;
     }
     Ok(sid)
+}
+
+/// Adds a page for `keys` titled `title` to a seeded subscriber (beyond [`PAGE_TITLES`]).
+pub fn add_page(db_path: &Path, sid: &SubscriberId, keys: &str, title: &str) -> anyhow::Result<()> {
+    let db = Db::open(db_path).context("opening the test database")?;
+    create_page(&db, sid, keys, title)
+}
+
+fn create_page(db: &Db, sid: &SubscriberId, keys: &str, title: &str) -> anyhow::Result<()> {
+    let page: PageInput = serde_json::from_value(json!({
+        "keys": keys,
+        "title": title,
+        "html": format!("<h1>{title}</h1><p>Page for digits {keys}.</p>"),
+    }))?;
+    db.create_page(sid, &page)?;
+    Ok(())
 }
 
 /// The link-signing secret of the seeded site.

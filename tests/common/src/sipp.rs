@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
-use crate::net::free_udp_port;
+use crate::net::{Place, free_udp_port};
 
 /// How to run one SIPp peer.
 #[derive(Debug, Clone)]
@@ -63,6 +63,12 @@ pub fn scenario_path(name: &str) -> PathBuf {
 impl Sipp {
     /// Starts SIPp as a UAS with `scenario` (a file name in `tests/sipp/`) on loopback.
     pub fn uas(scenario: &str, options: SippOptions) -> anyhow::Result<Self> {
+        Self::uas_at(scenario, options, &Place::loopback())
+    }
+
+    /// Starts SIPp as a UAS with `scenario` at `place` (e.g. in a lossy network namespace),
+    /// signalling and media bound to its address.
+    pub fn uas_at(scenario: &str, options: SippOptions, place: &Place) -> anyhow::Result<Self> {
         let found = Command::new("sipp")
             .arg("-v")
             .stdout(Stdio::null())
@@ -76,7 +82,7 @@ impl Sipp {
         // in parallel): then SIPp exits at once, and another pair of ports is tried.
         let mut attempt = 1;
         loop {
-            match Self::spawn(scenario, &options)? {
+            match Self::spawn(scenario, &options, place)? {
                 Ok(sipp) => return Ok(sipp),
                 Err(early_exit) if attempt < START_ATTEMPTS => {
                     attempt += 1;
@@ -88,19 +94,27 @@ impl Sipp {
     }
 
     /// One start on fresh ports: the running SIPp, or (inner `Err`) why it exited at once.
-    fn spawn(scenario: &str, options: &SippOptions) -> anyhow::Result<Result<Self, String>> {
+    fn spawn(
+        scenario: &str,
+        options: &SippOptions,
+        place: &Place,
+    ) -> anyhow::Result<Result<Self, String>> {
         let dir = tempfile::tempdir()?;
+        // Free on the host a moment ago; in a fresh namespace only this test's peers bind, and
+        // a clash there exits SIPp at once like one here.
         let port = free_udp_port()?;
         let media_port = free_udp_port()?;
+        let ip = place.ip.to_string();
         let log = |name: &str| -> anyhow::Result<Stdio> {
             Ok(Stdio::from(std::fs::File::create(dir.path().join(name))?))
         };
-        let mut child = Command::new("sipp")
+        let mut child = place
+            .command("sipp")
             // Scenarios name their own pcaps relative to `tests/sipp/`.
             .current_dir(scenario_path(""))
             .arg("-sf")
             .arg(scenario_path(scenario))
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args(["-i", &ip, "-mi", &ip])
             .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
             .args(["-m", &options.calls.to_string()])
             .args(["-d", &options.pause_ms.to_string()])
@@ -120,7 +134,7 @@ impl Sipp {
         // Looked up in /proc rather than by binding the port: a probe holding it for a moment
         // could be what makes SIPp's own bind fail.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !udp_port_bound(port) {
+        while !sipp_bound(&child, place, port) {
             if let Some(status) = child.try_wait()? {
                 let stderr =
                     std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
@@ -138,7 +152,7 @@ impl Sipp {
             child: Some(child),
             dir,
             scenario: scenario.to_owned(),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::new(place.ip, port),
             media_port,
         }))
     }
@@ -217,6 +231,37 @@ impl Sipp {
             .find(|(_, m)| m.starts_with(&prefix))
     }
 
+    /// Messages SIPp received more than once byte for byte: the far end's retransmissions
+    /// (RFC 3261 §17: a retransmission repeats the message unchanged), counted once per
+    /// repeat. A lower bound: a retransmission whose original was lost is no repeat here.
+    pub fn received_repeats(&self) -> usize {
+        repeats(self.received())
+    }
+
+    /// Messages SIPp sent more than once byte for byte: its own retransmissions (of a 200
+    /// whose ACK did not come, of a BYE whose 200 did not come), and the responses it sent
+    /// again to a retransmitted request.
+    pub fn sent_repeats(&self) -> usize {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
+        repeats(split_messages(&text, "message sent"))
+    }
+
+    /// SIPp's trace of one dialog, both directions with times (for failure messages).
+    pub fn trace_of(&self, call_id: &str) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
+        text.split("----------------------------------------------- ")
+            .filter(|entry| entry.contains(call_id))
+            .collect::<Vec<_>>()
+            .join("---\n")
+    }
+
+    /// SIPp's error log: the calls it failed and why.
+    pub fn errors(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("errors.log")).unwrap_or_default()
+    }
+
     /// The INVITEs SIPp received.
     pub fn received_invites(&self) -> Vec<String> {
         self.received()
@@ -248,15 +293,41 @@ impl Drop for Sipp {
 /// Starts of SIPp on fresh ports before giving up.
 const START_ATTEMPTS: u32 = 3;
 
+/// Whether SIPp (`child`, started at `place`) holds `port`. Here: any process's socket on
+/// the port, from `/proc/net/udp`. Behind a prefix: once the prefix has exec'd SIPp (`ip netns
+/// exec` joins the namespace, then execs), the sockets of SIPp's own namespace.
+fn sipp_bound(child: &Child, place: &Place, port: u16) -> bool {
+    if !place.is_prefixed() {
+        return udp_port_bound(port);
+    }
+    let proc = format!("/proc/{}", child.id());
+    let comm = std::fs::read_to_string(format!("{proc}/comm")).unwrap_or_default();
+    comm.trim() == "sipp" && udp_port_bound_in(&format!("{proc}/net/udp"), port)
+}
+
 /// Whether a UDP socket of any process is bound to `port` (IPv4), from `/proc/net/udp`.
 fn udp_port_bound(port: u16) -> bool {
-    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    udp_port_bound_in("/proc/net/udp", port)
+}
+
+/// Whether the UDP socket table at `table` (a `/proc/…/net/udp`) has `port` bound.
+fn udp_port_bound_in(table: &str, port: u16) -> bool {
+    let table = std::fs::read_to_string(table).unwrap_or_default();
     let wanted = format!(":{port:04X}");
     table
         .lines()
         .skip(1)
         .filter_map(|line| line.split_whitespace().nth(1))
         .any(|local| local.ends_with(&wanted))
+}
+
+/// How many of `messages` repeat an earlier one byte for byte.
+fn repeats(messages: Vec<String>) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    messages
+        .into_iter()
+        .filter(|m| !seen.insert(m.clone()))
+        .count()
 }
 
 /// Splits SIPp's `-trace_msg` log into the messages whose banner contains `direction`.
@@ -322,6 +393,14 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert!(got[0].starts_with("INVITE sip:8001@"));
         assert_eq!(header(&got[0], "from"), Some("<sip:+49@x>;tag=1"));
+    }
+
+    #[test]
+    fn counts_repeated_messages() {
+        let bye = "BYE sip:a@h SIP/2.0\nCSeq: 10 BYE".to_owned();
+        let other = "BYE sip:a@h SIP/2.0\nCSeq: 11 BYE".to_owned();
+        assert_eq!(repeats(vec![bye.clone(), other, bye.clone(), bye]), 2);
+        assert_eq!(repeats(Vec::new()), 0);
     }
 
     #[test]

@@ -13,10 +13,19 @@ use words::DtmfKey;
 /// (senders repeat updates every 50 ms or so while a key is held, RFC 4733 §2.5.1.2).
 pub(crate) const LOST_END_TIMEOUT: Duration = Duration::from_millis(400);
 
+/// An event packet with an older (or the same) start timestamp that comes this long after the
+/// last packet of an event that already ended is a new key from a restarted stream (a phone
+/// or a player that starts its timestamps again under the same SSRC), not a late copy: a
+/// sender repeats its end packet within tens of milliseconds (RFC 4733 §2.5.1.4), and jitter
+/// that late would have dropped the packet anyway.
+pub(crate) const STREAM_RESTART_GAP: Duration = Duration::from_millis(200);
+
 #[derive(Debug, Clone, Copy)]
 struct Current {
     /// RFC 4733 §2.5.1.1: every packet of one event carries the event's start timestamp.
     ts: u32,
+    /// The event code as sent; an event keeps its code (RFC 4733 §2.3.1).
+    code: u8,
     /// `None` for event codes that are no key (RFC 4733 §3.2: flash is 16); such an event is
     /// tracked so its packets are not mistaken for a new event, but reports nothing.
     key: Option<DtmfKey>,
@@ -46,8 +55,13 @@ impl EventReceiver {
         }
         let end = flags & 0x80 != 0;
         let key = DtmfKey::from_event(*code);
+        // Once an event ended and the line was quiet, a packet that is no copy of it starts a
+        // new event whatever its timestamp (see STREAM_RESTART_GAP).
+        let restarted = self.current.is_some_and(|cur| {
+            cur.reported && now.saturating_duration_since(cur.last_seen) >= STREAM_RESTART_GAP
+        });
         match &mut self.current {
-            Some(cur) if cur.ts == ts => {
+            Some(cur) if cur.ts == ts && cur.code == *code && !restarted => {
                 cur.last_seen = now;
                 // RFC 4733 §2.5.1.3: the end packet is sent three times; report it once.
                 if end && !cur.reported {
@@ -56,14 +70,32 @@ impl EventReceiver {
                 }
             }
             // A retransmission of an older event arriving late: it was handled already.
-            Some(cur) if (ts.wrapping_sub(cur.ts) as i32) < 0 => {}
+            Some(cur) if (ts.wrapping_sub(cur.ts) as i32) < 0 && !restarted => {
+                tracing::debug!(
+                    ts,
+                    current_ts = cur.ts,
+                    "media: late telephone-event packet of an earlier event dropped"
+                );
+            }
             current => {
+                if let Some(cur) = current
+                    .as_ref()
+                    .filter(|c| (ts.wrapping_sub(c.ts) as i32) <= 0)
+                {
+                    tracing::info!(
+                        ts,
+                        previous_ts = cur.ts,
+                        "media: telephone-event timestamp went back or repeated after an ended \
+                         event: a restarted stream, read as a new key"
+                    );
+                }
                 // A new event while the previous one never saw its end: the end was lost.
                 if let Some(prev) = current.as_ref().filter(|c| !c.reported) {
                     out[0] = prev.key;
                 }
                 *current = Some(Current {
                     ts,
+                    code: *code,
                     key,
                     reported: end,
                     last_seen: now,
@@ -152,6 +184,41 @@ mod tests {
         assert!(
             flat(rx.on_packet(900, &pkt(7, true, 800), t)).is_empty(),
             "late end after timeout"
+        );
+    }
+
+    #[test]
+    fn a_restarted_stream_is_read_as_new_keys() {
+        // SIPp's stock captures played in a row under one SSRC: '#' (timestamp 33120), then
+        // '1' (13280, earlier), then '1' again (13280 once more).
+        let t = Instant::now();
+        let later = |ms| t + Duration::from_millis(ms);
+        let mut rx = EventReceiver::default();
+        let mut got = Vec::new();
+        for (at, ts, code) in [(0, 33_120, 11u8), (600, 13_280, 1), (1_200, 13_280, 1)] {
+            got.extend(flat(rx.on_packet(ts, &pkt(code, false, 160), later(at))));
+            for i in 0..3 {
+                got.extend(flat(rx.on_packet(
+                    ts,
+                    &pkt(code, true, 800),
+                    later(at + 20 + i * 20),
+                )));
+            }
+        }
+        assert_eq!(got, ['#', '1', '1']);
+        // A late copy of the previous event's end, within the restart gap, is still a copy.
+        let mut rx = EventReceiver::default();
+        assert_eq!(flat(rx.on_packet(500, &pkt(4, true, 800), t)), ['4']);
+        assert_eq!(
+            flat(rx.on_packet(900, &pkt(6, true, 800), later(100))),
+            ['6']
+        );
+        assert!(flat(rx.on_packet(500, &pkt(4, true, 800), later(150))).is_empty());
+        assert!(flat(rx.on_packet(900, &pkt(6, true, 800), later(160))).is_empty());
+        // The same timestamp with another code is another event.
+        assert_eq!(
+            flat(rx.on_packet(900, &pkt(8, true, 800), later(180))),
+            ['8']
         );
     }
 

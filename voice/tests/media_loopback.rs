@@ -692,3 +692,94 @@ async fn an_announcement_over_the_bridge_reaches_only_its_own_far_end() {
     assert_eq!((heard_b, other_audio), (usize::from(packets), 0));
     assert!(drain(&mut e1).is_empty(), "leg 1 played nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_band_key_tones_are_heard_as_keys_and_relayed_as_silence() {
+    let engine = engine(41140, 41159);
+    let ext_a = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let ext_b = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let mut leg1 = engine.allocate().await.unwrap();
+    let mut leg2 = engine.allocate().await.unwrap();
+    leg1.sdp_offer(1, 1);
+    leg2.sdp_offer(2, 1);
+    // PCMU without telephone-event on both: keys can only come as tones.
+    for (leg, ext) in [(&mut leg1, &ext_a), (&mut leg2, &ext_b)] {
+        let port = ext.local_addr().unwrap().port();
+        leg.apply_answer(&peer_sdp(port, "0", "sendrecv")).unwrap();
+    }
+    let to1 = SocketAddr::new(LOCALHOST, leg1.local_port());
+    let (t1, mut e1) = mpsc::channel(16);
+    let (t2, _e2) = mpsc::channel(16);
+    let (h1, h2) = (leg1.start(t1), leg2.start(t2));
+    let (cap_b, task_b) = capture(ext_b.clone());
+    let _bridge = bridge(&h1, &h2).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+
+    // The agent's phone: 10 packets of a 440 Hz voice-like tone, 5 packets (100 ms) of the key
+    // 5 (770 Hz + 1336 Hz, ITU-T Q.23), 10 packets of 440 Hz again; 160 samples each.
+    let sine = |f: f32, amp: f32, n: usize| -> f32 {
+        amp * (2.0 * std::f32::consts::PI * f * n as f32 / 8000.0).sin()
+    };
+    let frame = |i: usize, key: bool| -> Vec<u8> {
+        let pcm: Vec<i16> = (0..160)
+            .map(|k| {
+                let n = i * 160 + k;
+                let v = if key {
+                    sine(770.0, 7000.0, n) + sine(1336.0, 7000.0, n)
+                } else {
+                    sine(440.0, 9000.0, n)
+                };
+                v as i16
+            })
+            .collect();
+        let mut out = vec![0u8; 160];
+        Codec::Pcmu.encode(&pcm, &mut out);
+        out
+    };
+    let plan: Vec<bool> = (0..25).map(|i| (10..15).contains(&i)).collect();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut voice_sent = Vec::new();
+    for (i, &key) in plan.iter().enumerate() {
+        tick.tick().await;
+        let payload = frame(i, key);
+        let seq = 500 + i as u16;
+        ext_a
+            .send_to(&rtp(0, 0xA, seq, 160 * i as u32, &payload), to1)
+            .await
+            .unwrap();
+        if !key {
+            voice_sent.push(payload);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let stats = h1.stats();
+    h1.stop();
+    h2.stop();
+    h1.stopped().await;
+    h2.stopped().await;
+    task_b.abort();
+    let at_b = cap_b.lock().unwrap().clone();
+
+    // The key was heard once, as a key.
+    assert_eq!(
+        drain(&mut e1),
+        [MediaEvent::Digit {
+            key: DtmfKey::from_char('5').expect("a DTMF key"),
+            source: DigitSource::InBand
+        }]
+    );
+    // B heard all 20 voice packets as sent and none of the tone: the 5 tone packets came as
+    // silence.
+    let silence = Codec::Pcmu.silence_byte();
+    let voice_heard = at_b
+        .iter()
+        .filter(|p| voice_sent.contains(&p.payload))
+        .count();
+    assert_eq!(voice_heard, 20);
+    let tone_heard = at_b
+        .iter()
+        .filter(|p| !voice_sent.contains(&p.payload) && p.payload.iter().any(|&b| b != silence))
+        .count();
+    assert_eq!(tone_heard, 0, "the key tone reached the other party");
+    assert_eq!(stats.tones_muted, 5, "{stats:?}");
+}

@@ -94,6 +94,13 @@ impl ToneDetector {
         found
     }
 
+    /// Whether the last full block held a key tone: the audio it came in carries a keypad
+    /// tone, which the bridge replaces with silence rather than relay (the other party hears
+    /// no agent's keys, as with RFC 4733 events).
+    pub(crate) fn in_tone(&self) -> bool {
+        self.candidate.is_some()
+    }
+
     fn on_block(&mut self, key: Option<DtmfKey>) -> Option<DtmfKey> {
         if key.is_some() && key == self.candidate {
             self.run = self.run.saturating_add(1);

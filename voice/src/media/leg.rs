@@ -195,6 +195,9 @@ pub struct MediaStats {
     pub ssrc_changes: u64,
     /// Sequence numbers the far end skipped (packets lost on the way).
     pub lost: u64,
+    /// Packets from the far end that carried an in-band keypad tone and were relayed as
+    /// silence.
+    pub tones_muted: u64,
 }
 
 impl MediaHandle {
@@ -290,6 +293,7 @@ impl MediaHandle {
             relayed: c.relayed.load(Relaxed),
             send_errors: c.send_errors.load(Relaxed),
             ssrc_changes: c.ssrc_changes.load(Relaxed),
+            tones_muted: c.tones_muted.load(Relaxed),
             lost: c.lost.load(Relaxed),
         }
     }

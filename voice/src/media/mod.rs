@@ -66,8 +66,10 @@
 //! - `RtpTimeout` is sent once after [`RTP_TIMEOUT`] without RTP from a sendrecv far end (not
 //!   while it holds us with sendonly, nor when recvonly/inactive); it re-arms when RTP resumes
 //!   or a re-offer arrives.
-//! - While bridged, a leg's own playout pauses (no `PlayoutDone`); in-band DTMF is detected on
-//!   each leg but, being audio, also reaches the other side; RFC 4733 events never do.
+//! - While bridged, a leg's own playout pauses (no `PlayoutDone`) unless it is an announcement
+//!   (`MediaHandle::announce`: to this leg alone, the peer's audio held back meanwhile); in-band
+//!   DTMF is detected on each leg and its packets reach the other side as silence
+//!   (`MediaStats::tones_muted`); RFC 4733 events never reach it.
 //! - Symmetric RTP: we send to the SDP address until the first valid RTP packet with a payload
 //!   type we negotiated arrives, then to that packet's source ("latching"). After latching,
 //!   packets from any other source are ignored and counted; an answer or re-offer with a new

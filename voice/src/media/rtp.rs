@@ -284,6 +284,7 @@ pub(crate) struct Counters {
     pub(crate) send_errors: AtomicU64,
     pub(crate) ssrc_changes: AtomicU64,
     pub(crate) lost: AtomicU64,
+    pub(crate) tones_muted: AtomicU64,
 }
 
 impl Counters {

@@ -13,7 +13,8 @@
 //! `PlayoutDone` meanwhile), because the peer feeds its stream; an announcement
 //! (`Command::Announce`) is the exception: it plays to this leg's far end while the peer's
 //! relay into the stream holds back, so only this party hears it. Telephone-events are consumed
-//! here and never relayed; in-band tones are audio, so they are detected *and* relayed.
+//! here and never relayed; an in-band keypad tone is detected as a key and relayed as silence
+//! (the packets that carry it), so the other party hears no keys either way.
 //! Must not block: sends use `try_send_to` (UDP; a full buffer drops the packet).
 
 use std::net::SocketAddr;
@@ -352,11 +353,14 @@ impl LegTask {
                 payload,
                 ..
             } => {
+                let mut in_tone = false;
                 if let Some(detector) = self.tones.as_mut() {
                     let mut pcm = [0i16; MAX_PAYLOAD];
                     let pcm = &mut pcm[..payload.len()];
                     codec.decode(payload, pcm);
-                    if let Some(key) = detector.push(pcm) {
+                    let key = detector.push(pcm);
+                    in_tone = detector.in_tone();
+                    if let Some(key) = key {
                         self.emit(MediaEvent::Digit {
                             key,
                             source: DigitSource::InBand,
@@ -366,7 +370,17 @@ impl LegTask {
                 if let Some(b) = self.bridge.as_mut()
                     && let Some(peer) = b.relay_to.as_ref()
                 {
-                    relay(peer, &mut b.clock, codec, (ssrc, ts, marker), payload, now);
+                    // A keypad tone is heard as a key, not relayed: silence in its place.
+                    let mut quiet = [0u8; MAX_PAYLOAD];
+                    let sent = if in_tone {
+                        let quiet = &mut quiet[..payload.len()];
+                        quiet.fill(codec.silence_byte());
+                        Counters::bump(&self.ep.counters.tones_muted);
+                        &*quiet
+                    } else {
+                        payload
+                    };
+                    relay(peer, &mut b.clock, codec, (ssrc, ts, marker), sent, now);
                 }
             }
             Inbound::Unexpected => {}

@@ -270,7 +270,16 @@ impl Config {
                 })
                 .collect(),
             user_agent: self.sip.user_agent.clone(),
+            invite_journal: Some(self.invite_journal_path()),
         }
+    }
+
+    /// Where the server journals each INVITE before sending it: beside the database,
+    /// `<database.path>.invites` (and `.invites.1`), read and cleared by the next start.
+    pub fn invite_journal_path(&self) -> PathBuf {
+        let mut name = self.database.path.as_os_str().to_owned();
+        name.push(".invites");
+        PathBuf::from(name)
     }
 
     /// Checks the relations between values that serde cannot see.

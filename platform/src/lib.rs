@@ -168,7 +168,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
     let hub = Hub::new(HubConfig::default());
     // Before a browser is served or a call placed: end the legs a process that died left
     // open and free the concurrent-call slots of its records.
-    runtime::recover_interrupted_calls(&db, &hub, &voice).await;
+    let journal = config.invite_journal_path();
+    runtime::recover_interrupted_calls(&db, &hub, &voice, Some(&journal)).await;
     let runtime = Runtime::new(Arc::clone(&db), hub.clone(), voice, shutdown.child_token());
     let calls = runtime.clone();
     let state = AppState::new(config, public_base_url, db, hub, runtime);

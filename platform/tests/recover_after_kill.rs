@@ -711,6 +711,79 @@ async fn a_restart_ends_every_leg_a_killed_platform_left_open_simultaneous() {
     run_points(Some("simultaneous:"), 40).await;
 }
 
+/// Killed between sending an INVITE and writing its leg (one database write after the send):
+/// the state that leaves is made here by removing the leg's stored rows from the dead
+/// process's database. The INVITE journal, appended before the INVITE left, is what the
+/// restart CANCELs it from; afterwards the journal is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_sent_but_never_stored_is_cancelled_from_the_journal() {
+    let exe = env!("CARGO_BIN_EXE_callbond");
+    let options = RigOptions {
+        user_scenario: "uas_ring_forever.xml",
+        seed: Seed::with_policy(policy("user_first", NO_SIGN_ON)),
+        ..RigOptions::default()
+    };
+    let mut rig = tokio::task::spawn_blocking(move || Rig::start(exe, options))
+        .await
+        .unwrap()
+        .unwrap();
+    let session = rig.request_call(&seed::user_number(120)).await.unwrap();
+    wait_ringing(&rig, &session, "user").await;
+    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    let journal = {
+        let mut name = rig.cb.db_path().into_os_string();
+        name.push(".invites");
+        std::path::PathBuf::from(name)
+    };
+    let journaled = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(journaled.lines().count(), 1, "one INVITE journaled");
+    // The rows the dead process would not have written yet.
+    let conn = rusqlite::Connection::open(rig.cb.db_path()).unwrap();
+    let removed = conn
+        .execute(
+            "DELETE FROM leg_dialogs WHERE call_id = ?1",
+            [session.as_str()],
+        )
+        .unwrap()
+        + conn
+            .execute(
+                "DELETE FROM call_legs WHERE call_id = ?1",
+                [session.as_str()],
+            )
+            .unwrap();
+    assert_eq!(removed, 2, "the user leg's dialog and CDR rows");
+    drop(conn);
+
+    let restarted = SystemTime::now();
+    tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
+    // The phone's scenario passes only with our CANCEL and the 487 ACKed.
+    rig.user.passed(RECOVERY_LIMIT).await.unwrap();
+    let (at, cancel) = rig.user.last_received("CANCEL").unwrap();
+    let after = at.unwrap().duration_since(restarted).unwrap();
+    assert!(after < RECOVERY_LIMIT, "CANCEL after {after:?}");
+    assert_matches_invite("CANCEL", &cancel, &rig.user);
+    assert!(
+        rig.cb
+            .logs()
+            .contains("CANCEL sent for an INVITE the dead process sent but never stored"),
+        "{}",
+        rig.cb.logs()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap(),
+        "",
+        "journal cleared"
+    );
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let call = db.get_call(&rig.sid, &session).unwrap();
+    assert_eq!(call.end_cause.map(|c| c.word()), Some("interrupted"));
+    assert_eq!(db.count_active_calls(&rig.sid).unwrap(), 0);
+    eprintln!(
+        "unstored INVITE cancelled {:.3} s after the restart",
+        after.as_secs_f64()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_kills_in_a_row_leave_the_capacity_free() {
     const KILLS: u32 = 10;

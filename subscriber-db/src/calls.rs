@@ -408,6 +408,21 @@ impl Db {
         self.get_call(sid, id)
     }
 
+    /// Whether a dial with this SIP Call-ID was stored for any call (its CDR row). A start
+    /// after a crash asks it of each INVITE the journal holds: one that is not stored was sent
+    /// by a process killed before it could write the leg.
+    pub fn knows_sip_call_id(&self, sip_call_id: &str) -> DbResult<bool> {
+        let found: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM call_legs WHERE sip_call_id = ?1 LIMIT 1",
+                [sip_call_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     /// Writes (or rewrites, as the leg progresses) the CDR of one dial of a call's leg.
     pub fn upsert_call_leg(
         &self,

@@ -156,4 +156,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX leg_dialogs_open ON leg_dialogs(call_id) WHERE state <> 'ended';
     "#,
+    // 4: a start after a crash asks, for each INVITE the journal holds, whether any leg with
+    // that SIP Call-ID was stored.
+    r#"
+    CREATE INDEX call_legs_sip_call_id ON call_legs(sip_call_id);
+    "#,
 ];

@@ -22,6 +22,10 @@ pub struct VoiceConfig {
     /// message carries either header (RFC 3261 §20.35, §20.41 make both optional; scanners use
     /// them as a fingerprint).
     pub user_agent: Option<String>,
+    /// Where every initial INVITE is appended before it is sent (see
+    /// [`read_invite_journal`](crate::read_invite_journal)), so a restart after a crash can
+    /// CANCEL an INVITE whose dialog was never stored. `None`: no journal.
+    pub invite_journal: Option<std::path::PathBuf>,
 }
 
 /// A SIP peer that carries outbound calls for numbers starting with [`Trunk::prefix`].

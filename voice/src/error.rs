@@ -15,6 +15,11 @@ pub enum VoiceError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error("cannot open the INVITE journal {path}: {error}; check the directory is writable")]
+    Journal {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
     #[error("the SIP stack refused to start: {0}")]
     Stack(Box<rsipstack::Error>),
     #[error(transparent)]

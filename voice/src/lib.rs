@@ -31,4 +31,6 @@ pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError}
 pub use record::{DialogSnapshot, HangupSide, LegRecord};
 pub use sip::trunk::check_target as check_trunk_target;
 pub use sip::trunk::trunk_prefix_carries;
-pub use sip::{FarEndAnswer, LegEnded, RecoveryRequest, Voice};
+pub use sip::{
+    FarEndAnswer, LegEnded, RecoveryRequest, Voice, clear_invite_journal, read_invite_journal,
+};

@@ -64,6 +64,7 @@ async fn bad_trunk_target_fails_at_start() {
         media: voice::MediaConfig::new(LOOPBACK, LOOPBACK, 30_000, 30_010),
         trunks: vec![trunk],
         user_agent: None,
+        invite_journal: None,
     };
     let started = voice::Voice::start(config, tokio_util::sync::CancellationToken::new()).await;
     assert!(matches!(

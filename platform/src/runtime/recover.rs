@@ -7,6 +7,7 @@
 //! All legs of all calls are ended at once: the slowest far end (32 s when it never answers)
 //! bounds the start, not their number.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,10 +35,72 @@ pub struct Recovery {
     pub unanswered: usize,
 }
 
-/// Ends every leg the dead process left open and closes its call records. Failures are
-/// logged: a record that cannot be closed stays open, a leg that cannot be ended is logged as
-/// left up at the far end.
-pub async fn recover_interrupted_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -> Recovery {
+/// Ends every leg the dead process left open and closes its call records, then CANCELs each
+/// INVITE in the journal at `journal` whose leg was never stored (the process died between
+/// sending it and writing the leg) and clears the journal. Failures are logged: a record that
+/// cannot be closed stays open, a leg that cannot be ended is logged as left up at the far end.
+pub async fn recover_interrupted_calls(
+    db: &Arc<Db>,
+    hub: &Hub,
+    voice: &Voice,
+    journal: Option<&Path>,
+) -> Recovery {
+    // At once: the slowest far end bounds the start, not how many there are.
+    let unstored = async {
+        match journal {
+            Some(path) => end_unstored_invites(db, voice, path).await,
+            None => Recovery::default(),
+        }
+    };
+    let (mut total, unstored) = tokio::join!(recover_stored_calls(db, hub, voice), unstored);
+    total.cancelled += unstored.cancelled;
+    total.byes += unstored.byes;
+    total.unanswered += unstored.unanswered;
+    if let Some(path) = journal
+        && let Err(e) = voice::clear_invite_journal(path)
+    {
+        warn!(error = %e, path = %path.display(), "recovery: INVITE journal not cleared");
+    }
+    total
+}
+
+/// CANCELs the journal's INVITEs that no stored leg has (see [`recover_interrupted_calls`]).
+async fn end_unstored_invites(db: &Arc<Db>, voice: &Voice, path: &Path) -> Recovery {
+    let (db, path) = (Arc::clone(db), path.to_owned());
+    let found = tokio::task::spawn_blocking(move || {
+        voice::read_invite_journal(&path)
+            .into_iter()
+            // A failed lookup counts as stored: a CANCEL is sent only when the leg is known
+            // to be missing.
+            .filter(|d| matches!(db.knows_sip_call_id(&d.call_id), Ok(false)))
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let unstored = found.unwrap_or_default();
+    let mut outcome = Recovery::default();
+    let mut legs = JoinSet::new();
+    for dialog in unstored {
+        let voice = voice.clone();
+        legs.spawn(async move {
+            let ended = voice.end_left_open(&dialog, false).await;
+            (dialog, ended)
+        });
+    }
+    while let Some(done) = legs.join_next().await {
+        let Ok((dialog, result)) = done else { continue };
+        count(&mut outcome, &result);
+        warn!(
+            sip_call_id = %dialog.call_id,
+            answer = %describe(&result.answer),
+            "recovery: CANCEL sent for an INVITE the dead process sent but never stored"
+        );
+    }
+    outcome
+}
+
+/// The calls the database holds open: each leg ended from its stored dialog, each record
+/// closed.
+async fn recover_stored_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -> Recovery {
     let started = Instant::now();
     let found = {
         let db = Arc::clone(db);

@@ -11,23 +11,30 @@ use rsipstack::sip::{Header, SipMessage};
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;
 
+use super::journal::InviteJournal;
+
 /// The tag the receive path adds to a From that has none (RFC 3261 §12.3 / RFC 2543 peers). A
 /// token no peer sends: our own tags are random hex.
 pub(crate) const RFC2543_FROM_TAG: &str = "callbond-rfc2543-untagged";
 
-/// The [`MessageInspector`] the endpoint runs on every message its transactions send.
+/// The [`MessageInspector`] the endpoint runs on every message its transactions send; it
+/// also journals each initial INVITE before it leaves (see `journal`).
 pub(crate) struct Identity {
     product: Option<String>,
+    journal: Option<InviteJournal>,
 }
 
 impl Identity {
-    pub(crate) fn new(product: Option<String>) -> Self {
-        Self { product }
+    pub(crate) fn new(product: Option<String>, journal: Option<InviteJournal>) -> Self {
+        Self { product, journal }
     }
 }
 
 impl MessageInspector for Identity {
     fn before_send(&self, mut msg: SipMessage, _dest: Option<&SipAddr>) -> SipMessage {
+        if let (Some(journal), SipMessage::Request(request)) = (&self.journal, &msg) {
+            journal.record(request);
+        }
         let is_request = matches!(msg, SipMessage::Request(_));
         let headers = match &mut msg {
             SipMessage::Request(r) => &mut r.headers,
@@ -96,7 +103,7 @@ mod tests {
 
     #[test]
     fn without_a_product_no_identity_header_leaves() {
-        let sent = Identity::new(None).before_send(
+        let sent = Identity::new(None, None).before_send(
             response("User-Agent: rsipstack\r\nServer: x\r\nserver: y\r\n"),
             None,
         );
@@ -107,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_product_is_the_server_of_a_response_and_the_added_tag_goes() {
-        let sent = Identity::new(Some("Acme/1".into()))
+        let sent = Identity::new(Some("Acme/1".into()), None)
             .before_send(response("User-Agent: rsipstack\r\n"), None)
             .to_string();
         assert!(sent.contains("Server: Acme/1\r\n"), "{sent}");

@@ -10,6 +10,7 @@ mod edge;
 mod identity;
 mod incoming;
 mod invite;
+mod journal;
 pub(crate) mod lenient;
 pub(crate) mod message;
 #[cfg(test)]
@@ -41,6 +42,7 @@ use crate::leg::{CallLeg, LegEvent, OriginateRequest};
 use crate::media::MediaEngine;
 use crate::record::DialogSnapshot;
 
+pub use journal::{clear_invite_journal, read_invite_journal};
 pub use recover::{FarEndAnswer, LegEnded, RecoveryRequest};
 
 /// Methods we answer, advertised in `Allow` (RFC 3261 §20.5).
@@ -92,6 +94,16 @@ impl Voice {
             trunk::check_target(&trunk.target)?;
         }
         let media = MediaEngine::new(config.media.clone())?;
+        let journal =
+            match &config.invite_journal {
+                Some(path) => Some(journal::InviteJournal::open(path).map_err(|error| {
+                    VoiceError::Journal {
+                        path: path.clone(),
+                        error,
+                    }
+                })?),
+                None => None,
+            };
         // The transport outlives `shutdown` by the grace period so legs can still send BYE.
         let transport_token = CancellationToken::new();
         let transport = TransportLayer::new(transport_token.clone());
@@ -105,7 +117,10 @@ impl Voice {
             .with_cancel_token(transport_token.clone())
             .with_transport_layer(transport)
             .with_allows(ALLOWED.to_vec())
-            .with_inspector(Box::new(identity::Identity::new(config.user_agent.clone())))
+            .with_inspector(Box::new(identity::Identity::new(
+                config.user_agent.clone(),
+                journal,
+            )))
             .build();
         let incoming = endpoint
             .incoming_transactions()

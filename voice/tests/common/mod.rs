@@ -295,6 +295,7 @@ pub async fn start_voice_with_agent(
         media: MediaConfig::new(LOOPBACK, LOOPBACK, port_min, port_max),
         trunks,
         user_agent: user_agent.map(str::to_owned),
+        invite_journal: None,
     };
     let shutdown = CancellationToken::new();
     let voice = Voice::start(config, shutdown.clone())

@@ -36,7 +36,7 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
     let db_path = dir.path().join("callbond.db");
     let sid = seed::seed(&db_path, &Seed::default()).unwrap();
     let toml = format!(
-        "[sip]\nlisten = \"127.0.0.1:0\"\n{}",
+        "[sip]\nlisten = \"127.0.0.1:0\"\n[database]\npath = {db_path:?}\n{}",
         seed::trunks_config(user.addr, center.addr)
     );
     let config = Config::from_toml(&toml, &dir.path().join("callbond.toml")).unwrap();

@@ -114,7 +114,8 @@ fn points() -> Vec<Point> {
     let simultaneous = policy("simultaneous", NO_SIGN_ON);
     vec![
         Point {
-            kill_when: &[PhoneGot(User, "INVITE")],
+            // The leg is stored too: a kill before that is the journal's case (its own test).
+            kill_when: &[PhoneGot(User, "INVITE"), Row("leg_dialed", Some(User))],
             user: Cancel,
             ..point(
                 "user dialed, no response at all",
@@ -155,7 +156,11 @@ fn points() -> Vec<Point> {
             )
         },
         Point {
-            kill_when: &[Row("answered", Some(User)), PhoneGot(Center, "INVITE")],
+            kill_when: &[
+                Row("answered", Some(User)),
+                PhoneGot(Center, "INVITE"),
+                Row("leg_dialed", Some(Center)),
+            ],
             user: Bye,
             center: Cancel,
             hung_up_first: Some("platform"),
@@ -252,7 +257,7 @@ fn points() -> Vec<Point> {
             )
         },
         Point {
-            kill_when: &[PhoneGot(Center, "INVITE")],
+            kill_when: &[PhoneGot(Center, "INVITE"), Row("leg_dialed", Some(Center))],
             center: Cancel,
             ..point(
                 "center first: center dialed, no response",

@@ -46,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("admin_json", admin_json),
     ("route_import", route_import),
     ("push_channel", push_channel),
+    ("config_toml", config_toml),
 ];
 
 const SID: &str = "fuzzco";
@@ -486,30 +487,22 @@ pub fn route_import(data: &[u8]) {
         Err(_) => assert_eq!(list(), before, "a refused import changed the table"),
         Ok(summary) => {
             assert_eq!(summary.imported, rows.len());
-            let mut codes = Vec::new();
+            // The last row of each subject code is the one that stays.
+            let mut last: std::collections::BTreeMap<_, Route> = std::collections::BTreeMap::new();
             for row in &rows {
-                let Ok(route) = row.validate() else {
-                    panic!("an imported row must validate: {row:?}");
-                };
-                let last = rows
-                    .iter()
-                    .rev()
-                    .find_map(|r| {
-                        r.validate()
-                            .ok()
-                            .filter(|v| v.subject_code == route.subject_code)
-                    })
-                    .unwrap_or_else(|| panic!("the row itself"));
+                let route = row
+                    .validate()
+                    .unwrap_or_else(|e| panic!("an imported row must validate: {row:?}: {e:?}"));
+                last.insert(route.subject_code.clone(), route);
+            }
+            for (code, route) in &last {
                 let read = db
-                    .get_route(&sid, &route.subject_code)
+                    .get_route(&sid, code)
                     .unwrap_or_else(|e| panic!("imported route: {e}"));
-                assert_eq!(read, last, "the route reads back as the file's last row");
-                codes.push(route.subject_code);
+                assert_eq!(&read, route, "the route reads back as the file's last row");
             }
             if mode == ImportMode::Replace {
-                codes.sort();
-                codes.dedup();
-                assert_eq!(list().len(), codes.len(), "replace keeps only the file");
+                assert_eq!(list().len(), last.len(), "replace keeps only the file");
             }
         }
     }
@@ -536,5 +529,28 @@ pub fn push_channel(data: &[u8]) {
             session.to_string().parse::<pagepush::SessionId>().ok(),
             Some(session)
         );
+    }
+}
+
+/// The operator's config file (`callbond --config`), as `Config::from_toml` reads it, then
+/// what start-up derives from it: the voice config and each trunk's target check.
+///
+/// Properties: an accepted config passes its own validation again, and start-up derives the
+/// voice config from it without failing on anything but a trunk target it names.
+pub fn config_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(config) = Config::from_toml(text, std::path::Path::new("fuzz.toml")) else {
+        return;
+    };
+    assert!(
+        config.validate().is_ok(),
+        "an accepted config must validate"
+    );
+    let voice = config.voice_config();
+    assert_eq!(voice.trunks.len(), config.trunks.len());
+    for trunk in &voice.trunks {
+        let _ = voice::check_trunk_target(&trunk.target);
     }
 }

@@ -110,19 +110,20 @@ fn read_like_the_edge(msg: &SipMessage) {
 }
 
 /// A TCP byte stream through rsipstack's `SipCodec` (the framing its stream connections
-/// use), delivered in the chunks the input's first byte picks.
+/// use): the input's first two bytes pick where the stream is cut into three segments, the
+/// rest is the stream.
 ///
-/// Property: the SIP messages framed (and whether the codec gave up) do not depend on how the
-/// stream was cut into segments — they are the same as when the whole stream arrives at once.
+/// Property: the SIP messages framed (and whether the codec gave up) do not depend on where
+/// TCP segments end — they are the same as when the whole stream arrives at once.
 ///
 /// Two rsipstack 0.7.14 findings are left out of the property until they are fixed upstream
 /// (README, Fuzzing): keep-alives are classified by what has arrived so far, so a `CRLFCRLF`
 /// ping cut after its first `CRLF` reads as two `CRLF` pongs (keep-alives are therefore not
 /// compared); and `Content-Length` is added to the header length unchecked, which overflows
-/// for values near `usize::MAX` (streams with a run of 19 or more digits are skipped; see
-/// [`sip_stream_frames`] and the test that pins the finding).
+/// for values near `usize::MAX` (streams with a run of 19 or more digits are skipped; the
+/// test `rsipstack_tcp_content_length_overflows` pins it).
 pub fn sip_stream(data: &[u8]) {
-    let Some((&cut, stream)) = data.split_first() else {
+    let [a, b, stream @ ..] = data else {
         return;
     };
     if stream
@@ -131,11 +132,14 @@ pub fn sip_stream(data: &[u8]) {
     {
         return;
     }
-    let whole = sip_stream_frames(stream, stream.len().max(1));
-    let chunked = sip_stream_frames(stream, usize::from(cut % 64) + 1);
+    let len = stream.len().max(1);
+    let (a, b) = (usize::from(*a) * len / 256, usize::from(*b) * len / 256);
+    let cuts = [a.min(b), a.max(b)];
+    let whole = sip_stream_frames(stream, &[]);
+    let segmented = sip_stream_frames(stream, &cuts);
     assert_eq!(
-        whole, chunked,
-        "framing must not depend on where TCP segments end"
+        whole, segmented,
+        "framing must not depend on where TCP segments end (cut at {cuts:?})"
     );
     for message in &whole.0 {
         if let Ok(msg) = SipMessage::try_from(message.as_slice()) {
@@ -144,15 +148,18 @@ pub fn sip_stream(data: &[u8]) {
     }
 }
 
-/// The printed SIP messages rsipstack's `SipCodec` frames from `stream` fed `chunk` bytes at
-/// a time (keep-alives left out), and whether it stopped with an error (the connection is
-/// then closed).
-pub fn sip_stream_frames(stream: &[u8], chunk: usize) -> (Vec<Vec<u8>>, bool) {
+/// The printed SIP messages rsipstack's `SipCodec` frames from `stream` arriving in segments
+/// that end at `cuts` (ascending offsets), keep-alives left out, and whether it stopped with
+/// an error (the connection is then closed).
+pub fn sip_stream_frames(stream: &[u8], cuts: &[usize]) -> (Vec<Vec<u8>>, bool) {
     let mut codec = SipCodec::new();
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
-    for piece in stream.chunks(chunk.max(1)) {
-        buf.extend_from_slice(piece);
+    let mut start = 0;
+    for end in cuts.iter().copied().chain([stream.len()]) {
+        let end = end.clamp(start, stream.len());
+        buf.extend_from_slice(&stream[start..end]);
+        start = end;
         loop {
             match codec.decode(&mut buf) {
                 Ok(Some(SipCodecType::Message(msg))) => out.push(msg.to_bytes()),
@@ -490,7 +497,7 @@ mod tests {
     fn rsipstack_tcp_content_length_overflows() {
         let stream =
             b"OPTIONS sip:192.0.2.10 SIP/2.0\r\nContent-Length: 18446744073709551615\r\n\r\n";
-        let _ = sip_stream_frames(stream, stream.len());
+        let _ = sip_stream_frames(stream, &[]);
     }
 
     /// `sip/uri.rs`: the user part is percent-escaped when printed, not unescaped when read.

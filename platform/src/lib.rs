@@ -9,6 +9,9 @@ pub mod config;
 pub mod demo;
 pub mod destinations;
 pub mod flow;
+/// Entry points for the fuzz targets in `tests/fuzz`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod link;
 pub mod runtime;
 pub mod telemetry;

@@ -18,6 +18,10 @@
 
 pub mod media;
 
+/// Entry points for the fuzz targets in `tests/fuzz`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing;
+
 mod config;
 mod error;
 mod leg;

@@ -17,7 +17,7 @@ mod html;
 mod number;
 mod request;
 mod speak;
-mod tag1;
+pub(crate) mod tag1;
 mod welcome;
 
 use std::sync::{Arc, Mutex};

@@ -83,16 +83,16 @@ use words::DtmfKey;
 
 mod bridge;
 mod codec;
-mod dtmf;
+pub(crate) mod dtmf;
 mod engine;
 mod espeak;
-mod inband;
+pub(crate) mod inband;
 mod leg;
 mod playout;
 #[cfg(test)]
 mod proptests;
-mod rtp;
-mod sdp;
+pub(crate) mod rtp;
+pub(crate) mod sdp;
 mod task;
 #[cfg(test)]
 mod test_audio;

@@ -97,8 +97,9 @@ pub fn sip_datagram(data: &[u8]) {
 }
 
 /// The message as compared across a print: without the Request-URI user (escaped again on
-/// each print), and with the version as printed (rsipstack reads `SIP/2.00` as `V(2, 0)`,
-/// which prints `SIP/2.0` and reads back as `V2`).
+/// each print) and a response's own reason phrase (read, then printed as the standard one),
+/// and with the version as printed (rsipstack reads `SIP/2.00` as `V(2, 0)`, which prints
+/// `SIP/2.0` and reads back as `V2`).
 fn without_uri_user(msg: &SipMessage) -> (SipMessage, String) {
     let mut msg = msg.clone();
     let version = match &mut msg {
@@ -106,7 +107,10 @@ fn without_uri_user(msg: &SipMessage) -> (SipMessage, String) {
             r.uri.auth = None;
             std::mem::take(&mut r.version).to_string()
         }
-        SipMessage::Response(r) => std::mem::take(&mut r.version).to_string(),
+        SipMessage::Response(r) => {
+            r.wire_reason = None;
+            std::mem::take(&mut r.version).to_string()
+        }
     };
     (msg, version)
 }
@@ -576,6 +580,21 @@ mod tests {
         let v: rsipstack::sip::Version = "SIP/2.00".parse().expect("parses");
         assert_ne!(v, rsipstack::sip::Version::V2);
         assert_eq!(v.to_string(), "SIP/2.0");
+    }
+
+    /// `sip/message.rs`: a response's own reason phrase is kept when read (`wire_reason`) but
+    /// printed as the standard text for the code.
+    #[test]
+    fn rsipstack_prints_the_standard_reason_phrase() {
+        let wire =
+            format!("SIP/2.0 200 Fine\r\n{OPTIONS_HEADERS}Call-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
+        let SipMessage::Response(resp) = SipMessage::try_from(wire.as_str()).expect("parses")
+        else {
+            panic!("a response");
+        };
+        assert_eq!(resp.wire_reason.as_deref(), Some("Fine"));
+        let printed = String::from_utf8(resp.to_bytes()).expect("utf-8");
+        assert!(printed.starts_with("SIP/2.0 200 OK\r\n"), "{printed}");
     }
 
     /// The targets' own properties hold on a well-formed message (the replay test runs the

@@ -12,21 +12,10 @@ use testkit::flow::{Rig, RigOptions};
 use testkit::seed;
 use testkit::sipp::scenario_path;
 
-/// The binary's resident memory, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invite_flood_costs_bounded_memory_and_trunk_calls_go_on() {
     let rig = Rig::start(env!("CARGO_BIN_EXE_callbond"), RigOptions::default()).unwrap();
-    let pid = rig.cb.pid();
-    let before = rss_kib(pid);
+    let before = rig.cb.rss_kib().unwrap();
     // Started at the same time: the flood from another address, and a visitor's call.
     let sip = rig.cb.sip.unwrap();
     let flood_calls = 20_000;
@@ -48,7 +37,7 @@ async fn an_invite_flood_costs_bounded_memory_and_trunk_calls_go_on() {
     let sample = async {
         for _ in 0..40 {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            peak = peak.max(rss_kib(pid));
+            peak = peak.max(rig.cb.rss_kib().unwrap());
         }
     };
     let ((session, events), ()) = tokio::join!(async { call.await.unwrap() }, sample);

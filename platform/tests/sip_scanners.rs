@@ -25,16 +25,6 @@ use testkit::sipp::scenario_path;
 /// Where the scanners send from: not a trunk's address, so the per-source limits apply.
 const ATTACKER: &str = "127.0.0.3";
 
-/// The binary's resident memory, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// Runs a SIPVicious tool against `sip` with `args` (at most `limit`), returns what it printed.
 fn sipvicious(tool: &str, sip: SocketAddr, args: &[&str], limit: Duration) -> String {
     let output = Command::new("timeout")
@@ -62,9 +52,8 @@ fn sipvicious(tool: &str, sip: SocketAddr, args: &[&str], limit: Duration) -> St
 #[tokio::test(flavor = "multi_thread")]
 async fn sipvicious_finds_no_fingerprint_no_extension_and_no_password() {
     let rig = Rig::start(env!("CARGO_BIN_EXE_callbond"), RigOptions::default()).unwrap();
-    let pid = rig.cb.pid();
     let sip = rig.cb.sip.unwrap();
-    let before = rss_kib(pid);
+    let before = rig.cb.rss_kib().unwrap();
 
     let scans = tokio::task::spawn_blocking(move || {
         let map = sipvicious("svmap", sip, &[], Duration::from_secs(30));
@@ -95,7 +84,7 @@ async fn sipvicious_finds_no_fingerprint_no_extension_and_no_password() {
         .await
         .unwrap();
     let (map, register, invite, crack) = scans.await.unwrap();
-    let peak = rss_kib(pid);
+    let peak = rig.cb.rss_kib().unwrap();
 
     // svmap sees a device at our address, with no product name in its user-agent column.
     let listed = map.lines().find(|l| l.contains(&sip.to_string()));

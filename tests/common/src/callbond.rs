@@ -148,6 +148,16 @@ impl Callbond {
         self.child.id()
     }
 
+    /// The running binary's resident memory (`VmRSS`), KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS line in /proc/PID/status")
+    }
+
     /// Asks the binary to stop as an operator would (SIGTERM) and waits for it to exit.
     pub fn terminate(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
         let sent = Command::new("kill")

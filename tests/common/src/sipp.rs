@@ -211,24 +211,26 @@ impl Sipp {
     /// When SIPp received the first request with `method` (its `-trace_msg` time, to the
     /// microsecond), if it did.
     pub fn first_received_at(&self, method: &str) -> Option<SystemTime> {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
-        let prefix = format!("{method} ");
-        timed_messages(&text, "message received")
+        self.received_requests(method)
             .into_iter()
-            .find(|(_, m)| m.starts_with(&prefix))
+            .next()
             .and_then(|(at, _)| at)
     }
 
     /// The last request with `method` SIPp received: when (its `-trace_msg` time) and its text.
     pub fn last_received(&self, method: &str) -> Option<(Option<SystemTime>, String)> {
+        self.received_requests(method).pop()
+    }
+
+    /// Every request with `method` SIPp received, in order, with its `-trace_msg` time.
+    fn received_requests(&self, method: &str) -> Vec<(Option<SystemTime>, String)> {
         let text =
             std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
         let prefix = format!("{method} ");
         timed_messages(&text, "message received")
             .into_iter()
-            .rev()
-            .find(|(_, m)| m.starts_with(&prefix))
+            .filter(|(_, m)| m.starts_with(&prefix))
+            .collect()
     }
 
     /// Messages SIPp received more than once byte for byte: the far end's retransmissions

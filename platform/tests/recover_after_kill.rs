@@ -619,6 +619,23 @@ async fn wait_ringing(rig: &Rig, session: &SessionId, leg: &str) {
     }
 }
 
+/// Starts a rig with `options`, requests a call for user number `n`, waits until the user's
+/// phone rings and kills the binary (SIGKILL).
+async fn killed_while_the_user_rings(
+    exe: &'static str,
+    options: RigOptions,
+    n: u32,
+) -> (Rig, SessionId) {
+    let mut rig = tokio::task::spawn_blocking(move || Rig::start(exe, options))
+        .await
+        .unwrap()
+        .unwrap();
+    let session = rig.request_call(&seed::user_number(n)).await.unwrap();
+    wait_ringing(&rig, &session, "user").await;
+    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    (rig, session)
+}
+
 /// The user's phone rang when the platform died and is gone too when it comes back: the
 /// CANCEL is given up after Timer F (64·T1 = 32 s, RFC 3261 §17.1.2.2) and the record is
 /// closed all the same, so a dead far end cannot keep a slot either. Returns the seconds the
@@ -630,13 +647,7 @@ async fn far_end_gone(n: u32) -> f64 {
         seed: Seed::with_policy(policy("user_first", NO_SIGN_ON)),
         ..RigOptions::default()
     };
-    let mut rig = tokio::task::spawn_blocking(move || Rig::start(exe, options))
-        .await
-        .unwrap()
-        .unwrap();
-    let session = rig.request_call(&seed::user_number(n)).await.unwrap();
-    wait_ringing(&rig, &session, "user").await;
-    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    let (mut rig, session) = killed_while_the_user_rings(exe, options, n).await;
     rig.user.kill().unwrap();
     let restarted = std::time::Instant::now();
     tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
@@ -728,13 +739,7 @@ async fn an_invite_sent_but_never_stored_is_cancelled_from_the_journal() {
         seed: Seed::with_policy(policy("user_first", NO_SIGN_ON)),
         ..RigOptions::default()
     };
-    let mut rig = tokio::task::spawn_blocking(move || Rig::start(exe, options))
-        .await
-        .unwrap()
-        .unwrap();
-    let session = rig.request_call(&seed::user_number(120)).await.unwrap();
-    wait_ringing(&rig, &session, "user").await;
-    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    let (mut rig, session) = killed_while_the_user_rings(exe, options, 120).await;
     let journal = {
         let mut name = rig.cb.db_path().into_os_string();
         name.push(".invites");

@@ -114,11 +114,24 @@ pub struct TrunkConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub from_domain: Option<String>,
+    /// Milliseconds an INVITE may go without any response (not even 100 Trying) before this
+    /// trunk counts as unreachable and the next fallback number is dialed at once, instead of
+    /// after the ring timeout. 500 to 60000; default 5000.
+    #[serde(default = "default_no_response_ms")]
+    pub no_response_ms: u64,
 }
 
 fn default_transport() -> TrunkTransport {
     TrunkTransport::Udp
 }
+
+fn default_no_response_ms() -> u64 {
+    u64::try_from(voice::DEFAULT_NO_RESPONSE_LIMIT.as_millis()).unwrap_or(5000)
+}
+
+/// The shortest no-response limit: one RFC 3261 T1, the first INVITE retransmission.
+const MIN_NO_RESPONSE_MS: u64 = 500;
+const MAX_NO_RESPONSE_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -267,6 +280,7 @@ impl Config {
                     username: t.username.clone(),
                     password: t.password.clone(),
                     from_domain: t.from_domain.clone(),
+                    no_response_limit: std::time::Duration::from_millis(t.no_response_ms),
                 })
                 .collect(),
             user_agent: self.sip.user_agent.clone(),
@@ -340,6 +354,15 @@ impl Config {
                     message: format!(
                         "must be host:port (letters, digits, '.', '-', and [..] around an IPv6 address), got {:?}",
                         trunk.target
+                    ),
+                });
+            }
+            if !(MIN_NO_RESPONSE_MS..=MAX_NO_RESPONSE_MS).contains(&trunk.no_response_ms) {
+                return Err(ConfigError::Invalid {
+                    key: "trunks.no_response_ms",
+                    message: format!(
+                        "must be {MIN_NO_RESPONSE_MS} to {MAX_NO_RESPONSE_MS} milliseconds, got {}",
+                        trunk.no_response_ms
                     ),
                 });
             }
@@ -444,6 +467,14 @@ mod tests {
             (
                 "[[trunks]]\nprefix = \"+1\"\ntarget = \"h:1\"\nusername = \"u\"",
                 "trunks.password",
+            ),
+            (
+                "[[trunks]]\nprefix = \"+1\"\ntarget = \"h:1\"\nno_response_ms = 100",
+                "trunks.no_response_ms",
+            ),
+            (
+                "[[trunks]]\nprefix = \"+1\"\ntarget = \"h:1\"\nno_response_ms = 600000",
+                "trunks.no_response_ms",
             ),
             ("[log]\nformat = \"xml\"", "log.format"),
             ("[web]\nform_ttl_secs = 5", "web.form_ttl_secs"),

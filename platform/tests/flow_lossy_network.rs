@@ -208,6 +208,7 @@ async fn hundred_flows_across_ten_percent_loss_bridge_and_push_each_key_once() {
             center: phone,
             seed: Seed::default(),
             user_trunk_auth: None,
+            extra_trunks: String::new(),
             network: Some(PhoneNetwork {
                 phones: link.phones(),
                 platform_ip: link.host_ip.into(),

@@ -55,6 +55,7 @@ impl InProcess {
             username: None,
             password: None,
             from_domain: None,
+            no_response_ms: 5000,
         }];
         let db = Arc::new(open_db(&config)?);
         let shutdown = CancellationToken::new();

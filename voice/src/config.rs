@@ -3,6 +3,7 @@
 //! environment and opens no socket.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::media::MediaConfig;
 
@@ -42,7 +43,18 @@ pub struct Trunk {
     pub password: Option<String>,
     /// Host part of From and P-Asserted-Identity toward this trunk; `None`: our own host.
     pub from_domain: Option<String>,
+    /// How long an INVITE may go without any response (not even 100 Trying) before the trunk
+    /// counts as unreachable and the leg ends with [`Unreachable::NoResponse`], so a caller
+    /// can try a fallback long before the ring timeout. A working trunk answers within
+    /// milliseconds; RFC 3261 Timer A has sent the INVITE four times by 3.5 s.
+    ///
+    /// [`Unreachable::NoResponse`]: crate::Unreachable::NoResponse
+    pub no_response_limit: Duration,
 }
+
+/// [`Trunk::no_response_limit`] when the configuration names none, and the limit for a SIP URI
+/// destination, which has no trunk.
+pub const DEFAULT_NO_RESPONSE_LIMIT: Duration = Duration::from_secs(5);
 
 /// SIP transport toward a trunk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

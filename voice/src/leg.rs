@@ -91,7 +91,11 @@ pub enum EndCause {
     LocalHangup,
     /// We cancelled the INVITE before an answer.
     Cancelled,
-    /// No response to the INVITE before the ring timeout (dead or unreachable trunk), or the
+    /// The far end could not be reached at all: no response to the INVITE within the
+    /// trunk's no-response limit, or the network reported it unreachable (ICMP). Known well
+    /// before the ring timeout, so a fallback can be tried at once.
+    Unreachable(crate::sip::Unreachable),
+    /// No final response to the INVITE (RFC 3261 Timer B) after a provisional one, or the
     /// media stopped arriving.
     Timeout,
     /// The SIP stack could not send the request at all. rsipstack retries an unreachable or

@@ -28,7 +28,7 @@ mod leg;
 mod record;
 mod sip;
 
-pub use config::{Transport, Trunk, VoiceConfig};
+pub use config::{DEFAULT_NO_RESPONSE_LIMIT, Transport, Trunk, VoiceConfig};
 pub use error::VoiceError;
 pub use leg::{CallLeg, Destination, DigitVia, EndCause, LegEvent, OriginateRequest, bridge};
 pub use media::{BridgeHandle, Codec, MediaConfig, MediaHandle, Prompt, TtsError};
@@ -36,5 +36,6 @@ pub use record::{DialogSnapshot, HangupSide, LegRecord};
 pub use sip::trunk::check_target as check_trunk_target;
 pub use sip::trunk::trunk_prefix_carries;
 pub use sip::{
-    FarEndAnswer, LegEnded, RecoveryRequest, Voice, clear_invite_journal, read_invite_journal,
+    FarEndAnswer, LegEnded, RecoveryRequest, Unreachable, Voice, clear_invite_journal,
+    read_invite_journal,
 };

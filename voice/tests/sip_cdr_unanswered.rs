@@ -168,6 +168,7 @@ async fn silent_trunk_has_no_final_status() {
         username: None,
         password: None,
         from_domain: None,
+        no_response_limit: voice::DEFAULT_NO_RESPONSE_LIMIT,
     };
     let (voice, _shutdown) = start_voice(vec![trunk]).await;
 
@@ -176,7 +177,8 @@ async fn silent_trunk_has_no_final_status() {
         .await
         .expect("originate");
     let (_, cause) = until_hung_up(&mut events).await;
-    assert_eq!(cause, EndCause::Timeout);
+    // Nothing ever answered, so it was never a phone left ringing (issue 11, item 2).
+    assert_eq!(cause, EndCause::Unreachable(voice::Unreachable::NoResponse));
     let record = leg.record();
 
     assert_eq!(record.final_status, None, "{record:#?}");

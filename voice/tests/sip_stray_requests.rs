@@ -57,6 +57,7 @@ async fn bad_trunk_target_fails_at_start() {
         username: None,
         password: None,
         from_domain: None,
+        no_response_limit: voice::DEFAULT_NO_RESPONSE_LIMIT,
     };
     let config = voice::VoiceConfig {
         sip_listen: std::net::SocketAddr::new(LOOPBACK, 0),

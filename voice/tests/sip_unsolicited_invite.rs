@@ -22,6 +22,7 @@ async fn unsolicited_invite_gets_403_and_no_call() {
         username: None,
         password: None,
         from_domain: None,
+        no_response_limit: voice::DEFAULT_NO_RESPONSE_LIMIT,
     };
     let (voice, _shutdown) = start_voice(vec![trunk]).await;
 

@@ -186,6 +186,14 @@ fn outcome(answered: bool, cause: &EndCause) -> anyhow::Result<()> {
                 .to_owned()
         }
         EndCause::NetworkError(e) => format!("the INVITE could not be sent: {e}"),
+        EndCause::Unreachable(voice::Unreachable::NoResponse) => {
+            "nothing answered the INVITE; check the trunk target or URI and that it is up"
+                .to_owned()
+        }
+        EndCause::Unreachable(_) => {
+            "the network reports no SIP server at the trunk target or URI (ICMP unreachable)"
+                .to_owned()
+        }
         other => format!(
             "the call ended before it was answered ({})",
             cause_text(other)
@@ -224,6 +232,13 @@ fn cause_text(cause: &EndCause) -> String {
         EndCause::Cancelled => "cancelled".to_owned(),
         EndCause::Timeout => "timeout".to_owned(),
         EndCause::NetworkError(e) => format!("network error: {e}"),
+        EndCause::Unreachable(voice::Unreachable::NoResponse) => "no response".to_owned(),
+        EndCause::Unreachable(voice::Unreachable::PortUnreachable) => {
+            "unreachable: port".to_owned()
+        }
+        EndCause::Unreachable(voice::Unreachable::HostUnreachable) => {
+            "unreachable: host".to_owned()
+        }
     }
 }
 

@@ -71,6 +71,7 @@ impl Phones {
             username: None,
             password: None,
             from_domain: None,
+            no_response_ms: 5000,
         };
         vec![trunk(CENTER_NUMBER, self.center), trunk("", self.user)]
     }

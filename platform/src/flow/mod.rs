@@ -158,6 +158,10 @@ pub enum LegFailure {
     /// A final SIP response other than busy (RFC 3261 §21), e.g. 404 or 503.
     Rejected(u16),
     Network,
+    /// Nothing answered the INVITE within the trunk's no-response limit.
+    NoResponse,
+    /// The network reported the destination unreachable (ICMP).
+    Unreachable,
 }
 
 impl LegFailure {
@@ -168,6 +172,8 @@ impl LegFailure {
             LegFailure::NoAnswer => LegEndCause::NoAnswer,
             LegFailure::Rejected(_) => LegEndCause::Rejected,
             LegFailure::Network => LegEndCause::NetworkError,
+            LegFailure::NoResponse => LegEndCause::NoResponse,
+            LegFailure::Unreachable => LegEndCause::Unreachable,
         }
     }
 
@@ -177,7 +183,9 @@ impl LegFailure {
             LegFailure::Busy => EndCause::UserBusy,
             LegFailure::NoAnswer => EndCause::UserNoAnswer,
             LegFailure::Rejected(_) => EndCause::UserRejected,
-            LegFailure::Network => EndCause::UserUnreachable,
+            LegFailure::Network | LegFailure::NoResponse | LegFailure::Unreachable => {
+                EndCause::UserUnreachable
+            }
         }
     }
 }

@@ -68,6 +68,8 @@ fn random_event(rng: &mut Rng) -> Event {
         LegFailure::NoAnswer,
         LegFailure::Rejected(404),
         LegFailure::Network,
+        LegFailure::NoResponse,
+        LegFailure::Unreachable,
     ]);
     match rng.below(100) {
         0..=29 => Event::Answered(leg),

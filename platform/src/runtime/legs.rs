@@ -187,9 +187,20 @@ fn leg_end_cause(end: &voice::EndCause, answered: bool) -> LegEndCause {
         voice::EndCause::RemoteHangup => LegEndCause::RemoteHangup,
         voice::EndCause::LocalHangup => LegEndCause::LocalHangup,
         voice::EndCause::Cancelled => LegEndCause::Cancelled,
+        voice::EndCause::Unreachable(why) => unreached(*why).end_cause(),
         // As the flow reads it: no answer at all before the ring timeout is nobody picking up.
         voice::EndCause::Timeout if !answered => LegEndCause::NoAnswer,
         voice::EndCause::Timeout | voice::EndCause::NetworkError(_) => LegEndCause::NetworkError,
+    }
+}
+
+/// How the flow names a far end voice found unreachable.
+fn unreached(why: voice::Unreachable) -> LegFailure {
+    match why {
+        voice::Unreachable::NoResponse => LegFailure::NoResponse,
+        voice::Unreachable::PortUnreachable | voice::Unreachable::HostUnreachable => {
+            LegFailure::Unreachable
+        }
     }
 }
 
@@ -208,6 +219,7 @@ fn flow_event(leg: Leg, event: &LegEvent, answered: bool) -> Option<Event> {
             voice::EndCause::Busy => Event::Failed(leg, LegFailure::Busy),
             voice::EndCause::NoAnswer => Event::Failed(leg, LegFailure::NoAnswer),
             voice::EndCause::Rejected(code) => Event::Failed(leg, LegFailure::Rejected(*code)),
+            voice::EndCause::Unreachable(why) => Event::Failed(leg, unreached(*why)),
             // No answer to the INVITE at all before the ring timeout: nobody picked up.
             voice::EndCause::Timeout if !answered => Event::Failed(leg, LegFailure::NoAnswer),
             // Media stopped arriving on an answered leg: the line is dead.
@@ -381,6 +393,16 @@ mod tests {
                 LegEvent::HungUp(EndCause::Rejected(503)),
                 false,
                 failed(LegFailure::Rejected(503)),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Unreachable(voice::Unreachable::NoResponse)),
+                false,
+                failed(LegFailure::NoResponse),
+            ),
+            (
+                LegEvent::HungUp(EndCause::Unreachable(voice::Unreachable::PortUnreachable)),
+                false,
+                failed(LegFailure::Unreachable),
             ),
             (
                 LegEvent::HungUp(EndCause::Timeout),

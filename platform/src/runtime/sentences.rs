@@ -58,8 +58,16 @@ pub(crate) fn ended_text(cause: EndCause) -> &'static str {
         EndCause::UserBusy => {
             "Your phone was busy, so we could not connect you. Please try again later."
         }
-        EndCause::UserNoAnswer | EndCause::UserRejected | EndCause::UserUnreachable => {
-            "We could not reach your phone. Check the number and try again."
+        EndCause::UserNoAnswer => {
+            "Your phone rang, but nobody answered. Please try again when you can take the call."
+        }
+        EndCause::UserRejected => {
+            "Your phone's network turned the call away. Check the number and try again."
+        }
+        // Our side of the phone network did not answer: nothing the visitor can fix.
+        EndCause::UserUnreachable => {
+            "We could not get through to the phone network, so your phone was not called. \
+             Please try again in a few minutes."
         }
         EndCause::UserLeftBeforeBridge => {
             "You hung up before an agent joined. Start again whenever you like."

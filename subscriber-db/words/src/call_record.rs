@@ -139,8 +139,14 @@ word_enum!(
         NoAnswer => "no_answer",
         /// A final failure response other than busy (its code is the CDR's `final_status`).
         Rejected => "rejected",
-        /// No response, a transport error, or media that stopped arriving.
+        /// A transport error, or media that stopped arriving.
         NetworkError => "network_error",
+        /// Nothing answered the INVITE at all, not even 100 Trying, within the trunk's
+        /// no-response limit: a trunk that is down or a route that drops the packets.
+        NoResponse => "no_response",
+        /// The network reported the destination unreachable (ICMP port, host or network
+        /// unreachable): no SIP server there.
+        Unreachable => "unreachable",
         /// We cancelled it while it rang.
         Cancelled => "cancelled",
         /// The far end hung up.
@@ -465,7 +471,8 @@ mod tests {
         let legs: Vec<&dyn Word> = LegEndCause::ALL.iter().map(|s| s as &dyn Word).collect();
         assert_eq!(
             words(&legs),
-            "busy no_answer rejected network_error cancelled remote_hangup local_hangup"
+            "busy no_answer rejected network_error no_response unreachable cancelled remote_hangup \
+             local_hangup"
         );
         let leg_states: Vec<&dyn Word> = LegState::ALL.iter().map(|s| s as &dyn Word).collect();
         assert_eq!(words(&leg_states), "ringing answered ended");

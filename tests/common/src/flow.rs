@@ -28,6 +28,9 @@ pub struct RigOptions {
     pub user_trunk_auth: Option<(&'static str, &'static str)>,
     /// Where the phones run; `None`: on loopback beside the binary.
     pub network: Option<PhoneNetwork>,
+    /// More `[[trunks]]` tables, appended to the config as they are: a longer prefix than
+    /// the rig's own trunks sends some numbers elsewhere (e.g. to a dead trunk).
+    pub extra_trunks: String,
 }
 
 /// Phones somewhere else than the binary's loopback (e.g. across a lossy link): how they are
@@ -49,6 +52,7 @@ impl Default for RigOptions {
             seed: Seed::default(),
             user_trunk_auth: None,
             network: None,
+            extra_trunks: String::new(),
         }
     }
 }
@@ -82,6 +86,7 @@ impl Rig {
             "{}[web]\nmax_calls_per_ip_per_hour = 10000\nmax_calls_per_number_per_hour = 100\n",
             seed::trunks_config_with(user.addr, center.addr, options.user_trunk_auth)
         );
+        extra_config.push_str(&options.extra_trunks);
         let mut args = Vec::new();
         if let Some(network) = &options.network {
             let ip = network.platform_ip;

@@ -6,6 +6,7 @@
 //! [`CallLeg`] was dropped (then it hangs up first). It also keeps the leg's call detail
 //! record, stamping each fact where it sees it on the wire and before the event reporting it.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,7 +17,7 @@ use rsipstack::dialog::invitation::InviteAsyncResult;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Request, Response, StatusCode, StatusCodeKind};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::{JoinError, JoinHandle};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -24,6 +25,7 @@ use super::Inner;
 use super::invite::{self, PreparedInvite};
 use super::message::{CancelReason, content_type_is, end_cause_for_status, parse_dtmf_relay};
 use super::snapshot;
+use super::unreachable::{Unreachable, Unreached};
 use crate::error::VoiceError;
 use crate::leg::{CallLeg, DigitVia, EndCause, LegCommand, LegEvent, MediaSlot, OriginateRequest};
 use crate::media::{DigitSource, MediaEvent, MediaHandle, MediaLeg};
@@ -52,6 +54,8 @@ pub(super) async fn originate(
         masked_to,
         transport,
         trunk,
+        no_response,
+        destination,
     } = invite::prepare(&inner, &request)?;
     let media = inner.media.allocate().await?;
     option.offer = Some(
@@ -62,6 +66,13 @@ pub(super) async fn originate(
 
     let span = info_span!("leg", call_id = %call_id, to = %masked_to);
     let (state_tx, states) = inner.dialogs.new_dialog_state_channel();
+    // Before the INVITE leaves, so an ICMP error for it cannot be missed.
+    let reach = Reach {
+        notices: Some(inner.unreached.subscribe()),
+        call_id: call_id.clone(),
+        destination,
+        no_response,
+    };
     // Stamped before the dialog layer's task puts the INVITE on the wire, a few µs later.
     let clock = LegClock::start();
     let invite_at = clock.now();
@@ -99,6 +110,7 @@ pub(super) async fn originate(
         slot: slot.clone(),
         record: record.clone(),
         clock,
+        reach,
     };
     // Tracked, so a shutdown waits for the leg's BYE or CANCEL before closing the transport.
     legs.spawn(
@@ -126,6 +138,41 @@ impl LegClock {
 
     fn now(&self) -> SystemTime {
         self.wall + self.mono.elapsed()
+    }
+}
+
+/// How this leg learns that its far end cannot be reached at all, long before the ring
+/// timeout: no response within the limit, or an ICMP error for its INVITE.
+struct Reach {
+    /// `None` once the notice channel closed (the endpoint is gone).
+    notices: Option<broadcast::Receiver<Unreached>>,
+    call_id: String,
+    destination: Option<SocketAddr>,
+    no_response: Duration,
+}
+
+impl Reach {
+    /// Whether the notice is about our INVITE: by its Call-ID when the ICMP quote held it,
+    /// otherwise by where it went (the quote may stop before the Call-ID line).
+    fn concerns(&self, notice: &Unreached) -> bool {
+        match &notice.call_id {
+            Some(call_id) => *call_id == self.call_id,
+            None => self.destination == Some(notice.to),
+        }
+    }
+
+    /// The next notice about this leg; pending for ever once the channel is gone.
+    async fn next(&mut self) -> Unreachable {
+        loop {
+            let Some(notices) = self.notices.as_mut() else {
+                return std::future::pending().await;
+            };
+            match notices.recv().await {
+                Ok(notice) if self.concerns(&notice) => return notice.why,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => self.notices = None,
+            }
+        }
     }
 }
 
@@ -158,6 +205,7 @@ struct LegTask {
     /// The leg's call detail record; each change is made before the event that reports it.
     record: RecordCell,
     clock: LegClock,
+    reach: Reach,
 }
 
 impl LegTask {
@@ -224,6 +272,8 @@ impl LegTask {
         // Polled only after a CANCEL, which resets it: how long we still wait for the 487.
         let final_deadline = tokio::time::sleep(CANCEL_FINAL_LIMIT);
         tokio::pin!(final_deadline);
+        let no_response_deadline = tokio::time::sleep(self.reach.no_response);
+        tokio::pin!(no_response_deadline);
         let mut cancelled: Option<CancelReason> = None;
         let mut early_sdp: Option<Vec<u8>> = None;
         // Whether the far end answered anything yet (100 or 1xx).
@@ -249,6 +299,13 @@ impl LegTask {
                     Some(CancelReason::Local)
                 }
                 _ = shutdown.cancelled(), if cancelled.is_none() => Some(CancelReason::Local),
+                // Nobody there: end now so the caller can try a fallback (issue 11, item 2).
+                _ = &mut no_response_deadline, if !responded && cancelled.is_none() => {
+                    return Err(self.unreachable(Unreachable::NoResponse));
+                }
+                why = self.reach.next(), if !responded && cancelled.is_none() => {
+                    return Err(self.unreachable(why));
+                }
                 _ = &mut final_deadline, if cancelled.is_some() => {
                     warn!("voice: no final response after CANCEL");
                     return Err(cancel_cause(cancelled));
@@ -288,9 +345,20 @@ impl LegTask {
         // still comes (and BYEs a late 2xx); we need not wait 64·T1 for a peer that never
         // spoke.
         (!responded).then_some(match reason {
-            CancelReason::RingTimeout => EndCause::Timeout,
+            // Not a phone left ringing: nothing ever answered the INVITE.
+            CancelReason::RingTimeout => EndCause::Unreachable(Unreachable::NoResponse),
             CancelReason::Local => EndCause::Cancelled,
         })
+    }
+
+    /// The far end is not there. Nothing answered, so there is nothing to CANCEL yet (RFC 3261
+    /// §9.1); the CANCEL is queued in case a response still comes, and a late 2xx gets BYE.
+    fn unreachable(&self, why: Unreachable) -> EndCause {
+        let now = self.clock.now();
+        self.record.update(|r| r.ended(now));
+        warn!(?why, limit = ?self.reach.no_response, "voice: far end unreachable; giving up the INVITE");
+        self.send_cancel();
+        EndCause::Unreachable(why)
     }
 
     /// CANCEL the INVITE in the background: `cancel` waits for the CANCEL's own 200, while the

@@ -31,6 +31,7 @@ use tracing::{debug, info};
 
 use super::incoming::SourceBudget;
 use super::lenient::{self, Carrier, Frame, Screened};
+use super::unreachable::{self, Notices};
 
 /// Inbound TCP connections one source may hold at once, and all sources together: beyond
 /// either a new connection is closed as soon as it is accepted, so idle or slow connections
@@ -111,16 +112,29 @@ impl Screen {
 pub(super) struct EdgeUdp {
     socket: UdpSocket,
     screen: Arc<Screen>,
+    unreached: Notices,
 }
 
 impl EdgeUdp {
-    pub(super) fn new(socket: UdpSocket, screen: Arc<Screen>) -> Self {
-        Self { socket, screen }
+    pub(super) fn new(socket: UdpSocket, screen: Arc<Screen>, unreached: Notices) -> Self {
+        Self {
+            socket,
+            screen,
+            unreached,
+        }
     }
 
     async fn next_for_stack(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (n, source) = self.socket.recv_from(buf).await?;
+            let (n, source) = match self.socket.recv_from(buf).await {
+                Ok(received) => received,
+                // An ICMP error for something we sent: the socket is fine; tell the legs.
+                Err(error) if unreachable::is_queued_error(&error) => {
+                    unreachable::drain(&self.socket, &self.unreached);
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             match self.screen.inspect(&buf[..n], source, Carrier::Datagram) {
                 Action::Deliver(bytes) if bytes.len() <= buf.len() => {
                     buf[..bytes.len()].copy_from_slice(&bytes);

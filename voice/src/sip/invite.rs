@@ -22,6 +22,11 @@ pub(super) struct PreparedInvite {
     pub(super) transport: Transport,
     /// The trunk's target, for the call detail record; `None` for a URI destination.
     pub(super) trunk: Option<String>,
+    /// How long the INVITE may go without any response before the leg ends as unreachable.
+    pub(super) no_response: std::time::Duration,
+    /// Where the INVITE goes when the Request-URI names an IP address (no DNS), so an ICMP
+    /// error whose quote lacks the Call-ID can still be matched to this leg.
+    pub(super) destination: Option<std::net::SocketAddr>,
 }
 
 /// Everything but the SDP offer, so a bad request fails before a media port is taken.
@@ -62,6 +67,7 @@ pub(super) fn prepare(
     }
     .build()?;
     let call_id = format!("{}@{}", hex::encode(rand::random::<[u8; 12]>()), inner.host);
+    let destination = ip_destination(&callee.host_with_port.to_string());
     let option = InviteOption {
         caller_display_name: request.from_display.clone(),
         caller,
@@ -84,7 +90,19 @@ pub(super) fn prepare(
         masked_to: mask_destination(&request.to),
         transport: route.transport,
         trunk: route.trunk,
+        no_response: route.no_response,
+        destination,
     })
+}
+
+/// `host[:port]` as a socket address when the host is an IP address (port 5060 when none is
+/// given, RFC 3261 §19.1.2); `None` for a name, which the stack resolves itself.
+fn ip_destination(host_port: &str) -> Option<std::net::SocketAddr> {
+    if let Ok(addr) = host_port.parse() {
+        return Some(addr);
+    }
+    let ip: std::net::IpAddr = host_port.trim_matches(['[', ']']).parse().ok()?;
+    Some(std::net::SocketAddr::new(ip, 5060))
 }
 
 fn route_for(inner: &Inner, request: &OriginateRequest) -> Result<Route, VoiceError> {
@@ -108,6 +126,7 @@ fn route_for(inner: &Inner, request: &OriginateRequest) -> Result<Route, VoiceEr
                 credentials: None,
                 from_domain: None,
                 trunk: None,
+                no_response: crate::config::DEFAULT_NO_RESPONSE_LIMIT,
             })
         }
     }
@@ -165,6 +184,25 @@ mod tests {
         for (uri, ok) in table {
             assert_eq!(parse_uri(uri).is_ok(), ok, "{uri:?}");
         }
+    }
+
+    #[test]
+    fn ip_destinations_are_known_and_names_are_left_to_the_stack() {
+        let table = [
+            ("127.0.0.1:5070", Some("127.0.0.1:5070")),
+            ("10.1.2.3", Some("10.1.2.3:5060")),
+            ("[::1]:5070", Some("[::1]:5070")),
+            ("[2001:db8::1]", Some("[2001:db8::1]:5060")),
+            ("gw.example:5060", None),
+            ("gw.example", None),
+        ];
+        for (host_port, expected) in table {
+            let expected = expected.map(|e| e.parse().expect("a socket address"));
+            assert_eq!(ip_destination(host_port), expected, "{host_port}");
+        }
+        // As the URI prints it: what `prepare` gives the function.
+        let uri = parse_uri("sip:7001@127.0.0.1:5070").expect("a valid URI");
+        assert_eq!(uri.host_with_port.to_string(), "127.0.0.1:5070");
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod recover;
 mod snapshot;
 mod syntax;
 pub(crate) mod trunk;
+mod unreachable;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -44,6 +45,7 @@ use crate::record::DialogSnapshot;
 
 pub use journal::{clear_invite_journal, read_invite_journal};
 pub use recover::{FarEndAnswer, LegEnded, RecoveryRequest};
+pub use unreachable::Unreachable;
 
 /// Methods we answer, advertised in `Allow` (RFC 3261 §20.5).
 pub(crate) const ALLOWED: [Method; 6] = [
@@ -80,6 +82,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// The live leg tasks (spawned through it), so a shutdown can wait for their BYEs.
     legs: TaskTracker,
+    /// ICMP errors for datagrams we sent, as the UDP edge reads them.
+    pub(crate) unreached: unreachable::Notices,
 }
 
 impl Voice {
@@ -110,8 +114,15 @@ impl Voice {
 
         let budget = incoming::SourceBudget::new();
         let screen = edge::Screen::new(budget.clone(), config.user_agent.clone());
-        let udp_addr =
-            bind_transports(config.sip_listen, &transport_token, &transport, &screen).await?;
+        let unreached = unreachable::Notices::new();
+        let udp_addr = bind_transports(
+            config.sip_listen,
+            &transport_token,
+            &transport,
+            &screen,
+            &unreached,
+        )
+        .await?;
 
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(transport_token.clone())
@@ -138,6 +149,7 @@ impl Voice {
             sip_addr: udp_addr,
             shutdown: shutdown.clone(),
             legs: TaskTracker::new(),
+            unreached,
             config,
         });
         info!(sip = %udp_addr, "voice: SIP listening on UDP and TCP");
@@ -183,6 +195,7 @@ async fn bind_transports(
     token: &CancellationToken,
     transport: &TransportLayer,
     screen: &Arc<edge::Screen>,
+    unreached: &unreachable::Notices,
 ) -> Result<SocketAddr, VoiceError> {
     let mut attempt = 0;
     let (udp, tcp, bound) = loop {
@@ -210,13 +223,15 @@ async fn bind_transports(
     let listen_err = |error| VoiceError::Listen { addr: bound, error };
     udp.set_nonblocking(true).map_err(listen_err)?;
     tcp.set_nonblocking(true).map_err(listen_err)?;
+    // Without it the kernel drops the ICMP errors a dead trunk sends back (ip(7)).
+    unreachable::enable(&udp, bound.is_ipv6()).map_err(listen_err)?;
     let udp = tokio::net::UdpSocket::from_std(udp).map_err(listen_err)?;
     let tcp = tokio::net::TcpListener::from_std(tcp).map_err(listen_err)?;
     // As rsipstack's own UDP transport names itself: 0.0.0.0 becomes an interface address.
     let udp_addr = SipConnection::resolve_bind_address(bound);
     let udp = UdpConnection::attach(
         UdpInner {
-            conn: Arc::new(edge::EdgeUdp::new(udp, screen.clone())),
+            conn: Arc::new(edge::EdgeUdp::new(udp, screen.clone(), unreached.clone())),
             addr: SipAddr {
                 r#type: Some(Transport::Udp),
                 addr: udp_addr.into(),

@@ -16,6 +16,8 @@ pub(crate) struct Route {
     pub(crate) from_domain: Option<String>,
     /// The chosen trunk's configured target, for the call detail record; `None` for a URI.
     pub(crate) trunk: Option<String>,
+    /// How long the INVITE may go unanswered before the far end counts as unreachable.
+    pub(crate) no_response: std::time::Duration,
 }
 
 /// Whether a trunk with `prefix` carries `number`: the number starts with the prefix, a
@@ -100,6 +102,7 @@ pub(crate) fn route_number(
         credentials,
         from_domain: trunk.from_domain.clone(),
         trunk: Some(trunk.target.clone()),
+        no_response: trunk.no_response_limit,
     })
 }
 
@@ -135,6 +138,7 @@ mod tests {
             username: None,
             password: None,
             from_domain: None,
+            no_response_limit: crate::config::DEFAULT_NO_RESPONSE_LIMIT,
         }
     }
 

@@ -275,6 +275,7 @@ pub fn trunk_to(sipp: &Sipp, transport: Transport) -> Trunk {
         username: None,
         password: None,
         from_domain: None,
+        no_response_limit: voice::DEFAULT_NO_RESPONSE_LIMIT,
     }
 }
 

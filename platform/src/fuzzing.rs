@@ -456,6 +456,16 @@ pub fn route_import(data: &[u8]) {
     let Some((&pick, file)) = data.split_first() else {
         return;
     };
+    // A file the reader refuses never reaches the database: read it first, so most inputs
+    // cost no SQL.
+    let rows = if pick & 1 == 0 {
+        route_file::parse_csv(file)
+    } else {
+        route_file::parse_json(file)
+    };
+    let Ok(rows) = rows else {
+        return;
+    };
     let db = db();
     let sid = sid();
     let baseline = [RouteInput {
@@ -474,14 +484,6 @@ pub fn route_import(data: &[u8]) {
             .unwrap_or_else(|e| panic!("list routes: {e}"))
     };
     let before = list();
-    let rows = if pick & 1 == 0 {
-        route_file::parse_csv(file)
-    } else {
-        route_file::parse_json(file)
-    };
-    let Ok(rows) = rows else {
-        return;
-    };
     let mode = if pick & 2 == 0 {
         ImportMode::Merge
     } else {

@@ -8,7 +8,7 @@ mod calls;
 pub(crate) mod error;
 pub(crate) mod extract;
 mod keys;
-mod pages;
+pub(crate) mod pages;
 mod policy;
 #[cfg(test)]
 mod proptests;

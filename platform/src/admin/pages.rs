@@ -28,7 +28,7 @@ pub(crate) fn router() -> Router<AppState> {
 /// `PageInput` so a body with both, or a misspelt key, is refused instead of half-ignored.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PageBody {
+pub(crate) struct PageBody {
     keys: DtmfKeys,
     title: PageTitle,
     #[serde(default)]
@@ -38,7 +38,7 @@ struct PageBody {
 }
 
 impl PageBody {
-    fn into_input(self) -> Result<PageInput, ApiError> {
+    pub(crate) fn into_input(self) -> Result<PageInput, ApiError> {
         if !self.keys.agent_can_key() {
             return Err(ApiError::invalid_field(
                 None,

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use subscriber_db::{
-    Db, DbError, E164, ImportMode, NewSubscriber, Origin, SiteInput, SubjectCode, SubscriberId,
-    SubscriberName, WhisperCode,
+    Db, DbError, E164, ImportMode, NewSubscriber, Origin, PageContent, Policy, SiteInput,
+    SubjectCode, SubscriberId, SubscriberName, WhisperCode,
 };
 
-use crate::admin::route_file;
+use crate::admin::pages::PageBody;
+use crate::admin::{extract, route_file};
 use crate::config::Config;
 use crate::link::{self, SignedFields};
 
@@ -40,6 +41,12 @@ pub enum AdminCommand {
     /// The network abstraction table (subject code → call-center number).
     #[command(subcommand)]
     Routes(RoutesCommand),
+    /// Pages agents push by keying their DTMF keys.
+    #[command(subcommand)]
+    Page(PageCommand),
+    /// The subscriber's policy (opening hours, caller countries, limits, texts).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Prints a signed speak-to-agent link for a site and subject code.
     Link(LinkArgs),
 }
@@ -109,6 +116,52 @@ pub enum RoutesCommand {
         /// Delete the routes that are not in the file (default: keep them).
         #[arg(long)]
         replace: bool,
+    },
+}
+
+/// Pages and policies are JSON documents, the same bodies the HTTP API takes, read and
+/// checked by the same code.
+#[derive(Debug, Subcommand)]
+pub enum PageCommand {
+    /// Adds a page from a JSON file: `{"keys": "1", "title": "…", "html": "…"}` (or `"url"`).
+    Add {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Lists the pages: id, keys, title, and `html` or the URL.
+    List {
+        #[arg(long)]
+        subscriber: SubscriberId,
+    },
+    /// Deletes a page by its id.
+    Delete {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Prints the policy as JSON (the defaults when none was set).
+    Show {
+        #[arg(long)]
+        subscriber: SubscriberId,
+    },
+    /// Replaces the policy with the JSON file's (as `PUT …/policy`); prints what is stored.
+    Set {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Goes back to the default policy.
+    Reset {
+        #[arg(long)]
+        subscriber: SubscriberId,
     },
 }
 
@@ -235,8 +288,82 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             println!("imported: {}", summary.imported);
             println!("removed: {}", summary.removed);
         }
+        AdminCommand::Page(command) => page(&db, command)?,
+        AdminCommand::Policy(command) => policy(&db, command)?,
         AdminCommand::Link(args) => {
             println!("{}", signed_link(config, &db, &args, now.timestamp())?);
+        }
+    }
+    Ok(())
+}
+
+/// A JSON document from `file`, read as the HTTP API reads a body; its error says which field.
+fn json_file<T: serde::de::DeserializeOwned>(file: &std::path::Path) -> anyhow::Result<T> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    extract::parse_json(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {}; nothing was changed", file.display(), e.message))
+}
+
+fn page(db: &Db, command: PageCommand) -> anyhow::Result<()> {
+    match command {
+        PageCommand::Add { subscriber, file } => {
+            let input = json_file::<PageBody>(&file)?.into_input().map_err(|e| {
+                anyhow::anyhow!("{}: {}; nothing was changed", file.display(), e.message)
+            })?;
+            let page = db
+                .create_page(&subscriber, &input)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("page id: {}", page.id);
+        }
+        PageCommand::List { subscriber } => {
+            for page in db
+                .list_pages(&subscriber)
+                .map_err(|e| explain(e, &subscriber))?
+            {
+                let content = match &page.content {
+                    PageContent::Html(_) => "html".to_owned(),
+                    PageContent::Url(url) => url.as_str().to_owned(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{content}",
+                    page.id,
+                    page.keys.as_str(),
+                    page.title.as_str()
+                );
+            }
+        }
+        PageCommand::Delete { subscriber, id } => {
+            db.delete_page(&subscriber, subscriber_db::PageId(id))
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("page {id} deleted");
+        }
+    }
+    Ok(())
+}
+
+fn policy(db: &Db, command: PolicyCommand) -> anyhow::Result<()> {
+    let print = |policy: &Policy| -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(policy)?);
+        Ok(())
+    };
+    match command {
+        PolicyCommand::Show { subscriber } => {
+            print(
+                &db.get_policy(&subscriber)
+                    .map_err(|e| explain(e, &subscriber))?,
+            )?;
+        }
+        PolicyCommand::Set { subscriber, file } => {
+            let policy: Policy = json_file(&file)?;
+            let stored = db
+                .put_policy(&subscriber, &policy)
+                .map_err(|e| explain(e, &subscriber))?;
+            print(&stored)?;
+        }
+        PolicyCommand::Reset { subscriber } => {
+            db.reset_policy(&subscriber)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("policy of {subscriber} reset to the defaults");
         }
     }
     Ok(())

@@ -116,7 +116,7 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
             .contains(&user_number)
     );
     let uui = header(invite, "User-to-User").unwrap();
-    let want = hex::encode(format!("wc=4711;ref={}", session.as_str()));
+    let want = hex::encode(format!("wc=4711;ref={}", new_call.session_ref));
     assert!(
         uui.starts_with(&want) && uui.ends_with(";encoding=hex"),
         "{uui}"

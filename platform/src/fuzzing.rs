@@ -272,6 +272,7 @@ fn seed(db: &Db) -> Result<(), String> {
             dnis: None,
             whisper_template: Default::default(),
             fallback_numbers: Vec::new(),
+            context: Default::default(),
         },
     )
     .map_err(s)?;

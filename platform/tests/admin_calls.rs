@@ -46,6 +46,8 @@ async fn calls_list_filters_and_detail_with_timeline() -> anyhow::Result<()> {
                 user_number: "+12015550123".parse()?,
                 client_ip: "192.0.2.1".parse()?,
                 form_token: None,
+                session_ref: format!("31415926{i:02}").parse()?,
+                dnis_range: None,
             };
             let at = t0 + Duration::hours(i as i64);
             db.create_call(&acme, &call, at)?;

@@ -28,6 +28,14 @@ fn expected_route(i: usize) -> Value {
             format!("Customer {{whisper_code}} about \"item {i}\", call back on {{number}}")
         },
         "fallback_numbers": fallbacks,
+        // The context a route has when nothing says otherwise: fixed DNIS and UUI only.
+        "context": {
+            "dnis_range": null, "uui": true, "x_headers": false, "dtmf_ref": false,
+            "x_header_names": {
+                "ref": "X-Callbond-Ref", "subject": "X-Callbond-Subject",
+                "whisper_code": "X-Callbond-Whisper-Code", "subscriber": "X-Callbond-Subscriber",
+            },
+        },
     })
 }
 
@@ -152,6 +160,28 @@ async fn subscriber_site_routes_pages_and_policy_read_back_equal() -> anyhow::Re
     assert_eq!(
         admin.get("/subscribers/acme/routes/sc-0005", &key).await?.0,
         StatusCode::NOT_FOUND
+    );
+
+    // Every context channel set on one route reads back as sent.
+    let mut channels = expected_route(6);
+    channels["dnis"] = Value::Null;
+    channels["context"] = json!({
+        "dnis_range": "4700-4799", "uui": false, "x_headers": true, "dtmf_ref": true,
+        "x_header_names": {
+            "ref": "X-Acme-Session", "subject": "X-Acme-Topic",
+            "whisper_code": "X-Acme-Code", "subscriber": "X-Acme-Tenant",
+        },
+    });
+    let (status, body) = admin
+        .put("/subscribers/acme/routes/sc-0006", &key, &channels)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, channels);
+    assert_eq!(
+        admin
+            .get_ok("/subscribers/acme/routes/sc-0006", &key)
+            .await?,
+        channels
     );
 
     // Pages: stored HTML and a URL.

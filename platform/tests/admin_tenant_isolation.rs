@@ -11,6 +11,10 @@ use subscriber_db::{Db, NewCall, SessionId, SiteId, SubscriberId, TimelineEvent}
 mod admin_support;
 use admin_support::{Admin, Body, assert_error};
 
+/// The session reference of A's call, and the DNIS it draws from its range `0470-0479`.
+const ALPHA_REF: &str = "1414213562";
+const ALPHA_DNIS: &str = "0470";
+
 /// Everything A has, read with A's key.
 async fn snapshot(
     admin: &Admin,
@@ -106,6 +110,8 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
             user_number: "+12015550199".parse()?,
             client_ip: "192.0.2.7".parse()?,
             form_token: None,
+            session_ref: ALPHA_REF.parse()?,
+            dnis_range: Some("0470-0479".parse()?),
         };
         db.create_call(&alpha, &call, Utc::now())?;
         db.append_call_event(&alpha, &call_id, Utc::now(), &TimelineEvent::Farewell {})?;
@@ -197,6 +203,9 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
         (Method::DELETE, format!("{a}/policy"), Body::None),
         (Method::GET, format!("{a}/calls"), Body::None),
         (Method::GET, format!("{a}/calls/{}", o.call), Body::None),
+        (Method::GET, format!("{a}/dnis/{ALPHA_DNIS}"), Body::None),
+        // A's call by its session reference, which names no subscriber.
+        (Method::GET, format!("/refs/{ALPHA_REF}"), Body::None),
         // On B's own subscriber id, naming A's objects.
         (Method::DELETE, format!("{b}/keys/{}", o.key), Body::None),
         (Method::GET, format!("{b}/sites/{}", o.site), Body::None),
@@ -230,6 +239,7 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
         ),
         (Method::DELETE, format!("{b}/pages/{}", o.page), Body::None),
         (Method::GET, format!("{b}/calls/{}", o.call), Body::None),
+        (Method::GET, format!("{b}/dnis/{ALPHA_DNIS}"), Body::None),
     ];
     let count = calls.len();
     for (method, path, body) in calls {
@@ -250,6 +260,20 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
         );
     }
     eprintln!("{count} endpoint calls with B's key on A's objects answered 404");
+
+    // A's own key, and the operator's, resolve A's reference and drawn DNIS to A's call.
+    let by_ref = admin.get_ok(&format!("/refs/{ALPHA_REF}"), &a_key).await?;
+    assert_eq!(by_ref["id"], json!(o.call), "{by_ref}");
+    assert_eq!(by_ref["session_ref"], json!(ALPHA_REF));
+    let by_ref = admin
+        .get_ok(&format!("/refs/{ALPHA_REF}"), admin.operator())
+        .await?;
+    assert_eq!(by_ref["subscriber_id"], json!("alpha"));
+    let by_dnis = admin
+        .get_ok(&format!("{a}/dnis/{ALPHA_DNIS}"), &a_key)
+        .await?;
+    assert_eq!(by_dnis["id"], json!(o.call), "{by_dnis}");
+    assert_eq!(by_dnis["drawn_dnis"], json!(ALPHA_DNIS));
 
     assert_eq!(snapshot(&admin, "alpha", &a_key, Some(&o)).await?, a_before);
     assert_eq!(snapshot(&admin, "bravo", &b_key, None).await?, b_before);

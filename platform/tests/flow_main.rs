@@ -81,9 +81,19 @@ async fn user_first_call_pushes_pages_and_ends_cleanly() {
             .unwrap()
             .contains(&format!("sip:{number}@"))
     );
+    // UUI carries the call's numeric session reference (never the browser's session id);
+    // a route that says nothing else sends UUI and no X- headers.
+    let reference = subscriber_db::Db::open(rig.cb.db_path())
+        .unwrap()
+        .get_call(&rig.sid, &session)
+        .unwrap()
+        .session_ref
+        .unwrap();
     let uui = header(invite, "User-to-User").unwrap();
-    let want = hex::encode(format!("wc=4711;ref={}", session.as_str()));
+    let want = hex::encode(format!("wc=4711;ref={reference}"));
     assert_eq!(uui, format!("{want};encoding=hex"));
+    assert!(!invite.contains(session.as_str()), "{invite}");
+    assert_eq!(header(invite, "X-Callbond-Ref"), None, "{invite}");
     // The user's phone was called at the number typed, showing the call center's number.
     let user_invite = &rig.user.received_invites()[0];
     assert!(

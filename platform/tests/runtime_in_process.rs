@@ -53,6 +53,7 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
     let new_call: NewCall = serde_json::from_value(serde_json::json!({
         "id": session.as_str(), "subject_code": seed::SUBJECT, "whisper_code": "4711",
         "user_number": user_number, "client_ip": "127.0.0.1", "state": "created",
+        "session_ref": "1618033988",
     }))
     .unwrap();
     db.create_call(&sid, &new_call, chrono::Utc::now()).unwrap();
@@ -63,6 +64,8 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
         .start(CallRequest {
             subscriber: sid.clone(),
             session: session.clone(),
+            session_ref: new_call.session_ref.clone(),
+            drawn_dnis: None,
             subject: new_call.subject_code.clone(),
             whisper_code: new_call.whisper_code.clone(),
             user_number: new_call.user_number.clone(),
@@ -113,7 +116,7 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
             .contains(&user_number)
     );
     let uui = header(invite, "User-to-User").unwrap();
-    let want = hex::encode(format!("wc=4711;ref={}", session.as_str()));
+    let want = hex::encode(format!("wc=4711;ref={}", new_call.session_ref));
     assert!(
         uui.starts_with(&want) && uui.ends_with(";encoding=hex"),
         "{uui}"

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Db, col, millis, opt_col, opt_time_col, require_subscriber, time_col};
 use crate::error::{DbError, DbResult};
 use crate::types::{
-    CallState, E164, EndCause, HungUpFirst, Leg, LegEndCause, SessionId, SubjectCode, SubscriberId,
-    TimelineEvent, WhisperCode, Word,
+    CallState, Dnis, DnisRange, E164, EndCause, HungUpFirst, Leg, LegEndCause, SessionId,
+    SessionRef, SubjectCode, SubscriberId, TimelineEvent, WhisperCode, Word,
 };
 
 /// Most rows one listing returns.
@@ -35,6 +35,13 @@ pub struct NewCall {
     /// A digest of the Welcome form's token that asked for this call (the web front's
     /// business which one); a second call with the same value is a `Conflict`.
     pub form_token: Option<String>,
+    /// The session reference every context channel carries; one already stored is a
+    /// `Conflict` (draw another).
+    pub session_ref: SessionRef,
+    /// The route's DNIS range: the call draws a code from it no call of the subscriber in
+    /// progress holds, or is not created ([`DbError::DnisRangeExhausted`]).
+    #[serde(default)]
+    pub dnis_range: Option<DnisRange>,
 }
 
 /// A call detail record.
@@ -46,6 +53,11 @@ pub struct Call {
     pub whisper_code: Option<WhisperCode>,
     pub user_number: E164,
     pub client_ip: IpAddr,
+    /// The session reference on every context channel; `None` for calls stored before it
+    /// existed.
+    pub session_ref: Option<SessionRef>,
+    /// The DNIS this call drew from its route's range; `None` when the route has no range.
+    pub drawn_dnis: Option<Dnis>,
     pub state: CallState,
     pub created_at: DateTime<Utc>,
     /// `None` while the call is in progress.
@@ -196,7 +208,8 @@ impl CallEvent {
 
 pub(crate) const COLUMNS: &str =
     "id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state,
-     created_at, ended_at, end_cause, user_end_cause, center_end_cause, hung_up_first";
+     created_at, ended_at, end_cause, user_end_cause, center_end_cause, hung_up_first,
+     session_ref, drawn_dnis";
 
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
     let ip: String = row.get(5)?;
@@ -210,6 +223,8 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
         whisper_code: opt_col(row, 3)?,
         user_number: col(row, 4)?,
         client_ip,
+        session_ref: opt_col(row, 13)?,
+        drawn_dnis: opt_col(row, 14)?,
         state: col(row, 6)?,
         created_at: time_col(row, 7)?,
         ended_at: opt_time_col(row, 8)?,
@@ -309,8 +324,44 @@ pub(crate) fn append_event(
     .optional()
 }
 
+/// The code a new call of `sid` draws from `range`: the first after the subscriber's most
+/// recently drawn one (wrapping) that no call in progress holds. Going round rather than
+/// taking the lowest free code leaves a code just released unused for as long as possible,
+/// so an ACD that looks a session up a little late does not find the next caller's.
+fn draw_dnis(conn: &Connection, sid: &SubscriberId, range: &DnisRange) -> DbResult<Dnis> {
+    let mut held = conn.prepare_cached(
+        "SELECT drawn_dnis FROM calls
+         WHERE subscriber_id = ?1 AND ended_at IS NULL AND drawn_dnis IS NOT NULL",
+    )?;
+    let held: std::collections::HashSet<String> = held
+        .query_map([sid.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let last: Option<String> = conn
+        .query_row(
+            "SELECT drawn_dnis FROM calls WHERE subscriber_id = ?1 AND drawn_dnis IS NOT NULL
+             ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            [sid.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let codes: Vec<Dnis> = range.codes().collect();
+    let start = last
+        .and_then(|l| codes.iter().position(|c| c.as_str() == l))
+        .map_or(0, |i| i + 1);
+    (0..codes.len())
+        .map(|i| &codes[(start + i) % codes.len()])
+        .find(|code| !held.contains(code.as_str()))
+        .cloned()
+        .ok_or_else(|| DbError::DnisRangeExhausted {
+            range: range.clone(),
+        })
+}
+
 impl Db {
-    /// Records a new call. A session id already used is a `Conflict`.
+    /// Records a new call, drawing its DNIS when the route has a range. A session id, form
+    /// or session reference already used is a `Conflict`; a range with no free code is
+    /// [`DbError::DnisRangeExhausted`] and nothing is stored. One transaction: two calls
+    /// created at once never draw the same code.
     pub fn create_call(
         &self,
         sid: &SubscriberId,
@@ -318,11 +369,29 @@ impl Db {
         now: DateTime<Utc>,
     ) -> DbResult<Call> {
         {
-            let conn = self.conn();
-            require_subscriber(&conn, sid)?;
-            conn.execute(
-                "INSERT INTO calls (id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state, created_at, form_token)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            require_subscriber(&tx, sid)?;
+            let ref_taken: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM calls WHERE session_ref = ?1",
+                    [call.session_ref.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if ref_taken.is_some() {
+                return Err(DbError::Conflict {
+                    what: "call with this session reference",
+                });
+            }
+            let drawn = call
+                .dnis_range
+                .as_ref()
+                .map(|range| draw_dnis(&tx, sid, range))
+                .transpose()?;
+            tx.execute(
+                "INSERT INTO calls (id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state, created_at, form_token, session_ref, drawn_dnis)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     call.id.as_str(),
                     sid.as_str(),
@@ -333,11 +402,51 @@ impl Db {
                     CallState::Starting.word(),
                     millis(now),
                     call.form_token,
+                    call.session_ref.as_str(),
+                    drawn.as_ref().map(Dnis::as_str),
                 ],
             )
             .map_err(|e| DbError::conflict_or(e, "call with this session id or form"))?;
+            tx.commit()?;
         }
         self.get_call(sid, &call.id)
+    }
+
+    /// The call with this session reference: any subscriber's for `None` (an operator), else
+    /// only `sid`'s (another subscriber's answers `NotFound`).
+    pub fn get_call_by_ref(&self, sid: Option<&SubscriberId>, r: &SessionRef) -> DbResult<Call> {
+        let conn = self.conn();
+        let call = conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM calls WHERE session_ref = ?1
+                     AND (?2 IS NULL OR subscriber_id = ?2)"
+                ),
+                params![r.as_str(), sid.map(SubscriberId::as_str)],
+                from_row,
+            )
+            .optional()?
+            .ok_or(DbError::NotFound { what: "call" })?;
+        complete(&conn, call)
+    }
+
+    /// The subscriber's call in progress that holds this drawn DNIS (at most one does).
+    pub fn get_active_call_by_dnis(&self, sid: &SubscriberId, dnis: &Dnis) -> DbResult<Call> {
+        let conn = self.conn();
+        let call = conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM calls WHERE subscriber_id = ?1 AND drawn_dnis = ?2
+                     AND ended_at IS NULL ORDER BY created_at DESC LIMIT 1"
+                ),
+                params![sid.as_str(), dnis.as_str()],
+                from_row,
+            )
+            .optional()?
+            .ok_or(DbError::NotFound {
+                what: "call in progress with this DNIS",
+            })?;
+        complete(&conn, call)
     }
 
     pub fn get_call(&self, sid: &SubscriberId, id: &SessionId) -> DbResult<Call> {
@@ -591,6 +700,94 @@ mod tests {
     use crate::new_session_id;
     use crate::tests::{at, db_with, new_call, sid};
     use crate::types::{CallOrder, CallStatus};
+
+    /// A call of `sid` drawing from `range`, with the reference given.
+    fn ranged(db: &Db, sid: &SubscriberId, range: &str, r: &str) -> DbResult<Call> {
+        let mut call = new_call(&new_session_id(), "+12015550123");
+        call.dnis_range = Some(range.parse().expect("range"));
+        call.session_ref = r.parse().expect("ref");
+        db.create_call(sid, &call, at(0))
+    }
+
+    #[test]
+    fn dnis_draws_go_round_the_range_and_skip_codes_in_use() {
+        let db = db_with(&["alpha", "beta"]);
+        let (a, b) = (sid("alpha"), sid("beta"));
+        let drawn = |c: &Call| c.drawn_dnis.as_ref().map(|d| d.to_string());
+        let first = ranged(&db, &a, "0470-0472", "1000000001").expect("first");
+        assert_eq!(drawn(&first).as_deref(), Some("0470"));
+        assert_eq!(
+            first.session_ref.as_ref().map(|r| r.as_str()),
+            Some("1000000001")
+        );
+        let second = ranged(&db, &a, "0470-0472", "1000000002").expect("second");
+        assert_eq!(drawn(&second).as_deref(), Some("0471"));
+        // Another subscriber's calls hold nothing of alpha's range.
+        let other = ranged(&db, &b, "0470-0472", "1000000003").expect("other");
+        assert_eq!(drawn(&other).as_deref(), Some("0470"));
+        // 0470 ends: the next draw still goes on to 0472, then back round to the free 0470.
+        db.finish_call(&a, &first.id, &end(EndCause::UserHungUp), at(1))
+            .expect("finish");
+        let third = ranged(&db, &a, "0470-0472", "1000000004").expect("third");
+        assert_eq!(drawn(&third).as_deref(), Some("0472"));
+        let fourth = ranged(&db, &a, "0470-0472", "1000000005").expect("fourth");
+        assert_eq!(drawn(&fourth).as_deref(), Some("0470"));
+        // All three held: refused, nothing stored.
+        let before = db.count_active_calls(&a).expect("count");
+        match ranged(&db, &a, "0470-0472", "1000000006") {
+            Err(DbError::DnisRangeExhausted { range }) => {
+                assert_eq!(range.to_string(), "0470-0472")
+            }
+            other => panic!("expected exhaustion, got {other:?}"),
+        }
+        assert_eq!(db.count_active_calls(&a).expect("count"), before);
+        // The drawn code finds the call in progress, for its subscriber only.
+        let dnis: Dnis = "0471".parse().expect("dnis");
+        assert_eq!(
+            db.get_active_call_by_dnis(&a, &dnis).expect("by dnis").id,
+            second.id
+        );
+        assert!(matches!(
+            db.get_active_call_by_dnis(&b, &dnis),
+            Err(DbError::NotFound { .. })
+        ));
+        let released: Dnis = "0470".parse().expect("dnis");
+        assert_eq!(
+            db.get_active_call_by_dnis(&a, &released)
+                .expect("held again")
+                .id,
+            fourth.id,
+            "an ended call no longer answers for its code"
+        );
+    }
+
+    #[test]
+    fn session_refs_are_unique_and_resolve_per_tenant() {
+        let db = db_with(&["alpha", "beta"]);
+        let (a, b) = (sid("alpha"), sid("beta"));
+        let r: SessionRef = "2718281828".parse().expect("ref");
+        let mut call = new_call(&new_session_id(), "+12015550123");
+        call.session_ref = r.clone();
+        let created = db.create_call(&a, &call, at(0)).expect("create");
+        let mut again = new_call(&new_session_id(), "+12015550123");
+        again.session_ref = r.clone();
+        assert!(matches!(
+            db.create_call(&b, &again, at(0)),
+            Err(DbError::Conflict { what }) if what.contains("session reference")
+        ));
+        assert_eq!(
+            db.get_call_by_ref(None, &r).expect("operator").id,
+            created.id
+        );
+        assert_eq!(
+            db.get_call_by_ref(Some(&a), &r).expect("own").id,
+            created.id
+        );
+        assert!(matches!(
+            db.get_call_by_ref(Some(&b), &r),
+            Err(DbError::NotFound { .. })
+        ));
+    }
 
     fn end(cause: EndCause) -> CallEnd {
         CallEnd {

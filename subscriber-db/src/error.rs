@@ -29,6 +29,10 @@ pub enum DbError {
     Conflict { what: &'static str },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// Every DNIS of the route's range is held by a call in progress: the range is the
+    /// route's concurrent-call limit, and no call is created.
+    #[error("every DNIS of the range {range} is held by a call in progress")]
+    DnisRangeExhausted { range: words::DnisRange },
     /// Revoking this operator key would leave none active: nobody could manage the platform.
     #[error(
         "this is the last active operator key; create another first (`callbond admin operator-key create`)"

@@ -10,11 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, require_subscriber};
 use crate::error::{DbResult, ImportError, ValidationError};
-use crate::routes::{Route, check_fallback_count, write_fallbacks};
-use crate::types::{Dnis, E164, SubjectCode, SubscriberId, WhisperTemplate};
+use crate::route_context::{RouteContext, XHeaderNames};
+use crate::routes::{Route, check_fallback_count, check_route, context_json, write_fallbacks};
+use crate::types::{Dnis, DnisRange, E164, SubjectCode, SubscriberId, WhisperTemplate};
 
 /// One raw row, as it comes from a CSV line or a JSON object. Text fields are trimmed; an
-/// empty `dnis` means none; empty fallback entries are skipped.
+/// empty `dnis` means none; empty fallback entries are skipped. The context columns
+/// (`dnis_range`, `uui`, `x_headers`, `x_header_names`, `dtmf_ref`) left empty keep their
+/// defaults; the switches read `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`, and JSON
+/// booleans).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteInput {
@@ -26,6 +30,44 @@ pub struct RouteInput {
     pub whisper_template: String,
     #[serde(default)]
     pub fallback_numbers: Vec<String>,
+    #[serde(default)]
+    pub dnis_range: String,
+    #[serde(default, deserialize_with = "switch_text")]
+    pub uui: String,
+    #[serde(default, deserialize_with = "switch_text")]
+    pub x_headers: String,
+    #[serde(default)]
+    pub x_header_names: String,
+    #[serde(default, deserialize_with = "switch_text")]
+    pub dtmf_ref: String,
+}
+
+/// A switch as JSON writes it (a boolean) or as CSV does (text), kept as text for
+/// [`RouteInput::validate`] to read.
+fn switch_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Switch {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(match Switch::deserialize(d)? {
+        Switch::Bool(b) => b.to_string(),
+        Switch::Text(t) => t,
+    })
+}
+
+/// Reads a switch cell; empty keeps `default`.
+fn switch(field: &'static str, text: &str, default: bool) -> Result<bool, ValidationError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(default),
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(ValidationError::Conflicting {
+            field,
+            reason: "write true or false (or yes/no, on/off, 1/0), or leave it empty",
+        }),
+    }
 }
 
 /// What to do with routes that are not in the file.
@@ -75,13 +117,33 @@ impl RouteInput {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ("fallback_numbers", e))?;
         check_fallback_count(fallback_numbers.len()).map_err(|e| ("fallback_numbers", e))?;
-        Ok(Route {
+        let defaults = RouteContext::default();
+        let context = RouteContext {
+            dnis_range: match self.dnis_range.trim() {
+                "" => None,
+                text => Some(text.parse::<DnisRange>().map_err(|e| ("dnis_range", e))?),
+            },
+            uui: switch("uui", &self.uui, defaults.uui).map_err(|e| ("uui", e))?,
+            x_headers: switch("x_headers", &self.x_headers, defaults.x_headers)
+                .map_err(|e| ("x_headers", e))?,
+            x_header_names: XHeaderNames::parse_list(&self.x_header_names)
+                .map_err(|e| ("x_header_names", e))?,
+            dtmf_ref: switch("dtmf_ref", &self.dtmf_ref, defaults.dtmf_ref)
+                .map_err(|e| ("dtmf_ref", e))?,
+        };
+        let route = Route {
             subject_code,
             center_number,
             dnis,
             whisper_template,
             fallback_numbers,
-        })
+            context,
+        };
+        check_route(&route).map_err(|e| match &e {
+            ValidationError::Conflicting { field, .. } => (*field, e),
+            _ => ("fallback_numbers", e),
+        })?;
+        Ok(route)
     }
 }
 
@@ -140,12 +202,13 @@ impl Db {
         };
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, context)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (subscriber_id, subject_code) DO UPDATE SET
                      center_number = excluded.center_number,
                      dnis = excluded.dnis,
-                     whisper_template = excluded.whisper_template
+                     whisper_template = excluded.whisper_template,
+                     context = excluded.context
                  RETURNING id",
             )?;
             for route in &routes {
@@ -155,7 +218,8 @@ impl Db {
                         route.subject_code.as_str(),
                         route.center_number.as_str(),
                         route.dnis.as_ref().map(Dnis::as_str),
-                        route.whisper_template.as_str()
+                        route.whisper_template.as_str(),
+                        context_json(&route.context),
                     ],
                     |r| r.get(0),
                 )?;
@@ -186,6 +250,7 @@ mod tests {
             dnis: dnis.into(),
             whisper_template: format!("About {code}"),
             fallback_numbers: vec!["+12015550188".into(), " ".into()],
+            ..RouteInput::default()
         }
     }
 

@@ -15,6 +15,7 @@ mod import;
 mod keys;
 mod pages;
 mod policy;
+mod route_context;
 mod routes;
 mod schema;
 mod sites;
@@ -33,6 +34,7 @@ pub use policy::{
     Announcements, MaxCallLengthSecs, MaxConcurrentCalls, MaxLinkLifetimeSecs, Policy,
     RingTimeoutSecs, SignOnTimeoutSecs,
 };
+pub use route_context::{RouteContext, XHeaderNames};
 pub use routes::{MAX_FALLBACK_NUMBERS, Route, Window};
 pub use sites::{Site, SiteId, SiteInput, SiteSecret, SiteWithSecret};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberUpdate};

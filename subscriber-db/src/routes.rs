@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, col, opt_col, require_subscriber};
 use crate::error::{DbError, DbResult};
+use crate::route_context::RouteContext;
 use crate::types::{Dnis, E164, SubjectCode, SubscriberId, WhisperTemplate};
 
 /// Most fallback numbers a route may have: each costs a ring timeout while the caller waits.
@@ -27,6 +28,9 @@ pub struct Route {
     /// Tried in order when the center number is busy or does not answer.
     #[serde(default)]
     pub fallback_numbers: Vec<E164>,
+    /// How the context travels to the center (DNIS range, UUI, `X-` headers, DTMF).
+    #[serde(default)]
+    pub context: RouteContext,
 }
 
 /// Which rows a listing returns, for pagination.
@@ -48,7 +52,8 @@ impl Default for Window {
 /// Selects routes with their fallbacks; the caller appends the WHERE clause. One row per
 /// fallback number (or one with NULL when none), ordered so rows of a route are adjacent.
 const SELECT_ROUTES: &str =
-    "SELECT r.id, r.subject_code, r.center_number, r.dnis, r.whisper_template, f.number
+    "SELECT r.id, r.subject_code, r.center_number, r.dnis, r.whisper_template, f.number,
+            r.context
      FROM routes r LEFT JOIN route_fallbacks f ON f.route_id = r.id";
 const ORDER_ROUTES: &str = "ORDER BY r.subject_code, f.position";
 
@@ -71,6 +76,7 @@ fn query_routes(
                 dnis: opt_col(row, 3)?,
                 whisper_template: col(row, 4)?,
                 fallback_numbers: Vec::new(),
+                context: context_col(row, 6)?,
             };
             routes.push((id, route));
         }
@@ -79,6 +85,28 @@ fn query_routes(
         }
     }
     Ok(routes.into_iter().map(|(_, route)| route).collect())
+}
+
+/// Reads the route's context document; NULL (a route stored before contexts existed) is the
+/// default context.
+fn context_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<RouteContext> {
+    let text: Option<String> = row.get(idx)?;
+    text.map_or(Ok(RouteContext::default()), |t| {
+        serde_json::from_str(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    })
+}
+
+/// The context as stored: JSON of a typed value, which always serializes.
+pub(crate) fn context_json(context: &RouteContext) -> String {
+    serde_json::to_string(context).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// What each route is checked for beyond its fields' own shapes.
+pub(crate) fn check_route(route: &Route) -> Result<(), crate::error::ValidationError> {
+    check_fallback_count(route.fallback_numbers.len())?;
+    route.context.check(route.dnis.is_some())
 }
 
 /// Writes a route's fallback list, replacing the old one.
@@ -109,20 +137,21 @@ pub(crate) fn check_fallback_count(count: usize) -> Result<(), crate::error::Val
 impl Db {
     /// Adds a route; a subject code already in the table is a `Conflict`.
     pub fn create_route(&self, sid: &SubscriberId, route: &Route) -> DbResult<Route> {
-        check_fallback_count(route.fallback_numbers.len())?;
+        check_route(route)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         require_subscriber(&tx, sid)?;
         let id: i64 = tx
             .query_row(
-                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template)
-                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, context)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
                 params![
                     sid.as_str(),
                     route.subject_code.as_str(),
                     route.center_number.as_str(),
                     route.dnis.as_ref().map(Dnis::as_str),
-                    route.whisper_template.as_str()
+                    route.whisper_template.as_str(),
+                    context_json(&route.context),
                 ],
                 |r| r.get(0),
             )
@@ -189,12 +218,13 @@ impl Db {
         code: &SubjectCode,
         route: &Route,
     ) -> DbResult<Route> {
-        check_fallback_count(route.fallback_numbers.len())?;
+        check_route(route)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let id: i64 = tx
             .query_row(
-                "UPDATE routes SET subject_code = ?3, center_number = ?4, dnis = ?5, whisper_template = ?6
+                "UPDATE routes SET subject_code = ?3, center_number = ?4, dnis = ?5, whisper_template = ?6,
+                     context = ?7
                  WHERE subscriber_id = ?1 AND subject_code = ?2 RETURNING id",
                 params![
                     sid.as_str(),
@@ -202,7 +232,8 @@ impl Db {
                     route.subject_code.as_str(),
                     route.center_number.as_str(),
                     route.dnis.as_ref().map(Dnis::as_str),
-                    route.whisper_template.as_str()
+                    route.whisper_template.as_str(),
+                    context_json(&route.context),
                 ],
                 |r| r.get(0),
             )

@@ -161,4 +161,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX call_legs_sip_call_id ON call_legs(sip_call_id);
     "#,
+    // 5: how a route's context travels to the center (issue 11 item 10): `routes.context` is
+    // one JSON document typed by `RouteContext` (NULL: the defaults, fixed DNIS and UUI). Every
+    // call gets a numeric session reference, unique among stored calls, and the DNIS it drew
+    // from its route's range; the draw reads the subscriber's calls in progress by DNIS.
+    r#"
+    ALTER TABLE routes ADD COLUMN context TEXT;
+    ALTER TABLE calls ADD COLUMN session_ref TEXT;
+    ALTER TABLE calls ADD COLUMN drawn_dnis TEXT;
+    CREATE UNIQUE INDEX calls_session_ref ON calls(session_ref) WHERE session_ref IS NOT NULL;
+    CREATE INDEX calls_drawn_dnis ON calls(subscriber_id, drawn_dnis) WHERE drawn_dnis IS NOT NULL;
+    "#,
 ];

@@ -37,6 +37,7 @@ pub(crate) fn route(code: &str, number: &str) -> Route {
         dnis: Some("4711".parse().expect("dnis")),
         whisper_template: "Customer asks about {sc}".try_into().expect("template"),
         fallback_numbers: vec!["+12015550188".parse().expect("fallback")],
+        context: Default::default(),
     }
 }
 
@@ -48,6 +49,8 @@ pub(crate) fn new_call(id: &SessionId, number: &str) -> NewCall {
         user_number: number.parse().expect("number"),
         client_ip: "192.0.2.7".parse().expect("ip"),
         form_token: None,
+        session_ref: crate::SessionRef::new_random(),
+        dnis_range: None,
     }
 }
 

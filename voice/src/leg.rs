@@ -192,6 +192,18 @@ impl CallLeg {
         Ok(())
     }
 
+    /// Keys `keys` to the far end of the answered leg: RFC 4733 telephone-events with the
+    /// payload type it answered, or in-band tones when it answered none (SIP INFO is not
+    /// used: tones reach every G.711 far end). What plays waits meanwhile. The receiver gets
+    /// how they were sent once the last key went out; it errs if the leg is bridged or ends
+    /// first.
+    pub fn send_digits(
+        &self,
+        keys: Vec<DtmfKey>,
+    ) -> Result<tokio::sync::oneshot::Receiver<media::DigitSource>, VoiceError> {
+        Ok(self.answered_media()?.send_digits(keys))
+    }
+
     pub fn stop_playing(&self) -> Result<(), VoiceError> {
         self.answered_media()?.stop_playing();
         Ok(())

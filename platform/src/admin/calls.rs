@@ -1,5 +1,8 @@
 //! `/admin/v1/subscribers/{sid}/calls`: call detail records, newest first, with filters, and
-//! one call with its event timeline. Read-only: calls are written by the call flow.
+//! one call with its event timeline; the same call found by what the call center was sent:
+//! `/admin/v1/refs/{ref}` (the session reference, any channel) and
+//! `/admin/v1/subscribers/{sid}/dnis/{dnis}` (the DNIS a call in progress drew from its
+//! route's range). Read-only: calls are written by the call flow.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
@@ -7,7 +10,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use subscriber_db::{
-    Call, CallEvent, CallFilter, DbError, MAX_CALLS_PER_PAGE, SessionId, SubjectCode,
+    Call, CallEvent, CallFilter, DbError, Dnis, MAX_CALLS_PER_PAGE, SessionId, SessionRef,
+    SubjectCode,
 };
 use words::CallState;
 
@@ -20,6 +24,8 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/subscribers/{sid}/calls", get(list))
         .route("/subscribers/{sid}/calls/{call_id}", get(read))
+        .route("/subscribers/{sid}/dnis/{dnis}", get(by_dnis))
+        .route("/refs/{session_ref}", get(by_ref))
 }
 
 const FILTERS: [&str; 6] = ["state", "since", "until", "subject_code", "limit", "offset"];
@@ -62,6 +68,12 @@ struct CallDetail {
     events: Vec<CallEvent>,
 }
 
+/// A call found one way or another, with its timeline.
+fn with_events(db: &subscriber_db::Db, call: Call) -> Result<CallDetail, DbError> {
+    let events = db.list_call_events(&call.subscriber_id, &call.id)?;
+    Ok(CallDetail { call, events })
+}
+
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -71,11 +83,38 @@ async fn read(
     caller.scope(&sid, "call")?;
     let id: SessionId = call_id.parse().map_err(|_| ApiError::not_found("call"))?;
     let detail = state
-        .with_db(move |db| {
-            let call = db.get_call(&sid, &id)?;
-            let events = db.list_call_events(&sid, &id)?;
-            Ok::<_, DbError>(CallDetail { call, events })
-        })
+        .with_db(move |db| with_events(db, db.get_call(&sid, &id)?))
+        .await??;
+    Ok(Json(detail))
+}
+
+/// The call a session reference names: an operator key finds any subscriber's, a subscriber
+/// key only its own (another's answers 404, as an unknown reference does).
+async fn by_ref(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(text): Path<String>,
+) -> Result<Json<CallDetail>, ApiError> {
+    let session_ref: SessionRef = text.parse().map_err(|_| ApiError::not_found("call"))?;
+    let owner = caller.subscriber().cloned();
+    let detail = state
+        .with_db(move |db| with_events(db, db.get_call_by_ref(owner.as_ref(), &session_ref)?))
+        .await??;
+    Ok(Json(detail))
+}
+
+/// The subscriber's call in progress that holds this DNIS of a route's range; 404 once it
+/// ended (the code may then be drawn by the next call).
+async fn by_dnis(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((sid, dnis)): Path<(String, String)>,
+) -> Result<Json<CallDetail>, ApiError> {
+    let sid = caller.subscriber_in_path(&sid)?;
+    let what = "call in progress with this DNIS";
+    let dnis: Dnis = dnis.parse().map_err(|_| ApiError::not_found(what))?;
+    let detail = state
+        .with_db(move |db| with_events(db, db.get_active_call_by_dnis(&sid, &dnis)?))
         .await??;
     Ok(Json(detail))
 }

@@ -103,6 +103,12 @@ impl From<DbError> for ApiError {
             DbError::LastOperatorKey => {
                 ApiError::new(StatusCode::CONFLICT, "last_operator_key", e.to_string())
             }
+            DbError::Invalid(v @ subscriber_db::ValidationError::Conflicting { .. }) => {
+                let subscriber_db::ValidationError::Conflicting { field, .. } = &v else {
+                    unreachable!("matched above")
+                };
+                ApiError::invalid_field(None, *field, v.to_string())
+            }
             DbError::Invalid(v) => ApiError::bad_request(v.to_string()),
             DbError::Unauthorized => ApiError::unauthorized(),
             DbError::Import(i) => ApiError {

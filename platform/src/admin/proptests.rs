@@ -48,15 +48,28 @@ fn route_rows() -> impl Strategy<Value = Vec<RouteInput>> {
             "[0-9]{0,6}",
             text,
             prop::collection::vec("\\+[0-9]{6,12}", 0..3),
+            (
+                "([0-9]{1,4}-[0-9]{1,4})?",
+                "(true|false|yes|no|)",
+                "(true|false|on|off|)",
+                "((ref|subject)=X-[A-Za-z]{1,6})?",
+                "(1|0|)",
+            ),
         )
             .prop_map(
-                |(subject_code, center_number, dnis, whisper_template, fallback_numbers)| {
+                |(subject_code, center_number, dnis, whisper_template, fallback_numbers, c)| {
+                    let (dnis_range, uui, x_headers, x_header_names, dtmf_ref) = c;
                     RouteInput {
                         subject_code,
                         center_number,
                         dnis,
                         whisper_template,
                         fallback_numbers,
+                        dnis_range,
+                        uui,
+                        x_headers,
+                        x_header_names,
+                        dtmf_ref,
                     }
                 },
             ),
@@ -76,6 +89,11 @@ fn write_csv(rows: &[RouteInput], order: &[usize], sep: &str) -> String {
             &r.dnis,
             &r.whisper_template,
             &fallbacks,
+            &r.dnis_range,
+            &r.uui,
+            &r.x_headers,
+            &r.x_header_names,
+            &r.dtmf_ref,
         ];
         w.write_record(order.iter().map(|&i| cells[i].as_str()))
             .unwrap();
@@ -84,7 +102,7 @@ fn write_csv(rows: &[RouteInput], order: &[usize], sep: &str) -> String {
 }
 
 fn all_columns() -> impl Strategy<Value = Vec<usize>> {
-    Just(vec![0usize, 1, 2, 3, 4]).prop_shuffle()
+    Just((0..CSV_COLUMNS.len()).collect::<Vec<usize>>()).prop_shuffle()
 }
 
 proptest! {

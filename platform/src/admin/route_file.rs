@@ -5,18 +5,24 @@
 //! the same way. Rows are numbered from 1; the CSV header is row 0.
 //!
 //! CSV columns (header row required, any order): `subject_code` and `center_number` required;
-//! `dnis`, `whisper_template` and `fallback_numbers` optional. Fallback numbers are separated
-//! by spaces or `;`.
+//! `dnis`, `whisper_template`, `fallback_numbers` and the context columns `dnis_range`
+//! (`4700-4799`), `uui`, `x_headers`, `dtmf_ref` (true/false) and `x_header_names`
+//! (`ref=X-…;subject=X-…`) optional. Fallback numbers are separated by spaces or `;`.
 
 use subscriber_db::{ImportError, RouteInput};
 
 /// The CSV columns, in the order written by tools that export a table.
-pub(crate) const CSV_COLUMNS: [&str; 5] = [
+pub(crate) const CSV_COLUMNS: [&str; 10] = [
     "subject_code",
     "center_number",
     "dnis",
     "whisper_template",
     "fallback_numbers",
+    "dnis_range",
+    "uui",
+    "x_headers",
+    "x_header_names",
+    "dtmf_ref",
 ];
 const REQUIRED_COLUMNS: [&str; 2] = ["subject_code", "center_number"];
 
@@ -53,6 +59,11 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<RouteInput>, ImportError> {
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            dnis_range: value(5),
+            uui: value(6),
+            x_headers: value(7),
+            x_header_names: value(8),
+            dtmf_ref: value(9),
         });
     }
     Ok(rows)
@@ -60,8 +71,8 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<RouteInput>, ImportError> {
 
 /// For each of [`CSV_COLUMNS`], its index in the header; unknown, repeated and missing
 /// required columns are refused.
-fn column_map(header: &[String]) -> Result<[Option<usize>; 5], ImportError> {
-    let mut map = [None; 5];
+fn column_map(header: &[String]) -> Result<[Option<usize>; 10], ImportError> {
+    let mut map = [None; 10];
     for (index, name) in header.iter().enumerate() {
         let Some(column) = CSV_COLUMNS.iter().position(|c| c == name) else {
             return Err(header_error(
@@ -236,6 +247,46 @@ mod tests {
         }
         let e = parse_csv(b"subject_code,center_number\na,\xff\n").expect_err("utf8");
         assert_eq!((e.row, e.field), (1, "center_number"), "{}", e.message);
+    }
+
+    #[test]
+    fn context_columns_in_csv_and_json() {
+        let text = "subject_code,center_number,dnis_range,uui,x_headers,x_header_names,dtmf_ref\n\
+                    billing,+12015550100,4700-4799,no,yes,ref=X-Acme-Ref,1\n";
+        let rows = parse_csv(text.as_bytes()).expect("valid");
+        let route = rows[0].validate().expect("valid row");
+        let c = &route.context;
+        assert_eq!(
+            c.dnis_range.as_ref().map(|r| r.to_string()).as_deref(),
+            Some("4700-4799")
+        );
+        assert!(!c.uui && c.x_headers && c.dtmf_ref);
+        assert_eq!(c.x_header_names.session_ref.as_str(), "X-Acme-Ref");
+        let json = br#"[{"subject_code":"a","center_number":"+12015550100","uui":false,"dtmf_ref":"true"}]"#;
+        let route = parse_json(json).expect("valid")[0]
+            .validate()
+            .expect("valid row");
+        assert!(!route.context.uui && route.context.dtmf_ref);
+        // Bad context values name their column.
+        for (cell, field) in [
+            ("dnis_range\n4799-4700", "dnis_range"),
+            ("uui\nmaybe", "uui"),
+            ("x_header_names\nref=Subject", "x_header_names"),
+            ("x_header_names\nref=X-A;subject=x-a", "x_header_names"),
+        ] {
+            let text = format!(
+                "subject_code,center_number,{}",
+                cell.replace('\n', "\na,+12015550100,")
+            );
+            let rows = parse_csv(text.as_bytes()).expect("shape is fine");
+            let (got, _) = rows[0].validate().expect_err(cell);
+            assert_eq!(got, field, "{cell}");
+        }
+        let text = "subject_code,center_number,dnis,dnis_range\na,+12015550100,4711,4700-4701\n";
+        let (got, _) = parse_csv(text.as_bytes()).expect("shape")[0]
+            .validate()
+            .expect_err("both");
+        assert_eq!(got, "dnis_range");
     }
 
     #[test]

@@ -20,6 +20,8 @@ use super::{
 enum CenterPhase {
     Unanswered,
     AwaitingSignOn,
+    /// Signed on; the session reference is keyed to the agent before the whisper.
+    SendingRef,
     Whispering,
     /// Signed on and whispered; waits for the user.
     Ready,
@@ -33,6 +35,7 @@ struct Timers {
     user_ring: Option<Instant>,
     center_ring: Option<Instant>,
     sign_on: Option<Instant>,
+    ref_digits: Option<Instant>,
     whisper: Option<Instant>,
     farewell: Option<Instant>,
 }
@@ -46,6 +49,7 @@ impl Timers {
             user_ring,
             center_ring,
             sign_on,
+            ref_digits,
             whisper,
             farewell,
         } = *self;
@@ -55,6 +59,7 @@ impl Timers {
             user_ring,
             center_ring,
             sign_on,
+            ref_digits,
             whisper,
             farewell,
         ]
@@ -152,6 +157,14 @@ impl CallFlow {
                     self.whispered(now);
                 }
             }
+            Event::DigitsSent(Leg::Center, via) => {
+                if self.phase == CenterPhase::SendingRef {
+                    self.timers.ref_digits = None;
+                    self.record(T::RefDigitsEnd { via });
+                    self.whisper(now);
+                }
+            }
+            Event::DigitsSent(Leg::User, _) => {}
             Event::PlayoutDone(Leg::User, _) => self.user_playing = false,
             Event::PlayoutDone(Leg::Center, _) => self.center_playing = false,
         }
@@ -199,6 +212,14 @@ impl CallFlow {
                 self.record(T::SignOnTimeout {});
                 let goodbye = self.spec.texts.goodbye.clone();
                 self.end(EndCause::AgentNeverSignedOn, Some(goodbye), due);
+            } else if t.ref_digits == Some(due) {
+                t.ref_digits = None;
+                // Digits that never report their end must not keep the agent waiting: the
+                // other channels carry the reference too.
+                if self.phase == CenterPhase::SendingRef {
+                    self.record(T::RefDigitsTimeout {});
+                    self.whisper(due);
+                }
             } else if t.whisper == Some(due) {
                 t.whisper = None;
                 // A TTS that never reports its end must not keep the user on hold: the agent
@@ -234,7 +255,8 @@ impl CallFlow {
         match (self.phase, self.user, self.center) {
             _ if !self.started => State::Starting,
             (CenterPhase::Bridged, ..) => State::Bridged,
-            (CenterPhase::Whispering, ..) => State::Whispering,
+            // The reference's digits are part of telling the agent the context.
+            (CenterPhase::SendingRef | CenterPhase::Whispering, ..) => State::Whispering,
             (CenterPhase::AwaitingSignOn, ..) => State::AwaitingSignOn,
             (CenterPhase::Ready, ..) => State::HoldingCenter,
             (_, LegStatus::Answered, _) => State::HoldingUser,

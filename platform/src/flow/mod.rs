@@ -22,10 +22,11 @@
 //!     wrong_pin: "Wrong PIN, try again.".into(),
 //! };
 //! let spec = FlowSpec {
-//!     session_ref: "0123456789abcdef0123456789abcdef".parse().unwrap(),
+//!     session_ref: "2718281828".parse().unwrap(),
 //!     call_order: CallOrder::UserFirst,
 //!     user_number: n("+4930111"), center_number: n("+4940222"), fallback_numbers: vec![],
-//!     dnis: Some("8001".parse().unwrap()), ani: n("+4930111"), uui: vec![], texts,
+//!     dnis: Some("8001".parse().unwrap()), ani: n("+4930111"), uui: vec![],
+//!     center_headers: vec![], send_ref_digits: false, texts,
 //!     sign_on: SignOnMode::Hash, timeouts: Timeouts::default(), pin_retries: 3,
 //! };
 //! let now = Instant::now();
@@ -55,7 +56,8 @@ pub use whisper::{WhisperVars, fill_whisper};
 pub use words::{CallState as State, EndCause, Leg, LegEndCause};
 
 use words::{
-    CallOrder, Dnis, DtmfKey, DtmfKeys, E164, HungUpFirst, SessionId, SignOnMode, TimelineEvent,
+    CallOrder, DigitPath, Dnis, DtmfKey, DtmfKeys, E164, HungUpFirst, SessionRef, SignOnMode,
+    TimelineEvent,
 };
 
 /// Default inter-digit timeout for page-push digits: long enough for an agent to key "12".
@@ -90,6 +92,9 @@ pub struct Timeouts {
     pub sign_on: Duration,
     /// The longest a whisper may take before the flow goes on without `WhisperDone`.
     pub whisper: Duration,
+    /// The longest the session reference's digits may take before the whisper starts
+    /// without `DigitsSent` (they take about 200 ms a key).
+    pub ref_digits: Duration,
     /// From `Started` to the forced end of the whole call.
     pub max_call_length: Duration,
     /// How long before that end both parties hear [`Texts::max_call_warning`]; none when
@@ -106,6 +111,7 @@ impl Default for Timeouts {
             center_ring: Duration::from_secs(45),
             sign_on: Duration::from_secs(60),
             whisper: Duration::from_secs(60),
+            ref_digits: Duration::from_secs(10),
             max_call_length: Duration::from_secs(4 * 3600),
             max_call_warning: Duration::from_secs(60),
             page_digits: PAGE_DIGIT_TIMEOUT,
@@ -116,8 +122,10 @@ impl Default for Timeouts {
 /// Everything one call needs, resolved by the platform before the flow starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowSpec {
-    /// The session reference: the call record's id, the same on every channel.
-    pub session_ref: SessionId,
+    /// The session reference, the same on every channel (already in `uui` and
+    /// `center_headers` when the route sends those; keyed to the agent when
+    /// `send_ref_digits`).
+    pub session_ref: SessionRef,
     pub call_order: CallOrder,
     pub user_number: E164,
     /// The route's call-center number, then its fallbacks in the order they are tried.
@@ -129,6 +137,10 @@ pub struct FlowSpec {
     pub ani: E164,
     /// TAG2 User-to-User payload (RFC 7433), already encoded by the platform; passed through.
     pub uui: Vec<u8>,
+    /// TAG2 `X-` headers (name, value) on the center leg's INVITE; passed through.
+    pub center_headers: Vec<(String, String)>,
+    /// Key the session reference to the agent after sign-on, before the whisper.
+    pub send_ref_digits: bool,
     pub texts: Texts,
     pub sign_on: SignOnMode,
     pub timeouts: Timeouts,
@@ -146,6 +158,8 @@ pub struct DialTarget {
     pub ani: Option<E164>,
     /// User-to-User payload; empty for none.
     pub uui: Vec<u8>,
+    /// Further headers (name, value); empty for none.
+    pub headers: Vec<(String, String)>,
     /// The flow cancels the leg itself after this; given so the runtime may set SIP Expires.
     pub ring_timeout: Duration,
 }
@@ -227,6 +241,8 @@ pub enum Event {
     DigitsReceived(Leg, DtmfKey),
     /// A non-looped prompt finished on this leg (or could not be played at all).
     PlayoutDone(Leg, PromptKind),
+    /// The keys of `Command::SendDigits` went out on this leg, this way.
+    DigitsSent(Leg, DigitPath),
     /// The operator or the API asked to end the call.
     Cancelled,
 }
@@ -260,6 +276,12 @@ pub enum Command {
         prompt: Prompt,
     },
     StopPlaying(Leg),
+    /// Key these to the leg's far end; answered with `Event::DigitsSent` once the last went
+    /// out. What plays on the leg waits meanwhile.
+    SendDigits {
+        leg: Leg,
+        keys: Vec<DtmfKey>,
+    },
     /// Say `text` once to the leg's far end only, bridged or not (the other party hears
     /// nothing of it). Nothing waits for its end: no `PlayoutDone` is expected.
     Announce {

@@ -25,7 +25,7 @@ pub(super) fn whisper_done() -> Event {
 
 pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
     FlowSpec {
-        session_ref: "0123456789abcdef0123456789abcdef".parse().expect("id"),
+        session_ref: "2718281828".parse().expect("ref"),
         call_order: order,
         user_number: number("+4930111111"),
         center_number: number("+4940222222"),
@@ -33,6 +33,8 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
         dnis: Some("8001".parse().expect("dnis")),
         ani: number("+4930111111"),
         uui: vec![0x04, 0x71, 0x1a],
+        center_headers: vec![("X-Callbond-Ref".into(), "2718281828".into())],
+        send_ref_digits: false,
         texts: Texts {
             whisper: "billing customer 4 7 1 1".into(),
             hold: "please hold".into(),
@@ -48,6 +50,7 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
             center_ring: 20 * SEC,
             sign_on: 15 * SEC,
             whisper: 40 * SEC,
+            ref_digits: 8 * SEC,
             max_call_length: 3600 * SEC,
             max_call_warning: 60 * SEC,
             page_digits: PAGE_DIGIT_TIMEOUT,
@@ -191,6 +194,95 @@ fn page(keys: &str) -> Command {
     }
 }
 
+/// The route keys the session reference after sign-on: the digits go out before the
+/// whisper, and the whisper starts once they were sent (or after their timeout).
+#[test]
+fn ref_digits_come_between_sign_on_and_whisper() {
+    let digits = Command::SendDigits {
+        leg: Leg::Center,
+        keys: "2718281828".chars().map(key).collect(),
+    };
+    for sign_on in [SignOnMode::Hash, SignOnMode::None] {
+        let mut s = spec(CallOrder::UserFirst, sign_on.clone());
+        s.send_ref_digits = true;
+        let mut h = Harness::new(s);
+        h.event(Event::Started);
+        h.event(Event::Answered(Leg::User));
+        let mut cmds = h.event(Event::Answered(Leg::Center));
+        if sign_on == SignOnMode::Hash {
+            assert!(!cmds.contains(&digits), "no digits before the sign-on");
+            cmds = h.event(Event::DigitsReceived(Leg::Center, key('#')));
+        }
+        assert_eq!(cmds, std::slice::from_ref(&digits), "{sign_on:?}");
+        assert_eq!(h.flow.state(), State::Whispering);
+        // An agent key meanwhile is not a page key; the user sent nothing.
+        h.event(Event::DigitsReceived(Leg::Center, key('1')));
+        // Digits sent on the other leg are not these.
+        assert!(
+            h.event(Event::DigitsSent(Leg::User, DigitPath::Rfc4733))
+                .is_empty()
+        );
+        let cmds = h.event(Event::DigitsSent(Leg::Center, DigitPath::Rfc4733));
+        assert_eq!(cmds, [whisper()]);
+        // A late second report changes nothing.
+        assert!(
+            h.event(Event::DigitsSent(Leg::Center, DigitPath::Rfc4733))
+                .is_empty()
+        );
+        let cmds = h.event(whisper_done());
+        assert!(cmds.contains(&Command::Bridge), "{cmds:?}");
+        let want = [
+            "sign_on_ok",
+            "ref_digits_start",
+            "digit_ignored",
+            "ref_digits_end",
+            "whisper_start",
+            "whisper_end",
+            "bridged",
+        ];
+        let at = h
+            .timeline
+            .iter()
+            .position(|k| *k == "sign_on_ok")
+            .expect("signed on");
+        let got: Vec<&str> = h.timeline[at..]
+            .iter()
+            .copied()
+            .filter(|k| want.contains(k))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    // Digits that never report their end: the whisper starts at the timeout.
+    let mut s = spec(CallOrder::UserFirst, SignOnMode::None);
+    s.send_ref_digits = true;
+    let mut h = Harness::new(s);
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    assert_eq!(
+        h.event(Event::Answered(Leg::Center)),
+        std::slice::from_ref(&digits)
+    );
+    assert!(h.advance(8 * SEC - Duration::from_millis(1)).is_empty());
+    assert_eq!(h.advance(Duration::from_millis(1)), [whisper()]);
+    assert!(h.timeline.contains(&"ref_digits_timeout"));
+    assert!(!h.timeline.contains(&"ref_digits_end"));
+
+    // The agent leaves while the digits go out: the call ends as before a whisper.
+    let mut s = spec(CallOrder::UserFirst, SignOnMode::None);
+    s.send_ref_digits = true;
+    let mut h = Harness::new(s);
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::Answered(Leg::Center));
+    h.event(Event::HungUp(Leg::Center));
+    assert_eq!(h.flow.state(), State::Ending);
+    assert!(
+        h.event(Event::DigitsSent(Leg::Center, DigitPath::Rfc4733))
+            .is_empty()
+    );
+}
+
 /// A user-first call brought to the bridge with `#` sign-on.
 fn bridged_user_first() -> Harness {
     let mut h = Harness::new(spec(CallOrder::UserFirst, SignOnMode::Hash));
@@ -215,6 +307,7 @@ fn user_first_main_flow_step_by_step() {
         dnis: None,
         ani: None,
         uui: vec![],
+        headers: vec![],
         ring_timeout: 30 * SEC,
     };
     let dial_user = Command::Dial {
@@ -235,6 +328,7 @@ fn user_first_main_flow_step_by_step() {
         dnis: Some("8001".parse().expect("dnis")),
         ani: Some(number("+4930111111")),
         uui: vec![0x04, 0x71, 0x1a],
+        headers: vec![("X-Callbond-Ref".into(), "2718281828".into())],
         ring_timeout: 20 * SEC,
     };
     let dial_center = Command::Dial {

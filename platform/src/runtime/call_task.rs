@@ -10,11 +10,12 @@ use std::time::Instant;
 use chrono::Utc;
 use pagepush::Hub;
 use subscriber_db::{CallEnd, Db, DtmfKeys};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use voice::{BridgeHandle, LegEvent, Voice};
-use words::{EndCause, LegState, PushSource, TimelineEvent};
+use words::{DigitPath, EndCause, LegState, PushSource, TimelineEvent};
 
 use super::legs::{self, ActiveLeg};
 use super::record::{self, Timeline};
@@ -43,6 +44,8 @@ struct CallTask {
     /// and dialog.
     retired: Vec<JoinHandle<legs::DialRows>>,
     bridge: Option<BridgeHandle>,
+    /// Keys going out on a leg (`Command::SendDigits`): how they went arrives here.
+    digits: Option<(Leg, oneshot::Receiver<voice::media::DigitSource>)>,
     timeline: Timeline,
     state: State,
 }
@@ -84,6 +87,7 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
         center: None,
         retired: Vec::new(),
         bridge: None,
+        digits: None,
         timeline,
         state: State::Starting,
     };
@@ -114,6 +118,7 @@ impl CallTask {
                     self.flow.handle_timeout(Instant::now());
                     self.execute().await;
                 }
+                sent = digits_sent(&mut self.digits) => self.digits_sent(sent).await,
                 event = recv(&mut self.user) => self.leg_event(Leg::User, event).await,
                 event = recv(&mut self.center) => self.leg_event(Leg::Center, event).await,
             }
@@ -231,6 +236,21 @@ impl CallTask {
                     let _ = active.handle.stop_playing();
                 }
             }
+            Command::SendDigits { leg, keys } => {
+                let sending = match self.slot(leg).as_mut() {
+                    Some(active) => {
+                        // What the leg played (hold music, a prompt) no longer ends by itself.
+                        active.stopped();
+                        active.handle.send_digits(keys)
+                    }
+                    None => Err(voice::VoiceError::NotAnswered),
+                };
+                match sending {
+                    Ok(sent) => self.digits = Some((leg, sent)),
+                    // The leg's end is on its way; the flow's digit timer covers the rest.
+                    Err(e) => warn!(%leg, error = %e, "cannot send digits on the leg"),
+                }
+            }
             Command::Announce { leg, text } => {
                 if let Some(active) = self.slot(leg).as_mut()
                     && let Err(e) = active.handle.announce(&text).await
@@ -249,6 +269,23 @@ impl CallTask {
             }
             Command::RecordEvent(event) => self.timeline.row(event),
         }
+    }
+
+    /// The keys went out (or the leg ended or was bridged first, when `sent` is `None`).
+    async fn digits_sent(&mut self, sent: Option<(Leg, voice::media::DigitSource)>) {
+        self.digits = None;
+        let Some((leg, source)) = sent else {
+            debug!("digits not sent to the end: the leg ended or was bridged");
+            return;
+        };
+        let via = match source {
+            voice::media::DigitSource::Rfc4733 => DigitPath::Rfc4733,
+            voice::media::DigitSource::InBand | voice::media::DigitSource::SipInfo => {
+                DigitPath::InBand
+            }
+        };
+        info!(%leg, %via, "digits sent");
+        self.feed(Event::DigitsSent(leg, via)).await;
     }
 
     /// Speaks a prompt on a leg. One that cannot play (the leg is gone, TTS failed, nothing to
@@ -411,6 +448,17 @@ impl CallTask {
 async fn recv(slot: &mut Option<ActiveLeg>) -> Option<LegEvent> {
     match slot {
         Some(active) => active.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How the keys on a leg went; pending while none are sent. `None` when the leg dropped
+/// them unsent.
+async fn digits_sent(
+    slot: &mut Option<(Leg, oneshot::Receiver<voice::media::DigitSource>)>,
+) -> Option<(Leg, voice::media::DigitSource)> {
+    match slot {
+        Some((leg, sent)) => sent.await.ok().map(|source| (*leg, source)),
         None => std::future::pending().await,
     }
 }

@@ -272,7 +272,7 @@ pub(super) fn originate_request(
                 from_display: None,
                 p_asserted_identity: Some(ani.to_owned()),
                 user_to_user: (!target.uui.is_empty()).then(|| target.uui.clone()),
-                extra_headers: Vec::new(),
+                extra_headers: target.headers.clone(),
                 ring_timeout,
             }
         }
@@ -352,6 +352,7 @@ mod tests {
             dnis: dnis.map(|d| d.parse().unwrap()),
             ani: Some("+493055500001".parse().unwrap()),
             uui: uui.to_vec(),
+            headers: vec![("X-Callbond-Ref".into(), "2718281828".into())],
             ring_timeout: Duration::from_secs(20),
         }
     }
@@ -453,6 +454,10 @@ mod tests {
             Some("+493055500001")
         );
         assert_eq!(request.user_to_user.as_deref(), Some(&b"ref=x"[..]));
+        assert_eq!(
+            request.extra_headers,
+            [("X-Callbond-Ref".to_owned(), "2718281828".to_owned())]
+        );
         assert_eq!(request.ring_timeout, Duration::from_secs(22));
     }
 
@@ -471,5 +476,6 @@ mod tests {
         assert_eq!(request.from_user, "+494012345678");
         assert_eq!(request.p_asserted_identity, None);
         assert_eq!(request.user_to_user, None);
+        assert!(request.extra_headers.is_empty());
     }
 }

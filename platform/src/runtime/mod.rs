@@ -31,6 +31,10 @@ pub struct CallRequest {
     pub subscriber: SubscriberId,
     /// The call record id, also the browser session id (32 hex digits).
     pub session: subscriber_db::SessionId,
+    /// The session reference every context channel carries (10 digits).
+    pub session_ref: subscriber_db::SessionRef,
+    /// The DNIS the call drew from its route's range; `None`: the route's fixed DNIS.
+    pub drawn_dnis: Option<subscriber_db::Dnis>,
     pub subject: SubjectCode,
     pub whisper_code: Option<WhisperCode>,
     pub user_number: E164,

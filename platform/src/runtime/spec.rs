@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use subscriber_db::{Db, DbError, Policy, Route};
+use subscriber_db::{Db, DbError, Policy, Route, XHeaderNames};
 use words::{E164, EndCause};
 
 use super::CallRequest;
@@ -114,15 +114,28 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
         max_call_warning: warning_before,
         ..Timeouts::default()
     };
+    let context = &route.context;
     let spec = FlowSpec {
-        session_ref: request.session.clone(),
+        session_ref: request.session_ref.clone(),
         call_order: policy.call_order,
         ani: user_number.clone(),
         user_number,
         center_number: center_number.clone(),
         fallback_numbers: route.fallback_numbers.clone(),
-        dnis: route.dnis.clone(),
-        uui: user_to_user(request),
+        // A drawn code replaces the fixed one (a route has one or the other); a call drawn
+        // before its route lost its range keeps the code it holds.
+        dnis: request.drawn_dnis.clone().or_else(|| route.dnis.clone()),
+        uui: if context.uui {
+            user_to_user(request)
+        } else {
+            Vec::new()
+        },
+        center_headers: if context.x_headers {
+            x_headers(request, &context.x_header_names)
+        } else {
+            Vec::new()
+        },
+        send_ref_digits: context.dtmf_ref,
         texts,
         sign_on: policy.sign_on.clone(),
         timeouts,
@@ -134,9 +147,11 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
     }
 }
 
-/// TAG2 User-to-User payload (RFC 7433): the whisper code and the call reference as ASCII
-/// `wc=CODE;ref=SESSION` (`wc` left out when the link had none). `voice` hex-encodes it on
-/// the wire (RFC 7433 §4.1), so any byte would do; ASCII keeps it readable in CTI logs.
+/// TAG2 User-to-User payload (RFC 7433): the whisper code and the session reference as ASCII
+/// `wc=CODE;ref=REF` (`wc` left out when the link had none). `voice` hex-encodes it on the
+/// wire (RFC 7433 §4.1), so any byte would do; ASCII keeps it readable in CTI logs. The
+/// reference is the numeric one every channel carries, not the browser's session id: that
+/// one is the browser's capability and never leaves the platform.
 pub(super) fn user_to_user(request: &CallRequest) -> Vec<u8> {
     let mut uui = String::new();
     if let Some(code) = &request.whisper_code {
@@ -145,8 +160,26 @@ pub(super) fn user_to_user(request: &CallRequest) -> Vec<u8> {
         uui.push(';');
     }
     uui.push_str("ref=");
-    uui.push_str(request.session.as_str());
+    uui.push_str(request.session_ref.as_str());
     uui.into_bytes()
+}
+
+/// TAG2 `X-` headers: the session reference and the TAG1 fields (subject code, whisper code
+/// when the link had one, subscriber id), under the route's names. Every value is a
+/// validated word (digits, `[A-Za-z0-9_.-]`, a slug), so none can carry CR or LF.
+pub(super) fn x_headers(request: &CallRequest, names: &XHeaderNames) -> Vec<(String, String)> {
+    let mut headers = vec![
+        (
+            names.session_ref.to_string(),
+            request.session_ref.to_string(),
+        ),
+        (names.subject.to_string(), request.subject.to_string()),
+    ];
+    if let Some(code) = &request.whisper_code {
+        headers.push((names.whisper_code.to_string(), code.to_string()));
+    }
+    headers.push((names.subscriber.to_string(), request.subscriber.to_string()));
+    headers
 }
 
 #[cfg(test)]
@@ -161,6 +194,8 @@ mod tests {
         CallRequest {
             subscriber: SubscriberId::try_from("acme").unwrap(),
             session: SessionId::try_from("0123456789abcdef0123456789abcdef").unwrap(),
+            session_ref: "2718281828".parse().unwrap(),
+            drawn_dnis: None,
             subject: SubjectCode::try_from("billing").unwrap(),
             whisper_code: wc.map(|c| WhisperCode::try_from(c).unwrap()),
             user_number: E164::try_from("+493055500001").unwrap(),
@@ -188,7 +223,11 @@ mod tests {
         assert_eq!(spec.center_number.as_str(), "+494012345678");
         assert_eq!(spec.fallback_numbers.len(), 1);
         assert_eq!(spec.texts.whisper, "Customer 4 7 1 1 about billing");
-        assert_eq!(spec.uui, b"wc=4711;ref=0123456789abcdef0123456789abcdef");
+        assert_eq!(spec.uui, b"wc=4711;ref=2718281828");
+        assert_eq!(spec.session_ref.as_str(), "2718281828");
+        // The defaults: no X- headers, no digits.
+        assert!(spec.center_headers.is_empty());
+        assert!(!spec.send_ref_digits);
         assert_eq!(spec.call_order, CallOrder::UserFirst);
         assert_eq!(spec.sign_on, SignOnMode::Hash);
         assert_eq!(spec.timeouts.user_ring, Duration::from_secs(30));
@@ -204,9 +243,50 @@ mod tests {
 
     #[test]
     fn no_whisper_code_leaves_it_out_of_the_uui() {
+        assert_eq!(user_to_user(&request(None)), b"ref=2718281828");
+    }
+
+    /// Each channel the route switches on carries the same reference; a drawn DNIS replaces
+    /// the fixed one.
+    #[test]
+    fn route_context_picks_the_channels() {
+        let mut route = route();
+        route.dnis = None;
+        route.context = serde_json::from_value(serde_json::json!({
+            "dnis_range": "4700-4709", "uui": false, "x_headers": true,
+            "x_header_names": {"subject": "X-Acme-Topic"}, "dtmf_ref": true,
+        }))
+        .unwrap();
+        let mut req = request(Some("4711"));
+        req.drawn_dnis = Some("4703".parse().unwrap());
+        let spec = build(&req, &route, &Policy::default()).spec;
+        assert_eq!(spec.dnis.as_ref().map(|d| d.as_str()), Some("4703"));
+        assert!(spec.uui.is_empty(), "uui switched off");
+        let headers: Vec<(&str, &str)> = spec
+            .center_headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         assert_eq!(
-            user_to_user(&request(None)),
-            b"ref=0123456789abcdef0123456789abcdef"
+            headers,
+            [
+                ("X-Callbond-Ref", "2718281828"),
+                ("X-Acme-Topic", "billing"),
+                ("X-Callbond-Whisper-Code", "4711"),
+                ("X-Callbond-Subscriber", "acme"),
+            ]
+        );
+        assert!(spec.send_ref_digits);
+        // Without a whisper code in the link its header is left out.
+        let spec = build(&request(None), &route, &Policy::default()).spec;
+        let names: Vec<&str> = spec
+            .center_headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["X-Callbond-Ref", "X-Acme-Topic", "X-Callbond-Subscriber"]
         );
     }
 

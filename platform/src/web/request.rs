@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use subscriber_db::{
-    CallEnd, Db, DbError, E164, NewCall, SessionId, SubjectCode, SubscriberId, WhisperCode,
+    CallEnd, Db, DbError, Dnis, E164, NewCall, SessionId, SessionRef, SubjectCode, SubscriberId,
+    WhisperCode,
 };
 
 use super::WebState;
@@ -71,13 +72,21 @@ enum Refusal {
     Unavailable(Unavailable),
     /// This form already asked for a call: a replay or a second click.
     FormUsed,
+    /// Every DNIS of the route's range is held by a call in progress.
+    LinesBusy,
 }
 
 /// What the accepted request created.
 struct Created {
     session: SessionId,
     number: E164,
+    session_ref: SessionRef,
+    drawn_dnis: Option<Dnis>,
 }
+
+/// Draws of a session reference before giving up: each meets a stored one with a chance
+/// below one in a million until there are thousands of millions of calls.
+const SESSION_REF_DRAWS: usize = 5;
 
 struct Context {
     subscriber: subscriber_db::Subscriber,
@@ -185,6 +194,12 @@ fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -
                  another call, go back to the company's page and click the link again.",
             )
         }
+        Refusal::LinesBusy => Page::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "All lines are busy",
+            "Every line the company has for this subject is taken right now, so nobody was \
+             called. Please try again in a few minutes.",
+        ),
         Refusal::Number { status, text } => {
             tracing::info!(sid = %ask.sid, number = %mask(&ask.typed), reason = %text, "call request refused");
             let countries = context.policy.caller_countries();
@@ -214,6 +229,8 @@ async fn start_call(state: &AppState, ask: Ask, created: Created) -> Response {
     let request = CallRequest {
         subscriber: sid.clone(),
         session: created.session.clone(),
+        session_ref: created.session_ref,
+        drawn_dnis: created.drawn_dnis,
         subject: sc,
         whisper_code: wc,
         user_number: created.number,
@@ -243,7 +260,7 @@ fn decide_and_create(
     let subscriber = db.get_subscriber(&ask.sid)?;
     let policy = db.get_policy(&ask.sid)?;
     // The route may have been removed since the Welcome page was shown.
-    db.get_route(&ask.sid, &ask.sc)?;
+    let route = db.get_route(&ask.sid, &ask.sc)?;
     let context = Context { subscriber, policy };
     // Under the create lock, so two copies of one form sent at once make one call; the unique
     // index on the stored digest backs this up.
@@ -283,25 +300,59 @@ fn decide_and_create(
         return Ok((context, Err(Refusal::Number { status, text })));
     }
     let session = SessionId::new_random();
-    db.create_call(
-        &ask.sid,
-        &NewCall {
-            id: session.clone(),
-            subject_code: ask.sc.clone(),
-            whisper_code: ask.wc.clone(),
-            user_number: number.clone(),
-            client_ip: ask.client_ip,
-            form_token: Some(ask.form_digest.clone()),
-        },
-        now,
-    )?;
+    let mut new_call = NewCall {
+        id: session.clone(),
+        subject_code: ask.sc.clone(),
+        whisper_code: ask.wc.clone(),
+        user_number: number.clone(),
+        client_ip: ask.client_ip,
+        form_token: Some(ask.form_digest.clone()),
+        session_ref: SessionRef::new_random(),
+        dnis_range: route.context.dnis_range.clone(),
+    };
+    let mut draws = 1;
+    let call = loop {
+        match db.create_call(&ask.sid, &new_call, now) {
+            Err(DbError::Conflict { what }) if what.contains("session reference") => {
+                if draws == SESSION_REF_DRAWS {
+                    return Err(DbError::Conflict { what });
+                }
+                draws += 1;
+                new_call.session_ref = SessionRef::new_random();
+            }
+            Err(DbError::DnisRangeExhausted { range }) => {
+                tracing::warn!(
+                    subscriber = %ask.sid,
+                    subject = %ask.sc,
+                    %range,
+                    "web: every DNIS of the route's range is in use; call refused"
+                );
+                return Ok((context, Err(Refusal::LinesBusy)));
+            }
+            other => break other?,
+        }
+    };
     let created = TimelineEvent::SessionCreated {
         subject_code: ask.sc.clone(),
         page: ask.ctx.page.clone(),
         number_type: number.number_type(),
     };
     db.append_call_event(&ask.sid, &session, now, &created)?;
-    Ok((context, Ok(Created { session, number })))
+    if let Some(dnis) = &call.drawn_dnis {
+        let drawn = TimelineEvent::DnisDrawn {
+            dnis: dnis.to_string(),
+        };
+        db.append_call_event(&ask.sid, &session, now, &drawn)?;
+    }
+    Ok((
+        context,
+        Ok(Created {
+            session,
+            number,
+            session_ref: new_call.session_ref,
+            drawn_dnis: call.drawn_dnis,
+        }),
+    ))
 }
 
 /// The sentence for a request over the per-number or per-IP limit of the last hour, if it is.

@@ -219,6 +219,7 @@ pub fn seed(
             dnis: Some("4711".parse()?),
             whisper_template: Default::default(),
             fallback_numbers: Vec::new(),
+            context: Default::default(),
         },
     )?;
     let mut policy = Policy {

@@ -218,6 +218,16 @@ word_enum!(
 );
 
 word_enum!(
+    /// How the platform sent digits on a leg.
+    DigitPath {
+        /// RTP telephone-events (RFC 4733) with the payload type the far end answered.
+        Rfc4733 => "rfc4733",
+        /// DTMF tones in the audio, for a far end that answered no telephone-event.
+        InBand => "in_band",
+    }
+);
+
+word_enum!(
     /// Why a key was not acted on.
     IgnoredBecause {
         /// The user's keys never push pages.
@@ -322,6 +332,20 @@ pub enum TimelineEvent {
     },
     SignOnFailed {},
     SignOnTimeout {},
+    /// The session reference starts going to the agent as post-answer DTMF, before the
+    /// whisper (the route's `dtmf_ref`). `keys` is the reference itself.
+    RefDigitsStart {
+        keys: String,
+    },
+    RefDigitsEnd {
+        via: DigitPath,
+    },
+    /// The digits never reported their end; the whisper starts anyway.
+    RefDigitsTimeout {},
+    /// A call drew this DNIS from its route's range (the Request-URI user of the center leg).
+    DnisDrawn {
+        dnis: String,
+    },
     WhisperStart {},
     WhisperEnd {},
     WhisperTimeout {},
@@ -407,6 +431,10 @@ impl TimelineEvent {
             Self::SignOnWrongPin { .. } => "sign_on_wrong_pin",
             Self::SignOnFailed {} => "sign_on_failed",
             Self::SignOnTimeout {} => "sign_on_timeout",
+            Self::RefDigitsStart { .. } => "ref_digits_start",
+            Self::RefDigitsEnd { .. } => "ref_digits_end",
+            Self::RefDigitsTimeout {} => "ref_digits_timeout",
+            Self::DnisDrawn { .. } => "dnis_drawn",
             Self::WhisperStart {} => "whisper_start",
             Self::WhisperEnd {} => "whisper_end",
             Self::WhisperTimeout {} => "whisper_timeout",
@@ -478,6 +506,8 @@ mod tests {
         assert_eq!(words(&leg_states), "ringing answered ended");
         let transports: Vec<&dyn Word> = SipTransport::ALL.iter().map(|s| s as &dyn Word).collect();
         assert_eq!(words(&transports), "udp tcp");
+        let paths: Vec<&dyn Word> = DigitPath::ALL.iter().map(|s| s as &dyn Word).collect();
+        assert_eq!(words(&paths), "rfc4733 in_band");
     }
 
     #[test]
@@ -560,6 +590,16 @@ mod tests {
             T::SignOnWrongPin { retries_left: 1 },
             T::SignOnFailed {},
             T::SignOnTimeout {},
+            T::RefDigitsStart {
+                keys: "1234567890".into(),
+            },
+            T::RefDigitsEnd {
+                via: DigitPath::Rfc4733,
+            },
+            T::RefDigitsTimeout {},
+            T::DnisDrawn {
+                dnis: "4701".into(),
+            },
             T::WhisperStart {},
             T::WhisperEnd {},
             T::WhisperTimeout {},

@@ -52,6 +52,19 @@ pub enum ValidationError {
     CountryCode(String),
     #[error("session id must be 32 lowercase hex digits (0-9, a-f), got {0:?}")]
     SessionId(String),
+    #[error("session reference must be 10 digits not starting with 0, got {0:?}")]
+    SessionRef(String),
+    #[error("dnis_range must look like \"4700-4799\" ({text}: {reason})")]
+    DnisRange { text: String, reason: &'static str },
+    #[error(
+        "x-header name must be an RFC 3261 token of at most 64 characters starting with \"X-\", like \"X-Callbond-Ref\", got {0:?}"
+    )]
+    XHeaderName(String),
+    #[error("{field}: {reason}")]
+    Conflicting {
+        field: &'static str,
+        reason: &'static str,
+    },
     #[error("opening hours for {day}: {reason}, got {text:?}")]
     OpeningHours {
         day: &'static str,

@@ -21,8 +21,8 @@ mod text;
 mod web;
 
 pub use call_record::{
-    CallState, CallStatus, EndCause, HungUpFirst, IgnoredBecause, Leg, LegEndCause, LegState,
-    PushSource, SignOnWord, SipTransport, TimelineEvent, UnknownWord, Word,
+    CallState, CallStatus, DigitPath, EndCause, HungUpFirst, IgnoredBecause, Leg, LegEndCause,
+    LegState, PushSource, SignOnWord, SipTransport, TimelineEvent, UnknownWord, Word,
 };
 pub use call_setup::{CallOrder, SignOnMode};
 pub use dtmf::{DtmfKey, NotADtmfKey};
@@ -107,6 +107,9 @@ macro_rules! string_newtype {
         }
     };
 }
+
+mod context;
+pub use context::{DnisRange, MAX_DNIS_RANGE, SESSION_REF_DIGITS, SessionRef, XHeaderName};
 
 /// True when `text` has `min..=max` bytes and every byte passes `allowed`.
 fn ascii_run(text: &str, min: usize, max: usize, allowed: fn(u8) -> bool) -> bool {

@@ -26,6 +26,34 @@ pub struct RtpPacket {
     pub payload: Vec<u8>,
 }
 
+/// One RFC 4733 telephone-event packet as tshark's `rtpevent` dissector read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpEvent {
+    /// Capture time, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    /// The event code (0–9 digits, 10 `*`, 11 `#`).
+    pub event: u8,
+    pub end: bool,
+    pub duration: u16,
+}
+
+/// One INVITE as tshark's SIP dissector read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipInvite {
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// The Request-URI's user part.
+    pub request_user: String,
+    /// The `User-to-User` header value as sent (hex and parameters).
+    pub user_to_user: String,
+    /// Every header line as tshark shows the message header.
+    pub headers: String,
+}
+
 impl Capture {
     /// Captures UDP on `lo` until [`Capture::stop`]; waits until tshark is capturing.
     pub fn start() -> anyhow::Result<Self> {
@@ -57,37 +85,20 @@ impl Capture {
 
     /// Stops capturing and returns the RTP packets sent to or from `ports`.
     pub fn stop_rtp(&mut self, ports: &[u16]) -> anyhow::Result<Vec<RtpPacket>> {
-        if let Some(mut child) = self.child.take() {
-            // SIGINT lets tshark flush the file.
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait()?.is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let mut command = Command::new("tshark");
-        command.arg("-r").arg(self.file());
-        for port in ports {
-            command.args(["-d", &format!("udp.port=={port},rtp")]);
-        }
-        let out = command
-            .args(["-Y", "rtp", "-T", "fields", "-e", "frame.time_epoch"])
-            .args(["-e", "udp.srcport", "-e", "udp.dstport"])
-            .args(["-e", "rtp.p_type", "-e", "rtp.ssrc", "-e", "rtp.seq"])
-            .args(["-e", "rtp.payload"])
-            .output()
-            .context("reading the capture with tshark")?;
-        if !out.status.success() {
-            bail!("tshark -r failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let mut args = rtp_ports(ports);
+        args.extend(["-Y", "rtp"].map(str::to_owned));
+        let text = self.fields(
+            args,
+            &[
+                "frame.time_epoch",
+                "udp.srcport",
+                "udp.dstport",
+                "rtp.p_type",
+                "rtp.ssrc",
+                "rtp.seq",
+                "rtp.payload",
+            ],
+        )?;
         let packets = text
             .lines()
             .filter_map(|line| {
@@ -107,6 +118,121 @@ impl Capture {
         Ok(packets)
     }
 
+    /// Stops capturing (once); the file stays readable until the capture is dropped.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGINT lets tshark flush the file.
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The telephone-events (payload type `pt`) on RTP to or from `ports`, decoded by tshark
+    /// (`-d rtp.pt==PT,rtpevent`). Stops the capture first.
+    pub fn rtp_events(&mut self, ports: &[u16], pt: u8) -> anyhow::Result<Vec<RtpEvent>> {
+        let mut args = rtp_ports(ports);
+        args.extend([
+            "-d".into(),
+            format!("rtp.pt=={pt},rtpevent"),
+            "-Y".into(),
+            "rtpevent".into(),
+        ]);
+        let text = self.fields(
+            args,
+            &[
+                "frame.time_epoch",
+                "udp.srcport",
+                "udp.dstport",
+                "rtp.timestamp",
+                "rtp.marker",
+                "rtpevent.event_id",
+                "rtpevent.end_of_event",
+                "rtpevent.duration",
+            ],
+        )?;
+        let flag = |t: &str| matches!(t, "1" | "True" | "true");
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split('\t');
+                let at: f64 = f.next()?.parse().ok()?;
+                Some(RtpEvent {
+                    at_ms: (at * 1000.0) as i64,
+                    src_port: f.next()?.parse().ok()?,
+                    dst_port: f.next()?.parse().ok()?,
+                    timestamp: f.next()?.parse().ok()?,
+                    marker: flag(f.next()?),
+                    event: f.next()?.parse().ok()?,
+                    end: flag(f.next()?),
+                    duration: f.next()?.parse().ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// The INVITEs sent to `sip_port` (a SIPp peer's), decoded by tshark. Stops the capture
+    /// first.
+    pub fn sip_invites(&mut self, sip_port: u16) -> anyhow::Result<Vec<SipInvite>> {
+        let filter = format!("sip.Method == \"INVITE\" && udp.dstport == {sip_port}");
+        let args = vec![
+            "-d".into(),
+            format!("udp.port=={sip_port},sip"),
+            "-Y".into(),
+            filter,
+        ];
+        let text = self.fields(
+            args,
+            &[
+                "udp.srcport",
+                "udp.dstport",
+                "sip.r-uri.user",
+                "sip.uui",
+                "sip.msg_hdr",
+            ],
+        )?;
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split('\t');
+                Some(SipInvite {
+                    src_port: f.next()?.parse().ok()?,
+                    dst_port: f.next()?.parse().ok()?,
+                    request_user: f.next()?.to_owned(),
+                    user_to_user: f.next()?.to_owned(),
+                    headers: f.next().unwrap_or("").to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// Stops capturing and runs `tshark -r FILE ARGS -T fields -e …` over the file: one line
+    /// per packet, fields separated by tabs.
+    fn fields(&mut self, args: Vec<String>, fields: &[&str]) -> anyhow::Result<String> {
+        self.stop();
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(self.file())
+            .args(args)
+            .args(["-T", "fields", "-E", "separator=/t"])
+            .args(fields.iter().flat_map(|f| ["-e", f]))
+            .output()
+            .context("reading the capture with tshark")?;
+        if !out.status.success() {
+            bail!("tshark -r failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     fn file(&self) -> PathBuf {
         self.dir.path().join("capture.pcapng")
     }
@@ -123,6 +249,14 @@ impl Drop for Capture {
             let _ = child.wait();
         }
     }
+}
+
+/// `-d udp.port==P,rtp` for each port: decode them as RTP.
+fn rtp_ports(ports: &[u16]) -> Vec<String> {
+    ports
+        .iter()
+        .flat_map(|p| ["-d".to_owned(), format!("udp.port=={p},rtp")])
+        .collect()
 }
 
 /// `0x1234abcd` or decimal.

@@ -32,6 +32,19 @@ const fn key(c: char) -> DtmfKey {
     }
 }
 
+/// The row and column frequency of a key (ITU-T Q.23), for sending it as tones.
+pub(crate) fn frequencies(wanted: DtmfKey) -> (f32, f32) {
+    for (r, row) in KEYS.iter().enumerate() {
+        for (c, k) in row.iter().enumerate() {
+            if *k == wanted {
+                return (ROWS[r], COLS[c]);
+            }
+        }
+    }
+    // KEYS holds all sixteen keys, so every DtmfKey is found above.
+    (ROWS[0], COLS[0])
+}
+
 /// Minimum amplitude of each tone (linear 16-bit): about -38 dBFS, well below the -25 dBm0
 /// per-tone level Q.24 receivers must accept.
 const MIN_TONE_AMPLITUDE: f32 = 400.0;

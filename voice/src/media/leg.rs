@@ -10,10 +10,9 @@ use std::time::Instant;
 
 use rand::Rng;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use words::DtmfKey;
 
-use super::MediaEvent;
 use super::codec::Codec;
 use super::engine::{MediaEngine, PortLease};
 use super::playout::Prompt;
@@ -21,6 +20,7 @@ use super::rtp::{Counters, Outgoing};
 use super::sdp::{self, Direction, LocalMedia, Negotiated, SdpError};
 use super::task::{Endpoint, LegTask};
 use super::tts::{Tts, TtsError};
+use super::{DigitSource, MediaEvent};
 
 /// Control messages to a leg's task.
 pub(crate) enum Command {
@@ -30,6 +30,9 @@ pub(crate) enum Command {
     Announce(Prompt),
     StopPlaying,
     Digit(DtmfKey),
+    /// Key these to the far end (before any bridge); the sender hears how they went once the
+    /// last one was sent, and is dropped unsent when the leg is bridged or stops.
+    SendDigits(Vec<DtmfKey>, oneshot::Sender<DigitSource>),
     Remote(Negotiated),
     Stop,
     /// Start bridge `id` with the leg behind `peer`: pause our playout and give the peer our
@@ -268,6 +271,16 @@ impl MediaHandle {
     /// come out of one place. The SIP half parsed the body into a key already.
     pub fn inject_digit(&self, key: DtmfKey) {
         self.send(Command::Digit(key));
+    }
+
+    /// Keys `keys` to the far end: RFC 4733 telephone-events with the payload type its answer
+    /// gave, else in-band tones. What plays waits meanwhile. The receiver gets how they went
+    /// after the last key (about 200 ms a key); it errs when the leg is bridged or stops
+    /// first, which sends nothing more.
+    pub fn send_digits(&self, keys: Vec<DtmfKey>) -> oneshot::Receiver<DigitSource> {
+        let (done, sent) = oneshot::channel();
+        self.send(Command::SendDigits(keys, done));
+        sent
     }
 
     /// Ends the leg's task; the socket closes and the port returns to the pool.

@@ -84,6 +84,7 @@ use words::DtmfKey;
 mod bridge;
 mod codec;
 pub(crate) mod dtmf;
+mod dtmf_send;
 mod engine;
 mod espeak;
 pub(crate) mod inband;

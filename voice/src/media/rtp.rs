@@ -55,6 +55,8 @@ pub(crate) struct Outgoing {
     pub(crate) send_allowed: bool,
     /// Our own announcement plays to the far end over a bridge: the peer's relay holds back.
     pub(crate) announcing: bool,
+    /// The start timestamp of the telephone-event being sent.
+    event_ts: u32,
 }
 
 impl Outgoing {
@@ -71,6 +73,7 @@ impl Outgoing {
             latched: false,
             send_allowed: false,
             announcing: false,
+            event_ts: ts,
         };
         out.apply(n);
         out
@@ -132,6 +135,21 @@ impl Outgoing {
             _ => advance,
         };
         self.stamp(at, advance, marker || resync)
+    }
+
+    /// Stamps one telephone-event packet sent on our 20 ms clock at `at`. The stream's clock
+    /// advances as for audio (so the audio after the event continues in time), but every
+    /// packet of one event carries the event's start timestamp and only its first packet has
+    /// the marker bit (RFC 4733 §2.5.1.1, §2.5.1.2).
+    pub(crate) fn stamp_event(&mut self, at: Instant, first: bool) -> Stamp {
+        let mut stamp = self.stamp_paced(at, first);
+        if first {
+            self.event_ts = stamp.ts;
+        } else {
+            stamp.ts = self.event_ts;
+            stamp.marker = false;
+        }
+        stamp
     }
 
     fn stamp(&mut self, at: Instant, advance: u32, marker: bool) -> Stamp {
@@ -362,6 +380,38 @@ mod tests {
         // After a 1 s pause (a bridge that ended), the timestamp covers the pause.
         let e = out.stamp_paced(t0 + FRAME * 3 + Duration::from_millis(1500), false);
         assert_eq!((e.seq, e.ts, e.marker), (4, d.ts.wrapping_add(8000), true));
+    }
+
+    #[test]
+    fn event_packets_keep_their_start_timestamp_and_audio_continues_after() {
+        let t0 = Instant::now();
+        let mut out = Outgoing::new(
+            7,
+            100,
+            5000,
+            &negotiated("10.0.0.1:4000", Direction::SendRecv),
+        );
+        let audio = out.stamp_paced(t0, false);
+        let at = |n: u32| t0 + FRAME * n;
+        // (first, want seq, want ts, want marker) per tick after the audio packet.
+        let table = [
+            (true, 101, 5160, true),
+            (false, 102, 5160, false),
+            (false, 103, 5160, false),
+            (true, 104, 5640, true),
+            (false, 105, 5640, false),
+        ];
+        for (n, (first, seq, ts, marker)) in table.into_iter().enumerate() {
+            let s = out.stamp_event(at(n as u32 + 1), first);
+            assert_eq!(
+                (s.seq, s.ts, s.marker, s.ssrc),
+                (seq, ts, marker, 7),
+                "tick {n}"
+            );
+        }
+        // The audio after the events is where the clock got to, not where the event began.
+        let after = out.stamp_paced(at(6), false);
+        assert_eq!((after.seq, after.ts), (106, audio.ts + 6 * 160));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use tokio::time::{MissedTickBehavior, Sleep};
 
 use super::codec::Codec;
 use super::dtmf::EventReceiver;
+use super::dtmf_send::{DigitSender, Tick, tone_frame};
 use super::engine::PortLease;
 use super::inband::ToneDetector;
 use super::leg::Command;
@@ -97,6 +98,8 @@ pub(crate) struct LegTask {
     bridge: Option<Bridged>,
     /// An announcement plays to our far end (see [`Command::Announce`]).
     announcing: bool,
+    /// Keys being sent to the far end; our playout waits meanwhile.
+    digits: Option<(DigitSender, tokio::sync::oneshot::Sender<DigitSource>)>,
     /// An Attach that overtook its Bridge command (the two legs run on different threads).
     early_attach: Option<(u64, Arc<Endpoint>)>,
     rx_track: RxTrack,
@@ -128,6 +131,7 @@ impl LegTask {
             telephone_events: EventReceiver::default(),
             bridge: None,
             announcing: false,
+            digits: None,
             early_attach: None,
             rx_track: RxTrack::default(),
             last_rx: now,
@@ -196,6 +200,14 @@ impl LegTask {
             Command::StopPlaying => {
                 self.set_announcing(false);
                 self.playout.stop();
+            }
+            Command::SendDigits(keys, done) => {
+                // Bridged, our clock is paused and the peer feeds the stream: nothing to send
+                // them with, so `done` is dropped and the owner hears they were not sent.
+                if self.bridge.is_none() {
+                    let events = self.negotiated.telephone_event_pt.is_some();
+                    self.digits = Some((DigitSender::new(keys, events), done));
+                }
             }
             Command::Digit(key) => self.emit(MediaEvent::Digit {
                 key,
@@ -276,6 +288,16 @@ impl LegTask {
     }
 
     fn on_tick(&mut self, at: Instant) {
+        if let Some((plan, _)) = self.digits.as_mut() {
+            match plan.next_tick() {
+                Tick::Done => {
+                    if let Some((plan, done)) = self.digits.take() {
+                        let _ = done.send(plan.source());
+                    }
+                }
+                tick => return self.send_digit_tick(at, tick),
+            }
+        }
         let mut pcm = [0i16; SAMPLES_PER_FRAME];
         let frame = self.playout.next_frame(&mut pcm);
         let mut payload = [0u8; SAMPLES_PER_FRAME];
@@ -301,6 +323,39 @@ impl LegTask {
         if frame.finished {
             self.set_announcing(false);
             self.emit(MediaEvent::PlayoutDone);
+        }
+    }
+
+    /// One tick of keys: a telephone-event packet or a frame of tones (or the gap between).
+    fn send_digit_tick(&mut self, at: Instant, tick: Tick) {
+        let mut pkt = [0u8; MAX_PACKET];
+        let packet = {
+            let mut out = self.ep.out();
+            if !out.send_allowed {
+                return;
+            }
+            match (tick, self.negotiated.telephone_event_pt) {
+                (Tick::Event { payload, first }, Some(pt)) => {
+                    let stamp = out.stamp_event(at, first);
+                    write_packet(&mut pkt, pt, stamp, &payload)
+                }
+                (Tick::Tone { .. } | Tick::Silence, _) => {
+                    let pcm = match tick {
+                        Tick::Tone { key, frame } => tone_frame(key, frame),
+                        _ => [0; SAMPLES_PER_FRAME],
+                    };
+                    let mut payload = [0u8; SAMPLES_PER_FRAME];
+                    out.codec.encode(&pcm, &mut payload);
+                    let stamp = out.stamp_paced(at, false);
+                    write_packet(&mut pkt, out.codec.payload_type(), stamp, &payload)
+                }
+                // A re-offer took telephone-event away mid-run: this event is not sent.
+                _ => None,
+            }
+            .map(|n| (n, out.remote))
+        };
+        if let Some((n, dest)) = packet {
+            self.ep.send(&pkt[..n], dest, &self.ep.counters.sent);
         }
     }
 

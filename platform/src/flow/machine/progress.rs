@@ -51,6 +51,7 @@ impl CallFlow {
             dnis: None,
             ani: None,
             uui: Vec::new(),
+            headers: Vec::new(),
             ring_timeout: self.spec.timeouts.user_ring,
         };
         self.timers.user_ring = Some(now + target.ring_timeout);
@@ -68,6 +69,7 @@ impl CallFlow {
             dnis: self.spec.dnis.clone(),
             ani: Some(self.spec.ani.clone()),
             uui: self.spec.uui.clone(),
+            headers: self.spec.center_headers.clone(),
             ring_timeout: self.spec.timeouts.center_ring,
         };
         self.timers.center_ring = Some(now + target.ring_timeout);
@@ -123,7 +125,7 @@ impl CallFlow {
                 let mode = match &self.spec.sign_on {
                     SignOnMode::None => {
                         self.record(T::SignOnOk {});
-                        self.whisper(now);
+                        self.signed_on(now);
                         return;
                     }
                     SignOnMode::Hash => SignOnWord::Hash,
@@ -266,7 +268,7 @@ impl CallFlow {
             SignOnStep::Ignored => self.ignored(Leg::Center, key, IgnoredBecause::NotSignOnKey),
             SignOnStep::Accepted => {
                 self.record(T::SignOnOk {});
-                self.whisper(now);
+                self.signed_on(now);
             }
             SignOnStep::WrongPin { retries_left } => {
                 self.record(T::SignOnWrongPin { retries_left });
@@ -280,6 +282,30 @@ impl CallFlow {
                 self.end(EndCause::SignOnFailed, Some(goodbye), now);
             }
         }
+    }
+
+    /// A person listens at the center: first the session reference as keys when the route
+    /// sends it so (the center's ACD or CTI reads them before the agent hears anything), then
+    /// the whisper.
+    pub(super) fn signed_on(&mut self, now: Instant) {
+        self.timers.sign_on = None;
+        if !self.spec.send_ref_digits {
+            self.whisper(now);
+            return;
+        }
+        self.phase = CenterPhase::SendingRef;
+        if std::mem::take(&mut self.center_playing) {
+            self.commands.push_back(Command::StopPlaying(Leg::Center));
+        }
+        let keys = self.spec.session_ref.keys();
+        self.record(T::RefDigitsStart {
+            keys: self.spec.session_ref.to_string(),
+        });
+        self.timers.ref_digits = Some(now + self.spec.timeouts.ref_digits);
+        self.commands.push_back(Command::SendDigits {
+            leg: Leg::Center,
+            keys,
+        });
     }
 
     /// Step 214: the agent hears the web context; the user keeps hearing hold audio.

@@ -121,6 +121,10 @@ async fn a_center_trunk_with_no_sip_server_is_skipped_at_once() {
     // So long that only the ICMP error can explain a quick fallback.
     let no_response_ms = 20_000;
     let call = call_with_dead_center_trunk(&dead, no_response_ms, 31).await;
+    println!(
+        "ICMP port unreachable: fell back after {} ms",
+        call.fell_back_after_ms
+    );
     assert_eq!(call.failed_end, "unreachable", "{:?}", call.timeline);
     assert!(
         call.fell_back_after_ms < 20_000,
@@ -143,6 +147,10 @@ async fn a_silent_center_trunk_is_given_up_after_its_no_response_limit() {
     // A real SIP peer that takes the INVITE and never answers, not even 100 Trying.
     let silent = Sipp::uas("uas_silent_until_cancel.xml", SippOptions::default()).unwrap();
     let call = call_with_dead_center_trunk(&silent.addr.to_string(), 2_000, 32).await;
+    println!(
+        "silent trunk, 2000 ms limit: fell back after {} ms",
+        call.fell_back_after_ms
+    );
     // The silent trunk did get the INVITE, retransmitted while it said nothing (Timer A).
     assert!(!silent.received_invites().is_empty(), "{}", silent.logs());
     assert_eq!(call.failed_end, "no_response", "{:?}", call.timeline);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Db, require_subscriber};
 use crate::error::{DbResult, ImportError, ValidationError};
 use crate::routes::{Route, check_fallback_count, write_fallbacks};
-use crate::types::{Dnis, E164, SubjectCode, SubscriberId, WhisperTemplate};
+use crate::types::{Dnis, E164, RouteLabel, SubjectCode, SubscriberId, WhisperTemplate};
 
 /// One raw row, as it comes from a CSV line or a JSON object. Text fields are trimmed; an
 /// empty `dnis` means none; empty fallback entries are skipped.
@@ -26,6 +26,9 @@ pub struct RouteInput {
     pub whisper_template: String,
     #[serde(default)]
     pub fallback_numbers: Vec<String>,
+    /// What the visitor's pages call the subject; empty: the subject code.
+    #[serde(default)]
+    pub label: String,
 }
 
 /// What to do with routes that are not in the file.
@@ -75,12 +78,17 @@ impl RouteInput {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ("fallback_numbers", e))?;
         check_fallback_count(fallback_numbers.len()).map_err(|e| ("fallback_numbers", e))?;
+        let label = match self.label.trim() {
+            "" => None,
+            text => Some(RouteLabel::try_from(text).map_err(|e| ("label", e))?),
+        };
         Ok(Route {
             subject_code,
             center_number,
             dnis,
             whisper_template,
             fallback_numbers,
+            label,
         })
     }
 }
@@ -140,12 +148,13 @@ impl Db {
         };
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, label)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (subscriber_id, subject_code) DO UPDATE SET
                      center_number = excluded.center_number,
                      dnis = excluded.dnis,
-                     whisper_template = excluded.whisper_template
+                     whisper_template = excluded.whisper_template,
+                     label = excluded.label
                  RETURNING id",
             )?;
             for route in &routes {
@@ -155,7 +164,8 @@ impl Db {
                         route.subject_code.as_str(),
                         route.center_number.as_str(),
                         route.dnis.as_ref().map(Dnis::as_str),
-                        route.whisper_template.as_str()
+                        route.whisper_template.as_str(),
+                        route.label.as_ref().map(RouteLabel::as_str)
                     ],
                     |r| r.get(0),
                 )?;
@@ -186,6 +196,7 @@ mod tests {
             dnis: dnis.into(),
             whisper_template: format!("About {code}"),
             fallback_numbers: vec!["+12015550188".into(), " ".into()],
+            label: String::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, col, opt_col, require_subscriber};
 use crate::error::{DbError, DbResult};
-use crate::types::{Dnis, E164, SubjectCode, SubscriberId, WhisperTemplate};
+use crate::types::{Dnis, E164, RouteLabel, SubjectCode, SubscriberId, WhisperTemplate};
 
 /// Most fallback numbers a route may have: each costs a ring timeout while the caller waits.
 pub const MAX_FALLBACK_NUMBERS: usize = 10;
@@ -27,6 +27,9 @@ pub struct Route {
     /// Tried in order when the center number is busy or does not answer.
     #[serde(default)]
     pub fallback_numbers: Vec<E164>,
+    /// What the visitor's pages call the subject ("your bill"); `None`: the subject code.
+    #[serde(default)]
+    pub label: Option<RouteLabel>,
 }
 
 /// Which rows a listing returns, for pagination.
@@ -48,7 +51,7 @@ impl Default for Window {
 /// Selects routes with their fallbacks; the caller appends the WHERE clause. One row per
 /// fallback number (or one with NULL when none), ordered so rows of a route are adjacent.
 const SELECT_ROUTES: &str =
-    "SELECT r.id, r.subject_code, r.center_number, r.dnis, r.whisper_template, f.number
+    "SELECT r.id, r.subject_code, r.center_number, r.dnis, r.whisper_template, f.number, r.label
      FROM routes r LEFT JOIN route_fallbacks f ON f.route_id = r.id";
 const ORDER_ROUTES: &str = "ORDER BY r.subject_code, f.position";
 
@@ -71,6 +74,7 @@ fn query_routes(
                 dnis: opt_col(row, 3)?,
                 whisper_template: col(row, 4)?,
                 fallback_numbers: Vec::new(),
+                label: opt_col(row, 6)?,
             };
             routes.push((id, route));
         }
@@ -115,14 +119,15 @@ impl Db {
         require_subscriber(&tx, sid)?;
         let id: i64 = tx
             .query_row(
-                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template)
-                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, label)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
                 params![
                     sid.as_str(),
                     route.subject_code.as_str(),
                     route.center_number.as_str(),
                     route.dnis.as_ref().map(Dnis::as_str),
-                    route.whisper_template.as_str()
+                    route.whisper_template.as_str(),
+                    route.label.as_ref().map(RouteLabel::as_str)
                 ],
                 |r| r.get(0),
             )
@@ -194,7 +199,7 @@ impl Db {
         let tx = conn.transaction()?;
         let id: i64 = tx
             .query_row(
-                "UPDATE routes SET subject_code = ?3, center_number = ?4, dnis = ?5, whisper_template = ?6
+                "UPDATE routes SET subject_code = ?3, center_number = ?4, dnis = ?5, whisper_template = ?6, label = ?7
                  WHERE subscriber_id = ?1 AND subject_code = ?2 RETURNING id",
                 params![
                     sid.as_str(),
@@ -202,7 +207,8 @@ impl Db {
                     route.subject_code.as_str(),
                     route.center_number.as_str(),
                     route.dnis.as_ref().map(Dnis::as_str),
-                    route.whisper_template.as_str()
+                    route.whisper_template.as_str(),
+                    route.label.as_ref().map(RouteLabel::as_str)
                 ],
                 |r| r.get(0),
             )

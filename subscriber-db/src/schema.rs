@@ -161,4 +161,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX call_legs_sip_call_id ON call_legs(sip_call_id);
     "#,
+    // 5: what the visitor's pages show (issue 11): a subscriber's branding (logo, accent
+    // colour) and promotional content for the Connect page; a route's label for the subject.
+    r#"
+    ALTER TABLE subscribers ADD COLUMN logo_url TEXT;
+    ALTER TABLE subscribers ADD COLUMN accent_color TEXT;
+    ALTER TABLE subscribers ADD COLUMN promo_html TEXT;
+    ALTER TABLE routes ADD COLUMN label TEXT;
+    "#,
 ];

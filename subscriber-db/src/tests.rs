@@ -37,6 +37,7 @@ pub(crate) fn route(code: &str, number: &str) -> Route {
         dnis: Some("4711".parse().expect("dnis")),
         whisper_template: "Customer asks about {sc}".try_into().expect("template"),
         fallback_numbers: vec!["+12015550188".parse().expect("fallback")],
+        label: None,
     }
 }
 

@@ -48,15 +48,17 @@ fn route_rows() -> impl Strategy<Value = Vec<RouteInput>> {
             "[0-9]{0,6}",
             text,
             prop::collection::vec("\\+[0-9]{6,12}", 0..3),
+            text,
         )
             .prop_map(
-                |(subject_code, center_number, dnis, whisper_template, fallback_numbers)| {
+                |(subject_code, center_number, dnis, whisper_template, fallback_numbers, label)| {
                     RouteInput {
                         subject_code,
                         center_number,
                         dnis,
                         whisper_template,
                         fallback_numbers,
+                        label,
                     }
                 },
             ),
@@ -76,6 +78,7 @@ fn write_csv(rows: &[RouteInput], order: &[usize], sep: &str) -> String {
             &r.dnis,
             &r.whisper_template,
             &fallbacks,
+            &r.label,
         ];
         w.write_record(order.iter().map(|&i| cells[i].as_str()))
             .unwrap();
@@ -84,7 +87,7 @@ fn write_csv(rows: &[RouteInput], order: &[usize], sep: &str) -> String {
 }
 
 fn all_columns() -> impl Strategy<Value = Vec<usize>> {
-    Just(vec![0usize, 1, 2, 3, 4]).prop_shuffle()
+    Just(vec![0usize, 1, 2, 3, 4, 5]).prop_shuffle()
 }
 
 proptest! {

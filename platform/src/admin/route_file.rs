@@ -5,18 +5,19 @@
 //! the same way. Rows are numbered from 1; the CSV header is row 0.
 //!
 //! CSV columns (header row required, any order): `subject_code` and `center_number` required;
-//! `dnis`, `whisper_template` and `fallback_numbers` optional. Fallback numbers are separated
+//! `dnis`, `whisper_template`, `fallback_numbers` and `label` optional. Fallback numbers are separated
 //! by spaces or `;`.
 
 use subscriber_db::{ImportError, RouteInput};
 
 /// The CSV columns, in the order written by tools that export a table.
-pub(crate) const CSV_COLUMNS: [&str; 5] = [
+pub(crate) const CSV_COLUMNS: [&str; 6] = [
     "subject_code",
     "center_number",
     "dnis",
     "whisper_template",
     "fallback_numbers",
+    "label",
 ];
 const REQUIRED_COLUMNS: [&str; 2] = ["subject_code", "center_number"];
 
@@ -53,6 +54,7 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<RouteInput>, ImportError> {
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            label: value(5),
         });
     }
     Ok(rows)
@@ -60,8 +62,8 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<RouteInput>, ImportError> {
 
 /// For each of [`CSV_COLUMNS`], its index in the header; unknown, repeated and missing
 /// required columns are refused.
-fn column_map(header: &[String]) -> Result<[Option<usize>; 5], ImportError> {
-    let mut map = [None; 5];
+fn column_map(header: &[String]) -> Result<[Option<usize>; 6], ImportError> {
+    let mut map = [None; 6];
     for (index, name) in header.iter().enumerate() {
         let Some(column) = CSV_COLUMNS.iter().position(|c| c == name) else {
             return Err(header_error(

@@ -219,6 +219,7 @@ pub fn seed(
             dnis: Some("4711".parse()?),
             whisper_template: Default::default(),
             fallback_numbers: Vec::new(),
+            label: Some("your bill".parse()?),
         },
     )?;
     let mut policy = Policy {

@@ -80,7 +80,7 @@ pub(crate) fn ended_text(cause: EndCause) -> &'static str {
         }
         EndCause::MaxCallLength => "The call reached its maximum length and was ended.",
         // The visitor's cancel button, or the platform shutting down.
-        EndCause::Cancelled => "The call was cancelled, and both phones were hung up.",
+        EndCause::Cancelled => "The call was cancelled.",
         EndCause::Interrupted => {
             "The call was cut off by a fault on our side. We are sorry; please start again."
         }

@@ -45,12 +45,12 @@
     list.appendChild(li);
     listBox.hidden = false;
   }
-  // A visible, announced notice, and the page scrolled into view (on a phone it is below
-  // the status card).
+  // A visible, announced notice, scrolled to the top of the window with the page right
+  // below it (on a phone both are below the status card otherwise).
   function announce(p) {
     notice.textContent = "The agent sent you a page: " + p.title;
     notice.hidden = false;
-    area.scrollIntoView({ block: "start" });
+    notice.scrollIntoView({ block: "start" });
   }
   function seen(e) {
     if (e.lastEventId) {

@@ -10,14 +10,16 @@
 
 use std::time::Duration;
 
-use platform::link::{SignedFields, sign};
+mod web_support;
+
 use serde_json::Value;
-use subscriber_db::{Db, SubscriberUpdate};
+use subscriber_db::SubscriberUpdate;
 use testkit::Browser;
 use testkit::browser::fantoccini::Locator;
 use testkit::flow::{Rig, RigOptions};
 use testkit::seed;
 use testkit::sipp::SippOptions;
+use web_support::{ask_for_call, rebrand, rig_link};
 
 /// The subscriber's promotional content, as its admin set it.
 const PROMO: &str = "<h1 id=\"offer\">Winter tariff: 20% off</h1>";
@@ -36,30 +38,15 @@ async fn the_visitor_cancels_a_bridged_call_and_keeps_the_pushed_page() {
         },
     )
     .unwrap();
-    let db = Db::open(rig.cb.db_path()).unwrap();
-    db.update_subscriber(
-        &rig.sid,
+    let db = rebrand(
+        &rig,
         &SubscriberUpdate {
             promo_html: Some(Some(PROMO.parse().unwrap())),
             ..SubscriberUpdate::default()
         },
     )
     .unwrap();
-    let secret = seed::site_secret(&rig.cb.db_path(), &rig.sid).unwrap();
-    let exp = chrono::Utc::now().timestamp() + 600;
-    let fields = SignedFields {
-        sid: rig.sid.as_str(),
-        sc: seed::SUBJECT,
-        wc: Some("4711"),
-        tel: None,
-        exp,
-    };
-    let sig = sign(secret.as_bytes(), &fields);
-    let link = rig.cb.url(&format!(
-        "/speak?sid={}&sc={}&wc=4711&exp={exp}&sig={sig}",
-        rig.sid.as_str(),
-        seed::SUBJECT
-    ));
+    let link = rig_link(&rig).unwrap();
     let browser = Browser::start().await.unwrap();
     browser.client.goto(&link).await.unwrap();
     // The user leg's From is the route's center number (seed::CENTER_NUMBER, +494012345600).
@@ -68,22 +55,7 @@ async fn the_visitor_cancels_a_bridged_call_and_keeps_the_pushed_page() {
         .await
         .unwrap();
     assert!(caller_id.contains("+49 40 12345600"), "{caller_id}");
-    browser
-        .client
-        .find(Locator::Id("number"))
-        .await
-        .unwrap()
-        .send_keys(&seed::user_number(21))
-        .await
-        .unwrap();
-    browser.click("call-me").await.unwrap();
-    let url = browser
-        .wait_for_url(|u| u.contains("/sessions/"))
-        .await
-        .unwrap();
-    let session = url.rsplit("/sessions/").next().unwrap().to_owned();
-    browser
-        .wait_for_text("#elapsed", "Time since you asked: 0:0")
+    let (_, session) = ask_for_call(&browser, &seed::user_number(21))
         .await
         .unwrap();
     let promo_sandbox = browser.attr("promo-frame", "sandbox").await.unwrap();

@@ -573,3 +573,45 @@ pub async fn read_events(
         }
     }
 }
+
+/// A signed speak-to-agent link (whisper code 4711, ten minutes) for the subscriber a flow
+/// [`testkit::flow::Rig`] seeded: it is [`SID`] too.
+pub fn rig_link(rig: &testkit::flow::Rig) -> anyhow::Result<String> {
+    let secret = testkit::seed::site_secret(&rig.cb.db_path(), &rig.sid)?;
+    let exp = Utc::now().timestamp() + 600;
+    Ok(signed_link(
+        &rig.cb.url(""),
+        &secret,
+        testkit::seed::SUBJECT,
+        Some("4711"),
+        None,
+        exp,
+    ))
+}
+
+/// On the Welcome page: types `number`, asks for the call and waits for the Connect page to
+/// count the time. Returns its URL and the session id.
+pub async fn ask_for_call(
+    browser: &testkit::Browser,
+    number: &str,
+) -> anyhow::Result<(String, String)> {
+    browser.retype("number", number).await?;
+    browser.click("call-me").await?;
+    let url = browser.wait_for_url(|u| u.contains("/sessions/")).await?;
+    browser
+        .wait_for_text("#elapsed", "Time since you asked: 0:0")
+        .await?;
+    let session = session_of(&url);
+    Ok((url, session))
+}
+
+/// Applies `update` to the subscriber a flow rig seeded, as `PATCH /admin/v1/subscribers`
+/// would; returns the database for more changes.
+pub fn rebrand(
+    rig: &testkit::flow::Rig,
+    update: &subscriber_db::SubscriberUpdate,
+) -> anyhow::Result<Db> {
+    let db = Db::open(rig.cb.db_path())?;
+    db.update_subscriber(&rig.sid, update)?;
+    Ok(db)
+}

@@ -20,6 +20,8 @@ use testkit::{Callbond, Options};
 pub const SID: &str = "acme";
 pub const COMPANY: &str = "Acme Energy";
 pub const SUBJECT: &str = "billing";
+/// The route's label, which the visitor's pages show instead of [`SUBJECT`].
+pub const ROUTE_LABEL: &str = "your bill";
 /// A valid ordinary US landline-or-mobile number (NANP 201 area, 555-01xx is fictional but
 /// libphonenumber's metadata accepts 201-555-0123 as fixed-line-or-mobile).
 pub const USER_NUMBER: &str = "+12015550123";
@@ -219,7 +221,7 @@ pub fn seed(
             dnis: Some("4711".parse()?),
             whisper_template: Default::default(),
             fallback_numbers: Vec::new(),
-            label: Some("your bill".parse()?),
+            label: Some(ROUTE_LABEL.parse()?),
         },
     )?;
     let mut policy = Policy {

@@ -273,6 +273,7 @@ fn seed(db: &Db) -> Result<(), String> {
             whisper_template: Default::default(),
             fallback_numbers: Vec::new(),
             context: Default::default(),
+            label: None,
         },
     )
     .map_err(s)?;
@@ -422,6 +423,9 @@ pub fn admin_json(data: &[u8]) {
                     let restore = SubscriberUpdate {
                         display_name: Some(before.display_name.clone()),
                         active: Some(before.active),
+                        logo_url: Some(before.logo_url.clone()),
+                        accent_color: Some(before.accent_color),
+                        promo_html: Some(before.promo_html.clone()),
                     };
                     let _ = db.update_subscriber(&sid, &restore);
                 }

@@ -36,6 +36,8 @@ fn expected_route(i: usize) -> Value {
                 "whisper_code": "X-Callbond-Whisper-Code", "subscriber": "X-Callbond-Subscriber",
             },
         },
+        // What the visitor's pages call the subject; every other route has none.
+        "label": if i.is_multiple_of(2) { Value::Null } else { json!(format!("your item {i}")) },
     })
 }
 
@@ -54,12 +56,13 @@ fn csv_line(route: &Value) -> String {
     };
     let quoted = format!("\"{}\"", text("whisper_template").replace('"', "\"\""));
     format!(
-        "{},{},{},{},{}\n",
+        "{},{},{},{},{},{}\n",
         text("center_number"),
         text("subject_code"),
         quoted,
         fallbacks.join(separator),
         text("dnis"),
+        text("label"),
     )
 }
 
@@ -102,7 +105,7 @@ async fn subscriber_site_routes_pages_and_policy_read_back_equal() -> anyhow::Re
     // 1,000 routes by CSV import.
     let expected: Vec<Value> = (0..ROUTES).map(expected_route).collect();
     let mut csv =
-        String::from("center_number,subject_code,whisper_template,fallback_numbers,dnis\n");
+        String::from("center_number,subject_code,whisper_template,fallback_numbers,dnis,label\n");
     // Rows out of order: the listing must come back sorted by subject code anyway.
     for route in expected.iter().rev() {
         csv.push_str(&csv_line(route));

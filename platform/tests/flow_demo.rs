@@ -78,6 +78,23 @@ async fn demo_link_reaches_pushed_pages_in_the_browser() {
 
     let browser = Browser::start().await.unwrap();
     browser.client.goto(&page).await.unwrap();
+    // A subscriber's help centre, not a list of links: its own header, navigation, topics.
+    browser.wait_for_text("h1", "Help & support").await.unwrap();
+    let topics = browser
+        .client
+        .find_all(Locator::Css("nav[aria-label=Main] a, .topic a.speak"))
+        .await
+        .unwrap();
+    assert_eq!(topics.len(), 6, "four menu entries and two call-me buttons");
+    browser.screenshot("screen-demo-site-390").await.unwrap();
+    let serious: Vec<_> = browser
+        .axe()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.is_serious())
+        .collect();
+    assert!(serious.is_empty(), "axe on the demo site: {serious:?}");
     browser
         .client
         .find(Locator::Css("a.speak"))
@@ -90,6 +107,11 @@ async fn demo_link_reaches_pushed_pages_in_the_browser() {
         .wait_for_text("h1", "Talk to Demo Telecom")
         .await
         .unwrap();
+    browser
+        .wait_for_text("#subject", "your tariff or contract")
+        .await
+        .unwrap();
+    browser.screenshot("screen-demo-welcome-390").await.unwrap();
     let field = browser.client.find(Locator::Id("number")).await.unwrap();
     field.send_keys("+12015550123").await.unwrap();
     browser.click("call-me").await.unwrap();

@@ -210,7 +210,7 @@ async fn forged_forms_and_numbers_we_must_not_call() -> anyhow::Result<()> {
             "not allowed country",
             Box::new(|f| f.set("number", "+33 6 12 34 56 78")),
             422,
-            "only call numbers in US, CA",
+            "only call numbers in the United States and Canada",
         ),
         (
             "unreadable",
@@ -311,7 +311,7 @@ async fn toll_fraud_destinations_are_refused_before_any_call() -> anyhow::Result
         ("+883510000000", "an international network number"),
         ("+12025550123", "a range this service does not call"),
         // Default-deny: a country the subscriber never listed.
-        ("+447912345678", "only call numbers in US"),
+        ("+447912345678", "only call numbers in the United States"),
     ] {
         let (status, location, body) =
             WelcomeForm::submit_number(&link, &fx.cb.url(""), number).await?;

@@ -8,7 +8,7 @@ mod web_support;
 
 use testkit::Browser;
 use testkit::browser::fantoccini::Locator;
-use web_support::{COMPANY, Fixture, SUBJECT, Setup, USER_NUMBER, session_of};
+use web_support::{COMPANY, Fixture, ROUTE_LABEL, SUBJECT, Setup, USER_NUMBER, session_of};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn link_to_welcome_to_connect() -> anyhow::Result<()> {
@@ -29,7 +29,11 @@ async fn link_to_welcome_to_connect() -> anyhow::Result<()> {
         .await?
         .text()
         .await?;
-    assert!(card.contains(COMPANY) && card.contains(SUBJECT), "{card}");
+    // The route's label, not its subject code.
+    assert!(
+        card.contains(COMPANY) && card.contains(ROUTE_LABEL) && !card.contains(SUBJECT),
+        "{card}"
+    );
     let field = browser.client.find(Locator::Id("number")).await?;
     assert_eq!(field.prop("value").await?.as_deref(), Some(USER_NUMBER));
     // The label is tied to the field (a screen reader names it).

@@ -627,6 +627,28 @@ impl Db {
         )
     }
 
+    /// For the subscriber's latest `limit` calls created at or after `since` that reached the
+    /// bridge: milliseconds from the request (the call's creation, when the visitor sent the
+    /// Welcome form) to the first `bridged` row of its timeline. Newest first.
+    pub fn recent_request_to_bridge_millis(
+        &self,
+        sid: &SubscriberId,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> DbResult<Vec<i64>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(
+            "SELECT min(e.at) - c.created_at FROM calls c
+             JOIN call_events e ON e.call_id = c.id AND e.kind = 'bridged'
+             WHERE c.subscriber_id = ?1 AND c.created_at >= ?2
+             GROUP BY c.id ORDER BY c.created_at DESC LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![sid.as_str(), millis(since), limit], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Calls to this number created at or after `since`, across all subscribers (a rate limit
     /// protects the person who owns the number, whoever's site asked).
     pub fn count_recent_calls_to_number(

@@ -12,7 +12,7 @@ use crate::db::{Db, require_subscriber};
 use crate::error::{DbResult, ImportError, ValidationError};
 use crate::route_context::{RouteContext, XHeaderNames};
 use crate::routes::{Route, check_fallback_count, check_route, context_json, write_fallbacks};
-use crate::types::{Dnis, DnisRange, E164, SubjectCode, SubscriberId, WhisperTemplate};
+use crate::types::{Dnis, DnisRange, E164, RouteLabel, SubjectCode, SubscriberId, WhisperTemplate};
 
 /// One raw row, as it comes from a CSV line or a JSON object. Text fields are trimmed; an
 /// empty `dnis` means none; empty fallback entries are skipped. The context columns
@@ -30,6 +30,9 @@ pub struct RouteInput {
     pub whisper_template: String,
     #[serde(default)]
     pub fallback_numbers: Vec<String>,
+    /// What the visitor's pages call the subject; empty: the subject code.
+    #[serde(default)]
+    pub label: String,
     #[serde(default)]
     pub dnis_range: String,
     #[serde(default, deserialize_with = "switch_text")]
@@ -117,6 +120,10 @@ impl RouteInput {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ("fallback_numbers", e))?;
         check_fallback_count(fallback_numbers.len()).map_err(|e| ("fallback_numbers", e))?;
+        let label = match self.label.trim() {
+            "" => None,
+            text => Some(RouteLabel::try_from(text).map_err(|e| ("label", e))?),
+        };
         let defaults = RouteContext::default();
         let context = RouteContext {
             dnis_range: match self.dnis_range.trim() {
@@ -138,6 +145,7 @@ impl RouteInput {
             whisper_template,
             fallback_numbers,
             context,
+            label,
         };
         check_route(&route).map_err(|e| match &e {
             ValidationError::Conflicting { field, .. } => (*field, e),
@@ -202,13 +210,14 @@ impl Db {
         };
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, context)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, context, label)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (subscriber_id, subject_code) DO UPDATE SET
                      center_number = excluded.center_number,
                      dnis = excluded.dnis,
                      whisper_template = excluded.whisper_template,
-                     context = excluded.context
+                     context = excluded.context,
+                     label = excluded.label
                  RETURNING id",
             )?;
             for route in &routes {
@@ -220,6 +229,7 @@ impl Db {
                         route.dnis.as_ref().map(Dnis::as_str),
                         route.whisper_template.as_str(),
                         context_json(&route.context),
+                        route.label.as_ref().map(RouteLabel::as_str),
                     ],
                     |r| r.get(0),
                 )?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Db, col, opt_col, require_subscriber};
 use crate::error::{DbError, DbResult};
 use crate::route_context::RouteContext;
-use crate::types::{Dnis, E164, SubjectCode, SubscriberId, WhisperTemplate};
+use crate::types::{Dnis, E164, RouteLabel, SubjectCode, SubscriberId, WhisperTemplate};
 
 /// Most fallback numbers a route may have: each costs a ring timeout while the caller waits.
 pub const MAX_FALLBACK_NUMBERS: usize = 10;
@@ -31,6 +31,9 @@ pub struct Route {
     /// How the context travels to the center (DNIS range, UUI, `X-` headers, DTMF).
     #[serde(default)]
     pub context: RouteContext,
+    /// What the visitor's pages call the subject ("your bill"); `None`: the subject code.
+    #[serde(default)]
+    pub label: Option<RouteLabel>,
 }
 
 /// Which rows a listing returns, for pagination.
@@ -53,7 +56,7 @@ impl Default for Window {
 /// fallback number (or one with NULL when none), ordered so rows of a route are adjacent.
 const SELECT_ROUTES: &str =
     "SELECT r.id, r.subject_code, r.center_number, r.dnis, r.whisper_template, f.number,
-            r.context
+            r.context, r.label
      FROM routes r LEFT JOIN route_fallbacks f ON f.route_id = r.id";
 const ORDER_ROUTES: &str = "ORDER BY r.subject_code, f.position";
 
@@ -77,6 +80,7 @@ fn query_routes(
                 whisper_template: col(row, 4)?,
                 fallback_numbers: Vec::new(),
                 context: context_col(row, 6)?,
+                label: opt_col(row, 7)?,
             };
             routes.push((id, route));
         }
@@ -143,8 +147,8 @@ impl Db {
         require_subscriber(&tx, sid)?;
         let id: i64 = tx
             .query_row(
-                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, context)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                "INSERT INTO routes (subscriber_id, subject_code, center_number, dnis, whisper_template, context, label)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                 params![
                     sid.as_str(),
                     route.subject_code.as_str(),
@@ -152,6 +156,7 @@ impl Db {
                     route.dnis.as_ref().map(Dnis::as_str),
                     route.whisper_template.as_str(),
                     context_json(&route.context),
+                    route.label.as_ref().map(RouteLabel::as_str),
                 ],
                 |r| r.get(0),
             )
@@ -224,7 +229,7 @@ impl Db {
         let id: i64 = tx
             .query_row(
                 "UPDATE routes SET subject_code = ?3, center_number = ?4, dnis = ?5, whisper_template = ?6,
-                     context = ?7
+                     context = ?7, label = ?8
                  WHERE subscriber_id = ?1 AND subject_code = ?2 RETURNING id",
                 params![
                     sid.as_str(),
@@ -234,6 +239,7 @@ impl Db {
                     route.dnis.as_ref().map(Dnis::as_str),
                     route.whisper_template.as_str(),
                     context_json(&route.context),
+                    route.label.as_ref().map(RouteLabel::as_str),
                 ],
                 |r| r.get(0),
             )

@@ -172,4 +172,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX calls_session_ref ON calls(session_ref) WHERE session_ref IS NOT NULL;
     CREATE INDEX calls_drawn_dnis ON calls(subscriber_id, drawn_dnis) WHERE drawn_dnis IS NOT NULL;
     "#,
+    // 6: what the visitor's pages show (issue 11): a subscriber's branding (logo, accent
+    // colour) and promotional content for the Connect page; a route's label for the subject.
+    r#"
+    ALTER TABLE subscribers ADD COLUMN logo_url TEXT;
+    ALTER TABLE subscribers ADD COLUMN accent_color TEXT;
+    ALTER TABLE subscribers ADD COLUMN promo_html TEXT;
+    ALTER TABLE routes ADD COLUMN label TEXT;
+    "#,
 ];

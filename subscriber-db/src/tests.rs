@@ -38,6 +38,7 @@ pub(crate) fn route(code: &str, number: &str) -> Route {
         whisper_template: "Customer asks about {sc}".try_into().expect("template"),
         fallback_numbers: vec!["+12015550188".parse().expect("fallback")],
         context: Default::default(),
+        label: None,
     }
 }
 

@@ -55,9 +55,10 @@ fn route_rows() -> impl Strategy<Value = Vec<RouteInput>> {
                 "((ref|subject)=X-[A-Za-z]{1,6})?",
                 "(1|0|)",
             ),
+            text,
         )
             .prop_map(
-                |(subject_code, center_number, dnis, whisper_template, fallback_numbers, c)| {
+                |(subject_code, center_number, dnis, whisper_template, fallback_numbers, c, label)| {
                     let (dnis_range, uui, x_headers, x_header_names, dtmf_ref) = c;
                     RouteInput {
                         subject_code,
@@ -70,6 +71,7 @@ fn route_rows() -> impl Strategy<Value = Vec<RouteInput>> {
                         x_headers,
                         x_header_names,
                         dtmf_ref,
+                        label,
                     }
                 },
             ),
@@ -94,6 +96,7 @@ fn write_csv(rows: &[RouteInput], order: &[usize], sep: &str) -> String {
             &r.x_headers,
             &r.x_header_names,
             &r.dtmf_ref,
+            &r.label,
         ];
         w.write_record(order.iter().map(|&i| cells[i].as_str()))
             .unwrap();

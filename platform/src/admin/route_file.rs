@@ -5,14 +5,14 @@
 //! the same way. Rows are numbered from 1; the CSV header is row 0.
 //!
 //! CSV columns (header row required, any order): `subject_code` and `center_number` required;
-//! `dnis`, `whisper_template`, `fallback_numbers` and the context columns `dnis_range`
+//! `dnis`, `whisper_template`, `fallback_numbers`, `label` and the context columns `dnis_range`
 //! (`4700-4799`), `uui`, `x_headers`, `dtmf_ref` (true/false) and `x_header_names`
 //! (`ref=X-…;subject=X-…`) optional. Fallback numbers are separated by spaces or `;`.
 
 use subscriber_db::{ImportError, RouteInput};
 
 /// The CSV columns, in the order written by tools that export a table.
-pub(crate) const CSV_COLUMNS: [&str; 10] = [
+pub(crate) const CSV_COLUMNS: [&str; 11] = [
     "subject_code",
     "center_number",
     "dnis",
@@ -23,6 +23,7 @@ pub(crate) const CSV_COLUMNS: [&str; 10] = [
     "x_headers",
     "x_header_names",
     "dtmf_ref",
+    "label",
 ];
 const REQUIRED_COLUMNS: [&str; 2] = ["subject_code", "center_number"];
 
@@ -64,6 +65,7 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<RouteInput>, ImportError> {
             x_headers: value(7),
             x_header_names: value(8),
             dtmf_ref: value(9),
+            label: value(10),
         });
     }
     Ok(rows)
@@ -71,8 +73,8 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<RouteInput>, ImportError> {
 
 /// For each of [`CSV_COLUMNS`], its index in the header; unknown, repeated and missing
 /// required columns are refused.
-fn column_map(header: &[String]) -> Result<[Option<usize>; 10], ImportError> {
-    let mut map = [None; 10];
+fn column_map(header: &[String]) -> Result<[Option<usize>; 11], ImportError> {
+    let mut map = [None; 11];
     for (index, name) in header.iter().enumerate() {
         let Some(column) = CSV_COLUMNS.iter().position(|c| c == name) else {
             return Err(header_error(

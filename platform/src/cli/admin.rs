@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use subscriber_db::{
-    Db, DbError, E164, ImportMode, NewSubscriber, Origin, PageContent, Policy, SiteInput,
-    SubjectCode, SubscriberId, SubscriberName, WhisperCode,
+    AccentColor, Db, DbError, E164, ImportMode, LogoUrl, NewSubscriber, Origin, PageContent,
+    Policy, PromoHtml, SiteInput, SubjectCode, SubscriberId, SubscriberName, SubscriberUpdate,
+    WhisperCode,
 };
 
 use crate::admin::pages::PageBody;
@@ -64,6 +65,28 @@ pub enum SubscriberCommand {
         /// Create it switched off (its links show "not available").
         #[arg(long)]
         inactive: bool,
+    },
+    /// Sets what the visitor's pages show: logo, accent colour, promotional content. Options
+    /// left out keep their value; `--clear-…` removes one.
+    Brand {
+        #[arg(long)]
+        id: SubscriberId,
+        /// https address of the logo image.
+        #[arg(long, conflicts_with = "clear_logo")]
+        logo_url: Option<LogoUrl>,
+        #[arg(long)]
+        clear_logo: bool,
+        /// Accent colour `#rrggbb` (header and buttons; the text colour on it is chosen to
+        /// stay readable).
+        #[arg(long, conflicts_with = "clear_accent")]
+        accent_color: Option<AccentColor>,
+        #[arg(long)]
+        clear_accent: bool,
+        /// File of HTML shown sandboxed on the Connect page while the visitor waits.
+        #[arg(long, conflicts_with = "clear_promo")]
+        promo_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        clear_promo: bool,
     },
 }
 
@@ -233,6 +256,50 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 .create_subscriber(&new, now)
                 .map_err(|e| explain(e, &new.id))?;
             println!("subscriber: {}", created.id);
+        }
+        AdminCommand::Subscriber(SubscriberCommand::Brand {
+            id,
+            logo_url,
+            clear_logo,
+            accent_color,
+            clear_accent,
+            promo_file,
+            clear_promo,
+        }) => {
+            let promo_html = match promo_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let html = PromoHtml::try_from(text)
+                        .with_context(|| format!("promotional content in {}", path.display()))?;
+                    Some(Some(html))
+                }
+                None => clear_promo.then_some(None),
+            };
+            let update = SubscriberUpdate {
+                logo_url: logo_url.map(Some).or(clear_logo.then_some(None)),
+                accent_color: accent_color.map(Some).or(clear_accent.then_some(None)),
+                promo_html,
+                ..SubscriberUpdate::default()
+            };
+            let updated = db
+                .update_subscriber(&id, &update)
+                .map_err(|e| explain(e, &id))?;
+            let shown = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
+            println!("subscriber: {}", updated.id);
+            println!("logo_url: {}", shown(updated.logo_url.map(String::from)));
+            println!(
+                "accent_color: {}",
+                shown(updated.accent_color.map(|c| c.hex()))
+            );
+            println!(
+                "promo_html: {}",
+                shown(
+                    updated
+                        .promo_html
+                        .map(|p| format!("{} bytes", p.as_str().len()))
+                )
+            );
         }
         AdminCommand::Key(KeyCommand::Create { subscriber }) => {
             let key = db

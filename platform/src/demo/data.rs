@@ -7,6 +7,7 @@ use chrono::Utc;
 use serde_json::json;
 use subscriber_db::{
     Db, DbError, NewSubscriber, PageInput, Route, SiteInput, SiteSecret, SubscriberId,
+    SubscriberUpdate,
 };
 
 /// The demo subscriber's id and the subject code its links carry.
@@ -16,6 +17,8 @@ pub(crate) const SUBJECT: &str = "support";
 /// call-center phone, every other number reaches the local user phone.
 pub(crate) const CENTER_NUMBER: &str = "+12025550147";
 const ORIGIN: &str = "http://127.0.0.1";
+/// The demo site's colour, on its own page and on Callbond's.
+pub(crate) const ACCENT: &str = "#7a1f5c";
 
 /// Why the demo data could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +58,16 @@ fn create(db: &Db, sid: &SubscriberId, now: chrono::DateTime<Utc>) -> Result<(),
         "center_number": CENTER_NUMBER,
         "dnis": "8001",
         "whisper_template": "Web caller about {subject}, code {whisper_code}.",
+        "label": "your tariff or contract",
     }))?;
     db.create_route(sid, &route)?;
+    // The demo site's look on Callbond's pages, and its offer while the visitor waits.
+    let brand: SubscriberUpdate = serde_json::from_value(json!({
+        "accent_color": ACCENT,
+        "promo_html": "<h1 style=\"font-family:sans-serif;color:#7a1f5c\">Winter offer</h1>\
+            <p style=\"font-family:sans-serif\">Demo Flat Plus: 50 GB for the price of 20 until March.</p>",
+    }))?;
+    db.update_subscriber(sid, &brand)?;
     for (keys, title, html) in [
         (
             "1",
@@ -92,5 +103,15 @@ mod tests {
         assert_eq!(db.list_pages(&sid).unwrap().len(), 2);
         let route = db.get_route(&sid, &SUBJECT.parse().unwrap()).unwrap();
         assert_eq!(route.center_number.as_str(), CENTER_NUMBER);
+        assert_eq!(
+            route.label.as_ref().map(|l| l.as_str()),
+            Some("your tariff or contract")
+        );
+        let subscriber = db.get_subscriber(&sid).unwrap();
+        assert_eq!(
+            subscriber.accent_color.map(|c| c.hex()).as_deref(),
+            Some(ACCENT)
+        );
+        assert!(subscriber.promo_html.is_some());
     }
 }

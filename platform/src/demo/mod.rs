@@ -63,11 +63,11 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
         .to_owned();
     let links = [
         (
-            "Talk to an agent about your tariff",
+            "Your tariff",
             page::speak_link(&base, sid.as_str(), data::SUBJECT, "D1", secret.as_bytes()),
         ),
         (
-            "Talk to an agent about your contract",
+            "Your contract",
             page::speak_link(&base, sid.as_str(), data::SUBJECT, "D2", secret.as_bytes()),
         ),
     ];

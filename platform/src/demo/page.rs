@@ -93,6 +93,6 @@ mod tests {
     fn labels_and_links_are_escaped() {
         let evil = crate::web::hostile::VALUE;
         let page = html(&[(evil, evil.to_owned())]);
-        crate::web::hostile::assert_escaped(&page, 2);
+        crate::web::hostile::assert_escaped(&page, 3);
     }
 }

@@ -48,10 +48,12 @@ struct CallTask {
     digits: Option<(Leg, oneshot::Receiver<voice::media::DigitSource>)>,
     timeline: Timeline,
     state: State,
+    /// The visitor asked to end the call.
+    cancel: CancellationToken,
 }
 
 /// Runs the call for `request` to its end. Never panics on what peers or the database do.
-pub(super) async fn run(shared: Shared, request: CallRequest) {
+pub(super) async fn run(shared: Shared, request: CallRequest, cancel: CancellationToken) {
     // The web front opens the channel when it creates the session; opening again is a
     // no-op, and makes sure status events have somewhere to go.
     shared.hub.open(&request.session);
@@ -90,6 +92,7 @@ pub(super) async fn run(shared: Shared, request: CallRequest) {
         digits: None,
         timeline,
         state: State::Starting,
+        cancel,
     };
     task.feed(Event::Started).await;
     task.run_loop().await;
@@ -100,6 +103,8 @@ impl CallTask {
     async fn run_loop(&mut self) {
         let shutdown = self.shared.shutdown.clone();
         let mut shutting_down = false;
+        let cancel = self.cancel.clone();
+        let mut cancelled = false;
         while !self.flow.is_finished() {
             let wakeup = self.flow.poll_timeout();
             let timer = async {
@@ -112,6 +117,11 @@ impl CallTask {
                 () = shutdown.cancelled(), if !shutting_down => {
                     shutting_down = true;
                     info!("platform shutting down: ending the call");
+                    self.feed(Event::Cancelled).await;
+                }
+                () = cancel.cancelled(), if !cancelled && !shutting_down => {
+                    cancelled = true;
+                    info!("the visitor cancelled the call");
                     self.feed(Event::Cancelled).await;
                 }
                 () = timer => {

@@ -12,7 +12,8 @@ mod recover;
 mod sentences;
 mod spec;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pagepush::Hub;
@@ -59,6 +60,8 @@ struct Inner {
     shared: call_task::Shared,
     /// Every call's supervisor task, so a shutdown can wait for them.
     calls: TaskTracker,
+    /// Each running call's cancel signal, by session: the visitor's cancel button.
+    cancels: Arc<Mutex<HashMap<subscriber_db::SessionId, CancellationToken>>>,
 }
 
 impl Runtime {
@@ -77,6 +80,7 @@ impl Runtime {
                     shutdown,
                 },
                 calls: TaskTracker::new(),
+                cancels: Arc::default(),
             }),
         }
     }
@@ -94,14 +98,24 @@ impl Runtime {
         }
         let span = info_span!("call", session = %request.session);
         let shared = self.inner.shared.clone();
-        let call =
-            tokio::spawn(call_task::run(shared.clone(), request.clone()).instrument(span.clone()));
+        let cancel = CancellationToken::new();
+        self.cancels()
+            .insert(request.session.clone(), cancel.clone());
+        let cancels = Arc::clone(&self.inner.cancels);
+        let call = tokio::spawn(
+            call_task::run(shared.clone(), request.clone(), cancel).instrument(span.clone()),
+        );
         // A supervisor per call: if the call task panics (a bug, never a peer's doing), its
         // legs were dropped, which hangs them up; the record is closed here so the call does
         // not count against the subscriber's limit for ever.
         self.inner.calls.spawn(
             async move {
-                if let Err(e) = call.await {
+                let result = call.await;
+                cancels
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(&request.session);
+                if let Err(e) = result {
                     error!(error = %e, "call task failed; closing its record");
                     let end = CallEnd::before_dialing(words::EndCause::InternalError);
                     record::finish(&shared.db, &request, end).await;
@@ -110,6 +124,29 @@ impl Runtime {
             .instrument(span),
         );
         Ok(())
+    }
+
+    /// Asks the running call of `session` to end (the visitor's cancel button): the flow ends
+    /// it as `cancelled`, cancelling or hanging up each leg it dialed. `false`: no such call
+    /// is running (it ended already, or another process placed it).
+    pub fn cancel(&self, session: &subscriber_db::SessionId) -> bool {
+        match self.cancels().get(session) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn cancels(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<subscriber_db::SessionId, CancellationToken>> {
+        // A panic while holding the map leaves it consistent (inserts and removes only).
+        self.inner
+            .cancels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits until no call is in progress, at most `limit`; returns whether none is. Used at

@@ -87,7 +87,8 @@ pub(crate) fn ended_text(cause: EndCause) -> &'static str {
              again."
         }
         EndCause::MaxCallLength => "The call reached its maximum length and was ended.",
-        EndCause::Cancelled => "The call was ended by the service. Please try again later.",
+        // The visitor's cancel button, or the platform shutting down.
+        EndCause::Cancelled => "The call was cancelled.",
         EndCause::Interrupted => {
             "The call was cut off by a fault on our side. We are sorry; please start again."
         }

@@ -3,10 +3,11 @@
 //! can do, in the user's terms (the call center's local time and time zone name).
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use subscriber_db::{Db, DbResult, Policy, Subscriber};
 
-use super::html::Page;
+use super::brand::{Brand, possessive};
+use super::html::{Message, Opening, Page};
 
 /// Why no call can be taken now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,25 +47,36 @@ pub(crate) fn page(
     why: &Unavailable,
     subscriber: &Subscriber,
     policy: &Policy,
+    brand: &Brand,
     now: DateTime<Utc>,
 ) -> Page {
     let name = subscriber.display_name.as_str();
+    let whose = possessive(name);
+    let message = |heading: &str, text: &str, opens: Option<Opening>| {
+        Message {
+            brand,
+            heading,
+            text,
+            opens,
+        }
+        .page(StatusCode::SERVICE_UNAVAILABLE)
+    };
     match why {
-        Unavailable::Inactive => Page::message(
-            StatusCode::SERVICE_UNAVAILABLE,
+        Unavailable::Inactive => message(
             "Call-back not available",
             &format!(
                 "{name} does not offer call-backs through this service at the moment. \
                  Please contact {name} another way."
             ),
+            None,
         ),
         Unavailable::Busy => {
-            let mut page = Page::message(
-                StatusCode::SERVICE_UNAVAILABLE,
+            let mut page = message(
                 "All agents are busy",
                 &format!(
-                    "All of {name}'s agents are busy right now. Please try again in a few minutes."
+                    "All of {whose} agents are busy right now. Please try again in a few minutes."
                 ),
+                None,
             );
             page.retry_after = Some(120);
             page
@@ -72,20 +84,20 @@ pub(crate) fn page(
         Unavailable::Closed { opens_at } => {
             let text = match opens_at {
                 Some(at) => format!(
-                    "{name}'s call center is closed now. It opens again {}. \
+                    "{whose} call center is closed now. It opens again {}. \
                      Please come back then and click the link again.",
                     when_local(*at, policy, now)
                 ),
                 None => format!(
-                    "{name}'s call center has no opening hours set, so it cannot call you back. \
+                    "{whose} call center has no opening hours set, so it cannot call you back. \
                      Please contact {name} another way."
                 ),
             };
-            let mut page = Page::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "We are closed right now",
-                &text,
-            );
+            let opens = opens_at.map(|at| Opening {
+                at: at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                zone: policy.time_zone.name().to_owned(),
+            });
+            let mut page = message("We are closed right now", &text, opens);
             page.retry_after = opens_at.map(|at| (at - now).num_seconds());
             page
         }

@@ -1,85 +1,38 @@
-//! The pages under a call session (seed 002 steps 205, 217, 219): the Connect page with live
-//! status and the pushed page, its event stream, the stored subscriber pages served sandboxed,
-//! and the Disconnect page. The 128-bit session id in the path is the browser's capability;
-//! our pages never send it on as a referrer.
+//! The Connect page (seed 002 steps 205, 217): live status, elapsed time, the pushed page and
+//! the list of pages pushed so far, the subscriber's promotional content, and the cancel
+//! button; its event stream. The Disconnect page is `ended`, the sandboxed subscriber HTML
+//! `session`.
+
+use std::sync::Arc;
 
 use askama::Template;
+use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use pagepush::{PushEvent, SessionId, Snapshot};
 use serde::Deserialize;
-use subscriber_db::{Call, DbError, PageContent, PageId};
 use words::Word;
 
+use super::WebState;
+use super::brand::Brand;
 use super::html::{Nonce, Page};
+use super::session::{Pushed, known, open, parse_session};
 use crate::AppState;
 
 /// Seconds between reloads of the Connect page in browsers without JavaScript.
 const NO_SCRIPT_REFRESH_SECS: u32 = 5;
 
-/// What the database knows about a session, for titles and for sessions the hub forgot.
-struct Known {
-    call: Call,
-    company: String,
-}
-
-async fn known(state: &AppState, session: &SessionId) -> Result<Known, Response> {
-    let Ok(id) = session.as_str().parse::<subscriber_db::SessionId>() else {
-        return Err(not_found());
-    };
-    let found = state
-        .with_db(move |db| {
-            let call = db.get_call_by_session(&id)?;
-            let subscriber = db.get_subscriber(&call.subscriber_id)?;
-            Ok::<_, DbError>(Known {
-                call,
-                company: subscriber.display_name.as_str().to_owned(),
-            })
-        })
-        .await;
-    match found {
-        Ok(Ok(k)) => Ok(k),
-        Ok(Err(DbError::NotFound { .. })) => Err(not_found()),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "database error on a session page");
-            Err(unavailable())
-        }
-        Err(_) => Err(unavailable()),
-    }
-}
-
-fn parse_session(raw: &str) -> Result<SessionId, Box<Response>> {
-    raw.parse().map_err(|_| Box::new(not_found()))
-}
-
-fn not_found() -> Response {
-    Page::message(
-        StatusCode::NOT_FOUND,
-        "Call not found",
-        "We do not know this call. If you asked for a call-back, open the company's link again.",
-    )
-    .into_response()
-}
-
-fn unavailable() -> Response {
-    Page::message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The service is not available right now",
-        "Please reload this page in a moment.",
-    )
-    .into_response()
-}
-
 /// `GET /sessions/{id}`: the Connect page.
-pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
-    let session = match parse_session(&raw) {
-        Ok(s) => s,
+pub(crate) async fn connect(
+    State(state): State<AppState>,
+    Extension(web): Extension<Arc<WebState>>,
+    Path(raw): Path<String>,
+) -> Response {
+    let (session, known) = match open(&state, &raw).await {
+        Ok(found) => found,
         Err(r) => return *r,
-    };
-    let known = match known(&state, &session).await {
-        Ok(k) => k,
-        Err(r) => return r,
     };
     // `None`: the push channel forgot the session (ended and swept, or the platform
     // restarted); the page then only refreshes until the call record says it ended.
@@ -105,13 +58,19 @@ pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<Strin
         }),
         _ => None,
     };
-    let mut page = Page::render(StatusCode::OK, |nonce| ConnectHtml {
+    let cancel_token = web.form_key.session_token(session.as_str());
+    let mut page = Page::render(StatusCode::OK, &known.brand, |nonce| ConnectHtml {
         nonce,
-        company: &known.company,
+        brand: &known.brand,
+        session: &session,
         state: state_name,
         text: &text,
         frame,
         live,
+        since_ms: known.call.created_at.timestamp_millis(),
+        pushed: &known.pushed,
+        promo: known.promo,
+        cancel_token: &cancel_token,
         refresh_secs: NO_SCRIPT_REFRESH_SECS,
         html_sandbox: pagepush::frame_sandbox_for_html(),
         url_sandbox: pagepush::frame_sandbox_for_url(),
@@ -125,7 +84,8 @@ pub(crate) async fn connect(State(state): State<AppState>, Path(raw): Path<Strin
 #[template(path = "web/connect.html")]
 struct ConnectHtml<'a> {
     nonce: Nonce,
-    company: &'a str,
+    brand: &'a Brand,
+    session: &'a SessionId,
     /// `data-state` of the status line, the same names the event stream sends.
     state: &'static str,
     text: &'a str,
@@ -133,6 +93,13 @@ struct ConnectHtml<'a> {
     /// Present while the push channel knows the session: the page then listens to it.
     /// Without it the page refreshes itself even with scripts on.
     live: Option<Live<'a>>,
+    /// When the visitor asked for the call (unix ms), for the elapsed time.
+    since_ms: i64,
+    pushed: &'a [Pushed],
+    /// Whether to frame the subscriber's promotional content.
+    promo: bool,
+    /// The cancel form's CSRF token.
+    cancel_token: &'a str,
     refresh_secs: u32,
     html_sandbox: &'static str,
     url_sandbox: &'static str,
@@ -211,86 +178,67 @@ pub(crate) async fn events(
     }
 }
 
-/// `GET /sessions/{id}/pages/{page_id}`: a stored page of the session's subscriber, served
-/// with the sandboxing CSP so its scripts never run with our origin, even opened directly.
-pub(crate) async fn stored_page(
+/// `POST /sessions/{id}/cancel` (form: `csrf`): the visitor ends the call. The flow cancels
+/// the user's leg while it rings, hangs it up once answered, and ends the record as
+/// `cancelled`. A browser without scripts lands on the Disconnect page once the call ended.
+pub(crate) async fn cancel(
     State(state): State<AppState>,
-    Path((raw, page_id)): Path<(String, String)>,
+    Extension(web): Extension<Arc<WebState>>,
+    Path(raw): Path<String>,
+    body: Bytes,
 ) -> Response {
-    let (Ok(session), Ok(page_id)) = (raw.parse::<SessionId>(), page_id.parse::<i64>()) else {
-        return (StatusCode::NOT_FOUND, "page not found\n").into_response();
-    };
-    let known = match known(&state, &session).await {
-        Ok(k) => k,
-        Err(_) => return (StatusCode::NOT_FOUND, "page not found\n").into_response(),
-    };
-    let sid = known.call.subscriber_id.clone();
-    let page = state
-        .with_db(move |db| db.get_page(&sid, PageId(page_id)))
-        .await;
-    let html = match page {
-        Ok(Ok(p)) => match p.content {
-            PageContent::Html(html) => html.as_str().to_owned(),
-            PageContent::Url(_) => {
-                return (StatusCode::NOT_FOUND, "page not found\n").into_response();
-            }
-        },
-        _ => return (StatusCode::NOT_FOUND, "page not found\n").into_response(),
-    };
-    let mut response = (StatusCode::OK, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(pagepush::sandbox_csp()),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// `GET /sessions/{id}/ended`: the Disconnect page.
-pub(crate) async fn ended(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
     let session = match parse_session(&raw) {
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let form: CancelForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let genuine = form
+        .csrf
+        .as_deref()
+        .is_some_and(|t| web.form_key.verify_session_token(session.as_str(), t));
+    if !genuine {
+        tracing::info!(%session, "cancel refused: form check");
+        return Page::message(
+            StatusCode::FORBIDDEN,
+            "Please reload this page",
+            "We could not confirm that this request came from your call's page. Reload the \
+             page and press the button again.",
+        )
+        .into_response();
+    }
     let known = match known(&state, &session).await {
         Ok(k) => k,
         Err(r) => return r,
     };
-    let pushed = state.hub().snapshot(&session).ok().and_then(|s| s.ended);
-    let text = match (&pushed, &known.call.ended_at) {
-        (Some(PushEvent::Ended { text, .. }), _) => text.clone(),
-        (_, Some(_)) => "The call has ended.".to_owned(),
-        // Still in progress: this page is not the right one yet.
-        _ => return Redirect::to(&format!("/sessions/{session}")).into_response(),
-    };
-    Page::render(StatusCode::OK, |nonce| EndedHtml {
-        nonce,
-        text: &text,
-        company: &known.company,
-    })
-    .into_response()
+    if known.call.ended_at.is_none() && state.runtime().cancel(&session) {
+        tracing::info!(%session, "the visitor asked to cancel the call");
+        // Give the flow a moment to end the legs and close the record, so the answer can be
+        // the Disconnect page; the Connect page follows the end either way.
+        for _ in 0..CANCEL_WAIT_STEPS {
+            if ended(&state, &session).await {
+                break;
+            }
+            tokio::time::sleep(CANCEL_WAIT_STEP).await;
+        }
+    }
+    Redirect::to(&format!("/sessions/{session}/ended")).into_response()
 }
 
-/// The Disconnect page (`templates/web/ended.html`).
-#[derive(Template)]
-#[template(path = "web/ended.html")]
-struct EndedHtml<'a> {
-    nonce: Nonce,
-    text: &'a str,
-    company: &'a str,
+/// How long `cancel` waits for the record to close: 30 × 100 ms.
+const CANCEL_WAIT_STEPS: u32 = 30;
+const CANCEL_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(100);
+
+async fn ended(state: &AppState, session: &SessionId) -> bool {
+    let id = session.clone();
+    matches!(
+        state.with_db(move |db| db.get_call_by_session(&id)).await,
+        Ok(Ok(call)) if call.ended_at.is_some()
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CancelForm {
+    csrf: Option<String>,
 }
 
 #[cfg(test)]
@@ -305,13 +253,28 @@ mod tests {
     }
 
     fn connect_page(frame: Option<Frame<'_>>, live: Option<Live<'_>>, text: &str) -> String {
-        Page::render(StatusCode::OK, |nonce| ConnectHtml {
+        let brand = Brand {
+            name: hostile::VALUE.to_owned(),
+            ..Brand::neutral()
+        };
+        let pushed = [Pushed {
+            page_id: 9,
+            title: hostile::VALUE.to_owned(),
+            url: format!("https://shop.example/{}", hostile::VALUE),
+        }];
+        let session = session();
+        Page::render(StatusCode::OK, &brand, |nonce| ConnectHtml {
             nonce,
-            company: hostile::VALUE,
+            brand: &brand,
+            session: &session,
             state: "calling",
             text,
             frame,
             live,
+            since_ms: 1_700_000_000_000,
+            pushed: &pushed,
+            promo: true,
+            cancel_token: "c0ffee",
             refresh_secs: NO_SCRIPT_REFRESH_SECS,
             html_sandbox: pagepush::frame_sandbox_for_html(),
             url_sandbox: pagepush::frame_sandbox_for_url(),
@@ -337,8 +300,23 @@ mod tests {
             }),
             hostile::VALUE,
         );
-        // company ×2 (title, heading), status text, frame title ×2, URL ×2 (src, href).
-        hostile::assert_escaped(&html, 7);
+        // company ×5 (title, header, heading, promo heading and frame title), status text,
+        // frame title ×2, URL ×2 (src, href), pushed list title and URL.
+        hostile::assert_escaped(&html, 12);
+        assert!(
+            html.contains(&format!(
+                "<iframe id=\"promo-frame\" title=\"From {}\" src=\"/sessions/{session}/promo\" sandbox=\"{}\"",
+                "&#60;script&#62;alert(&#34;x&#34; &#38; &#39;y&#39;)&#60;/script&#62;",
+                pagepush::frame_sandbox_for_html()
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                "<form method=\"post\" action=\"/sessions/{session}/cancel\" class=\"actions\">\n<input type=\"hidden\" name=\"csrf\" value=\"c0ffee\">"
+            )),
+            "{html}"
+        );
     }
 
     #[test]
@@ -408,17 +386,5 @@ mod tests {
         let dead = connect_page(None, None, "s");
         assert!(!dead.contains("<script"), "{dead}");
         assert!(dead.contains("<meta http-equiv=\"refresh\" content=\"5\">\n</head>"));
-    }
-
-    #[test]
-    fn ended_escapes_text_and_company() {
-        let html = Page::render(StatusCode::OK, |nonce| EndedHtml {
-            nonce,
-            text: hostile::VALUE,
-            company: hostile::VALUE,
-        })
-        .html()
-        .to_owned();
-        hostile::assert_escaped(&html, 2);
     }
 }

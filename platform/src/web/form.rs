@@ -83,6 +83,29 @@ impl FormKey {
         Ok(())
     }
 
+    /// The `csrf` value of a form that acts on a running session (the Connect page's cancel
+    /// button): bound to the session, so a request forged elsewhere, which does not know it,
+    /// cannot end a visitor's call.
+    pub(crate) fn session_token(&self, session: &str) -> String {
+        hex::encode(self.session_mac(session).finalize().into_bytes())
+    }
+
+    /// Whether `token` is [`FormKey::session_token`] of `session`.
+    pub(crate) fn verify_session_token(&self, session: &str, token: &str) -> bool {
+        hex::decode(token).is_ok_and(|given| self.session_mac(session).verify_slice(&given).is_ok())
+    }
+
+    fn session_mac(&self, session: &str) -> Hmac<Sha256> {
+        // HMAC takes keys of any length, so this cannot fail.
+        #[allow(clippy::expect_used)]
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        for part in ["callbond-session-v1", session] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac
+    }
+
     fn mac(&self, cookie: &str, ctx: &FormContext) -> Hmac<Sha256> {
         // HMAC takes keys of any length, so this cannot fail.
         #[allow(clippy::expect_used)]

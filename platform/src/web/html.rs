@@ -10,6 +10,8 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::brand::Brand;
+
 /// A CSP nonce: 128 random bits, hex (CSP3 §2.3.1 wants at least 128 bits, base64 or hex
 /// characters only). One per response, printed on our `<style>` and `<script>` elements.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,25 +37,61 @@ pub(crate) struct Page {
     html: Result<String, askama::Error>,
     /// Extra `frame-src` sources for pages that frame subscriber content.
     pub(crate) frames: bool,
+    /// The subscriber's logo, the one image from outside the page may load (`img-src`).
+    logo: Option<String>,
     /// `Set-Cookie` values.
     pub(crate) cookies: Vec<String>,
     /// `Retry-After` seconds, for "come back later" answers.
     pub(crate) retry_after: Option<i64>,
 }
 
-/// [`Page::message`]'s template.
+/// A page that says what went wrong and what to do: a heading, one paragraph and the way
+/// forward (back to the subscriber's site when we know it).
+pub(crate) struct Message<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) heading: &'a str,
+    pub(crate) text: &'a str,
+    /// When a closed call center opens again, for the visitor's own clock.
+    pub(crate) opens: Option<Opening>,
+}
+
+/// An opening time the page also shows in the visitor's time zone (client-side `Intl`); the
+/// server's sentence in the call center's zone is what a browser without scripts reads.
+pub(crate) struct Opening {
+    /// RFC 3339, UTC.
+    pub(crate) at: String,
+    /// The call center's IANA zone, so the script says nothing when the visitor shares it.
+    pub(crate) zone: String,
+}
+
+/// [`Message`]'s template.
 #[derive(Template)]
 #[template(path = "web/message.html")]
 struct MessageHtml<'a> {
     nonce: Nonce,
-    heading: &'a str,
-    text: &'a str,
+    brand: &'a Brand,
+    m: &'a Message<'a>,
+}
+
+impl Message<'_> {
+    pub(crate) fn page(&self, status: StatusCode) -> Page {
+        Page::render(status, self.brand, |nonce| MessageHtml {
+            nonce,
+            brand: self.brand,
+            m: self,
+        })
+    }
 }
 
 impl Page {
     /// Renders the template `build` makes with this response's nonce. The nonce is handed in
-    /// rather than chosen by the caller so the page and its CSP header cannot disagree.
-    pub(crate) fn render<T: Template>(status: StatusCode, build: impl FnOnce(Nonce) -> T) -> Self {
+    /// rather than chosen by the caller so the page and its CSP header cannot disagree; so is
+    /// the brand, whose logo the CSP must allow.
+    pub(crate) fn render<T: Template>(
+        status: StatusCode,
+        brand: &Brand,
+        build: impl FnOnce(Nonce) -> T,
+    ) -> Self {
         let nonce = Nonce::fresh();
         let html = build(nonce.clone()).render();
         Page {
@@ -61,18 +99,21 @@ impl Page {
             nonce,
             html,
             frames: false,
+            logo: brand.logo_url.clone(),
             cookies: Vec::new(),
             retry_after: None,
         }
     }
 
-    /// A page that says what went wrong and what to do: a heading and one paragraph.
+    /// A page that belongs to no subscriber we know, saying what went wrong and what to do.
     pub(crate) fn message(status: StatusCode, heading: &str, text: &str) -> Self {
-        Self::render(status, |nonce| MessageHtml {
-            nonce,
+        Message {
+            brand: &Brand::neutral(),
             heading,
             text,
-        })
+            opens: None,
+        }
+        .page(status)
     }
 }
 
@@ -106,9 +147,16 @@ impl IntoResponse for Page {
         } else {
             "'none'"
         };
+        // The logo is named exactly (a source with a path matches that URL only, CSP3
+        // §6.7.2.11); `LogoUrl` holds no character that could end the source or directive.
+        let logo = self
+            .logo
+            .as_deref()
+            .map(|l| format!(" {l}"))
+            .unwrap_or_default();
         let csp = format!(
             "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
-             connect-src 'self'; img-src 'self' data:; frame-src {frame_src}; \
+             connect-src 'self'; img-src 'self' data:{logo}; frame-src {frame_src}; \
              form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         );
         let mut response = (self.status, html).into_response();
@@ -185,6 +233,24 @@ mod tests {
         let (_, html) = body_of(page).await;
         // Title, heading, paragraph.
         hostile::assert_escaped(&html, 3);
+        let brand = Brand {
+            name: hostile::VALUE.to_owned(),
+            site: Some(format!("https://shop.example/{}", hostile::VALUE)),
+            ..Brand::neutral()
+        };
+        let page = Message {
+            brand: &brand,
+            heading: "h",
+            text: "t",
+            opens: Some(Opening {
+                at: hostile::VALUE.to_owned(),
+                zone: hostile::VALUE.to_owned(),
+            }),
+        }
+        .page(StatusCode::OK);
+        let (_, html) = body_of(page).await;
+        // Header name, back link href and its text (possessive), opening time and zone.
+        hostile::assert_escaped(&html, 5);
         assert!(
             html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">\n"),
             "{html}"
@@ -206,6 +272,36 @@ mod tests {
         assert_eq!(nonce.len(), 32, "{html}");
         assert!(csp.contains(&format!("style-src 'nonce-{nonce}'")), "{csp}");
         assert!(csp.contains("frame-src 'none'"), "{csp}");
+        assert!(csp.contains("img-src 'self' data:;"), "{csp}");
+    }
+
+    #[tokio::test]
+    async fn a_logo_is_the_one_outside_image_allowed() {
+        let brand = Brand {
+            name: "Acme".to_owned(),
+            logo_url: Some("https://cdn.acme.example/logo.svg".to_owned()),
+            ..Brand::neutral()
+        };
+        let page = Message {
+            brand: &brand,
+            heading: "h",
+            text: "t",
+            opens: None,
+        }
+        .page(StatusCode::OK);
+        let (response, html) = body_of(page).await;
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            csp.contains("img-src 'self' data: https://cdn.acme.example/logo.svg;"),
+            "{csp}"
+        );
+        assert!(
+            html.contains("<img class=\"logo\" src=\"https://cdn.acme.example/logo.svg\" alt=\"\""),
+            "{html}"
+        );
     }
 
     #[test]

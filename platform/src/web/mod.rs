@@ -8,21 +8,27 @@
 //! - `GET /speak?sid&sc[&wc][&tel][&exp&sig]` → Welcome (or a page saying why not)
 //! - `POST /speak` (form: `number`, `csrf` and the hidden context) → 303 `/sessions/{id}`
 //! - `GET /sessions/{id}` Connect, `GET /sessions/{id}/events` SSE,
-//!   `GET /sessions/{id}/pages/{page_id}` stored page, `GET /sessions/{id}/ended` Disconnect
+//!   `POST /sessions/{id}/cancel` (form: `csrf`) ends the call,
+//!   `GET /sessions/{id}/pages/{page_id}` stored page, `GET /sessions/{id}/promo` the
+//!   subscriber's promotional content, `GET /sessions/{id}/ended` Disconnect,
+//!   `GET /sessions/{id}/again` a new Welcome form once the call ended
 
 mod availability;
+mod brand;
 mod connect;
+mod ended;
 mod form;
 mod html;
 mod number;
 mod request;
+mod session;
 mod speak;
 pub(crate) mod tag1;
 mod welcome;
 
 use std::sync::{Arc, Mutex};
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use crate::AppState;
@@ -47,7 +53,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/speak", get(speak::speak).post(request::submit))
         .route("/sessions/{id}", get(connect::connect))
         .route("/sessions/{id}/events", get(connect::events))
-        .route("/sessions/{id}/ended", get(connect::ended))
-        .route("/sessions/{id}/pages/{page_id}", get(connect::stored_page))
+        .route("/sessions/{id}/cancel", post(connect::cancel))
+        .route("/sessions/{id}/ended", get(ended::ended))
+        .route("/sessions/{id}/again", get(ended::again))
+        .route("/sessions/{id}/promo", get(session::promo))
+        .route("/sessions/{id}/pages/{page_id}", get(session::stored_page))
         .layer(Extension(web))
 }

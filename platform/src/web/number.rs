@@ -3,6 +3,7 @@
 //! an unknown party (premium-rate, shared-cost, personal, satellite and other special ranges).
 //! Pure: policy and text in, a number or a sentence for the user out.
 
+use super::brand::{and_list, country_name};
 use subscriber_db::{E164, NumberType, Policy};
 
 use crate::destinations::BlockList;
@@ -34,7 +35,7 @@ pub(crate) fn check(typed: &str, policy: &Policy, blocked: &BlockList) -> Result
         format!(
             "We could not read \"{typed}\" as a phone number. Please check it; numbers outside \
              {} need their country code, starting with +.",
-            policy.default_country.as_str()
+            country_name(&policy.default_country)
         )
     })?;
     if let Some(what) = blocked.blocks(&number) {
@@ -44,10 +45,10 @@ pub(crate) fn check(typed: &str, policy: &Policy, blocked: &BlockList) -> Result
     }
     if !policy.allows_caller_country(number.country()) {
         let countries = policy.caller_countries();
-        let allowed: Vec<&str> = countries.iter().map(|c| c.as_str()).collect();
+        let allowed: Vec<String> = countries.iter().map(country_name).collect();
         return Err(format!(
             "We can only call numbers in {}. Please enter a number there.",
-            allowed.join(", ")
+            and_list(&allowed)
         ));
     }
     let kind = number.number_type();
@@ -89,7 +90,7 @@ mod tests {
             (
                 "+33 6 12 34 56 78",
                 &us_only,
-                Some("only call numbers in US"),
+                Some("only call numbers in the United States"),
             ),
             ("+1 900 555 0123", &us_only, Some("premium-rate")),
             ("09098 790 123", &gb, Some("premium-rate")),
@@ -99,7 +100,7 @@ mod tests {
             (
                 "+44 7912 345678",
                 &Policy::default(),
-                Some("only call numbers in US"),
+                Some("only call numbers in the United States"),
             ),
             // Satellite and network ranges, whatever the policy allows.
             (

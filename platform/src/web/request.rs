@@ -22,9 +22,9 @@ use subscriber_db::{
 use super::WebState;
 use super::availability::{self, Unavailable};
 use super::form::{self, FormContext};
-use super::html::Page;
+use super::html::{Message, Page};
 use super::number;
-use super::welcome::Welcome;
+use super::welcome::{Facts, Welcome};
 use crate::AppState;
 use crate::config::{DialingConfig, TrunkConfig, WebConfig};
 use crate::destinations::BlockList;
@@ -91,6 +91,8 @@ const SESSION_REF_DRAWS: usize = 5;
 struct Context {
     subscriber: subscriber_db::Subscriber,
     policy: subscriber_db::Policy,
+    /// What the Welcome page shows again after a refusal.
+    facts: Facts,
 }
 
 pub(crate) async fn submit(
@@ -134,7 +136,7 @@ fn read_ask(
     body: &[u8],
     client_ip: IpAddr,
     now: DateTime<Utc>,
-) -> Result<Ask, Page> {
+) -> Result<Ask, Box<Page>> {
     let form: Submitted = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let (ctx, token) = match form_context(&form) {
         Some(ctx) => (ctx, form.csrf.as_deref()),
@@ -148,21 +150,21 @@ fn read_ask(
         i64::from(state.config().web.form_ttl_secs),
     ) {
         tracing::info!(reason = %e, "call request refused: form check");
-        return Err(Page::message(
+        return Err(Box::new(Page::message(
             StatusCode::FORBIDDEN,
             "Please open the link again",
             &super::speak::capitalized(&e.to_string()),
-        ));
+        )));
     }
     // The context was signed by us, so these parse; refuse quietly if they somehow do not.
     let (Ok(sid), Ok(sc)) = (
         ctx.sid.parse::<SubscriberId>(),
         ctx.sc.parse::<SubjectCode>(),
     ) else {
-        return Err(bad_form());
+        return Err(Box::new(bad_form()));
     };
     let Ok(wc) = ctx.wc.as_deref().map(str::parse::<WhisperCode>).transpose() else {
-        return Err(bad_form());
+        return Err(Box::new(bad_form()));
     };
     let csrf = form.csrf.unwrap_or_default();
     let form_digest = hex::encode(Sha256::digest(csrf.as_bytes()));
@@ -183,16 +185,23 @@ fn read_ask(
 fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -> Page {
     match refusal {
         Refusal::Unavailable(why) => {
-            availability::page(&why, &context.subscriber, &context.policy, now)
+            let brand = &context.facts.brand;
+            availability::page(&why, &context.subscriber, &context.policy, brand, now)
         }
         Refusal::FormUsed => {
             tracing::info!(sid = %ask.sid, "call request refused: the form was used already");
-            Page::message(
-                StatusCode::CONFLICT,
-                "This form has already asked for a call",
-                "Each call-back form asks for one call, and this one already did. To ask for \
-                 another call, go back to the company's page and click the link again.",
-            )
+            let brand = &context.facts.brand;
+            Message {
+                brand,
+                heading: "This form has already asked for a call",
+                text: &format!(
+                    "Each call-back form asks for one call, and this one already did. To ask for \
+                     another call, go back to {} page and click the link again.",
+                    brand.possessive()
+                ),
+                opens: None,
+            }
+            .page(StatusCode::CONFLICT)
         }
         Refusal::LinesBusy => Page::message(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -202,15 +211,12 @@ fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -
         ),
         Refusal::Number { status, text } => {
             tracing::info!(sid = %ask.sid, number = %mask(&ask.typed), reason = %text, "call request refused");
-            let countries = context.policy.caller_countries();
             Welcome {
-                company: context.subscriber.display_name.as_str(),
-                subject: ask.sc.as_str(),
+                facts: &context.facts,
                 ctx: &ask.ctx,
                 csrf: &ask.csrf,
                 number: &ask.typed,
                 error: Some(&text),
-                countries: &countries,
             }
             .page(status)
         }
@@ -259,9 +265,22 @@ fn decide_and_create(
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let subscriber = db.get_subscriber(&ask.sid)?;
     let policy = db.get_policy(&ask.sid)?;
-    // The route may have been removed since the Welcome page was shown.
+    // The route may have been removed since the Welcome page was shown: `Facts` reads it
+    // for the page, and the DNIS draw below needs its context.
     let route = db.get_route(&ask.sid, &ask.sc)?;
-    let context = Context { subscriber, policy };
+    let facts = Facts::load(
+        db,
+        &subscriber,
+        &policy,
+        &ask.sc,
+        ask.ctx.page.as_deref(),
+        now,
+    )?;
+    let context = Context {
+        subscriber,
+        policy,
+        facts,
+    };
     // Under the create lock, so two copies of one form sent at once make one call; the unique
     // index on the stored digest backs this up.
     if db.form_used(&ask.form_digest)? {

@@ -13,26 +13,29 @@ use subscriber_db::{DbError, Origin, Policy, Subscriber};
 
 use super::WebState;
 use super::availability::{self, Unavailable};
+use super::brand::{self, Brand};
 use super::form::{self, FormContext};
 use super::html::Page;
 use super::tag1::{Tag1, Tag1Error, request_origin};
-use super::welcome::Welcome;
+use super::welcome::{Facts, Welcome};
 use crate::AppState;
 use crate::link::LinkError;
 
 /// Longest Referer we keep as "the page the user came from" (it is spoken in the whisper).
 const PAGE_MAX_CHARS: usize = 512;
 
-/// The subscriber behind a link that passed the check.
-struct Found {
-    subscriber: Subscriber,
-    policy: Policy,
+/// What the database said about a link that passed the check.
+enum Outcome {
+    Welcome(Box<Facts>),
+    Unavailable(Box<Closed>),
 }
 
-/// What the database said about a link.
-enum Outcome {
-    Welcome(Found),
-    Unavailable { why: Unavailable, found: Found },
+/// Why a subscriber takes no call now, with what its page needs.
+struct Closed {
+    why: Unavailable,
+    subscriber: Subscriber,
+    policy: Policy,
+    brand: Brand,
 }
 
 pub(crate) async fn speak(
@@ -48,11 +51,18 @@ pub(crate) async fn speak(
     let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let origin = request_origin(header_str(header::ORIGIN), header_str(header::REFERER));
     let now = Utc::now();
-    let found = match check_link(&state, &tag1, origin, now).await {
-        Ok(Outcome::Welcome(found)) => found,
-        Ok(Outcome::Unavailable { why, found }) => {
+    let referer = header_str(header::REFERER).map(str::to_owned);
+    let facts = match check_link(&state, &tag1, origin, referer, now).await {
+        Ok(Outcome::Welcome(facts)) => facts,
+        Ok(Outcome::Unavailable(closed)) => {
+            let Closed {
+                why,
+                subscriber,
+                policy,
+                brand,
+            } = *closed;
             tracing::info!(sid = %tag1.sid, ?why, "speak link: subscriber unavailable");
-            return availability::page(&why, &found.subscriber, &found.policy, now).into_response();
+            return availability::page(&why, &subscriber, &policy, &brand, now).into_response();
         }
         Err(e) => {
             tracing::info!(sid = %tag1.sid, sc = %tag1.sc, reason = %e, "speak link refused");
@@ -67,7 +77,8 @@ pub(crate) async fn speak(
         page: came_from(header_str(header::REFERER)),
         iat: now.timestamp(),
     };
-    welcome(&state, &web, &cookie, &tag1, &ctx, &found).into_response()
+    let number = tag1.tel.as_deref().unwrap_or("");
+    welcome(&state, &web, &cookie, &ctx, &facts, number).into_response()
 }
 
 /// The page the user came from, from the Referer, when it is one we may keep and speak.
@@ -84,6 +95,7 @@ async fn check_link(
     state: &AppState,
     tag1: &Tag1,
     origin: Option<Origin>,
+    referer: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Tag1Error> {
     let checked = tag1.clone();
@@ -98,35 +110,45 @@ async fn check_link(
             let policy = db.get_policy(&checked.sid).map_err(db_error)?;
             checked.check_lifetime(now.timestamp(), policy.max_link_lifetime_secs.get())?;
             let verdict = availability::check(db, &subscriber, &policy, now).map_err(db_error)?;
-            let found = Found { subscriber, policy };
+            let came_from = referer.as_deref();
             Ok(match verdict {
-                Ok(()) => Outcome::Welcome(found),
-                Err(why) => Outcome::Unavailable { why, found },
+                Ok(()) => Outcome::Welcome(Box::new(
+                    Facts::load(db, &subscriber, &policy, &checked.sc, came_from, now)
+                        .map_err(db_error)?,
+                )),
+                Err(why) => {
+                    let site = brand::site_for(db, &subscriber.id, came_from).map_err(db_error)?;
+                    let brand = Brand::of(&subscriber, site);
+                    Outcome::Unavailable(Box::new(Closed {
+                        why,
+                        subscriber,
+                        policy,
+                        brand,
+                    }))
+                }
             })
         })
         .await;
     outcome.unwrap_or(Err(Tag1Error::Database))
 }
 
-/// The Welcome page with a fresh form for `ctx`, and the cookie its token is bound to.
-fn welcome(
+/// The Welcome page with a fresh form for `ctx` (the number field holding `number`), and the
+/// cookie its token is bound to.
+pub(super) fn welcome(
     state: &AppState,
     web: &WebState,
     cookie: &str,
-    tag1: &Tag1,
     ctx: &FormContext,
-    found: &Found,
+    facts: &Facts,
+    number: &str,
 ) -> Page {
     let csrf = web.form_key.token(cookie, ctx);
-    let countries = found.policy.caller_countries();
     let mut page = Welcome {
-        company: found.subscriber.display_name.as_str(),
-        subject: tag1.sc.as_str(),
+        facts,
         ctx,
         csrf: &csrf,
-        number: tag1.tel.as_deref().unwrap_or(""),
+        number,
         error: None,
-        countries: &countries,
     }
     .page(StatusCode::OK);
     page.cookies.push(form::set_cookie(

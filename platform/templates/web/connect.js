@@ -8,7 +8,50 @@
   var cfg = document.currentScript.dataset;
   var st = document.getElementById("status");
   var area = document.getElementById("page-area");
+  var notice = document.getElementById("page-notice");
+  var list = document.getElementById("pushed-list");
+  var listBox = document.getElementById("pushed");
+  var elapsed = document.getElementById("elapsed");
   var es = new EventSource(cfg.events);
+  // Time since the visitor asked for the call, m:ss, once a second.
+  var since = Number(elapsed.getAttribute("data-since"));
+  function tick() {
+    var secs = Math.max(0, Math.floor((Date.now() - since) / 1000));
+    var m = Math.floor(secs / 60);
+    var s = secs % 60;
+    elapsed.textContent = "Time since you asked: " + m + ":" + (s < 10 ? "0" : "") + s;
+  }
+  if (since > 0) {
+    tick();
+    elapsed.hidden = false;
+    setInterval(tick, 1000);
+  }
+  // Every pushed page stays in the list, once, so the visitor can open it again.
+  function listed(p) {
+    var items = list.children;
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].getAttribute("data-page-id") === String(p.page_id)) {
+        return;
+      }
+    }
+    var li = document.createElement("li");
+    li.setAttribute("data-page-id", String(p.page_id));
+    var a = document.createElement("a");
+    a.href = p.url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    a.textContent = p.title;
+    li.appendChild(a);
+    list.appendChild(li);
+    listBox.hidden = false;
+  }
+  // A visible, announced notice, scrolled to the top of the window with the page right
+  // below it (on a phone both are below the status card otherwise).
+  function announce(p) {
+    notice.textContent = "The agent sent you a page: " + p.title;
+    notice.hidden = false;
+    notice.scrollIntoView({ block: "start" });
+  }
   function seen(e) {
     if (e.lastEventId) {
       document.body.setAttribute("data-last-event-id", e.lastEventId);
@@ -51,7 +94,10 @@
   });
   es.addEventListener("page", function (e) {
     seen(e);
-    show(JSON.parse(e.data));
+    var p = JSON.parse(e.data);
+    show(p);
+    listed(p);
+    announce(p);
   });
   es.addEventListener("ended", function (e) {
     seen(e);

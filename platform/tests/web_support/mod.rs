@@ -20,6 +20,8 @@ use testkit::{Callbond, Options};
 pub const SID: &str = "acme";
 pub const COMPANY: &str = "Acme Energy";
 pub const SUBJECT: &str = "billing";
+/// The route's label, which the visitor's pages show instead of [`SUBJECT`].
+pub const ROUTE_LABEL: &str = "your bill";
 /// A valid ordinary US landline-or-mobile number (NANP 201 area, 555-01xx is fictional but
 /// libphonenumber's metadata accepts 201-555-0123 as fixed-line-or-mobile).
 pub const USER_NUMBER: &str = "+12015550123";
@@ -220,6 +222,7 @@ pub fn seed(
             whisper_template: Default::default(),
             fallback_numbers: Vec::new(),
             context: Default::default(),
+            label: Some(ROUTE_LABEL.parse()?),
         },
     )?;
     let mut policy = Policy {
@@ -572,4 +575,46 @@ pub async fn read_events(
             None => return Ok(events),
         }
     }
+}
+
+/// A signed speak-to-agent link (whisper code 4711, ten minutes) for the subscriber a flow
+/// [`testkit::flow::Rig`] seeded: it is [`SID`] too.
+pub fn rig_link(rig: &testkit::flow::Rig) -> anyhow::Result<String> {
+    let secret = testkit::seed::site_secret(&rig.cb.db_path(), &rig.sid)?;
+    let exp = Utc::now().timestamp() + 600;
+    Ok(signed_link(
+        &rig.cb.url(""),
+        &secret,
+        testkit::seed::SUBJECT,
+        Some("4711"),
+        None,
+        exp,
+    ))
+}
+
+/// On the Welcome page: types `number`, asks for the call and waits for the Connect page to
+/// count the time. Returns its URL and the session id.
+pub async fn ask_for_call(
+    browser: &testkit::Browser,
+    number: &str,
+) -> anyhow::Result<(String, String)> {
+    browser.retype("number", number).await?;
+    browser.click("call-me").await?;
+    let url = browser.wait_for_url(|u| u.contains("/sessions/")).await?;
+    browser
+        .wait_for_text("#elapsed", "Time since you asked: 0:0")
+        .await?;
+    let session = session_of(&url);
+    Ok((url, session))
+}
+
+/// Applies `update` to the subscriber a flow rig seeded, as `PATCH /admin/v1/subscribers`
+/// would; returns the database for more changes.
+pub fn rebrand(
+    rig: &testkit::flow::Rig,
+    update: &subscriber_db::SubscriberUpdate,
+) -> anyhow::Result<Db> {
+    let db = Db::open(rig.cb.db_path())?;
+    db.update_subscriber(&rig.sid, update)?;
+    Ok(db)
 }

@@ -79,6 +79,12 @@ pub enum ValidationError {
     Origin { text: String, reason: &'static str },
     #[error("{field} must be an http:// or https:// address with a host, got {text:?}")]
     Url { field: &'static str, text: String },
+    #[error(
+        "logo_url must be an https:// address of an image (no spaces, quotes, ';' or ','), at most 2048 bytes, got {0:?}"
+    )]
+    LogoUrl(String),
+    #[error("accent_color must be a colour written #rrggbb, like \"#0b5fff\", got {0:?}")]
+    AccentColor(String),
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
     #[error("{field} must be at most {max} characters, got {got}")]

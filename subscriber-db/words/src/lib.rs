@@ -30,9 +30,10 @@ pub use error::{ValidationError, shown};
 pub use hours::{TimeRange, WeeklyHours};
 pub use phone::{E164, NumberType};
 pub use text::{
-    AnnouncementText, PAGE_HTML_MAX_BYTES, PageHtml, PageTitle, SubscriberName, WhisperTemplate,
+    AnnouncementText, PAGE_HTML_MAX_BYTES, PROMO_HTML_MAX_BYTES, PageHtml, PageTitle, PromoHtml,
+    RouteLabel, SubscriberName, WhisperTemplate,
 };
-pub use web::{Origin, PageUrl};
+pub use web::{AccentColor, LogoUrl, Origin, PageUrl};
 
 use std::fmt;
 use std::str::FromStr;

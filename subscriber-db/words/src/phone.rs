@@ -129,6 +129,16 @@ impl E164 {
         })
     }
 
+    /// The number as a person reads it on a phone's screen, in international form with the
+    /// plan's grouping (`+1 202-555-0199`, `+49 40 12345600`); the E.164 text if the plan
+    /// has no format for it.
+    pub fn international(&self) -> String {
+        self.parsed().map_or_else(
+            || self.0.clone(),
+            |n| n.format().mode(Mode::International).to_string(),
+        )
+    }
+
     /// The number with all but its last three digits masked, for logs and timelines
     /// (see [`crate::mask`]).
     pub fn masked(&self) -> String {

@@ -126,6 +126,23 @@ bounded_text!(
     Limits { field: "html", allow_empty: false, max: PAGE_HTML_MAX_BYTES, bytes: true, multi_line: true }
 );
 
+bounded_text!(
+    /// How the visitor's pages name a route's subject instead of its raw code ("about billing"
+    /// reads better as "your bill"): 1 to 80 characters on one line.
+    RouteLabel,
+    Limits { field: "label", allow_empty: false, max: 80, bytes: false, multi_line: false }
+);
+
+/// Largest promotional content: 64 KiB.
+pub const PROMO_HTML_MAX_BYTES: usize = 64 * 1024;
+
+bounded_text!(
+    /// A subscriber's promotional content shown on the Connect page while the visitor waits
+    /// (seed 002 step 205), at most 64 KiB of HTML. Served sandboxed like a stored page.
+    PromoHtml,
+    Limits { field: "promo_html", allow_empty: false, max: PROMO_HTML_MAX_BYTES, bytes: true, multi_line: true }
+);
+
 impl Default for WhisperTemplate {
     fn default() -> Self {
         // The empty template is valid: nothing is whispered.

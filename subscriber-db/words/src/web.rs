@@ -173,8 +173,125 @@ macro_rules! string_conversions {
         }
     };
 }
+/// A subscriber's logo: an https address only (our pages are served over https in
+/// production, and a mixed-content image would be blocked or leak the visit in clear). It is
+/// named by itself in the page's CSP `img-src`, so it may hold none of the characters that
+/// separate CSP sources or directives (CSP3 §2.2.1: whitespace, `;`, `,`) nor quotes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LogoUrl(String);
+
+impl LogoUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for LogoUrl {
+    type Err = ValidationError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || ValidationError::LogoUrl(shown(text));
+        let forbidden = |c: char| {
+            c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '\'' | '"' | '\\')
+        };
+        if text.len() > URL_MAX_BYTES || text.chars().any(forbidden) || !text.is_ascii() {
+            return Err(error());
+        }
+        match split_scheme(text) {
+            Some(("https", rest)) => {
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                normalize_authority("https", &rest[..end]).map_err(|_| error())?;
+                Ok(Self(text.to_owned()))
+            }
+            _ => Err(error()),
+        }
+    }
+}
+
+/// A subscriber's accent colour, `#rrggbb` (kept lower case). Pages put it in their own
+/// style sheet; [`AccentColor::text_color`] picks the text colour that stays readable on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccentColor([u8; 3]);
+
+impl AccentColor {
+    /// `#rrggbb`.
+    pub fn hex(&self) -> String {
+        let [r, g, b] = self.0;
+        format!("#{r:02x}{g:02x}{b:02x}")
+    }
+
+    /// WCAG 2.2 relative luminance (§ "relative luminance": sRGB linearised, weighted).
+    pub fn luminance(&self) -> f64 {
+        let channel = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let [r, g, b] = self.0;
+        0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    }
+
+    /// WCAG contrast ratio of white text on this colour, 1 to 21.
+    pub fn contrast_with_white(&self) -> f64 {
+        1.05 / (self.luminance() + 0.05)
+    }
+
+    /// WCAG contrast ratio of black text on this colour, 1 to 21.
+    pub fn contrast_with_black(&self) -> f64 {
+        (self.luminance() + 0.05) / 0.05
+    }
+
+    /// The text colour for content on the accent: white when white text reaches the WCAG AA
+    /// ratio for normal text (4.5:1, SC 1.4.3), else black, which then always does (a
+    /// colour too light for white is at least 4.58:1 against black).
+    pub fn text_color(&self) -> &'static str {
+        if self.contrast_with_white() >= 4.5 {
+            "#ffffff"
+        } else {
+            "#000000"
+        }
+    }
+}
+
+impl FromStr for AccentColor {
+    type Err = ValidationError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || ValidationError::AccentColor(shown(text));
+        let digits = text.strip_prefix('#').ok_or_else(error)?;
+        if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(error());
+        }
+        let byte = |i: usize| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| error());
+        Ok(Self([byte(0)?, byte(2)?, byte(4)?]))
+    }
+}
+
+impl TryFrom<String> for AccentColor {
+    type Error = ValidationError;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<AccentColor> for String {
+    fn from(value: AccentColor) -> String {
+        value.hex()
+    }
+}
+
+impl fmt::Display for AccentColor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
 string_conversions!(Origin);
 string_conversions!(PageUrl);
+string_conversions!(LogoUrl);
 
 #[cfg(test)]
 mod tests {
@@ -206,6 +323,61 @@ mod tests {
         for (input, expected) in cases {
             let got = input.parse::<Origin>().ok().map(|o| o.to_string());
             assert_eq!(got.as_deref(), *expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn logo_url_table() {
+        let cases: &[(&str, bool)] = &[
+            ("https://cdn.acme.example/logo.svg", true),
+            ("https://cdn.acme.example:8443/a/logo.png?v=2", true),
+            ("http://cdn.acme.example/logo.svg", false),
+            ("data:image/png;base64,AAAA", false),
+            ("javascript:alert(1)", false),
+            ("https://cdn.acme.example/a;b.png", false),
+            ("https://cdn.acme.example/a,b.png", false),
+            ("https://cdn.acme.example/a'b.png", false),
+            ("https://cdn.acme.example/a b.png", false),
+            ("https://cdn.acme.example/é.png", false),
+            ("https://user@cdn.acme.example/logo.png", false),
+            ("https:///logo.png", false),
+        ];
+        for (input, valid) in cases {
+            assert_eq!(input.parse::<LogoUrl>().is_ok(), *valid, "{input}");
+        }
+    }
+
+    #[test]
+    fn accent_colours_and_their_readable_text() {
+        // (input, stored, text colour, white contrast to 2 decimals)
+        let cases: &[(&str, &str, &str, f64)] = &[
+            ("#0B5FFF", "#0b5fff", "#ffffff", 5.13),
+            ("#000000", "#000000", "#ffffff", 21.0),
+            ("#ffffff", "#ffffff", "#000000", 1.0),
+            ("#ffcc00", "#ffcc00", "#000000", 1.51),
+            // Mid grey: white is 3.95:1, under AA, so black text (5.32:1).
+            ("#808080", "#808080", "#000000", 3.95),
+        ];
+        for (input, stored, text, white) in cases {
+            let c: AccentColor = input.parse().expect(input);
+            assert_eq!(c.hex(), *stored);
+            assert_eq!(c.text_color(), *text, "{input}");
+            assert!(
+                (c.contrast_with_white() - white).abs() < 0.01,
+                "{input}: {}",
+                c.contrast_with_white()
+            );
+            let chosen = if *text == "#ffffff" {
+                c.contrast_with_white()
+            } else {
+                c.contrast_with_black()
+            };
+            assert!(chosen >= 4.5, "{input}: {chosen}");
+        }
+        for bad in [
+            "0b5fff", "#0b5ff", "#0b5fffa", "#gggggg", "red", "", "#0b5fff ",
+        ] {
+            assert!(bad.parse::<AccentColor>().is_err(), "{bad:?}");
         }
     }
 

@@ -61,6 +61,65 @@ pub fn chrome_capabilities() -> serde_json::Map<String, Value> {
     caps
 }
 
+/// Desktop-sized window (CSS pixels), the other size every page is looked at in.
+pub const DESKTOP_WIDTH: u32 = 1280;
+pub const DESKTOP_HEIGHT: u32 = 900;
+
+/// [`chrome_capabilities`] for a desktop window of [`DESKTOP_WIDTH`] × [`DESKTOP_HEIGHT`].
+pub fn desktop_capabilities() -> serde_json::Map<String, Value> {
+    let mut caps = chrome_capabilities();
+    if let Some(options) = caps
+        .get_mut("goog:chromeOptions")
+        .and_then(Value::as_object_mut)
+    {
+        options.insert(
+            "mobileEmulation".into(),
+            json!({
+                "deviceMetrics": { "width": DESKTOP_WIDTH, "height": DESKTOP_HEIGHT, "pixelRatio": 1 }
+            }),
+        );
+        if let Some(args) = options.get_mut("args").and_then(Value::as_array_mut) {
+            for arg in args.iter_mut() {
+                if arg
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("--window-size="))
+                {
+                    *arg = json!(format!("--window-size={DESKTOP_WIDTH},{DESKTOP_HEIGHT}"));
+                }
+            }
+        }
+    }
+    caps
+}
+
+/// axe-core as `scripts/install` put it (npm ci in `tests/`); never downloaded by a test.
+pub fn axe_script() -> anyhow::Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (run scripts/install, which runs npm ci in tests/)",
+            path.display()
+        )
+    })
+}
+
+/// One axe-core rule the page breaks, as a test prints it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AxeViolation {
+    pub id: String,
+    pub impact: Option<String>,
+    pub help: String,
+    /// CSS selectors of the offending elements.
+    pub nodes: Vec<String>,
+}
+
+impl AxeViolation {
+    /// "serious" or "critical": what the accessibility check refuses.
+    pub fn is_serious(&self) -> bool {
+        matches!(self.impact.as_deref(), Some("serious" | "critical"))
+    }
+}
+
 /// `test-output/` at the workspace root (gitignored): screenshots and other artefacts a
 /// person may want to look at after a run.
 pub fn test_output_dir() -> PathBuf {
@@ -200,6 +259,22 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png)?;
         Ok(path)
+    }
+
+    /// Runs axe-core on the current page and answers every violation (all impacts). The
+    /// script goes in through WebDriver's execute, which the page's CSP does not govern, so
+    /// our nonce-only script policy stays as strict as it is. Framed subscriber content is
+    /// not ours to check and sits in sandboxed frames axe cannot enter.
+    pub async fn axe(&self) -> anyhow::Result<Vec<AxeViolation>> {
+        let axe = axe_script()?;
+        let script = format!(
+            "{axe}\n;return axe.run(document, {{ iframes: false, resultTypes: ['violations'] }})\
+             .then(function (r) {{ return r.violations.map(function (v) {{ return {{ id: v.id, \
+             impact: v.impact, help: v.help, nodes: v.nodes.map(function (n) {{ \
+             return n.target.join(' '); }}) }}; }}); }});"
+        );
+        let value = self.client.execute(&script, Vec::new()).await?;
+        Ok(serde_json::from_value(value)?)
     }
 
     /// chromedriver's log so far (for failure messages).

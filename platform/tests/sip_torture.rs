@@ -229,9 +229,21 @@ impl UdpPeer {
     async fn bind() -> Self {
         let mut sockets = Vec::new();
         for port in VIA_PORTS {
-            let socket = UdpSocket::bind((UDP_PEER, port))
-                .await
-                .unwrap_or_else(|e| panic!("binding {UDP_PEER}:{port}: {e}"));
+            // The ports are fixed (the messages name them), and a peer of a test running beside
+            // this one may hold one on 0.0.0.0 for a moment (SIPp's media ports start at 6000):
+            // wait for it rather than fail.
+            let mut tries = 0;
+            let socket = loop {
+                match UdpSocket::bind((UDP_PEER, port)).await {
+                    Ok(socket) => break socket,
+                    Err(e) if tries < 150 => {
+                        tries += 1;
+                        eprintln!("binding {UDP_PEER}:{port}: {e}; trying again");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => panic!("binding {UDP_PEER}:{port}: {e}"),
+                }
+            };
             sockets.push(socket);
         }
         Self { sockets }

@@ -58,7 +58,15 @@ fn route_rows() -> impl Strategy<Value = Vec<RouteInput>> {
             text,
         )
             .prop_map(
-                |(subject_code, center_number, dnis, whisper_template, fallback_numbers, c, label)| {
+                |(
+                    subject_code,
+                    center_number,
+                    dnis,
+                    whisper_template,
+                    fallback_numbers,
+                    c,
+                    label,
+                )| {
                     let (dnis_range, uui, x_headers, x_header_names, dtmf_ref) = c;
                     RouteInput {
                         subject_code,

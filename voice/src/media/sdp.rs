@@ -262,8 +262,10 @@ impl Session {
             .ok_or_else(|| SdpError::NoCommonCodec {
                 offered: pts.clone(),
             })?;
-        // A payload type mapped both to the codec and to telephone-event (a broken offer) stays
-        // the codec's: RTP receive sorts events first, so it would turn all audio into events.
+        // A payload type mapped both to a G.711 codec and to telephone-event (a broken offer)
+        // stays the codec's, whichever codec is chosen: RTP receive sorts events first, so it
+        // would turn that audio into events, and the answer must not depend on the codec we
+        // prefer (found by the sdp fuzz target: PCMA in use took PCMU's 0 as events).
         let telephone_event_pt = m
             .rtpmaps
             .iter()
@@ -271,7 +273,7 @@ impl Session {
                 name == "telephone-event"
                     && *rate == 8000
                     && pts.contains(pt)
-                    && *pt != codec.payload_type()
+                    && m.static_codec(*pt).is_none()
             })
             .map(|(pt, _, _)| *pt);
         let ip = m
@@ -729,6 +731,20 @@ mod tests {
             answer_offer("v=0\nc=IN IP4 1.1.1.1\nm=audio 0 RTP/AVP 0\n", &LOCAL, None),
             Err(SdpError::AudioRejected)
         );
+    }
+
+    /// PCMU's static 0 also mapped to telephone-event: never events, whichever codec is in use
+    /// (the sdp fuzz target found the re-offer path taking 0 as events while PCMA was in use).
+    #[test]
+    fn a_codec_payload_type_is_never_telephone_event_whatever_codec_is_preferred() {
+        let offer = "v=0\nc=IN IP4 10.0.0.9\nm=audio 7000 RTP/AVP 0 8\n\
+                     a=rtpmap:0 PCMU/8000\na=rtpmap:0 telephone-event/8000\n";
+        assert_eq!(parse_answer(offer).unwrap().telephone_event_pt, None);
+        for current in [None, Some(Codec::Pcmu), Some(Codec::Pcma)] {
+            let (answer, n) = answer_offer(offer, &LOCAL, current).unwrap();
+            assert_eq!(n.telephone_event_pt, None, "{current:?}");
+            assert!(!answer.contains("telephone-event"), "{current:?}: {answer}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(crate::web::router())
         .merge(crate::admin::router())
+        .merge(crate::console::router(&state.config().console))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,

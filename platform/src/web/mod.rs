@@ -13,7 +13,7 @@
 mod availability;
 mod connect;
 mod form;
-mod html;
+pub(crate) mod html;
 mod number;
 mod request;
 mod speak;

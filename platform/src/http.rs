@@ -32,6 +32,19 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The value of the request's cookie `name` (RFC 6265 §5.4: `name=value` pairs split by
+/// `;`, in any `Cookie` header), as sent; callers check its shape.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }

@@ -376,3 +376,67 @@ async fn behind_https_the_session_cookie_is_secure() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ip_that_sprays_logins_is_locked_for_every_login() -> anyhow::Result<()> {
+    // Three failures from one IP, each for a different login, lock the IP for 60 s.
+    let cb = start("[console]\nmax_failures_per_ip = 3\nlockout_secs = 60\n").await?;
+    create_agent(
+        &cb,
+        json!({"login": "dee", "display_name": "Dee", "password": PASSWORD}),
+    )
+    .await?;
+    let browser = client()?;
+    for login in ["x1", "x2"] {
+        assert_eq!(
+            sign_in(&cb, &browser, "acme", login, WRONG).await?.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, _, _, body) = sign_in(&cb, &browser, "acme", "x3", WRONG).await?;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains("Wait 1 minute,"), "{body}");
+    // dee never failed, but her sign-in comes from the locked IP (the test's 127.0.0.1).
+    let (status, _, _, _) = sign_in(&cb, &browser, "acme", "dee", PASSWORD).await?;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_reset_ends_the_open_session() -> anyhow::Result<()> {
+    let cb = start("").await?;
+    let id = create_agent(
+        &cb,
+        json!({"login": "eli", "display_name": "Eli", "password": PASSWORD}),
+    )
+    .await?;
+    let browser = client()?;
+    assert_eq!(
+        sign_in(&cb, &browser, "acme", "eli", PASSWORD).await?.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        browser.get(cb.url("/console")).send().await?.status(),
+        StatusCode::OK
+    );
+    let reset = client()?
+        .post(cb.url(&format!("/admin/v1/subscribers/acme/agents/{id}/password")))
+        .bearer_auth(&cb.operator_key)
+        .json(&json!({"password": "eli-new-Secret-5"}))
+        .send()
+        .await?;
+    assert_eq!(reset.status(), StatusCode::OK);
+    let ended = browser.get(cb.url("/console")).send().await?;
+    assert_eq!(ended.headers()[LOCATION], "/console/login?notice=ended");
+    assert_eq!(
+        sign_in(&cb, &browser, "acme", "eli", PASSWORD).await?.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&cb, &browser, "acme", "eli", "eli-new-Secret-5")
+            .await?
+            .0,
+        StatusCode::SEE_OTHER
+    );
+    Ok(())
+}

@@ -477,19 +477,33 @@ fn agent_json(db: &Db, sid: &SubscriberId, pick: u8, body: &[u8]) {
             let Some(update) = round_trip::<AgentUpdate>(body) else {
                 return;
             };
-            let after = db
-                .update_agent(sid, standing.id, &update)
-                .unwrap_or_else(|e| panic!("update: {e}"));
+            let after = match db.update_agent(sid, standing.id, &update) {
+                Ok(after) => after,
+                Err(_) => {
+                    let read = db.get_agent(sid, standing.id);
+                    assert_eq!(
+                        read.ok(),
+                        Some(standing),
+                        "a refused update changed the agent"
+                    );
+                    return;
+                }
+            };
             assert_eq!(
                 after.display_name,
                 update.display_name.unwrap_or(standing.display_name.clone())
             );
             assert_eq!(after.role, update.role.unwrap_or(standing.role));
             assert_eq!(after.active, update.active.unwrap_or(standing.active));
+            assert_eq!(
+                after.has_pin,
+                update.pin.map_or(standing.has_pin, |pin| pin.is_some())
+            );
             let restore = AgentUpdate {
                 display_name: Some(standing.display_name.clone()),
                 role: Some(standing.role),
                 active: Some(standing.active),
+                pin: Some(None),
             };
             let _ = db.update_agent(sid, standing.id, &restore);
         }

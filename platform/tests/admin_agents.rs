@@ -131,7 +131,22 @@ async fn agents_crud_validation_and_tenant_isolation() -> anyhow::Result<()> {
         StatusCode::BAD_REQUEST,
         &["login"],
     );
+    assert_error(
+        &admin
+            .patch(&item, &acme_key, &json!({"pin": "12a"}))
+            .await?,
+        StatusCode::BAD_REQUEST,
+        &["pin"],
+    );
     assert_eq!(admin.get_ok(&item, &acme_key).await?, patched);
+    // The PIN: null removes it, digits set it.
+    let (_, cleared) = admin.patch(&item, &acme_key, &json!({"pin": null})).await?;
+    assert_eq!(cleared["has_pin"], false, "{cleared}");
+    let (_, set) = admin
+        .patch(&item, &acme_key, &json!({"pin": "4711"}))
+        .await?;
+    assert_eq!(set["has_pin"], true, "{set}");
+    let patched = set;
     let (status, reset) = admin
         .post(
             &format!("{item}/password"),

@@ -90,6 +90,22 @@ pub struct AgentUpdate {
     pub role: Option<AgentRole>,
     #[serde(default)]
     pub active: Option<bool>,
+    /// Absent: keep the PIN; `null`: remove it; digits: the new PIN (unique as on create).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pin: Option<Option<SignOnPin>>,
+}
+
+/// A field that is present, even as `null`, is `Some` (so `null` can mean "remove").
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The outcome of checking a login and password.
@@ -244,17 +260,28 @@ impl Db {
         id: AgentId,
         update: &AgentUpdate,
     ) -> DbResult<Agent> {
-        let rows = self.conn().execute(
-            "UPDATE agents SET display_name = COALESCE(?3, display_name), role = COALESCE(?4, role), \
-             active = COALESCE(?5, active) WHERE id = ?1 AND subscriber_id = ?2",
-            params![
-                id.0,
-                sid.as_str(),
-                update.display_name.as_ref().map(|n| n.as_str()),
-                update.role.map(|r| r.to_string()),
-                update.active
-            ],
-        )?;
+        let rows = {
+            let conn = self.conn();
+            let pin = match &update.pin {
+                Some(Some(pin)) => Some(pin_hmac(&pin_key(&conn)?, sid, pin)),
+                _ => None,
+            };
+            conn.execute(
+                "UPDATE agents SET display_name = COALESCE(?3, display_name), role = COALESCE(?4, role), \
+                 active = COALESCE(?5, active), pin_hmac = CASE WHEN ?6 THEN ?7 ELSE pin_hmac END \
+                 WHERE id = ?1 AND subscriber_id = ?2",
+                params![
+                    id.0,
+                    sid.as_str(),
+                    update.display_name.as_ref().map(|n| n.as_str()),
+                    update.role.map(|r| r.to_string()),
+                    update.active,
+                    update.pin.is_some(),
+                    pin
+                ],
+            )
+            .map_err(agent_conflict)?
+        };
         changed(rows, "agent")?;
         self.get_agent(sid, id)
     }
@@ -388,6 +415,28 @@ mod tests {
             db.get_agent(&b, ann.id),
             Err(DbError::NotFound { .. })
         ));
+        // PATCH-style PIN changes: taken is a conflict, null removes, digits set.
+        let bob = db
+            .create_agent(&a, &new_agent("bob", "bob password", None), at(3))
+            .expect("bob");
+        let take: AgentUpdate = serde_json::from_str(r#"{"pin":"2580"}"#).expect("json");
+        assert!(matches!(
+            db.update_agent(&a, bob.id, &take),
+            Err(DbError::Conflict {
+                what: "agent with this PIN"
+            })
+        ));
+        let clear: AgentUpdate = serde_json::from_str(r#"{"pin":null}"#).expect("json");
+        assert!(!db.update_agent(&a, ann.id, &clear).expect("clear").has_pin);
+        assert!(db.update_agent(&a, bob.id, &take).expect("take").has_pin);
+        let keep: AgentUpdate = serde_json::from_str(r#"{"role":"supervisor"}"#).expect("json");
+        assert!(db.update_agent(&a, bob.id, &keep).expect("keep").has_pin);
+        assert_eq!(
+            db.find_agent_by_pin(&a, &"2580".parse().expect("pin"))
+                .expect("by pin")
+                .id,
+            bob.id
+        );
     }
 
     #[test]

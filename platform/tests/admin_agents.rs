@@ -146,7 +146,6 @@ async fn agents_crud_validation_and_tenant_isolation() -> anyhow::Result<()> {
         .patch(&item, &acme_key, &json!({"pin": "4711"}))
         .await?;
     assert_eq!(set["has_pin"], true, "{set}");
-    let patched = set;
     let (status, reset) = admin
         .post(
             &format!("{item}/password"),
@@ -155,6 +154,10 @@ async fn agents_crud_validation_and_tenant_isolation() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_eq!(
+        reset, set,
+        "a password reset changes nothing an answer shows"
+    );
     assert_error(
         &admin
             .post(

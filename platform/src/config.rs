@@ -40,6 +40,7 @@ pub struct Config {
     pub log: LogConfig,
     pub web: WebConfig,
     pub dialing: DialingConfig,
+    pub console: crate::console::ConsoleConfig,
 }
 
 /// Platform-wide dialing rules that apply whatever a subscriber's policy allows.
@@ -319,6 +320,7 @@ impl Config {
                 message: "must be at least 1".to_owned(),
             });
         }
+        self.console.validate()?;
         if self.web.form_ttl_secs < 60 {
             return Err(ConfigError::Invalid {
                 key: "web.form_ttl_secs",

@@ -17,11 +17,12 @@ use pagepush::{Hub, HubConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use subscriber_db::{
-    Db, ImportMode, NewSubscriber, Policy, Route, RouteInput, SiteInput, SubscriberId,
-    SubscriberUpdate, Window,
+    Agent, AgentLogin, AgentRole, AgentUpdate, Db, ImportMode, LoginCheck, NewAgent, NewSubscriber,
+    Policy, Route, RouteInput, SiteInput, SubscriberId, SubscriberUpdate, Window,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::agents::PasswordBody;
 use crate::admin::{extract, route_file};
 use crate::config::Config;
 use crate::link::{self, SignedFields};
@@ -343,8 +344,8 @@ fn sid() -> SubscriberId {
 }
 
 /// An admin API JSON body; the first byte picks the endpoint's body type (policy, route,
-/// site, new subscriber, subscriber update), read with the API's own `parse_json`, then
-/// stored as the handler stores it.
+/// site, new subscriber, subscriber update, new agent, agent update, agent password), read
+/// with the API's own `parse_json`, then stored as the handler stores it.
 ///
 /// Properties: a body that parses prints to JSON that parses to the same value; what the
 /// database accepts reads back as stored; what it refuses leaves the stored value unchanged.
@@ -354,7 +355,7 @@ pub fn admin_json(data: &[u8]) {
     };
     let db = db();
     let sid = sid();
-    match pick % 5 {
+    match pick % 8 {
         0 => {
             let Some(policy) = round_trip::<Policy>(body) else {
                 return;
@@ -410,6 +411,7 @@ pub fn admin_json(data: &[u8]) {
         3 => {
             let _ = round_trip::<NewSubscriber>(body);
         }
+        5..=7 => agent_json(db, &sid, pick % 8, body),
         _ => {
             if let Some(update) = round_trip::<SubscriberUpdate>(body) {
                 let before = db
@@ -432,6 +434,126 @@ pub fn admin_json(data: &[u8]) {
             }
         }
     }
+}
+
+/// `admin_json`'s agent bodies. A created agent reads back as sent and signs in with its
+/// password; an update or reset of the standing agent shows in it; a refused body changes
+/// nothing.
+fn agent_json(db: &Db, sid: &SubscriberId, pick: u8, body: &[u8]) {
+    let standing = standing_agent(db, sid);
+    let list = || {
+        db.list_agents(sid)
+            .unwrap_or_else(|e| panic!("agents: {e}"))
+    };
+    match pick {
+        5 => {
+            let Some(new) = round_trip::<NewAgent>(body) else {
+                return;
+            };
+            let before = list();
+            match db.create_agent(sid, &new, Utc::now()) {
+                Ok(agent) => {
+                    let read = db
+                        .get_agent(sid, agent.id)
+                        .unwrap_or_else(|e| panic!("created agent: {e}"));
+                    assert_eq!(read, agent, "the agent reads back as created");
+                    assert_eq!(
+                        (&agent.login, &agent.display_name, agent.role, agent.active),
+                        (&new.login, &new.display_name, new.role, new.active)
+                    );
+                    assert_eq!(agent.has_pin, new.pin.is_some());
+                    let check = db
+                        .check_agent_login(sid, &new.login, &new.password)
+                        .unwrap_or_else(|e| panic!("login: {e}"));
+                    let expected = if new.active { "accepted" } else { "disabled" };
+                    let got = match check {
+                        LoginCheck::Accepted(_) => "accepted",
+                        LoginCheck::Disabled => "disabled",
+                        LoginCheck::Refused => "refused",
+                    };
+                    assert_eq!(got, expected, "the agent signs in with its own password");
+                    db.delete_agent(sid, agent.id)
+                        .unwrap_or_else(|e| panic!("delete: {e}"));
+                }
+                Err(_) => assert_eq!(list(), before, "a refused agent changed the list"),
+            }
+        }
+        6 => {
+            let Some(update) = round_trip::<AgentUpdate>(body) else {
+                return;
+            };
+            let after = match db.update_agent(sid, standing.id, &update) {
+                Ok(after) => after,
+                Err(_) => {
+                    let read = db.get_agent(sid, standing.id);
+                    assert_eq!(
+                        read.ok(),
+                        Some(standing),
+                        "a refused update changed the agent"
+                    );
+                    return;
+                }
+            };
+            assert_eq!(
+                after.display_name,
+                update.display_name.unwrap_or(standing.display_name.clone())
+            );
+            assert_eq!(after.role, update.role.unwrap_or(standing.role));
+            assert_eq!(after.active, update.active.unwrap_or(standing.active));
+            assert_eq!(
+                after.has_pin,
+                update.pin.map_or(standing.has_pin, |pin| pin.is_some())
+            );
+            let restore = AgentUpdate {
+                display_name: Some(standing.display_name.clone()),
+                role: Some(standing.role),
+                active: Some(standing.active),
+                pin: Some(None),
+            };
+            let _ = db.update_agent(sid, standing.id, &restore);
+        }
+        _ => {
+            let Some(reset) = round_trip::<PasswordBody>(body) else {
+                return;
+            };
+            db.set_agent_password(sid, standing.id, &reset.password)
+                .unwrap_or_else(|e| panic!("reset: {e}"));
+            let check = db
+                .check_agent_login(sid, &standing.login, &reset.password)
+                .unwrap_or_else(|e| panic!("login: {e}"));
+            assert!(
+                matches!(check, LoginCheck::Accepted(_)),
+                "the new password signs in"
+            );
+        }
+    }
+}
+
+/// The one agent every agent input may update, created on first use.
+fn standing_agent(db: &Db, sid: &SubscriberId) -> Agent {
+    let login: AgentLogin = "standing".parse().unwrap_or_else(|e| panic!("{e}"));
+    if let Some(agent) = db
+        .list_agents(sid)
+        .unwrap_or_else(|e| panic!("agents: {e}"))
+        .into_iter()
+        .find(|a| a.login == login)
+    {
+        return agent;
+    }
+    let new = NewAgent {
+        login,
+        display_name: "Standing Agent"
+            .try_into()
+            .unwrap_or_else(|e| panic!("{e}")),
+        password: "standing-password"
+            .try_into()
+            .unwrap_or_else(|e| panic!("{e}")),
+        pin: None,
+        role: AgentRole::Agent,
+        active: true,
+    };
+    db.create_agent(sid, &new, Utc::now())
+        .unwrap_or_else(|e| panic!("standing agent: {e}"))
 }
 
 /// Parses `body` as the admin API does; a value that parses must print and parse to itself.

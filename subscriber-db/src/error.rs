@@ -60,6 +60,9 @@ pub enum DbError {
         what: &'static str,
         source: serde_json::Error,
     },
+    /// argon2 refused to hash: only its own parameter limits can cause this, never the input.
+    #[error("the password could not be hashed; try again, and report it if it persists")]
+    PasswordHash,
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

@@ -7,6 +7,7 @@
 //! [`Db`] is `Send + Sync` (one connection behind a mutex). Functions that need "now" take it
 //! as a parameter.
 
+mod agents;
 mod calls;
 mod db;
 mod dialogs;
@@ -23,6 +24,7 @@ mod subscribers;
 /// The product words, re-exported so callers of this crate need only one import path.
 pub use words as types;
 
+pub use agents::{Agent, AgentId, AgentUpdate, LoginCheck, NewAgent};
 pub use calls::{Call, CallEnd, CallEvent, CallFilter, LegCdr, MAX_CALLS_PER_PAGE, NewCall};
 pub use db::Db;
 pub use dialogs::{EndedDial, InterruptedCall, LegDialog, OpenDial};

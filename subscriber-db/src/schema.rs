@@ -180,4 +180,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE subscribers ADD COLUMN promo_html TEXT;
     ALTER TABLE routes ADD COLUMN label TEXT;
     "#,
+    // 7 (agent desk, issue 12): agents of a subscriber. `password_hash` is an argon2id PHC
+    // string; `pin_hmac` is HMAC-SHA256(local_secrets 'agent_pin_key', subscriber ‖ 0 ‖ PIN), so
+    // the PIN is never stored and its uniqueness within the subscriber is still one UNIQUE
+    // index (NULLs, agents without a PIN, do not collide). `credential_version` goes up on
+    // every password reset so console sessions opened with the old password end.
+    r#"
+    CREATE TABLE local_secrets (
+        name  TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO local_secrets (name, value) VALUES ('agent_pin_key', randomblob(32));
+
+    CREATE TABLE agents (
+        id                 INTEGER PRIMARY KEY,
+        subscriber_id      TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        login              TEXT NOT NULL,
+        display_name       TEXT NOT NULL,
+        password_hash      TEXT NOT NULL,
+        pin_hmac           BLOB,
+        role               TEXT NOT NULL CHECK (role IN ('agent', 'supervisor')),
+        active             INTEGER NOT NULL CHECK (active IN (0, 1)),
+        credential_version INTEGER NOT NULL DEFAULT 0,
+        created_at         INTEGER NOT NULL,
+        UNIQUE (subscriber_id, login),
+        UNIQUE (subscriber_id, pin_hmac)
+    ) STRICT;
+    "#,
 ];

@@ -3,6 +3,7 @@
 //! subscriber's answer 404, operator-only actions 403). One file per resource; every database
 //! call goes through `AppState::with_db`.
 
+pub(crate) mod agents;
 pub(crate) mod auth;
 mod calls;
 pub(crate) mod error;
@@ -31,7 +32,8 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(pages::router())
         .merge(policy::router())
         .merge(calls::router())
-        .merge(push::router());
+        .merge(push::router())
+        .merge(agents::router());
     Router::new().nest("/admin/v1", v1)
 }
 

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use subscriber_db::{
-    AccentColor, Db, DbError, E164, ImportMode, LogoUrl, NewSubscriber, Origin, PageContent,
-    Policy, PromoHtml, SiteInput, SubjectCode, SubscriberId, SubscriberName, SubscriberUpdate,
-    WhisperCode,
+    AccentColor, AgentId, AgentLogin, AgentName, AgentPassword, AgentRole, AgentUpdate, Db,
+    DbError, E164, ImportMode, LogoUrl, NewAgent, NewSubscriber, Origin, PageContent, Policy,
+    PromoHtml, SiteInput, SubjectCode, SubscriberId, SubscriberName, SubscriberUpdate, WhisperCode,
 };
 
 use crate::admin::pages::PageBody;
@@ -50,6 +50,9 @@ pub enum AdminCommand {
     Policy(PolicyCommand),
     /// Prints a signed speak-to-agent link for a site and subject code.
     Link(LinkArgs),
+    /// Agents who sign in to the agent desk.
+    #[command(subcommand)]
+    Agent(AgentCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -360,6 +363,7 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Link(args) => {
             println!("{}", signed_link(config, &db, &args, now.timestamp())?);
         }
+        AdminCommand::Agent(command) => agent(&db, command, now)?,
     }
     Ok(())
 }
@@ -503,4 +507,127 @@ fn explain(error: DbError, sid: &SubscriberId) -> anyhow::Error {
         }
         other => other.into(),
     }
+}
+
+// ---- agents (issue 12) ----
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Creates an agent. The password is read from standard input with `--password-stdin`,
+    /// else generated and printed once; never an argument (shell history, `ps`).
+    Create {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        /// Unique within the subscriber: lowercase letters, digits, '.', '_', '-', '@'.
+        #[arg(long)]
+        login: AgentLogin,
+        /// Name shown on the console, e.g. "Ann Lee".
+        #[arg(long)]
+        name: AgentName,
+        #[arg(long, default_value = "agent")]
+        role: AgentRole,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists the agents: id, login, role, active or disabled, whether a PIN is set, name.
+    List {
+        #[arg(long)]
+        subscriber: SubscriberId,
+    },
+    /// Disables an agent: they can no longer sign in, and their console sessions end.
+    Disable {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        #[arg(long)]
+        id: i64,
+    },
+    /// Sets a new password (from `--password-stdin`, else generated and printed once).
+    ResetPassword {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn agent(db: &Db, command: AgentCommand, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    match command {
+        AgentCommand::Create {
+            subscriber,
+            login,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let (password, generated) = agent_password(password_stdin)?;
+            let new = NewAgent {
+                login,
+                display_name: name,
+                password,
+                pin: None,
+                role,
+                active: true,
+            };
+            let agent = db
+                .create_agent(&subscriber, &new, now)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("agent id: {}", agent.id);
+            if generated {
+                println!("password: {}", new.password.expose());
+            }
+        }
+        AgentCommand::List { subscriber } => {
+            db.get_subscriber(&subscriber)
+                .map_err(|e| explain(e, &subscriber))?;
+            for a in db.list_agents(&subscriber)? {
+                let active = if a.active { "active" } else { "disabled" };
+                let pin = if a.has_pin { "pin" } else { "no pin" };
+                println!(
+                    "{}\t{}\t{}\t{active}\t{pin}\t{}",
+                    a.id, a.login, a.role, a.display_name
+                );
+            }
+        }
+        AgentCommand::Disable { subscriber, id } => {
+            let off = AgentUpdate {
+                active: Some(false),
+                ..AgentUpdate::default()
+            };
+            db.update_agent(&subscriber, AgentId(id), &off)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("agent {id} disabled");
+        }
+        AgentCommand::ResetPassword {
+            subscriber,
+            id,
+            password_stdin,
+        } => {
+            let (password, generated) = agent_password(password_stdin)?;
+            db.set_agent_password(&subscriber, AgentId(id), &password)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("agent {id} password reset");
+            if generated {
+                println!("password: {}", password.expose());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The password from stdin's first line, or a generated one (`true`: print it once).
+fn agent_password(from_stdin: bool) -> anyhow::Result<(AgentPassword, bool)> {
+    if !from_stdin {
+        return Ok((AgentPassword::generate(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let line = line.trim_end_matches(['\r', '\n']);
+    let password =
+        AgentPassword::try_from(line).map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))?;
+    Ok((password, false))
 }

@@ -9,7 +9,6 @@
 //! a form shown before a restart is refused with a sentence asking to reload it.
 
 use axum::http::HeaderMap;
-use axum::http::header::COOKIE;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -149,14 +148,7 @@ pub(crate) fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> String
 
 /// This browser's form cookie, if it sent a well-formed one.
 pub(crate) fn read_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.to_owned())
+    crate::http::cookie(headers, COOKIE_NAME)
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
@@ -165,6 +157,7 @@ pub(crate) fn read_cookie(headers: &HeaderMap) -> Option<String> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use axum::http::header::COOKIE;
 
     fn ctx() -> FormContext {
         FormContext {

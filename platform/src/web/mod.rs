@@ -14,11 +14,11 @@
 //!   `GET /sessions/{id}/again` a new Welcome form once the call ended
 
 mod availability;
-mod brand;
+pub(crate) mod brand;
 mod connect;
 mod ended;
 mod form;
-mod html;
+pub(crate) mod html;
 mod number;
 mod request;
 mod session;

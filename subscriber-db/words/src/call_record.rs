@@ -54,6 +54,9 @@ macro_rules! word_enum {
     };
 }
 
+// Other word modules (agent roles) declare their enums the same way.
+pub(crate) use word_enum;
+
 /// A stored or requested word that names no value of its type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{got:?} is not a known {what}")]

@@ -44,6 +44,15 @@ pub enum ValidationError {
     DtmfKeys(String),
     #[error("sign-on pin must be 2 to 8 digits, got {0:?}")]
     SignOnPin(String),
+    #[error(
+        "login must be 1 to 64 lowercase letters, digits, '.', '_', '-' or '@', starting with a letter or digit, got {0:?}"
+    )]
+    AgentLogin(String),
+    /// Never carries the password itself: an error message may be logged.
+    #[error(
+        "password must be {min} to {max} characters with no control characters; choose a longer one or let the CLI generate one"
+    )]
+    AgentPassword { min: usize, max: usize },
     #[error("time zone must be an IANA name like \"Europe/Paris\" or \"UTC\", got {0:?}")]
     TimeZone(String),
     #[error(

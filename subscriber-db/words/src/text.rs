@@ -116,6 +116,12 @@ bounded_text!(
     Limits { field: "title", allow_empty: false, max: 200, bytes: false, multi_line: false }
 );
 
+bounded_text!(
+    /// An agent's name as the console and supervisors show it: 1 to 100 characters on one line.
+    AgentName,
+    Limits { field: "display_name", allow_empty: false, max: 100, bytes: false, multi_line: false }
+);
+
 /// Largest stored page body: 256 KiB.
 pub const PAGE_HTML_MAX_BYTES: usize = 256 * 1024;
 

@@ -93,19 +93,10 @@ pub struct AgentUpdate {
     /// Absent: keep the PIN; `null`: remove it; digits: the new PIN (unique as on create).
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "crate::subscribers::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub pin: Option<Option<SignOnPin>>,
-}
-
-/// A field that is present, even as `null`, is `Some` (so `null` can mean "remove").
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 /// The outcome of checking a login and password.

@@ -71,7 +71,7 @@ pub struct SubscriberUpdate {
 
 /// A field that is present, `null` included: `Some(None)` for `null`, `Some(Some(v))` for a
 /// value; a field left out stays `None` through `#[serde(default)]`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

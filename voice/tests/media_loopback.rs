@@ -574,6 +574,111 @@ async fn hostile_packets_are_dropped_and_counted_and_digits_from_info_arrive() {
     h.stopped().await;
 }
 
+/// Found in CI: a SIPp phone of an earlier call still streaming to a port the engine had
+/// handed out again took the new leg (the first packet latched), so the agent's sign-on `#`
+/// from the real far end was dropped. The far end's SDP address always wins, even over a
+/// source already learned; a source the SDP does not name (NAT) is learned only after four
+/// packets of one SSRC in sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_stream_cannot_take_a_leg_and_a_peer_behind_nat_is_learned() {
+    let engine = engine(41160, 41179);
+    let peer = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let stray = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let (peer_heard, peer_capture) = capture(peer.clone());
+    let mut leg = engine.allocate().await.unwrap();
+    leg.sdp_offer(4, 1);
+    leg.apply_answer(&peer_sdp(
+        peer.local_addr().unwrap().port(),
+        "0 101",
+        "sendrecv",
+    ))
+    .unwrap();
+    let to = SocketAddr::new(LOCALHOST, leg.local_port());
+    let (tx, mut events) = mpsc::channel(16);
+    let h = leg.start(tx);
+    // The stray stream: 10 packets in sequence, one SSRC, before the far end sends anything.
+    // The first 3 are on probation (dropped), then the stray is taken for a far end behind NAT.
+    for seq in 0..10u16 {
+        stray
+            .send_to(&rtp(0, 0x5757, seq, u32::from(seq) * 160, &[0xFF; 160]), to)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.stats();
+    assert_eq!((s.received, s.wrong_source), (7, 3), "{s:?}");
+    // The far end, from the address its SDP names: a `#` (event 11, end bit, 3 times). It
+    // takes the leg back at its first packet.
+    for seq in 300..303u16 {
+        peer.send_to(&rtp(101, 0xF00D, seq, 8000, &[11, 0x80, 0, 160]), to)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(2)).await,
+        Some(MediaEvent::Digit {
+            key: DtmfKey::HASH,
+            source: DigitSource::Rfc4733
+        })
+    );
+    // The stray keeps sending: all 4 dropped, and our RTP goes to the far end.
+    let before = peer_heard.lock().unwrap().len();
+    for seq in 10..14u16 {
+        stray
+            .send_to(&rtp(0, 0x5757, seq, u32::from(seq) * 160, &[0xFF; 160]), to)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = h.stats();
+    assert_eq!((s.received, s.wrong_source), (7 + 3, 3 + 4), "{s:?}");
+    assert!(
+        peer_heard.lock().unwrap().len() >= before + 5,
+        "our RTP goes to the far end again"
+    );
+    h.stop();
+    h.stopped().await;
+    peer_capture.abort();
+
+    // Behind NAT: the SDP names a port nobody sends from; the far end's real source is
+    // learned after four packets in sequence and our RTP then goes there.
+    let natted = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+    let (heard, capturing) = capture(natted.clone());
+    let mut leg = engine.allocate().await.unwrap();
+    leg.sdp_offer(4, 1);
+    leg.apply_answer(&peer_sdp(9, "0 101", "sendrecv")).unwrap(); // 127.0.0.1:9, discard
+    let to = SocketAddr::new(LOCALHOST, leg.local_port());
+    let (tx, _events) = mpsc::channel(16);
+    let h = leg.start(tx);
+    for seq in 0..3u16 {
+        natted
+            .send_to(&rtp(0, 0xABCD, seq, u32::from(seq) * 160, &[0xFF; 160]), to)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        heard.lock().unwrap().len(),
+        0,
+        "not latched after 3 packets"
+    );
+    natted
+        .send_to(&rtp(0, 0xABCD, 3, 480, &[0xFF; 160]), to)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = h.stats();
+    assert_eq!((s.received, s.wrong_source), (1, 3), "{s:?}");
+    assert!(
+        heard.lock().unwrap().len() >= 5,
+        "our RTP reaches the learned source: {} packets",
+        heard.lock().unwrap().len()
+    );
+    h.stop();
+    h.stopped().await;
+    capturing.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ports_come_from_the_range_and_return_when_a_leg_stops() {
     let engine = engine(41100, 41105); // 41100, 41102, 41104

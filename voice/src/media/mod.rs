@@ -70,10 +70,12 @@
 //!   (`MediaHandle::announce`: to this leg alone, the peer's audio held back meanwhile); in-band
 //!   DTMF is detected on each leg and its packets reach the other side as silence
 //!   (`MediaStats::tones_muted`); RFC 4733 events never reach it.
-//! - Symmetric RTP: we send to the SDP address until the first valid RTP packet with a payload
-//!   type we negotiated arrives, then to that packet's source ("latching"). After latching,
-//!   packets from any other source are ignored and counted; an answer or re-offer with a new
-//!   address un-latches.
+//! - Symmetric RTP: we send to the SDP address until we latch to the far end's source. RTP of
+//!   a negotiated type from the SDP address latches at once (and takes the leg back from a
+//!   learned source); from any other address only before latching, after four packets of one
+//!   SSRC in sequence (a far end behind NAT). Packets from any other source are ignored and
+//!   counted (`wrong_source`), so a stray stream on a reused port or an injected one cannot
+//!   take the leg; an answer or re-offer with a new address un-latches.
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -51,6 +51,8 @@ pub(crate) struct Outgoing {
     /// The SDP address until latched, then the source of the far end's RTP.
     pub(crate) remote: SocketAddr,
     pub(crate) latched: bool,
+    /// An unsignalled source on probation before we latch to it (a far end behind NAT).
+    candidate: Option<Candidate>,
     /// The far end wants our RTP (direction and hold address allow it).
     pub(crate) send_allowed: bool,
     /// Our own announcement plays to the far end over a bridge: the peer's relay holds back.
@@ -71,6 +73,7 @@ impl Outgoing {
             sdp_remote: n.remote_rtp,
             remote: n.remote_rtp,
             latched: false,
+            candidate: None,
             send_allowed: false,
             announcing: false,
             event_ts: ts,
@@ -84,6 +87,7 @@ impl Outgoing {
         if n.remote_rtp != self.sdp_remote {
             self.sdp_remote = n.remote_rtp;
             self.latched = false;
+            self.candidate = None;
         }
         if !self.latched {
             self.remote = n.remote_rtp;
@@ -98,6 +102,47 @@ impl Outgoing {
     pub(crate) fn latch(&mut self, source: SocketAddr) {
         self.remote = source;
         self.latched = true;
+        self.candidate = None;
+    }
+
+    /// Whether a packet (already known to be RTP of a negotiated type) from `source` is the
+    /// far end's, latching as it goes. The address the far end's SDP names is always its own
+    /// and is latched to at once, even after an unsignalled source was learned. Any other
+    /// source is taken only before latching and only after [`PROBATION`] packets of one SSRC
+    /// in sequence (a far end behind NAT sends from an address its SDP cannot know). Without
+    /// that, a stray stream that reaches a reused port first, or an attacker's, would take the
+    /// leg: its packets heard, the far end's dropped (RTP bleed).
+    pub(crate) fn admit(&mut self, source: SocketAddr, ssrc: u32, seq: u16) -> bool {
+        if source == self.sdp_remote {
+            if !self.latched || self.remote != source {
+                self.latch(source);
+            }
+            return true;
+        }
+        if self.latched {
+            return source == self.remote;
+        }
+        let seen = match &mut self.candidate {
+            Some(c) if c.source == source && c.ssrc == ssrc && c.next_seq == seq => {
+                c.seen = c.seen.saturating_add(1);
+                c.next_seq = seq.wrapping_add(1);
+                c.seen
+            }
+            other => {
+                *other = Some(Candidate {
+                    source,
+                    ssrc,
+                    next_seq: seq.wrapping_add(1),
+                    seen: 1,
+                });
+                1
+            }
+        };
+        if seen >= PROBATION {
+            self.latch(source);
+            return true;
+        }
+        false
     }
 
     /// Stamps a packet produced by our own 20 ms clock at grid instant `at`. The timestamp
@@ -290,6 +335,19 @@ impl RxTrack {
     }
 }
 
+/// Packets of one SSRC in sequence an unsignalled source sends before a leg latches to it:
+/// 80 ms of audio, as few as a stray or spoofed burst is unlikely to match.
+pub(crate) const PROBATION: u8 = 4;
+
+/// An unsignalled source being learned.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    source: SocketAddr,
+    ssrc: u32,
+    next_seq: u16,
+    seen: u8,
+}
+
 /// Per-leg counters, readable while the leg runs.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -442,6 +500,53 @@ mod tests {
         out.apply(&negotiated("10.0.0.2:4002", Direction::SendRecv));
         assert_eq!(out.remote, "10.0.0.2:4002".parse().unwrap());
         assert!(!out.latched && out.send_allowed);
+    }
+
+    #[test]
+    fn the_signalled_address_wins_and_strangers_need_probation() {
+        let sdp: SocketAddr = "10.0.0.1:4000".parse().unwrap(); // test literal
+        let stray: SocketAddr = "10.0.0.9:5000".parse().unwrap(); // test literal
+        let nat: SocketAddr = "203.0.113.5:31000".parse().unwrap(); // test literal
+        // A stray stream first, then the far end from its SDP address: the far end is taken
+        // at once and the stray dropped from then on.
+        let mut out = Outgoing::new(1, 1, 1, &negotiated("10.0.0.1:4000", Direction::SendRecv));
+        let got: Vec<bool> = [
+            (stray, 7, 10),
+            (stray, 7, 11),
+            (sdp, 3, 500),
+            (stray, 7, 12),
+        ]
+        .into_iter()
+        .map(|(src, ssrc, seq)| out.admit(src, ssrc, seq))
+        .collect();
+        assert_eq!(got, [false, false, true, false]);
+        assert_eq!((out.remote, out.latched), (sdp, true));
+
+        // Behind NAT: four in sequence latch; a gap or another SSRC restarts the count.
+        let mut out = Outgoing::new(1, 1, 1, &negotiated("10.0.0.1:4000", Direction::SendRecv));
+        let got: Vec<bool> = [
+            (nat, 5, 1),
+            (nat, 5, 2),
+            (nat, 5, 4), // gap: starts again at 1
+            (nat, 6, 5), // another SSRC: starts again
+            (nat, 6, 6),
+            (nat, 6, 7),
+            (nat, 6, 8), // fourth in sequence: latched
+            (stray, 9, 1),
+            (nat, 6, 9),
+        ]
+        .into_iter()
+        .map(|(src, ssrc, seq)| out.admit(src, ssrc, seq))
+        .collect();
+        assert_eq!(
+            got,
+            [false, false, false, false, false, false, true, false, true]
+        );
+        assert_eq!(out.remote, nat);
+        // The signalled address still takes the leg back.
+        assert!(out.admit(sdp, 3, 1));
+        assert_eq!(out.remote, sdp);
+        assert!(!out.admit(nat, 6, 10));
     }
 
     #[test]

@@ -366,19 +366,14 @@ impl LegTask {
             Ok(inbound) => inbound,
             Err(_) => return Counters::bump(&counters.malformed),
         };
-        {
-            let mut out = self.ep.out();
-            if !out.latched {
-                out.latch(source);
-            } else if out.remote != source {
-                return Counters::bump(&counters.wrong_source);
-            }
-        }
-        Counters::bump(&counters.received);
         let (ssrc, seq) = match inbound {
             Inbound::Audio { ssrc, seq, .. } | Inbound::Event { ssrc, seq, .. } => (ssrc, seq),
             Inbound::Unexpected => (0, 0),
         };
+        if !self.ep.out().admit(source, ssrc, seq) {
+            return Counters::bump(&counters.wrong_source);
+        }
+        Counters::bump(&counters.received);
         let (new_ssrc, lost) = self.rx_track.on_packet(ssrc, seq);
         if new_ssrc {
             Counters::bump(&counters.ssrc_changes);

@@ -14,6 +14,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod link;
+pub mod queue;
 pub mod runtime;
 pub mod telemetry;
 

@@ -8,6 +8,7 @@
 //! as a parameter.
 
 mod agents;
+mod callbacks;
 mod calls;
 mod db;
 mod dialogs;
@@ -25,6 +26,7 @@ mod subscribers;
 pub use words as types;
 
 pub use agents::{Agent, AgentId, AgentUpdate, LoginCheck, NewAgent};
+pub use callbacks::{AttemptOutcome, Callback, CallbackId, NewCallback, SettledCallbacks};
 pub use calls::{Call, CallEnd, CallEvent, CallFilter, LegCdr, MAX_CALLS_PER_PAGE, NewCall};
 pub use db::Db;
 pub use dialogs::{EndedDial, InterruptedCall, LegDialog, OpenDial};

@@ -207,4 +207,38 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (subscriber_id, pin_hmac)
     ) STRICT;
     "#,
+    // 8 (callback queue, issue 13): every callback request, committed before the visitor sees
+    // its confirmation. `page_session` is the visitor's queue page (its link and push
+    // channel); each attempt's call has its own record, the latest in `call_id`. A request in
+    // `dialing` that a dead process left is settled at start by whether that call dialed
+    // anyone (`call_legs`): no leg → waiting again, a leg → never dialed twice.
+    // `wanted_at` is when the visitor wanted the call (booked, or the slot's start): the real
+    // wait runs from it to `first_dialed_at`; `due_at` moves with each retry.
+    // `form_digest` makes one Welcome form book at most one request.
+    r#"
+    CREATE TABLE callback_requests (
+        id                INTEGER PRIMARY KEY,
+        subscriber_id     TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        subject_code      TEXT NOT NULL,
+        user_number       TEXT NOT NULL,
+        page_session      TEXT NOT NULL UNIQUE,
+        kind              TEXT NOT NULL CHECK (kind IN ('queued', 'scheduled')),
+        priority          INTEGER NOT NULL DEFAULT 0,
+        state             TEXT NOT NULL
+                          CHECK (state IN ('waiting', 'dialing', 'done', 'cancelled', 'failed')),
+        queued_at         INTEGER NOT NULL,
+        wanted_at         INTEGER NOT NULL,
+        due_at            INTEGER NOT NULL,
+        slot_end          INTEGER,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        predicted_wait_ms INTEGER,
+        first_dialed_at   INTEGER,
+        call_id           TEXT REFERENCES calls(id) ON DELETE SET NULL,
+        closed_at         INTEGER,
+        form_digest       BLOB UNIQUE
+    ) STRICT;
+    CREATE INDEX callback_queue ON callback_requests
+        (subscriber_id, subject_code, priority DESC, due_at, id) WHERE state = 'waiting';
+    CREATE INDEX callback_dialing ON callback_requests (state) WHERE state = 'dialing';
+    "#,
 ];

@@ -12,6 +12,7 @@
 mod agent;
 mod call_record;
 mod call_setup;
+mod callback;
 mod dtmf;
 mod error;
 mod hours;
@@ -27,6 +28,7 @@ pub use call_record::{
     LegState, PushSource, SignOnWord, SipTransport, TimelineEvent, UnknownWord, Word,
 };
 pub use call_setup::{CallOrder, SignOnMode};
+pub use callback::{CallbackKind, CallbackState};
 pub use dtmf::{DtmfKey, NotADtmfKey};
 pub use error::{ValidationError, shown};
 pub use hours::{TimeRange, WeeklyHours};

@@ -1,0 +1,648 @@
+//! The callback queue (issue 13): every request a visitor books when the center is full or
+//! closed, durable from the moment it is accepted. One FIFO per route (subscriber and
+//! subject code), higher priority first; a scheduled request joins its route's queue when
+//! its slot opens; a retry when its next attempt is due.
+//!
+//! The scheduler takes the head with [`Db::claim_next_callback`] (waiting → dialing, one
+//! transaction), makes the attempt's call record and links it with
+//! [`Db::link_callback_call`], and settles the attempt with [`Db::callback_attempt_ended`].
+//! A process that dies leaves some requests in `dialing`: [`Db::settle_interrupted_callbacks`]
+//! at the next start puts each back in the queue unless its call had dialed a leg, so a
+//! request is never lost and never dialed twice.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, col, millis, opt_time_col, require_subscriber, time_col};
+use crate::error::{DbError, DbResult};
+use crate::types::{CallbackKind, CallbackState, E164, SessionId, SubjectCode, SubscriberId, Word};
+
+/// A callback request's database id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallbackId(pub i64);
+
+impl fmt::Display for CallbackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the web front books.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCallback {
+    pub subject_code: SubjectCode,
+    pub user_number: E164,
+    /// The visitor's queue page (its link and push channel).
+    pub page_session: SessionId,
+    pub kind: CallbackKind,
+    /// Higher is served first; 0 normally.
+    pub priority: i32,
+    /// When it may be dialed: now for a queued request, the slot's start for a scheduled one.
+    pub due_at: DateTime<Utc>,
+    pub slot_end: Option<DateTime<Utc>>,
+    /// The wait estimate the visitor was shown when it was booked, in ms.
+    pub predicted_wait_ms: Option<u64>,
+    /// The digest of the Welcome form's token: one form books at most one request.
+    pub form_digest: Option<[u8; 32]>,
+}
+
+/// A stored callback request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Callback {
+    pub id: CallbackId,
+    pub subscriber_id: SubscriberId,
+    pub subject_code: SubjectCode,
+    pub user_number: E164,
+    pub page_session: SessionId,
+    pub kind: CallbackKind,
+    pub priority: i32,
+    pub state: CallbackState,
+    pub queued_at: DateTime<Utc>,
+    /// When the visitor wanted the call: when it was booked, or its slot's start.
+    pub wanted_at: DateTime<Utc>,
+    /// When it may next be dialed (moves with each retry).
+    pub due_at: DateTime<Utc>,
+    pub slot_end: Option<DateTime<Utc>>,
+    pub attempts: u32,
+    pub predicted_wait_ms: Option<u64>,
+    /// When the first attempt was dialed: the request's real wait ends here.
+    pub first_dialed_at: Option<DateTime<Utc>>,
+    /// The latest attempt's call record.
+    pub call_id: Option<SessionId>,
+    /// When it was done, cancelled or failed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl Callback {
+    /// The real wait: from when the visitor wanted the call to its first dial.
+    pub fn waited_ms(&self) -> Option<u64> {
+        let ms = (self.first_dialed_at? - self.wanted_at).num_milliseconds();
+        Some(u64::try_from(ms).unwrap_or(0))
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The visitor answered (and consented): the request is done.
+    Reached,
+    /// Not answered, busy or no consent: try again at this time.
+    RetryAt(DateTime<Utc>),
+    /// Not answered and no attempt left.
+    GaveUp,
+}
+
+/// What the restart did with the requests a dead process left in `dialing`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettledCallbacks {
+    /// Put back in the queue: their attempt had dialed nobody.
+    pub requeued: usize,
+    /// Closed as failed: their attempt had dialed, so they are not dialed again.
+    pub closed: usize,
+}
+
+const COLUMNS: &str = "id, subscriber_id, subject_code, user_number, page_session, kind, priority,
+     state, queued_at, due_at, slot_end, attempts, predicted_wait_ms, first_dialed_at, call_id,
+     closed_at, wanted_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Callback> {
+    let attempts: i64 = row.get(11)?;
+    let predicted: Option<i64> = row.get(12)?;
+    let call_id: Option<String> = row.get(14)?;
+    let call_id = call_id
+        .map(|id| {
+            id.parse().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    14,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(Callback {
+        id: CallbackId(row.get(0)?),
+        subscriber_id: col(row, 1)?,
+        subject_code: col(row, 2)?,
+        user_number: col(row, 3)?,
+        page_session: col(row, 4)?,
+        kind: col(row, 5)?,
+        priority: row.get(6)?,
+        state: col(row, 7)?,
+        queued_at: time_col(row, 8)?,
+        due_at: time_col(row, 9)?,
+        slot_end: opt_time_col(row, 10)?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        predicted_wait_ms: predicted.and_then(|p| u64::try_from(p).ok()),
+        first_dialed_at: opt_time_col(row, 13)?,
+        call_id,
+        closed_at: opt_time_col(row, 15)?,
+        wanted_at: time_col(row, 16)?,
+    })
+}
+
+fn get(conn: &rusqlite::Connection, sid: &SubscriberId, id: CallbackId) -> DbResult<Callback> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM callback_requests WHERE id = ?1 AND subscriber_id = ?2"),
+        params![id.0, sid.as_str()],
+        from_row,
+    )
+    .optional()?
+    .ok_or(DbError::NotFound {
+        what: "callback request",
+    })
+}
+
+impl Db {
+    /// Books a request; it is committed when this returns. A second request from the same
+    /// Welcome form, or for the same page session, is a `Conflict` and stores nothing.
+    pub fn enqueue_callback(
+        &self,
+        sid: &SubscriberId,
+        new: &NewCallback,
+        now: DateTime<Utc>,
+    ) -> DbResult<Callback> {
+        let conn = self.conn();
+        require_subscriber(&conn, sid)?;
+        let predicted = new
+            .predicted_wait_ms
+            .map(|p| i64::try_from(p).unwrap_or(i64::MAX));
+        let id: i64 = conn
+            .query_row(
+                "INSERT INTO callback_requests (subscriber_id, subject_code, user_number,
+                     page_session, kind, priority, state, queued_at, due_at, slot_end,
+                     predicted_wait_ms, form_digest, wanted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7, ?8, ?9, ?10, ?11, ?8)
+                 RETURNING id",
+                params![
+                    sid.as_str(),
+                    new.subject_code.as_str(),
+                    new.user_number.as_str(),
+                    new.page_session.as_str(),
+                    new.kind.word(),
+                    new.priority,
+                    millis(now),
+                    millis(new.due_at),
+                    new.slot_end.map(millis),
+                    predicted,
+                    new.form_digest.as_ref().map(|d| d.as_slice()),
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| DbError::conflict_or(e, "callback request for this form"))?;
+        get(&conn, sid, CallbackId(id))
+    }
+
+    pub fn get_callback(&self, sid: &SubscriberId, id: CallbackId) -> DbResult<Callback> {
+        get(&self.conn(), sid, id)
+    }
+
+    /// The request behind a visitor's queue page (the page session is the visitor's
+    /// capability; it names one request of one subscriber).
+    pub fn callback_by_page(&self, page: &SessionId) -> DbResult<Callback> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM callback_requests WHERE page_session = ?1"),
+                [page.as_str()],
+                from_row,
+            )
+            .optional()?
+            .ok_or(DbError::NotFound {
+                what: "callback request",
+            })
+    }
+
+    /// The route's queue as the scheduler serves it: waiting requests that are due by `now`,
+    /// higher priority first, then oldest due first.
+    pub fn callback_queue(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<Callback>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM callback_requests
+             WHERE subscriber_id = ?1 AND subject_code = ?2 AND state = 'waiting' AND due_at <= ?3
+             ORDER BY priority DESC, due_at, id"
+        ))?;
+        let rows = statement.query_map(
+            params![sid.as_str(), subject.as_str(), millis(now)],
+            from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Takes the head of the route's queue for an attempt: it is `dialing`, its attempts
+    /// counted, in one transaction, so two schedulers never take the same request. `None`
+    /// when nothing is due.
+    pub fn claim_next_callback(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Callback>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let head: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM callback_requests
+                 WHERE subscriber_id = ?1 AND subject_code = ?2 AND state = 'waiting'
+                   AND due_at <= ?3
+                 ORDER BY priority DESC, due_at, id LIMIT 1",
+                params![sid.as_str(), subject.as_str(), millis(now)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = head else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE callback_requests
+             SET state = 'dialing', attempts = attempts + 1,
+                 first_dialed_at = COALESCE(first_dialed_at, ?2)
+             WHERE id = ?1 AND state = 'waiting'",
+            params![id, millis(now)],
+        )?;
+        let claimed = get(&tx, sid, CallbackId(id))?;
+        tx.commit()?;
+        Ok(Some(claimed))
+    }
+
+    /// Names the call record of the request's current attempt.
+    pub fn link_callback_call(
+        &self,
+        sid: &SubscriberId,
+        id: CallbackId,
+        call: &SessionId,
+    ) -> DbResult<()> {
+        let rows = self.conn().execute(
+            "UPDATE callback_requests SET call_id = ?3
+             WHERE id = ?1 AND subscriber_id = ?2 AND state = 'dialing'",
+            params![id.0, sid.as_str(), call.as_str()],
+        )?;
+        crate::db::changed(rows, "callback request being dialed")
+    }
+
+    /// Settles the current attempt. Only a request in `dialing` changes.
+    pub fn callback_attempt_ended(
+        &self,
+        sid: &SubscriberId,
+        id: CallbackId,
+        outcome: AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> DbResult<Callback> {
+        let conn = self.conn();
+        let (state, due) = match outcome {
+            AttemptOutcome::Reached => (CallbackState::Done, None),
+            AttemptOutcome::RetryAt(at) => (CallbackState::Waiting, Some(at)),
+            AttemptOutcome::GaveUp => (CallbackState::Failed, None),
+        };
+        let closed = (!state.is_open()).then(|| millis(now));
+        let rows = conn.execute(
+            "UPDATE callback_requests
+             SET state = ?3, due_at = COALESCE(?4, due_at), closed_at = ?5
+             WHERE id = ?1 AND subscriber_id = ?2 AND state = 'dialing'",
+            params![id.0, sid.as_str(), state.word(), due.map(millis), closed],
+        )?;
+        crate::db::changed(rows, "callback request being dialed")?;
+        get(&conn, sid, id)
+    }
+
+    /// Cancels a request that has not been reached. Idempotent: cancelling a cancelled
+    /// request answers it unchanged. A request already done or failed is answered as it is
+    /// (nothing to cancel); one being dialed is cancelled too (the runtime ends its call).
+    pub fn cancel_callback(
+        &self,
+        sid: &SubscriberId,
+        id: CallbackId,
+        now: DateTime<Utc>,
+    ) -> DbResult<Callback> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE callback_requests SET state = 'cancelled', closed_at = ?3
+             WHERE id = ?1 AND subscriber_id = ?2 AND state IN ('waiting', 'dialing')",
+            params![id.0, sid.as_str(), millis(now)],
+        )?;
+        get(&conn, sid, id)
+    }
+
+    /// Moves a waiting request to another time (a new slot). Idempotent: the same slot twice
+    /// answers the same request. A request that is not waiting is a `Conflict`.
+    pub fn reschedule_callback(
+        &self,
+        sid: &SubscriberId,
+        id: CallbackId,
+        due_at: DateTime<Utc>,
+        slot_end: Option<DateTime<Utc>>,
+    ) -> DbResult<Callback> {
+        let conn = self.conn();
+        let current = get(&conn, sid, id)?;
+        if current.state != CallbackState::Waiting {
+            return Err(DbError::Conflict {
+                what: "callback request that is no longer waiting",
+            });
+        }
+        conn.execute(
+            "UPDATE callback_requests
+             SET kind = 'scheduled', due_at = ?3, wanted_at = ?3, slot_end = ?4
+             WHERE id = ?1 AND subscriber_id = ?2 AND state = 'waiting'",
+            params![id.0, sid.as_str(), millis(due_at), slot_end.map(millis)],
+        )?;
+        get(&conn, sid, id)
+    }
+
+    /// At start, before the scheduler runs: every request a dead process left in `dialing`
+    /// goes back to the queue (its attempt uncounted) when its attempt's call dialed no leg,
+    /// and is closed as failed when it did (the visitor's phone may have rung: never twice).
+    pub fn settle_interrupted_callbacks(&self, now: DateTime<Utc>) -> DbResult<SettledCallbacks> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let dialed_sql =
+            "EXISTS (SELECT 1 FROM call_legs l WHERE l.call_id = callback_requests.call_id)";
+        let closed = tx.execute(
+            &format!(
+                "UPDATE callback_requests SET state = 'failed', closed_at = ?1
+                 WHERE state = 'dialing' AND call_id IS NOT NULL AND {dialed_sql}"
+            ),
+            [millis(now)],
+        )?;
+        let requeued = tx.execute(
+            "UPDATE callback_requests
+             SET state = 'waiting', attempts = attempts - 1,
+                 first_dialed_at = CASE WHEN attempts = 1 THEN NULL ELSE first_dialed_at END
+             WHERE state = 'dialing'",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(SettledCallbacks { requeued, closed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{at, db_with, new_call, sid};
+    use crate::{Leg, LegCdr};
+
+    fn booking(page: &SessionId, number: &str, due: i64, priority: i32) -> NewCallback {
+        NewCallback {
+            subject_code: "sales".parse().expect("code"),
+            user_number: number.parse().expect("number"),
+            page_session: page.clone(),
+            kind: CallbackKind::Queued,
+            priority,
+            due_at: at(due),
+            slot_end: None,
+            predicted_wait_ms: Some(90_000),
+            form_digest: None,
+        }
+    }
+
+    fn sales() -> SubjectCode {
+        "sales".parse().expect("code")
+    }
+
+    #[test]
+    fn the_queue_is_fifo_by_priority_and_holds_only_what_is_due() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let pages: Vec<SessionId> = (0..4).map(|_| SessionId::new_random()).collect();
+        let first = db
+            .enqueue_callback(&a, &booking(&pages[0], "+12015550101", 10, 0), at(10))
+            .expect("first");
+        let second = db
+            .enqueue_callback(&a, &booking(&pages[1], "+12015550102", 20, 0), at(20))
+            .expect("second");
+        let urgent = db
+            .enqueue_callback(&a, &booking(&pages[2], "+12015550103", 30, 5), at(30))
+            .expect("urgent");
+        // A slot at +3600 s is not in the queue before then.
+        let mut slot = booking(&pages[3], "+12015550104", 3600, 0);
+        slot.kind = CallbackKind::Scheduled;
+        slot.slot_end = Some(at(3600 + 900));
+        let scheduled = db.enqueue_callback(&a, &slot, at(40)).expect("slot");
+        assert_eq!(first.state, CallbackState::Waiting);
+        assert_eq!(first.predicted_wait_ms, Some(90_000));
+        let ids = |now| -> Vec<CallbackId> {
+            db.callback_queue(&a, &sales(), at(now))
+                .expect("queue")
+                .iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(ids(100), [urgent.id, first.id, second.id]);
+        assert_eq!(ids(3600), [urgent.id, first.id, second.id, scheduled.id]);
+        assert_eq!(
+            db.callback_by_page(&pages[3]).expect("by page").id,
+            scheduled.id
+        );
+    }
+
+    #[test]
+    fn an_attempt_takes_the_head_once_and_settles_as_the_call_went() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let (p1, p2) = (SessionId::new_random(), SessionId::new_random());
+        let one = db
+            .enqueue_callback(&a, &booking(&p1, "+12015550101", 0, 0), at(0))
+            .expect("one");
+        let two = db
+            .enqueue_callback(&a, &booking(&p2, "+12015550102", 1, 0), at(1))
+            .expect("two");
+        let claimed = db
+            .claim_next_callback(&a, &sales(), at(60))
+            .expect("claim")
+            .expect("due");
+        assert_eq!(
+            (claimed.id, claimed.state, claimed.attempts),
+            (one.id, CallbackState::Dialing, 1)
+        );
+        assert_eq!(claimed.waited_ms(), Some(60_000));
+        // The next claim takes the next request, never the one being dialed.
+        let next = db
+            .claim_next_callback(&a, &sales(), at(61))
+            .expect("claim")
+            .expect("due");
+        assert_eq!(next.id, two.id);
+        assert_eq!(
+            db.claim_next_callback(&a, &sales(), at(62)).expect("claim"),
+            None
+        );
+
+        // Not answered: back in the queue at the retry time, the first dial time kept.
+        let retry = db
+            .callback_attempt_ended(&a, one.id, AttemptOutcome::RetryAt(at(180)), at(90))
+            .expect("retry");
+        assert_eq!(
+            (retry.state, retry.due_at),
+            (CallbackState::Waiting, at(180))
+        );
+        assert_eq!(
+            db.claim_next_callback(&a, &sales(), at(179))
+                .expect("claim"),
+            None
+        );
+        let again = db
+            .claim_next_callback(&a, &sales(), at(180))
+            .expect("claim")
+            .expect("due");
+        assert_eq!((again.id, again.attempts), (one.id, 2));
+        assert_eq!(again.waited_ms(), Some(60_000));
+        let done = db
+            .callback_attempt_ended(&a, one.id, AttemptOutcome::Reached, at(200))
+            .expect("reached");
+        assert_eq!(
+            (done.state, done.closed_at),
+            (CallbackState::Done, Some(at(200)))
+        );
+        let failed = db
+            .callback_attempt_ended(&a, two.id, AttemptOutcome::GaveUp, at(201))
+            .expect("gave up");
+        assert_eq!(failed.state, CallbackState::Failed);
+        // A settled attempt cannot be settled again.
+        assert!(matches!(
+            db.callback_attempt_ended(&a, one.id, AttemptOutcome::GaveUp, at(202)),
+            Err(DbError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn cancel_and_reschedule_are_idempotent_and_one_form_books_once() {
+        let db = db_with(&["alpha", "beta"]);
+        let (a, b) = (sid("alpha"), sid("beta"));
+        let page = SessionId::new_random();
+        let mut new = booking(&page, "+12015550101", 0, 0);
+        new.form_digest = Some([7; 32]);
+        let booked = db.enqueue_callback(&a, &new, at(0)).expect("booked");
+        // The same form again (another page session): refused, nothing stored.
+        let mut replay = new.clone();
+        replay.page_session = SessionId::new_random();
+        assert!(matches!(
+            db.enqueue_callback(&a, &replay, at(1)),
+            Err(DbError::Conflict { .. })
+        ));
+        assert_eq!(
+            db.callback_queue(&a, &sales(), at(5)).expect("queue").len(),
+            1
+        );
+
+        let moved = db
+            .reschedule_callback(&a, booked.id, at(7200), Some(at(8100)))
+            .expect("moved");
+        let twice = db
+            .reschedule_callback(&a, booked.id, at(7200), Some(at(8100)))
+            .expect("moved twice");
+        assert_eq!(moved, twice);
+        assert_eq!(
+            (moved.kind, moved.due_at),
+            (CallbackKind::Scheduled, at(7200))
+        );
+        // Another subscriber can neither see nor cancel it.
+        assert!(matches!(
+            db.cancel_callback(&b, booked.id, at(10)),
+            Err(DbError::NotFound { .. })
+        ));
+        let cancelled = db.cancel_callback(&a, booked.id, at(10)).expect("cancel");
+        let again = db
+            .cancel_callback(&a, booked.id, at(20))
+            .expect("cancel twice");
+        assert_eq!(cancelled, again);
+        assert_eq!(
+            (again.state, again.closed_at),
+            (CallbackState::Cancelled, Some(at(10)))
+        );
+        assert!(matches!(
+            db.reschedule_callback(&a, booked.id, at(9000), None),
+            Err(DbError::Conflict { .. })
+        ));
+        assert_eq!(
+            db.claim_next_callback(&a, &sales(), at(9000))
+                .expect("claim"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_restart_requeues_attempts_that_dialed_nobody_and_never_redials_one_that_did() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let pages: Vec<SessionId> = (0..3).map(|_| SessionId::new_random()).collect();
+        for (i, page) in pages.iter().enumerate() {
+            let number = format!("+1201555010{i}");
+            db.enqueue_callback(&a, &booking(page, &number, 0, 0), at(0))
+                .expect("booked");
+        }
+        let claim = || {
+            db.claim_next_callback(&a, &sales(), at(10))
+                .expect("claim")
+                .expect("due")
+        };
+        // 1: killed before its call record existed.
+        let unlinked = claim();
+        // 2: its call record exists, no leg dialed yet.
+        let undialed = claim();
+        let call2 = SessionId::new_random();
+        db.create_call(&a, &new_call(&call2, "+12015550101"), at(10))
+            .expect("call 2");
+        db.link_callback_call(&a, undialed.id, &call2)
+            .expect("link 2");
+        // 3: its call dialed the visitor.
+        let dialed = claim();
+        let call3 = SessionId::new_random();
+        db.create_call(&a, &new_call(&call3, "+12015550102"), at(10))
+            .expect("call 3");
+        db.link_callback_call(&a, dialed.id, &call3)
+            .expect("link 3");
+        let user_leg = LegCdr {
+            leg: Leg::User,
+            attempt: 0,
+            number: "+12015550102".parse().expect("number"),
+            trunk: None,
+            sip_call_id: "callback-3@test".into(),
+            invite_at: at(11),
+            first_provisional_at: None,
+            answered_at: None,
+            ended_at: None,
+            final_status: None,
+            final_reason: None,
+            end_cause: None,
+        };
+        db.upsert_call_leg(&a, &call3, &user_leg).expect("leg");
+
+        let settled = db.settle_interrupted_callbacks(at(30)).expect("settle");
+        assert_eq!(
+            settled,
+            SettledCallbacks {
+                requeued: 2,
+                closed: 1
+            }
+        );
+        let read = |id| db.get_callback(&a, id).expect("read");
+        for id in [unlinked.id, undialed.id] {
+            let c = read(id);
+            assert_eq!(
+                (c.state, c.attempts, c.first_dialed_at),
+                (CallbackState::Waiting, 0, None)
+            );
+        }
+        assert_eq!(read(dialed.id).state, CallbackState::Failed);
+        // Served again in their original order.
+        let queue: Vec<CallbackId> = db
+            .callback_queue(&a, &sales(), at(31))
+            .expect("queue")
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(queue, [unlinked.id, undialed.id]);
+        // Settling again changes nothing.
+        assert_eq!(
+            db.settle_interrupted_callbacks(at(40)).expect("settle"),
+            SettledCallbacks::default()
+        );
+    }
+}

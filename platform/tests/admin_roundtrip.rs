@@ -239,7 +239,20 @@ async fn subscriber_site_routes_pages_and_policy_read_back_equal() -> anyhow::Re
         },
         "max_concurrent_calls": 3,
         "max_call_length_secs": 1800,
-        "max_link_lifetime_secs": 604800
+        "max_link_lifetime_secs": 604800,
+        "callback": {
+            "offer": false,
+            "lines_per_route": 2,
+            "max_attempts": 4,
+            "retry_gap_secs": 120,
+            "initial_delay_secs": 10,
+            "slot_days": 3,
+            "slot_minutes": 60,
+            "slot_capacity": 8,
+            "consent": false,
+            "consent_timeout_secs": 20,
+            "default_handle_secs": 300
+        }
     });
     let (status, body) = admin.put("/subscribers/acme/policy", &key, &policy).await?;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -237,6 +237,28 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The same queue, only each request's id and page session, in order: what a tick needs
+    /// to push every visitor its position and estimate (reading whole rows parses every
+    /// number again, about 25 µs a row).
+    pub fn callback_queue_pages(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<(CallbackId, SessionId)>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT id, page_session FROM callback_requests
+             WHERE subscriber_id = ?1 AND subject_code = ?2 AND state = 'waiting' AND due_at <= ?3
+             ORDER BY priority DESC, due_at, id",
+        )?;
+        let rows = statement.query_map(
+            params![sid.as_str(), subject.as_str(), millis(now)],
+            |row| Ok((CallbackId(row.get(0)?), col(row, 1)?)),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Takes the head of the route's queue for an attempt: it is `dialing`, its attempts
     /// counted, in one transaction, so two schedulers never take the same request. `None`
     /// when nothing is due.
@@ -436,6 +458,17 @@ mod tests {
                 .collect()
         };
         assert_eq!(ids(100), [urgent.id, first.id, second.id]);
+        let pages_in_order: Vec<(CallbackId, SessionId)> = db
+            .callback_queue_pages(&a, &sales(), at(100))
+            .expect("pages");
+        assert_eq!(
+            pages_in_order,
+            [
+                (urgent.id, pages[2].clone()),
+                (first.id, pages[0].clone()),
+                (second.id, pages[1].clone())
+            ]
+        );
         assert_eq!(ids(3600), [urgent.id, first.id, second.id, scheduled.id]);
         assert_eq!(
             db.callback_by_page(&pages[3]).expect("by page").id,

@@ -35,8 +35,9 @@ pub use import::{ImportMode, ImportSummary, RouteInput};
 pub use keys::{ApiKey, ApiToken, KeyId, NewApiKey, Principal};
 pub use pages::{Page, PageContent, PageId, PageInput};
 pub use policy::{
-    Announcements, MaxCallLengthSecs, MaxConcurrentCalls, MaxLinkLifetimeSecs, Policy,
-    RingTimeoutSecs, SignOnTimeoutSecs,
+    Announcements, CallbackAttempts, CallbackPolicy, ConsentTimeoutSecs, DefaultHandleSecs,
+    InitialDelaySecs, LinesPerRoute, MaxCallLengthSecs, MaxConcurrentCalls, MaxLinkLifetimeSecs,
+    Policy, RetryGapSecs, RingTimeoutSecs, SignOnTimeoutSecs, SlotCapacity, SlotDays, SlotMinutes,
 };
 pub use route_context::{RouteContext, XHeaderNames};
 pub use routes::{MAX_FALLBACK_NUMBERS, Route, Window};

@@ -82,6 +82,84 @@ bounded_number!(
     MaxLinkLifetimeSecs, "max_link_lifetime_secs", 60, 31_536_000, 2_592_000
 );
 
+bounded_number!(
+    /// Calls toward one route's center at once: the route's lines, 1 to 10000. A request
+    /// beyond them waits in the route's callback queue.
+    LinesPerRoute, "callback.lines_per_route", 1, 10000, 10
+);
+bounded_number!(
+    /// Attempts to reach a visitor who booked a callback: 1 to 10, default 3.
+    CallbackAttempts, "callback.max_attempts", 1, 10, 3
+);
+bounded_number!(
+    /// Seconds between two attempts: 30 s to a day, default 300.
+    RetryGapSecs, "callback.retry_gap_secs", 30, 86400, 300
+);
+bounded_number!(
+    /// Seconds a queued request waits at least before its first attempt: 0 to 3600, default 0.
+    InitialDelaySecs, "callback.initial_delay_secs", 0, 3600, 0
+);
+bounded_number!(
+    /// Days ahead a callback slot may be booked: 1 to 30, default 7.
+    SlotDays, "callback.slot_days", 1, 30, 7
+);
+bounded_number!(
+    /// Length of one callback slot in minutes: 15 to 240, default 30.
+    SlotMinutes, "callback.slot_minutes", 15, 240, 30
+);
+bounded_number!(
+    /// Callbacks one slot takes: 1 to 1000, default 5.
+    SlotCapacity, "callback.slot_capacity", 1, 1000, 5
+);
+bounded_number!(
+    /// Seconds the visitor has to press the consent digit: 5 to 60, default 15.
+    ConsentTimeoutSecs, "callback.consent_timeout_secs", 5, 60, 15
+);
+bounded_number!(
+    /// What the wait estimate takes a call to last before it has learned from the route's
+    /// own calls, in seconds: 30 to 3600, default 240.
+    DefaultHandleSecs, "callback.default_handle_secs", 30, 3600, 240
+);
+
+/// The callback queue (issue 13): what a visitor is offered when the center is full or
+/// closed, and how a booked callback is dialed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackPolicy {
+    /// Offer a callback (queue or slot) instead of refusing when full or closed.
+    pub offer: bool,
+    /// The lines of each route; none: only `max_concurrent_calls` limits.
+    pub lines_per_route: Option<LinesPerRoute>,
+    pub max_attempts: CallbackAttempts,
+    pub retry_gap_secs: RetryGapSecs,
+    pub initial_delay_secs: InitialDelaySecs,
+    pub slot_days: SlotDays,
+    pub slot_minutes: SlotMinutes,
+    pub slot_capacity: SlotCapacity,
+    /// Ask the visitor to press a digit (shown on the page) before the center is dialed.
+    pub consent: bool,
+    pub consent_timeout_secs: ConsentTimeoutSecs,
+    pub default_handle_secs: DefaultHandleSecs,
+}
+
+impl Default for CallbackPolicy {
+    fn default() -> Self {
+        Self {
+            offer: true,
+            lines_per_route: None,
+            max_attempts: CallbackAttempts::default(),
+            retry_gap_secs: RetryGapSecs::default(),
+            initial_delay_secs: InitialDelaySecs::default(),
+            slot_days: SlotDays::default(),
+            slot_minutes: SlotMinutes::default(),
+            slot_capacity: SlotCapacity::default(),
+            consent: true,
+            consent_timeout_secs: ConsentTimeoutSecs::default(),
+            default_handle_secs: DefaultHandleSecs::default(),
+        }
+    }
+}
+
 /// Texts spoken to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,6 +210,7 @@ pub struct Policy {
     pub max_concurrent_calls: MaxConcurrentCalls,
     pub max_call_length_secs: MaxCallLengthSecs,
     pub max_link_lifetime_secs: MaxLinkLifetimeSecs,
+    pub callback: CallbackPolicy,
 }
 
 impl Default for Policy {
@@ -152,6 +231,7 @@ impl Default for Policy {
             max_concurrent_calls: MaxConcurrentCalls::default(),
             max_call_length_secs: MaxCallLengthSecs::default(),
             max_link_lifetime_secs: MaxLinkLifetimeSecs::default(),
+            callback: CallbackPolicy::default(),
         }
     }
 }
@@ -274,6 +354,20 @@ mod tests {
         );
         assert_eq!(defaults.max_concurrent_calls.get(), 10);
         assert!(defaults.is_open_at(at(0)));
+        let cb = &defaults.callback;
+        assert!(cb.offer && cb.consent);
+        assert_eq!(cb.lines_per_route, None);
+        assert_eq!(
+            (
+                cb.max_attempts.get(),
+                cb.retry_gap_secs.get(),
+                cb.slot_days.get(),
+                cb.slot_minutes.get(),
+                cb.slot_capacity.get(),
+                cb.default_handle_secs.get()
+            ),
+            (3, 300, 7, 30, 5, 240)
+        );
 
         let json = r#"{
             "time_zone": "Europe/Paris",
@@ -283,7 +377,8 @@ mod tests {
             "call_order": "center_first",
             "ring_timeout_center_secs": 45,
             "sign_on": {"mode": "pin", "pin": "4711"},
-            "announcements": {"hold": "Un instant."}
+            "announcements": {"hold": "Un instant."},
+            "callback": {"lines_per_route": 4, "max_attempts": 2}
         }"#;
         let policy: Policy = serde_json::from_str(json).expect("valid policy");
         assert_eq!(
@@ -294,6 +389,15 @@ mod tests {
         assert_eq!(
             policy.announcements.goodbye,
             Announcements::default().goodbye
+        );
+        assert_eq!(
+            (
+                policy.callback.lines_per_route.map(LinesPerRoute::get),
+                policy.callback.max_attempts.get(),
+                policy.callback.retry_gap_secs.get()
+            ),
+            (Some(4), 2, 300),
+            "callback fields set and defaulted"
         );
         db.put_policy(&a, &policy).expect("put");
         assert_eq!(db.get_policy(&a).expect("get"), policy);
@@ -322,6 +426,24 @@ mod tests {
             ),
             (r#"{"announcements":{"hold":""}}"#, "must not be empty"),
             (r#"{"unknown":1}"#, "unknown"),
+            (
+                r#"{"callback":{"lines_per_route":0}}"#,
+                "callback.lines_per_route",
+            ),
+            (
+                r#"{"callback":{"max_attempts":11}}"#,
+                "callback.max_attempts",
+            ),
+            (
+                r#"{"callback":{"retry_gap_secs":5}}"#,
+                "callback.retry_gap_secs",
+            ),
+            (
+                r#"{"callback":{"slot_minutes":10}}"#,
+                "callback.slot_minutes",
+            ),
+            (r#"{"callback":{"offer":"yes"}}"#, "boolean"),
+            (r#"{"callback":{"later":1}}"#, "unknown field"),
         ];
         for (json, needle) in cases {
             let error = serde_json::from_str::<Policy>(json)

@@ -207,4 +207,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (subscriber_id, pin_hmac)
     ) STRICT;
     "#,
+    // 8 (agent desk, issue 12 item 2): which agent has the call, set once by a claim (personal
+    // PIN or console). The claim is one conditional UPDATE (`agent_id IS NULL`), so two agents
+    // claiming at once cannot both win. An agent deleted later leaves the call unclaimed.
+    r#"
+    ALTER TABLE calls ADD COLUMN agent_id INTEGER REFERENCES agents(id) ON DELETE SET NULL;
+    CREATE INDEX calls_agent ON calls(agent_id) WHERE agent_id IS NOT NULL;
+    "#,
 ];

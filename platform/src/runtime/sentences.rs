@@ -51,6 +51,16 @@ pub(crate) fn no_page_notice(keys: &str) -> String {
     format!("No page for {}.", spoken.join(" "))
 }
 
+/// What the agent hears, looped, while a console offer waits: the call reference digit by
+/// digit, so "427" is heard as "4 2 7" and matched against the console.
+pub(crate) fn claim_prompt(reference: &str) -> String {
+    let spoken: Vec<String> = reference.chars().map(String::from).collect();
+    format!(
+        "Call reference {}. Claim it on your console.",
+        spoken.join(" ")
+    )
+}
+
 /// The sentence the Connect page shows when the call ended this way.
 pub(crate) fn ended_text(cause: EndCause) -> &'static str {
     match cause {

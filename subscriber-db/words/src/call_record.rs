@@ -207,6 +207,18 @@ word_enum!(
         None => "none",
         Hash => "hash",
         Pin => "pin",
+        AgentPin => "agent_pin",
+        Console => "console",
+    }
+);
+
+word_enum!(
+    /// How an agent claimed a call (a claim is a sign-on that says who).
+    ClaimHow {
+        /// The agent keyed a personal PIN.
+        Pin => "pin",
+        /// The agent claimed the offer on the console.
+        Console => "console",
     }
 );
 
@@ -335,6 +347,16 @@ pub enum TimelineEvent {
     },
     SignOnFailed {},
     SignOnTimeout {},
+    /// The call went to the consoles of the subscriber's agents as an offer with this short
+    /// call reference (sign-on mode `console`).
+    Offered {
+        reference: String,
+    },
+    /// This agent (the agents table's id) has the call.
+    Claimed {
+        agent_id: i64,
+        how: ClaimHow,
+    },
     /// The session reference starts going to the agent as post-answer DTMF, before the
     /// whisper (the route's `dtmf_ref`). `keys` is the reference itself.
     RefDigitsStart {
@@ -434,6 +456,8 @@ impl TimelineEvent {
             Self::SignOnWrongPin { .. } => "sign_on_wrong_pin",
             Self::SignOnFailed {} => "sign_on_failed",
             Self::SignOnTimeout {} => "sign_on_timeout",
+            Self::Offered { .. } => "offered",
+            Self::Claimed { .. } => "claimed",
             Self::RefDigitsStart { .. } => "ref_digits_start",
             Self::RefDigitsEnd { .. } => "ref_digits_end",
             Self::RefDigitsTimeout {} => "ref_digits_timeout",
@@ -593,6 +617,13 @@ mod tests {
             T::SignOnWrongPin { retries_left: 1 },
             T::SignOnFailed {},
             T::SignOnTimeout {},
+            T::Offered {
+                reference: "427".into(),
+            },
+            T::Claimed {
+                agent_id: 3,
+                how: ClaimHow::Console,
+            },
             T::RefDigitsStart {
                 keys: "1234567890".into(),
             },

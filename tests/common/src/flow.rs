@@ -271,6 +271,21 @@ impl Rig {
         Ok(self.db()?.list_call_events(&self.sid, session)?)
     }
 
+    /// `GET /admin/v1{path}` with the operator key: status and JSON (`null` when none).
+    pub async fn admin_get(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        let answer = self
+            .http
+            .get(self.cb.url(&format!("/admin/v1{path}")))
+            .bearer_auth(&self.cb.operator_key)
+            .send()
+            .await?;
+        let status = answer.status().as_u16();
+        Ok((
+            status,
+            answer.json().await.unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
     pub fn active_calls(&self) -> anyhow::Result<u64> {
         Ok(self.db()?.count_active_calls(&self.sid)?)
     }

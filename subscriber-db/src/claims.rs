@@ -10,9 +10,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::agents::AgentId;
+use crate::calls::{COLUMNS, Call, complete, from_row};
 use crate::db::{Db, col};
 use crate::error::{DbError, DbResult};
-use crate::types::{AgentName, SessionId, SubscriberId};
+use crate::types::{AgentName, E164, SessionId, SubscriberId};
 
 /// The agent a call record names: id and the display name it has now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,22 @@ pub(crate) fn display_name(conn: &Connection, id: AgentId) -> DbResult<Option<Ag
         .optional()?)
 }
 
+/// `None`: no such call of the subscriber; `Some(None)`: nobody holds it.
+fn holder(
+    conn: &Connection,
+    sid: &SubscriberId,
+    id: &SessionId,
+) -> DbResult<Option<Option<AgentId>>> {
+    let holder: Option<Option<i64>> = conn
+        .query_row(
+            "SELECT agent_id FROM calls WHERE id = ?1 AND subscriber_id = ?2",
+            params![id.as_str(), sid.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(holder.map(|agent| agent.map(AgentId)))
+}
+
 impl Db {
     /// Gives the subscriber's call `id` to `agent` unless someone has it already.
     pub fn claim_call(
@@ -72,33 +89,54 @@ impl Db {
         if rows == 1 {
             return Ok(Claim::Won);
         }
-        let holder: Option<Option<i64>> = conn
-            .query_row(
-                "SELECT agent_id FROM calls WHERE id = ?1 AND subscriber_id = ?2",
-                params![id.as_str(), sid.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match holder {
-            Some(Some(holder)) => Ok(Claim::Taken(AgentId(holder))),
+        match holder(&conn, sid, id)? {
+            Some(Some(holder)) => Ok(Claim::Taken(holder)),
             Some(None) | None => Ok(Claim::Closed),
         }
     }
 
-    /// The agent holding the subscriber's call, if any.
-    pub fn call_agent(&self, sid: &SubscriberId, id: &SessionId) -> DbResult<Option<AgentId>> {
-        let holder: Option<Option<i64>> = self
-            .conn()
+    /// The call this agent has now: the newest unfinished call they claimed.
+    pub fn held_call(&self, sid: &SubscriberId, agent: AgentId) -> DbResult<Option<Call>> {
+        let conn = self.conn();
+        let call = conn
             .query_row(
-                "SELECT agent_id FROM calls WHERE id = ?1 AND subscriber_id = ?2",
-                params![id.as_str(), sid.as_str()],
-                |r| r.get(0),
+                &format!(
+                    "SELECT {COLUMNS} FROM calls WHERE subscriber_id = ?1 AND agent_id = ?2
+                     AND ended_at IS NULL ORDER BY created_at DESC LIMIT 1"
+                ),
+                params![sid.as_str(), agent.0],
+                from_row,
             )
             .optional()?;
-        match holder {
-            Some(agent) => Ok(agent.map(AgentId)),
-            None => Err(DbError::NotFound { what: "call" }),
-        }
+        call.map(|c| complete(&conn, c)).transpose()
+    }
+
+    /// The visitor's earlier calls with this subscriber (same number, newest first, at most
+    /// `limit`), leaving out the call `except`: the screen-pop's history.
+    pub fn earlier_calls(
+        &self,
+        sid: &SubscriberId,
+        number: &E164,
+        except: &SessionId,
+        limit: u32,
+    ) -> DbResult<Vec<Call>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM calls WHERE subscriber_id = ?1 AND user_number = ?2
+               AND id <> ?3 ORDER BY created_at DESC LIMIT ?4"
+        ))?;
+        let calls = statement
+            .query_map(
+                params![sid.as_str(), number.as_str(), except.as_str(), limit],
+                from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(calls)
+    }
+
+    /// The agent holding the subscriber's call, if any.
+    pub fn call_agent(&self, sid: &SubscriberId, id: &SessionId) -> DbResult<Option<AgentId>> {
+        holder(&self.conn(), sid, id)?.ok_or(DbError::NotFound { what: "call" })
     }
 }
 
@@ -143,6 +181,24 @@ mod tests {
             Claim::Taken(ann)
         );
         assert_eq!(db.call_agent(&acme, &id).expect("holder"), Some(ann));
+        let held = db.held_call(&acme, ann).expect("held").expect("ann's call");
+        assert_eq!(held.id, id);
+        assert!(db.held_call(&acme, bob).expect("held").is_none());
+        assert!(db.held_call(&other, ann).expect("held").is_none());
+        let number = "+493055500001".parse().expect("number");
+        let other_id: SessionId = "1123456789abcdef0123456789abcdef".parse().expect("id");
+        db.create_call(&acme, &new_call(&other_id, "+493055500001"), at(2))
+            .expect("call");
+        let earlier = db
+            .earlier_calls(&acme, &number, &other_id, 5)
+            .expect("history");
+        assert_eq!(earlier.len(), 1);
+        assert_eq!(earlier[0].id, id);
+        assert!(
+            db.earlier_calls(&other, &number, &other_id, 5)
+                .expect("history")
+                .is_empty()
+        );
         assert!(db.call_agent(&other, &id).is_err());
         let call = db.get_call(&acme, &id).expect("call");
         let named = call.agent.expect("agent on the record");

@@ -33,12 +33,17 @@ pub(crate) struct OfferView {
 /// An open offer: what consoles see and where a claim goes.
 pub(crate) struct Offer {
     pub(crate) subscriber: SubscriberId,
-    #[allow(dead_code)] // the console reads it (next commit)
     pub(crate) session: SessionId,
     pub(crate) view: OfferView,
     /// The call task's claim inbox.
-    #[allow(dead_code)] // the console reads it (next commit)
     pub(crate) claims: mpsc::UnboundedSender<AgentId>,
+}
+
+/// An offer as the registry keeps it: once withdrawn it is off the consoles but still found
+/// by its reference until the call ends, so a late claim hears "taken", not "no such call".
+struct Kept {
+    offer: Offer,
+    shown: bool,
 }
 
 /// News for consoles. Each console keeps only its own subscriber's.
@@ -52,12 +57,18 @@ pub(crate) enum DeskNews {
     CallChanged(SubscriberId, AgentId),
 }
 
+struct Holder {
+    subscriber: SubscriberId,
+    agent: AgentId,
+    whisper: String,
+}
+
 #[derive(Default)]
 struct Registry {
     reserved: HashSet<(SubscriberId, String)>,
-    offers: HashMap<(SubscriberId, String), Offer>,
-    /// Who has which running call, for the screen-pop's live updates.
-    holders: HashMap<SessionId, (SubscriberId, AgentId)>,
+    offers: HashMap<(SubscriberId, String), Kept>,
+    /// Who has which running call, and its whisper text, for the screen-pop.
+    holders: HashMap<SessionId, Holder>,
 }
 
 /// The desk's registry and news channel. Cheap to clone.
@@ -101,7 +112,6 @@ impl Desk {
         let _ = self.inner.news.send(news);
     }
 
-    #[allow(dead_code)] // the console reads it (next commit)
     pub(crate) fn listen(&self) -> broadcast::Receiver<DeskNews> {
         self.inner.news.subscribe()
     }
@@ -135,38 +145,39 @@ impl Desk {
     pub(crate) fn offer(&self, offer: Offer) {
         let sid = offer.subscriber.clone();
         let key = (sid.clone(), offer.view.reference.clone());
-        self.registry().offers.insert(key, offer);
+        let kept = Kept { offer, shown: true };
+        self.registry().offers.insert(key, kept);
         self.tell(DeskNews::Offers(sid));
     }
 
+    /// Takes the offer off the consoles (claimed, or no longer claimable).
     pub(crate) fn withdraw(&self, sid: &SubscriberId, reference: &str) {
         let gone = self
             .registry()
             .offers
-            .remove(&(sid.clone(), reference.to_owned()))
-            .is_some();
+            .get_mut(&(sid.clone(), reference.to_owned()))
+            .is_some_and(|kept| std::mem::take(&mut kept.shown));
         if gone {
             self.tell(DeskNews::Offers(sid.clone()));
         }
     }
 
     /// The subscriber's open offers, oldest first.
-    #[allow(dead_code)] // the console reads it (next commit)
     pub(crate) fn offers(&self, sid: &SubscriberId) -> Vec<OfferView> {
         let mut views: Vec<OfferView> = self
             .registry()
             .offers
             .iter()
-            .filter(|((s, _), _)| s == sid)
-            .map(|(_, o)| o.view.clone())
+            .filter(|((s, _), kept)| s == sid && kept.shown)
+            .map(|(_, kept)| kept.offer.view.clone())
             .collect();
         views.sort_by(|a, b| (a.since, &a.reference).cmp(&(b.since, &b.reference)));
         views
     }
 
-    /// The call the subscriber's offer `reference` is for, and its claim inbox. Another
-    /// subscriber's offer with the same reference is not found: the scope check.
-    #[allow(dead_code)] // the console reads it (next commit)
+    /// The call the subscriber's offer `reference` is for (shown or already withdrawn), and
+    /// its claim inbox. Another subscriber's offer with the same reference is not found: the
+    /// scope check.
     pub(crate) fn offered_call(
         &self,
         sid: &SubscriberId,
@@ -175,20 +186,48 @@ impl Desk {
         self.registry()
             .offers
             .get(&(sid.clone(), reference.to_owned()))
-            .map(|o| (o.session.clone(), o.claims.clone()))
+            .map(|kept| (kept.offer.session.clone(), kept.offer.claims.clone()))
     }
 
-    /// `agent` has the subscriber's call `session` now; their console shows it.
-    pub(crate) fn held(&self, sid: &SubscriberId, session: &SessionId, agent: AgentId) {
+    /// `agent` has the subscriber's call `session` now; their console shows it with the
+    /// text the whisper says.
+    pub(crate) fn held(
+        &self,
+        sid: &SubscriberId,
+        session: &SessionId,
+        agent: AgentId,
+        whisper: String,
+    ) {
+        let holder = Holder {
+            subscriber: sid.clone(),
+            agent,
+            whisper,
+        };
+        self.registry().holders.insert(session.clone(), holder);
+        self.tell(DeskNews::Claimed(sid.clone(), agent));
+    }
+
+    /// The whisper text of a running call the subscriber's `agent` holds.
+    pub(crate) fn whisper(
+        &self,
+        sid: &SubscriberId,
+        agent: AgentId,
+        session: &SessionId,
+    ) -> Option<String> {
         self.registry()
             .holders
-            .insert(session.clone(), (sid.clone(), agent));
-        self.tell(DeskNews::Claimed(sid.clone(), agent));
+            .get(session)
+            .filter(|h| &h.subscriber == sid && h.agent == agent)
+            .map(|h| h.whisper.clone())
     }
 
     /// The call changed: its holder's console refreshes what it shows.
     pub(crate) fn changed(&self, session: &SessionId) {
-        let holder = self.registry().holders.get(session).cloned();
+        let holder = self
+            .registry()
+            .holders
+            .get(session)
+            .map(|h| (h.subscriber.clone(), h.agent));
         if let Some((sid, agent)) = holder {
             self.tell(DeskNews::CallChanged(sid, agent));
         }
@@ -199,7 +238,7 @@ impl Desk {
         let offered = {
             let mut registry = self.registry();
             registry.reserved.remove(&key);
-            registry.offers.remove(&key).is_some()
+            registry.offers.remove(&key).is_some_and(|kept| kept.shown)
         };
         if offered {
             self.tell(DeskNews::Offers(sid.clone()));
@@ -209,8 +248,8 @@ impl Desk {
     /// The call is over: nobody holds it any more.
     pub(crate) fn ended(&self, session: &SessionId) {
         let holder = self.registry().holders.remove(session);
-        if let Some((sid, agent)) = holder {
-            self.tell(DeskNews::CallChanged(sid, agent));
+        if let Some(h) = holder {
+            self.tell(DeskNews::CallChanged(h.subscriber, h.agent));
         }
     }
 }
@@ -273,6 +312,12 @@ mod tests {
         assert!(desk.offers(&sid("other")).is_empty());
         assert!(desk.offered_call(&sid("other"), &r).is_none());
         assert!(desk.offered_call(&sid("acme"), &r).is_some());
+        desk.withdraw(&sid("acme"), &r);
+        assert!(desk.offers(&sid("acme")).is_empty(), "off the consoles");
+        assert!(
+            desk.offered_call(&sid("acme"), &r).is_some(),
+            "a late claim finds it"
+        );
         drop(held);
         assert!(
             desk.offers(&sid("acme")).is_empty(),

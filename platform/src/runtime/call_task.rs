@@ -220,9 +220,13 @@ impl CallTask {
 
     /// An agent has the call: their console shows it, and the flow signs them on.
     fn claimed(&mut self, agent: AgentId, how: ClaimHow) {
-        self.shared
-            .desk
-            .held(&self.request.subscriber, &self.request.session, agent);
+        let whisper = self.setup.spec.texts.whisper.clone();
+        self.shared.desk.held(
+            &self.request.subscriber,
+            &self.request.session,
+            agent,
+            whisper,
+        );
         let event = Event::Claimed {
             agent_id: agent.0,
             how,

@@ -89,7 +89,6 @@ impl Runtime {
     }
 
     /// The offers and claims the agents' consoles see.
-    #[allow(dead_code)] // the console reads it (next commit)
     pub(crate) fn desk(&self) -> &Desk {
         &self.inner.shared.desk
     }

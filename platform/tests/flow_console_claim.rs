@@ -227,6 +227,11 @@ async fn two_agents_race_for_one_call_and_exactly_one_wins() {
         .await
         .unwrap();
     assert_eq!(full, number);
+    // The page the visitor came from (the rig's Welcome request carries it as Referer).
+    assert_eq!(
+        winner_browser.text_of("pop-page").await.unwrap(),
+        format!("{}/tariffs", seed::ORIGIN)
+    );
     for browser in [&ann_browser, &bob_browser] {
         let width = if std::ptr::eq(browser, &ann_browser) {
             PHONE_WIDTH

@@ -6,9 +6,13 @@
 //! Routes:
 //! - `GET /console` the desk: the agent's call (screen-pop), the offers, claim by reference
 //! - `GET /console/events` SSE: `offers` (the subscriber's open offers, JSON) whenever they
-//!   change, `call` when the agent's own call changed (the page then reloads its screen-pop)
+//!   change, `call` when the agent's own call changed (the page then reloads its screen-pop);
+//!   the first `call` carries `{"seq": N}`, the newest timeline row now, and the page reloads
+//!   only if it showed another
 //! - `POST /console/claim` (form: `csrf`, `reference`) → 303 `/console`, or the desk with a
 //!   notice saying why not (409 taken by another agent, 404 no such call waiting)
+//! - `POST /console/push` (form: `csrf`, `page_id`) pushes a page to the agent's call
+//! - `POST /console/hangup` (form: `csrf`) ends the agent's call
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,7 +27,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
-use subscriber_db::{Agent, AgentId, Call, CallEvent, Claim, Db, DbResult, SubscriberId};
+use subscriber_db::{
+    Agent, AgentId, Call, CallEvent, Claim, Db, DbResult, PageId, PushSource, SubscriberId,
+    TimelineEvent,
+};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::login::session_of;
@@ -31,6 +38,7 @@ use super::sessions::Session;
 use super::{ConsoleState, see_other};
 use crate::AppState;
 use crate::desk::{Desk, DeskNews, OfferView};
+use crate::push::{PushPageError, PushTarget, push_page};
 use crate::web::brand::Brand;
 use crate::web::html::{Nonce, Page};
 
@@ -65,6 +73,27 @@ struct ScreenPop {
     whisper: Option<String>,
     timeline: Vec<Row>,
     history: Vec<Earlier>,
+    /// The subscriber's page table, to push by click.
+    pages: Vec<PageButton>,
+    /// The newest timeline row shown, so the live channel can tell the page it is behind.
+    seq: i64,
+    /// Every page pushed in this call (keypad, console, API) and when the visitor's browser
+    /// displayed it.
+    pushed: Vec<PushedRow>,
+}
+
+struct PageButton {
+    id: i64,
+    title: String,
+    keys: String,
+}
+
+struct PushedRow {
+    event_id: u64,
+    title: String,
+    how: String,
+    at: String,
+    shown: Option<String>,
 }
 
 struct Row {
@@ -138,7 +167,7 @@ fn screen_pop(
     };
     let events = db.list_call_events(sid, &call.id)?;
     let came_from = events.iter().find_map(|e| match &e.event {
-        words::TimelineEvent::SessionCreated { page, .. } => page.clone(),
+        TimelineEvent::SessionCreated { page, .. } => page.clone(),
         _ => None,
     });
     let claimed_at = events
@@ -154,6 +183,16 @@ fn screen_pop(
         .iter()
         .map(earlier)
         .collect();
+    let pages = db.list_pages(sid)?;
+    let pushed = pushed_rows(&events, &pages);
+    let pages = pages
+        .iter()
+        .map(|p| PageButton {
+            id: p.id.0,
+            title: p.title.as_str().to_owned(),
+            keys: p.keys.to_string(),
+        })
+        .collect();
     Ok(Some(ScreenPop {
         subject: call.subject_code.to_string(),
         label,
@@ -165,7 +204,57 @@ fn screen_pop(
         whisper: desk.whisper(sid, agent, &call.id),
         timeline: events.iter().map(row).collect(),
         history,
+        pages,
+        pushed,
+        seq: events.last().map_or(0, |e| e.seq),
     }))
+}
+
+/// The newest timeline row of the call this agent has (0: no call): what a freshly rendered
+/// desk showed, compared when its live channel opens, since news sent between the render and
+/// the channel's opening never reaches it.
+fn call_seq(db: &Db, sid: &SubscriberId, agent: AgentId) -> DbResult<i64> {
+    let Some(call) = db.held_call(sid, agent)? else {
+        return Ok(0);
+    };
+    Ok(db
+        .list_call_events(sid, &call.id)?
+        .last()
+        .map_or(0, |e| e.seq))
+}
+
+fn pushed_rows(events: &[CallEvent], pages: &[subscriber_db::Page]) -> Vec<PushedRow> {
+    let shown_at = |wanted: u64| {
+        events.iter().find_map(|e| match e.event {
+            TimelineEvent::PageShown { event_id } if event_id == wanted => Some(clock(e.at)),
+            _ => None,
+        })
+    };
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            TimelineEvent::PagePushed {
+                page_id,
+                keys,
+                source,
+                event_id,
+            } => Some(PushedRow {
+                event_id: *event_id,
+                title: pages
+                    .iter()
+                    .find(|p| p.id.0 == *page_id)
+                    .map_or_else(|| format!("page {keys}"), |p| p.title.as_str().to_owned()),
+                how: match source {
+                    PushSource::Dtmf => format!("keys {keys}"),
+                    PushSource::Console => "console".to_owned(),
+                    PushSource::Api => "API".to_owned(),
+                },
+                at: clock(e.at),
+                shown: shown_at(*event_id),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 fn earlier(call: &Call) -> Earlier {
@@ -304,6 +393,120 @@ pub(crate) async fn claim(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    page_id: String,
+}
+
+/// The form, the session, the agent and the call they have now, for an action on that call;
+/// or the answer to give instead (sign-in, CSRF refusal, no call).
+async fn acting_on_call(
+    state: &AppState,
+    console: &ConsoleState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ActForm, Session, Agent, Call), Response> {
+    let form: ActForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let (_, session, agent) = session_of(state, console, headers).await?;
+    if session.csrf.as_bytes() != form.csrf.as_bytes() {
+        let text =
+            "This action did not come from your console page. Reload the agent desk and try again.";
+        return Err(desk_page(state, &session, &agent, StatusCode::FORBIDDEN, Some(text)).await);
+    }
+    let (sid, id) = (session.subscriber.clone(), agent.id);
+    let held = state.with_db(move |db| db.held_call(&sid, id)).await;
+    match held {
+        Ok(Ok(Some(call))) => Ok((form, session, agent, call)),
+        Ok(Ok(None)) => {
+            let text = "You have no call right now: it has ended.";
+            Err(desk_page(state, &session, &agent, StatusCode::CONFLICT, Some(text)).await)
+        }
+        Ok(Err(_)) | Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
+}
+
+/// `POST /console/push` (form: `csrf`, `page_id`): pushes that page of the subscriber's page
+/// table to the visitor of the agent's call, the same way the keypad does.
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session, agent, call) = match acting_on_call(&state, &console, &headers, &body).await
+    {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(page_id) = form.page_id.trim().parse::<i64>() else {
+        let text = "Choose one of the pages below to push.";
+        return desk_page(
+            &state,
+            &session,
+            &agent,
+            StatusCode::BAD_REQUEST,
+            Some(text),
+        )
+        .await;
+    };
+    let hub = state.hub().clone();
+    let sid = session.subscriber.clone();
+    let pushed = state
+        .with_db(move |db| {
+            let target = PushTarget::Page(PageId(page_id));
+            push_page(
+                db,
+                &hub,
+                &sid,
+                &call.id,
+                &target,
+                PushSource::Console,
+                Utc::now(),
+            )
+            .map(|_| call.id)
+        })
+        .await;
+    match pushed {
+        Ok(Ok(call)) => {
+            state.runtime().desk().changed(&call);
+            see_other("/console", &[])
+        }
+        Ok(Err(PushPageError::NoPage(_))) => {
+            let text = "That page is no longer in the page table. Choose another.";
+            desk_page(&state, &session, &agent, StatusCode::NOT_FOUND, Some(text)).await
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "console push failed");
+            let text =
+                "The page could not be pushed: the visitor's page is closed or the call ended.";
+            desk_page(&state, &session, &agent, StatusCode::CONFLICT, Some(text)).await
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// `POST /console/hangup` (form: `csrf`): ends the agent's call, both legs.
+pub(crate) async fn hangup(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, session, agent, call) = match acting_on_call(&state, &console, &headers, &body).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    if !state.runtime().cancel(&call.id) {
+        let text = "This call is not running here any more; it is ending.";
+        return desk_page(&state, &session, &agent, StatusCode::CONFLICT, Some(text)).await;
+    }
+    tracing::info!(subscriber = %session.subscriber, agent = %agent.id, "agent hung up from the console");
+    see_other("/console", &[])
+}
+
 fn offers_event(desk: &Desk, sid: &SubscriberId) -> Event {
     let data = serde_json::to_string(&desk.offers(sid)).unwrap_or_else(|_| "[]".to_owned());
     Event::default().event("offers").data(data)
@@ -326,8 +529,22 @@ pub(crate) async fn events(
     };
     let desk = state.runtime().desk().clone();
     let (sid, me) = (session.subscriber, agent.id);
-    let first = offers_event(&desk, &sid);
+    // Listening first, then reading: a change after the read still arrives as news.
     let news = desk.listen();
+    let first = offers_event(&desk, &sid);
+    let seq = {
+        let sid = sid.clone();
+        state.with_db(move |db| call_seq(db, &sid, me)).await
+    };
+    // Unreadable now: say nothing rather than have the page reload in a loop.
+    let now = match seq {
+        Ok(Ok(seq)) => Some(
+            Event::default()
+                .event("call")
+                .data(serde_json::json!({ "seq": seq }).to_string()),
+        ),
+        _ => None,
+    };
     let rest = futures::stream::unfold(news, move |mut news| {
         let (desk, sid) = (desk.clone(), sid.clone());
         async move {
@@ -348,7 +565,7 @@ pub(crate) async fn events(
             }
         }
     });
-    let frames = futures::stream::once(async move { first })
+    let frames = futures::stream::iter(std::iter::once(first).chain(now))
         .chain(rest)
         .map(Ok::<_, Infallible>);
     Sse::new(frames)

@@ -7,7 +7,7 @@
 //! - `POST /console/login` (form: `sid`, `login`, `password`, `csrf`) → 303 `/console`
 //! - `GET /console` "Signed in as NAME (role)", the agent's call and the offers (see `desk`),
 //!   else 303 to the sign-in form
-//! - `GET /console/events`, `POST /console/claim`: see `desk`
+//! - `GET /console/events`, `POST /console/claim|push|hangup`: see `desk`
 //! - `POST /console/logout` (form: `csrf`) → 303 `/console/login?notice=signed_out`
 //!
 //! Cookies: `cb_console` (the session, HttpOnly, SameSite=Strict, Secure behind https, Path
@@ -78,6 +78,8 @@ pub(crate) fn router(config: &ConsoleConfig) -> Router<AppState> {
         .route("/console", get(desk::home))
         .route("/console/events", get(desk::events))
         .route("/console/claim", post(desk::claim))
+        .route("/console/push", post(desk::push))
+        .route("/console/hangup", post(desk::hangup))
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
         .layer(Extension(state))

@@ -45,7 +45,17 @@
       // A malformed event changes nothing; the next one redraws the list.
     }
   });
-  events.addEventListener("call", function () {
+  var shown = script.getAttribute("data-seq");
+  events.addEventListener("call", function (e) {
+    // The first event says where the call is now: reload only if this page is behind.
+    try {
+      var now = JSON.parse(e.data);
+      if (typeof now.seq === "number" && String(now.seq) === shown) {
+        return;
+      }
+    } catch (err) {
+      // No position given: the call changed.
+    }
     // Several changes in a row reload once.
     if (!reloading) {
       reloading = true;

@@ -229,6 +229,8 @@ word_enum!(
         Dtmf => "dtmf",
         /// `POST /admin/v1/calls/{id}/push`.
         Api => "api",
+        /// The agent's click on the console.
+        Console => "console",
     }
 );
 
@@ -388,6 +390,10 @@ pub enum TimelineEvent {
         source: PushSource,
         event_id: u64,
     },
+    /// The visitor's browser displayed the page of this push (its push event id).
+    PageShown {
+        event_id: u64,
+    },
     /// No page has these keys.
     PageUnknown {
         keys: String,
@@ -469,6 +475,7 @@ impl TimelineEvent {
             Self::BridgeError { .. } => "bridge_error",
             Self::PagePush { .. } => "page_push",
             Self::PagePushed { .. } => "page_pushed",
+            Self::PageShown { .. } => "page_shown",
             Self::PageUnknown { .. } => "page_unknown",
             Self::PagePushFailed { .. } => "page_push_failed",
             Self::MaxDuration {} => "max_duration",
@@ -646,6 +653,7 @@ mod tests {
                 source: PushSource::Dtmf,
                 event_id: 3,
             },
+            T::PageShown { event_id: 3 },
             T::PageUnknown { keys: "3".into() },
             T::PagePushFailed {
                 keys: "1".into(),

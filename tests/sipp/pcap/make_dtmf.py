@@ -3,6 +3,8 @@
 
     make_dtmf.py OUT.pcap KEYS      e.g. make_dtmf.py agent_pin_4711.pcap 4711#
 
+A ',' in KEYS is one second without keys (e.g. "4711#,,,,,,2": a page key after the whisper).
+
 Each key is SIPp's /usr/share/sip-tester/dtmf_2833_<key>.pcap (key 'pound' for '#'), moved to
 its own RTP timestamp (20000 + 4000 per key, past the 2240-sample event duration) and to
 consecutive sequence numbers, 400 ms apart on the capture clock (SIPp plays packets at their
@@ -28,8 +30,11 @@ def packets(path):
 
 
 def main(out, keys):
-    header, frames, seq = None, [], 9000
+    header, frames, seq, gap = None, [], 9000, 0.0
     for i, key in enumerate(keys):
+        if key == ",":
+            gap += 1.0
+            continue
         name = {"#": "pound", "*": "star"}.get(key, key)
         stock = list(packets(STOCK.format(name)))
         first = stock[0][1]
@@ -39,7 +44,7 @@ def main(out, keys):
             struct.pack_into(">I", pkt, rtp + 4, 20000 + 4000 * i)
             struct.pack_into(">H", pkt, ETH_IP_UDP - 2, 0)
             seq += 1
-            when = 1_000_000.0 + i * 0.4 + (at - first)
+            when = 1_000_000.0 + i * 0.4 + gap + (at - first)
             frames.append((when, bytes(pkt)))
     with open(out, "wb") as f:
         f.write(header)

@@ -117,6 +117,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_call_reference_is_said_digit_by_digit() {
+        assert_eq!(
+            claim_prompt("427"),
+            "Call reference 4 2 7. Claim it on your console."
+        );
+        assert!(claim_prompt("1009").starts_with("Call reference 1 0 0 9."));
+    }
+
+    #[test]
     fn ended_event_carries_the_cause_word() {
         let event = push_event(&Status::Ended {
             cause: EndCause::UserBusy,

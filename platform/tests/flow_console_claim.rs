@@ -127,10 +127,8 @@ async fn two_agents_race_for_one_call_and_exactly_one_wins() {
     );
     // The reference on the console is the one the call record offered.
     let offered = rig
-        .timeline(&session)
-        .unwrap()
-        .into_iter()
-        .find(|e| e.kind() == "offered")
+        .wait_row(&session, "offered", Duration::from_secs(5))
+        .await
         .unwrap();
     assert_eq!(offered.detail(), json!({ "reference": reference }));
     // The visitor's number is masked in the offer: its last three digits only.

@@ -77,10 +77,8 @@ async fn a_pin_claim_pops_the_call_on_that_agents_console() {
     let seen_at = chrono::Utc::now();
     assert_eq!(shown, number, "the claiming agent sees the full number");
     let claimed = rig
-        .timeline(&session)
-        .unwrap()
-        .into_iter()
-        .find(|e| e.kind() == "claimed")
+        .wait_row(&session, "claimed", Duration::from_secs(5))
+        .await
         .unwrap();
     let pop_ms = (seen_at - claimed.at).num_milliseconds();
     println!("PIN claim recorded → screen-pop visible on the console: {pop_ms} ms");

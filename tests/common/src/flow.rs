@@ -271,6 +271,30 @@ impl Rig {
         Ok(self.db()?.list_call_events(&self.sid, session)?)
     }
 
+    /// The call's first timeline row of this kind, waiting up to `limit` for it: rows are
+    /// written in batches, a moment after what they describe was sent to browsers.
+    pub async fn wait_row(
+        &self,
+        session: &SessionId,
+        kind: &str,
+        limit: Duration,
+    ) -> anyhow::Result<CallEvent> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(row) = self
+                .timeline(session)?
+                .into_iter()
+                .find(|e| e.kind() == kind)
+            {
+                return Ok(row);
+            }
+            if Instant::now() >= deadline {
+                bail!("no {kind:?} row within {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `GET /admin/v1{path}` with the operator key: status and JSON (`null` when none).
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
         let answer = self

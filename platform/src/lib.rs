@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod demo;
+mod desk;
 pub mod destinations;
 pub mod flow;
 /// Entry points for the fuzz targets in `tests/fuzz`; not part of the API.

@@ -57,16 +57,8 @@ fn record(rig: &Rig, session: &SessionId) -> Call {
         .unwrap()
 }
 
-/// `GET /admin/v1{path}` with the operator key: status and JSON.
 async fn admin_get(rig: &Rig, path: &str) -> (u16, Value) {
-    let answer = reqwest::Client::new()
-        .get(rig.cb.url(&format!("/admin/v1{path}")))
-        .bearer_auth(&rig.cb.operator_key)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
+    rig.admin_get(path).await.unwrap()
 }
 
 /// What went over the center leg of one call.

@@ -14,6 +14,8 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+use crate::agents::AgentId;
+use crate::claims::CallAgent;
 use crate::db::{Db, col, millis, opt_col, opt_time_col, require_subscriber, time_col};
 use crate::error::{DbError, DbResult};
 use crate::types::{
@@ -73,6 +75,9 @@ pub struct Call {
     pub whisper_ended_at: Option<DateTime<Utc>>,
     /// When the legs were bridged (step 215), from the timeline.
     pub bridged_at: Option<DateTime<Utc>>,
+    /// The agent who claimed the call (personal PIN or console); `None` while unclaimed.
+    #[serde(default)]
+    pub agent: Option<CallAgent>,
     /// One CDR per dialed leg, in the order they were dialed; serialized with each leg's
     /// post-dial delay and billable seconds.
     #[serde(serialize_with = "legs_with_derived")]
@@ -209,7 +214,7 @@ impl CallEvent {
 pub(crate) const COLUMNS: &str =
     "id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state,
      created_at, ended_at, end_cause, user_end_cause, center_end_cause, hung_up_first,
-     session_ref, drawn_dnis";
+     session_ref, drawn_dnis, agent_id";
 
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
     let ip: String = row.get(5)?;
@@ -235,6 +240,9 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
         signed_on_at: None,
         whisper_ended_at: None,
         bridged_at: None,
+        agent: row
+            .get::<_, Option<i64>>(15)?
+            .map(|id| CallAgent::unnamed(AgentId(id))),
         legs: Vec::new(),
     })
 }
@@ -277,6 +285,9 @@ pub(crate) fn complete(conn: &Connection, mut call: Call) -> DbResult<Call> {
     call.signed_on_at = first(&["sign_on_ok"])?;
     call.whisper_ended_at = first(&["whisper_end", "whisper_timeout"])?;
     call.bridged_at = first(&["bridged"])?;
+    if let Some(agent) = &mut call.agent {
+        agent.display_name = crate::claims::display_name(conn, agent.id)?;
+    }
     Ok(call)
 }
 

@@ -10,6 +10,7 @@
 mod agents;
 mod callbacks;
 mod calls;
+mod claims;
 mod db;
 mod dialogs;
 mod error;
@@ -28,6 +29,7 @@ pub use words as types;
 pub use agents::{Agent, AgentId, AgentUpdate, LoginCheck, NewAgent};
 pub use callbacks::{AttemptOutcome, Callback, CallbackId, NewCallback, SettledCallbacks};
 pub use calls::{Call, CallEnd, CallEvent, CallFilter, LegCdr, MAX_CALLS_PER_PAGE, NewCall};
+pub use claims::{CallAgent, Claim};
 pub use db::Db;
 pub use dialogs::{EndedDial, InterruptedCall, LegDialog, OpenDial};
 pub use error::{DbError, DbResult, ImportError, ValidationError};

@@ -207,7 +207,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (subscriber_id, pin_hmac)
     ) STRICT;
     "#,
-    // 8 (callback queue, issue 13): every callback request, committed before the visitor sees
+    // 8 (agent desk, issue 12 item 2): which agent has the call, set once by a claim (personal
+    // PIN or console). The claim is one conditional UPDATE (`agent_id IS NULL`), so two agents
+    // claiming at once cannot both win. An agent deleted later leaves the call unclaimed.
+    r#"
+    ALTER TABLE calls ADD COLUMN agent_id INTEGER REFERENCES agents(id) ON DELETE SET NULL;
+    CREATE INDEX calls_agent ON calls(agent_id) WHERE agent_id IS NOT NULL;
+    "#,
+    // 9 (callback queue, issue 13): every callback request, committed before the visitor sees
     // its confirmation. `page_session` is the visitor's queue page (its link and push
     // channel); each attempt's call has its own record, the latest in `call_id`. A request in
     // `dialing` that a dead process left is settled at start by whether that call dialed

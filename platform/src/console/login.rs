@@ -36,16 +36,6 @@ struct LoginHtml<'a> {
     error: Option<&'a str>,
 }
 
-#[derive(Template)]
-#[template(path = "console/home.html")]
-struct HomeHtml<'a> {
-    nonce: Nonce,
-    brand: &'a Brand,
-    name: &'a str,
-    role: &'a str,
-    csrf: &'a str,
-}
-
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct NoticeQuery {
     #[serde(default)]
@@ -287,7 +277,7 @@ fn unavailable(
 }
 
 /// The request's session, or where to send the browser instead.
-async fn session_of(
+pub(super) async fn session_of(
     state: &AppState,
     console: &ConsoleState,
     headers: &HeaderMap,
@@ -322,25 +312,6 @@ async fn session_of(
             .into_response())
         }
         Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
-    }
-}
-
-pub(crate) async fn home(
-    State(state): State<AppState>,
-    Extension(console): Extension<Arc<ConsoleState>>,
-    headers: HeaderMap,
-) -> Response {
-    let brand = Brand::neutral();
-    match session_of(&state, &console, &headers).await {
-        Ok((_, session, agent)) => Page::render(StatusCode::OK, &brand, |nonce| HomeHtml {
-            nonce,
-            brand: &brand,
-            name: agent.display_name.as_str(),
-            role: subscriber_db::Word::word(&agent.role),
-            csrf: &session.csrf,
-        })
-        .into_response(),
-        Err(redirect) => redirect,
     }
 }
 

@@ -1,11 +1,13 @@
-//! The agent desk's web console (issue 12). This slice: signing in and out, the session and
-//! its idle timeout, the sign-in throttle, and a page saying who is signed in. Offers, claims
-//! and the screen-pop come later and hang off the same session.
+//! The agent desk's web console (issue 12): signing in and out, the session and its idle
+//! timeout, the sign-in throttle (`login`, `sessions`), and the desk itself — offers, claims,
+//! the screen-pop and its live channel (`desk`).
 //!
 //! Routes:
 //! - `GET /console/login[?notice=idle|signed_out|ended]` the sign-in form
 //! - `POST /console/login` (form: `sid`, `login`, `password`, `csrf`) → 303 `/console`
-//! - `GET /console` "Signed in as NAME (role)", else 303 to the sign-in form
+//! - `GET /console` "Signed in as NAME (role)", the agent's call and the offers (see `desk`),
+//!   else 303 to the sign-in form
+//! - `GET /console/events`, `POST /console/claim|push|hangup`: see `desk`
 //! - `POST /console/logout` (form: `csrf`) → 303 `/console/login?notice=signed_out`
 //!
 //! Cookies: `cb_console` (the session, HttpOnly, SameSite=Strict, Secure behind https, Path
@@ -15,6 +17,7 @@
 //! tokens also cover older ones and same-site subdomains.
 
 pub mod config;
+mod desk;
 mod login;
 mod sessions;
 
@@ -72,7 +75,11 @@ impl ConsoleState {
 pub(crate) fn router(config: &ConsoleConfig) -> Router<AppState> {
     let state = Arc::new(ConsoleState::new(config));
     Router::new()
-        .route("/console", get(login::home))
+        .route("/console", get(desk::home))
+        .route("/console/events", get(desk::events))
+        .route("/console/claim", post(desk::claim))
+        .route("/console/push", post(desk::push))
+        .route("/console/hangup", post(desk::hangup))
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
         .layer(Extension(state))

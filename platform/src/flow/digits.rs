@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use words::{DtmfKey, DtmfKeys, SignOnMode};
+use words::{DtmfKey, DtmfKeys, SignOnMode, SignOnPin};
 
 /// What one key press did to the sign-on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SignOnStep {
     /// Not a sign-on key in this mode.
     Ignored,
@@ -20,6 +20,9 @@ pub(crate) enum SignOnStep {
     },
     /// A wrong PIN with no retries left.
     Failed,
+    /// A personal PIN was keyed (mode `agent_pin`): the caller finds whose it is and answers
+    /// with [`SignOn::unknown_pin`] when it is nobody's.
+    Identify(SignOnPin),
 }
 
 /// The agent's sign-on entry for one center answer.
@@ -46,7 +49,8 @@ impl SignOn {
         let pin = match &self.mode {
             SignOnMode::None => return SignOnStep::Accepted,
             SignOnMode::Hash if hash => return SignOnStep::Accepted,
-            SignOnMode::Hash => return SignOnStep::Ignored,
+            SignOnMode::Hash | SignOnMode::Console => return SignOnStep::Ignored,
+            SignOnMode::AgentPin => return self.personal_key(key),
             SignOnMode::Pin(pin) => pin.as_str(),
         };
         match key {
@@ -64,6 +68,34 @@ impl SignOn {
         if right {
             return SignOnStep::Accepted;
         }
+        self.wrong()
+    }
+
+    /// A key of a personal PIN: PINs differ in length, so `#` ends one (or the longest a PIN
+    /// can be). Anything that is no PIN (a `*`, one digit) is a wrong try at once.
+    fn personal_key(&mut self, key: DtmfKey) -> SignOnStep {
+        let hash = key == DtmfKey::HASH;
+        if hash && self.entered.is_empty() {
+            return SignOnStep::Ignored;
+        }
+        if !hash {
+            self.entered.push(key.as_char());
+            if self.entered.len() < SignOnPin::MAX_DIGITS {
+                return SignOnStep::Collecting;
+            }
+        }
+        match std::mem::take(&mut self.entered).parse::<SignOnPin>() {
+            Ok(pin) => SignOnStep::Identify(pin),
+            Err(_) => self.wrong(),
+        }
+    }
+
+    /// The personal PIN the caller looked up belongs to no active agent: a wrong try.
+    pub(crate) fn unknown_pin(&mut self) -> SignOnStep {
+        self.wrong()
+    }
+
+    fn wrong(&mut self) -> SignOnStep {
         self.wrong += 1;
         match self.retries.checked_sub(self.wrong) {
             Some(retries_left) => SignOnStep::WrongPin { retries_left },
@@ -203,6 +235,47 @@ mod tests {
                 "*2",
                 &[Collecting, WrongPin { retries_left: 2 }],
             ),
+            (SignOnMode::Console, 3, "1#", &[Ignored, Ignored]),
+            (
+                SignOnMode::AgentPin,
+                3,
+                "#4711#",
+                &[
+                    Ignored,
+                    Collecting,
+                    Collecting,
+                    Collecting,
+                    Collecting,
+                    Identify("4711".parse().expect("pin")),
+                ],
+            ),
+            (
+                SignOnMode::AgentPin,
+                1,
+                "1#*1#",
+                &[
+                    Collecting,
+                    WrongPin { retries_left: 0 },
+                    Collecting,
+                    Collecting,
+                    Failed,
+                ],
+            ),
+            (
+                SignOnMode::AgentPin,
+                3,
+                "12345678",
+                &[
+                    Collecting,
+                    Collecting,
+                    Collecting,
+                    Collecting,
+                    Collecting,
+                    Collecting,
+                    Collecting,
+                    Identify("12345678".parse().expect("pin")),
+                ],
+            ),
         ];
         for (mode, retries, keys, want) in cases {
             let mut sign_on = SignOn::new(mode.clone(), *retries);
@@ -212,6 +285,16 @@ mod tests {
                 "{mode:?} {retries} {keys:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_unknown_personal_pin_counts_as_a_wrong_try() {
+        let mut sign_on = SignOn::new(SignOnMode::AgentPin, 1);
+        assert_eq!(
+            sign_on.unknown_pin(),
+            SignOnStep::WrongPin { retries_left: 0 }
+        );
+        assert_eq!(sign_on.unknown_pin(), SignOnStep::Failed);
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct CallFlow {
     /// A farewell announcement plays to the user; the flow is `Ending`.
     farewell: bool,
     sign_on: SignOn,
+    /// The call is on the agents' consoles (sign-on mode `console`) until claimed or over.
+    offered: bool,
     page_digits: PageDigits,
     timers: Timers,
     commands: VecDeque<Command>,
@@ -106,6 +108,7 @@ impl CallFlow {
             center_playing: false,
             farewell: false,
             sign_on,
+            offered: false,
             page_digits: PageDigits::default(),
             timers: Timers::default(),
             commands: VecDeque::new(),
@@ -164,6 +167,8 @@ impl CallFlow {
                     self.whisper(now);
                 }
             }
+            Event::Claimed { agent_id, how } => self.claimed(agent_id, how, now),
+            Event::AgentPinUnknown => self.agent_pin_unknown(now),
             Event::DigitsSent(Leg::User, _) => {}
             Event::PlayoutDone(Leg::User, _) => self.user_playing = false,
             Event::PlayoutDone(Leg::Center, _) => self.center_playing = false,
@@ -309,6 +314,7 @@ impl CallFlow {
         self.cause = Some(cause);
         self.started = true;
         self.record(T::Ending { cause });
+        self.withdraw_offer();
         if let Some(run) = self.page_digits.take() {
             self.record(T::DigitsDropped {
                 keys: run.to_string(),

@@ -20,6 +20,8 @@
 //!     center_unreachable: "No agent is free.".into(),
 //!     goodbye: "Goodbye.".into(),
 //!     wrong_pin: "Wrong PIN, try again.".into(),
+//!     max_call_warning: "One minute left.".into(),
+//!     claim_prompt: String::new(),
 //! };
 //! let spec = FlowSpec {
 //!     session_ref: "2718281828".parse().unwrap(),
@@ -28,6 +30,7 @@
 //!     dnis: Some("8001".parse().unwrap()), ani: n("+4930111"), uui: vec![],
 //!     center_headers: vec![], send_ref_digits: false, texts,
 //!     sign_on: SignOnMode::Hash, timeouts: Timeouts::default(), pin_retries: 3,
+//!     call_reference: None,
 //! };
 //! let now = Instant::now();
 //! let mut flow = CallFlow::new(spec);
@@ -56,8 +59,8 @@ pub use whisper::{WhisperVars, fill_whisper};
 pub use words::{CallState as State, EndCause, Leg, LegEndCause};
 
 use words::{
-    CallOrder, DigitPath, Dnis, DtmfKey, DtmfKeys, E164, HungUpFirst, SessionRef, SignOnMode,
-    TimelineEvent,
+    CallOrder, ClaimHow, DigitPath, Dnis, DtmfKey, DtmfKeys, E164, HungUpFirst, SessionRef,
+    SignOnMode, SignOnPin, TimelineEvent,
 };
 
 /// Default inter-digit timeout for page-push digits: long enough for an agent to key "12".
@@ -81,6 +84,9 @@ pub struct Texts {
     pub wrong_pin: String,
     /// To both parties, [`Timeouts::max_call_warning`] before the maximum call length.
     pub max_call_warning: String,
+    /// Looped to the agent while a console offer waits for its claim ("Call reference 4 2 7.
+    /// Claim it on your console."); sign-on mode `console` only.
+    pub claim_prompt: String,
 }
 
 /// Timers of one call.
@@ -146,6 +152,9 @@ pub struct FlowSpec {
     pub timeouts: Timeouts,
     /// How often a wrong PIN may be retried: `3` allows four tries in all.
     pub pin_retries: u32,
+    /// The short call reference a console offer shows and the agent hears (sign-on mode
+    /// `console`); unique among the subscriber's open offers, chosen by the runtime.
+    pub call_reference: Option<String>,
 }
 
 /// Where and how to place one call.
@@ -212,6 +221,8 @@ pub enum PromptKind {
     Hold,
     /// Looped to the agent while the user is dialed.
     CenterWait,
+    /// Looped to the agent while a console offer waits for its claim.
+    ClaimWait,
     /// To the agent after a wrong PIN.
     WrongPin,
     /// To the user before the flow hangs up (goodbye, no agent).
@@ -245,6 +256,14 @@ pub enum Event {
     DigitsSent(Leg, DigitPath),
     /// The operator or the API asked to end the call.
     Cancelled,
+    /// An agent has the call (`Command::IdentifyAgent` found the PIN's agent, or the agent
+    /// claimed the console offer): a sign-on that says who. The runtime recorded the claim.
+    Claimed {
+        agent_id: i64,
+        how: ClaimHow,
+    },
+    /// `Command::IdentifyAgent` found no active agent with that PIN.
+    AgentPinUnknown,
 }
 
 /// What the browser is told.
@@ -303,6 +322,18 @@ pub enum Command {
     Hangup(Leg),
     /// One row of the call's timeline.
     RecordEvent(TimelineEvent),
+    /// Find the subscriber's active agent with this personal PIN and claim the call for them;
+    /// answered with `Event::Claimed` (how: pin) or `Event::AgentPinUnknown`.
+    IdentifyAgent {
+        pin: SignOnPin,
+    },
+    /// Show the call on the consoles of the subscriber's signed-in agents with this reference;
+    /// a claim there comes back as `Event::Claimed` (how: console).
+    Offer {
+        reference: String,
+    },
+    /// The offer is over (claimed, timed out, the call ended): take it off the consoles.
+    WithdrawOffer,
 }
 
 /// How one leg stands.

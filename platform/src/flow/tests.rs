@@ -43,6 +43,7 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
             goodbye: "goodbye".into(),
             wrong_pin: "Wrong PIN, try again".into(),
             max_call_warning: "one minute left".into(),
+            claim_prompt: "Call reference 4 2 7. Claim it on your console.".into(),
         },
         sign_on,
         timeouts: Timeouts {
@@ -56,6 +57,7 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
             page_digits: PAGE_DIGIT_TIMEOUT,
         },
         pin_retries: 3,
+        call_reference: Some("427".into()),
     }
 }
 
@@ -978,4 +980,110 @@ fn a_whisper_that_never_reports_its_end_still_bridges() {
     assert!(h.timeline.contains(&"whisper_timeout"));
     // A late WhisperDone changes nothing.
     assert_eq!(h.event(whisper_done()), []);
+}
+
+fn claim_call(mode: SignOnMode) -> Harness {
+    let mut h = Harness::new(spec(CallOrder::UserFirst, mode));
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h
+}
+
+#[test]
+fn a_personal_pin_is_looked_up_and_its_agent_signs_on() {
+    let mut h = claim_call(SignOnMode::AgentPin);
+    h.event(Event::Answered(Leg::Center));
+    assert_eq!(keys(&mut h, "471"), []);
+    let pin: SignOnPin = "4711".parse().expect("pin");
+    assert_eq!(keys(&mut h, "1#"), [Command::IdentifyAgent { pin }]);
+    // A console claim is not how this mode signs on.
+    let console = Event::Claimed {
+        agent_id: 9,
+        how: ClaimHow::Console,
+    };
+    assert_eq!(h.event(console), []);
+    let pin_claim = Event::Claimed {
+        agent_id: 7,
+        how: ClaimHow::Pin,
+    };
+    assert_eq!(h.event(pin_claim.clone()), [whisper()]);
+    assert_in_order(&h.timeline, &["claimed", "sign_on_ok", "whisper_start"]);
+    // A second claim after the sign-on changes nothing.
+    assert_eq!(h.event(pin_claim), []);
+}
+
+#[test]
+fn an_unknown_personal_pin_is_a_wrong_try() {
+    let mut h = {
+        let mut s = spec(CallOrder::UserFirst, SignOnMode::AgentPin);
+        s.pin_retries = 1;
+        let mut h = Harness::new(s);
+        h.event(Event::Started);
+        h.event(Event::Answered(Leg::User));
+        h.event(Event::Answered(Leg::Center));
+        h
+    };
+    let wrong = say(
+        Leg::Center,
+        PromptKind::WrongPin,
+        "Wrong PIN, try again",
+        false,
+    );
+    assert_eq!(h.event(Event::AgentPinUnknown), [wrong]);
+    let cmds = h.event(Event::AgentPinUnknown);
+    assert_eq!(cmds[0], Command::Hangup(Leg::Center));
+    assert!(h.timeline.contains(&"sign_on_failed"));
+}
+
+#[test]
+fn a_console_offer_waits_for_its_claim_and_is_withdrawn() {
+    let mut h = claim_call(SignOnMode::Console);
+    let prompt = say(
+        Leg::Center,
+        PromptKind::ClaimWait,
+        "Call reference 4 2 7. Claim it on your console.",
+        true,
+    );
+    assert_eq!(
+        h.event(Event::Answered(Leg::Center)),
+        [
+            Command::Offer {
+                reference: "427".into()
+            },
+            prompt
+        ]
+    );
+    // Keys do not sign on in console mode.
+    assert_eq!(keys(&mut h, "#"), []);
+    let claim = Event::Claimed {
+        agent_id: 3,
+        how: ClaimHow::Console,
+    };
+    assert_eq!(
+        h.event(claim),
+        [
+            Command::WithdrawOffer,
+            Command::StopPlaying(Leg::Center),
+            whisper()
+        ]
+    );
+    assert_in_order(&h.timeline, &["offered", "claimed", "sign_on_ok"]);
+
+    // Unclaimed until the sign-on timeout: the offer goes with the call.
+    let mut h = claim_call(SignOnMode::Console);
+    h.event(Event::Answered(Leg::Center));
+    let cmds = h.advance(16 * SEC);
+    assert_eq!(cmds[0], Command::WithdrawOffer, "{cmds:?}");
+    assert!(h.timeline.contains(&"sign_on_timeout"));
+}
+
+/// `want` appear in `kinds` in this order (others may sit between).
+fn assert_in_order(kinds: &[&str], want: &[&str]) {
+    let mut rest = kinds.iter();
+    for w in want {
+        assert!(
+            rest.any(|k| k == w),
+            "{w} missing or out of order in {kinds:?}"
+        );
+    }
 }

@@ -9,18 +9,19 @@ use std::time::Instant;
 
 use chrono::Utc;
 use pagepush::Hub;
-use subscriber_db::{CallEnd, Db, DtmfKeys};
-use tokio::sync::oneshot;
+use subscriber_db::{AgentId, CallEnd, Claim, Db, DbError, DtmfKeys, SignOnPin};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use voice::{BridgeHandle, LegEvent, Voice};
-use words::{DigitPath, EndCause, LegState, PushSource, TimelineEvent};
+use words::{ClaimHow, DigitPath, EndCause, LegState, PushSource, SignOnMode, TimelineEvent};
 
 use super::legs::{self, ActiveLeg};
 use super::record::{self, Timeline};
 use super::spec::{self, CallSetup};
 use super::{CallRequest, sentences};
+use crate::desk::{Desk, Offer, OfferView, Reservation};
 use crate::flow::{CallFlow, Command, Event, Leg, LegFailure, Prompt, State, Status};
 use crate::push::{PushPageError, PushTarget, push_page};
 
@@ -31,6 +32,7 @@ pub(super) struct Shared {
     pub(super) hub: Hub,
     pub(super) voice: Voice,
     pub(super) shutdown: CancellationToken,
+    pub(super) desk: Desk,
 }
 
 struct CallTask {
@@ -50,6 +52,13 @@ struct CallTask {
     state: State,
     /// The visitor asked to end the call.
     cancel: CancellationToken,
+    /// The call's reference on the consoles (sign-on mode `console`), held while it runs.
+    reservation: Option<Reservation>,
+    /// Console claims the desk handed to this call (the record already names the agent).
+    claims: mpsc::UnboundedReceiver<AgentId>,
+    claims_tx: mpsc::UnboundedSender<AgentId>,
+    /// When the call task started: what the offer counts the visitor's wait from.
+    started_at: chrono::DateTime<Utc>,
 }
 
 /// Runs the call for `request` to its end. Never panics on what peers or the database do.
@@ -62,7 +71,7 @@ pub(super) async fn run(shared: Shared, request: CallRequest, cancel: Cancellati
         let request = request.clone();
         tokio::task::spawn_blocking(move || spec::load(&db, &request)).await
     };
-    let setup = match loaded {
+    let mut setup = match loaded {
         Ok(Ok(setup)) => setup,
         Ok(Err(e)) => {
             return record::fail_setup(&shared, &request, e.cause(), e.to_string()).await;
@@ -78,8 +87,15 @@ pub(super) async fn run(shared: Shared, request: CallRequest, cancel: Cancellati
         order = ?setup.spec.call_order,
         "call starting"
     );
+    let reservation = (setup.spec.sign_on == SignOnMode::Console)
+        .then(|| shared.desk.reserve(&request.subscriber));
+    if let Some(reserved) = &reservation {
+        setup.spec.call_reference = Some(reserved.reference().to_owned());
+        setup.spec.texts.claim_prompt = sentences::claim_prompt(reserved.reference());
+    }
     let flow = CallFlow::new(setup.spec.clone());
     let timeline = Timeline::new(&shared.db, &request);
+    let (claims_tx, claims) = mpsc::unbounded_channel();
     let mut task = CallTask {
         shared,
         request,
@@ -93,6 +109,10 @@ pub(super) async fn run(shared: Shared, request: CallRequest, cancel: Cancellati
         timeline,
         state: State::Starting,
         cancel,
+        reservation,
+        claims,
+        claims_tx,
+        started_at: Utc::now(),
     };
     task.feed(Event::Started).await;
     task.run_loop().await;
@@ -129,6 +149,11 @@ impl CallTask {
                     self.execute().await;
                 }
                 sent = digits_sent(&mut self.digits) => self.digits_sent(sent).await,
+                Some(agent) = self.claims.recv() => {
+                    info!(%agent, "claimed on the console");
+                    self.claimed(agent, ClaimHow::Console);
+                    self.execute().await;
+                }
                 event = recv(&mut self.user) => self.leg_event(Leg::User, event).await,
                 event = recv(&mut self.center) => self.leg_event(Leg::Center, event).await,
             }
@@ -190,6 +215,81 @@ impl CallTask {
             }
         }
         self.timeline.flush().await;
+        self.shared.desk.changed(&self.request.session);
+    }
+
+    /// An agent has the call: their console shows it, and the flow signs them on.
+    fn claimed(&mut self, agent: AgentId, how: ClaimHow) {
+        let whisper = self.setup.spec.texts.whisper.clone();
+        self.shared.desk.held(
+            &self.request.subscriber,
+            &self.request.session,
+            agent,
+            whisper,
+        );
+        let event = Event::Claimed {
+            agent_id: agent.0,
+            how,
+        };
+        self.flow.handle(event, Instant::now());
+    }
+
+    /// Claim by personal PIN: whose PIN it is, among the subscriber's active agents; that
+    /// agent is recorded on the call the same way a console claim is.
+    async fn identify(&mut self, pin: SignOnPin) {
+        let db = Arc::clone(&self.shared.db);
+        let (sid, call) = (
+            self.request.subscriber.clone(),
+            self.request.session.clone(),
+        );
+        let found = tokio::task::spawn_blocking(move || {
+            let agent = match db.find_agent_by_pin(&sid, &pin) {
+                Ok(agent) if agent.active => agent.id,
+                Ok(_) | Err(DbError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            match db.claim_call(&sid, &call, agent)? {
+                Claim::Won => Ok(Some(agent)),
+                Claim::Taken(holder) if holder == agent => Ok(Some(agent)),
+                Claim::Taken(_) | Claim::Closed => Ok(None),
+            }
+        })
+        .await;
+        match found {
+            Ok(Ok(Some(agent))) => {
+                info!(%agent, "claimed by personal PIN");
+                self.claimed(agent, ClaimHow::Pin);
+            }
+            Ok(Ok(None)) => {
+                info!("the personal PIN is no active agent's");
+                self.flow.handle(Event::AgentPinUnknown, Instant::now());
+            }
+            // The agent can try again; the database's trouble is not a wrong PIN for ever.
+            Ok(Err(e)) => {
+                warn!(error = %e, "personal PIN not looked up");
+                self.flow.handle(Event::AgentPinUnknown, Instant::now());
+            }
+            Err(_) => {
+                warn!("personal PIN lookup did not finish");
+                self.flow.handle(Event::AgentPinUnknown, Instant::now());
+            }
+        }
+    }
+
+    fn offer(&mut self, reference: String) {
+        let view = OfferView {
+            reference,
+            subject: self.request.subject.to_string(),
+            label: self.setup.route_label.clone(),
+            number: words::mask(self.request.user_number.as_str()),
+            since: self.started_at,
+        };
+        self.shared.desk.offer(Offer {
+            subscriber: self.request.subscriber.clone(),
+            session: self.request.session.clone(),
+            view,
+            claims: self.claims_tx.clone(),
+        });
     }
 
     async fn command(&mut self, command: Command) {
@@ -278,6 +378,16 @@ impl CallTask {
                 }
             }
             Command::RecordEvent(event) => self.timeline.row(event),
+            Command::IdentifyAgent { pin } => self.identify(pin).await,
+            Command::Offer { reference } => self.offer(reference),
+            Command::WithdrawOffer => {
+                if let Some(reserved) = &self.reservation {
+                    let reference = reserved.reference().to_owned();
+                    self.shared
+                        .desk
+                        .withdraw(&self.request.subscriber, &reference);
+                }
+            }
         }
     }
 
@@ -441,6 +551,7 @@ impl CallTask {
             "call ended"
         );
         record::finish(&self.shared.db, &self.request, end).await;
+        self.shared.desk.ended(&self.request.session);
     }
 
     fn slot(&mut self, leg: Leg) -> &mut Option<ActiveLeg> {

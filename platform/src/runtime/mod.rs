@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pagepush::Hub;
+
+use crate::desk::Desk;
 use subscriber_db::{CallEnd, Db, E164, SubjectCode, SubscriberId, WhisperCode};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -78,11 +80,17 @@ impl Runtime {
                     hub,
                     voice,
                     shutdown,
+                    desk: Desk::new(),
                 },
                 calls: TaskTracker::new(),
                 cancels: Arc::default(),
             }),
         }
+    }
+
+    /// The offers and claims the agents' consoles see.
+    pub(crate) fn desk(&self) -> &Desk {
+        &self.inner.shared.desk
     }
 
     /// Calls whose task is still running.

@@ -51,6 +51,16 @@ pub(crate) fn no_page_notice(keys: &str) -> String {
     format!("No page for {}.", spoken.join(" "))
 }
 
+/// What the agent hears, looped, while a console offer waits: the call reference digit by
+/// digit, so "427" is heard as "4 2 7" and matched against the console.
+pub(crate) fn claim_prompt(reference: &str) -> String {
+    let spoken: Vec<String> = reference.chars().map(String::from).collect();
+    format!(
+        "Call reference {}. Claim it on your console.",
+        spoken.join(" ")
+    )
+}
+
 /// The sentence the Connect page shows when the call ended this way.
 pub(crate) fn ended_text(cause: EndCause) -> &'static str {
     match cause {
@@ -105,6 +115,15 @@ pub(crate) fn ended_text(cause: EndCause) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_call_reference_is_said_digit_by_digit() {
+        assert_eq!(
+            claim_prompt("427"),
+            "Call reference 4 2 7. Claim it on your console."
+        );
+        assert!(claim_prompt("1009").starts_with("Call reference 1 0 0 9."));
+    }
 
     #[test]
     fn ended_event_carries_the_cause_word() {

@@ -61,6 +61,8 @@ pub(super) struct CallSetup {
     pub(super) spec: FlowSpec,
     /// Presented as the caller (From) on the user leg: the call center the user expects.
     pub(super) user_leg_caller: E164,
+    /// The route's label for its subject, as agents read it on the console.
+    pub(super) route_label: Option<String>,
 }
 
 /// Reads route and policy and builds the call's setup.
@@ -105,6 +107,8 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
         goodbye: announcements.goodbye.as_str().to_owned(),
         wrong_pin: WRONG_PIN.to_owned(),
         max_call_warning: max_call_warning_text(warning_before),
+        // The call reference, and the prompt saying it, are the runtime's to choose.
+        claim_prompt: String::new(),
     };
     let timeouts = Timeouts {
         user_ring: secs(policy.ring_timeout_user_secs.get()),
@@ -140,10 +144,12 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
         sign_on: policy.sign_on.clone(),
         timeouts,
         pin_retries: PIN_RETRIES,
+        call_reference: None,
     };
     CallSetup {
         spec,
         user_leg_caller: center_number,
+        route_label: route.label.as_ref().map(|l| l.as_str().to_owned()),
     }
 }
 

@@ -8,7 +8,8 @@
 //! - `GET /speak?sid&sc[&wc][&tel][&exp&sig]` → Welcome (or a page saying why not)
 //! - `POST /speak` (form: `number`, `csrf` and the hidden context) → 303 `/sessions/{id}`
 //! - `GET /sessions/{id}` Connect, `GET /sessions/{id}/events` SSE,
-//!   `POST /sessions/{id}/cancel` (form: `csrf`) ends the call,
+//!   `POST /sessions/{id}/cancel` (form: `csrf`) ends the call, `POST /sessions/{id}/shown`
+//!   (form: `event`) the browser displayed a pushed page (see `receipt`),
 //!   `GET /sessions/{id}/pages/{page_id}` stored page, `GET /sessions/{id}/promo` the
 //!   subscriber's promotional content, `GET /sessions/{id}/ended` Disconnect,
 //!   `GET /sessions/{id}/again` a new Welcome form once the call ended
@@ -20,6 +21,7 @@ mod ended;
 mod form;
 pub(crate) mod html;
 mod number;
+mod receipt;
 mod request;
 mod session;
 mod speak;
@@ -54,6 +56,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/sessions/{id}", get(connect::connect))
         .route("/sessions/{id}/events", get(connect::events))
         .route("/sessions/{id}/cancel", post(connect::cancel))
+        .route("/sessions/{id}/shown", post(receipt::shown))
         .route("/sessions/{id}/ended", get(ended::ended))
         .route("/sessions/{id}/again", get(ended::again))
         .route("/sessions/{id}/promo", get(session::promo))

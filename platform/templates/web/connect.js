@@ -92,12 +92,26 @@
     st.textContent = d.text;
     st.setAttribute("data-state", d.state);
   });
+  // Tells the platform the page is on screen, so the agent sees "shown at"; a receipt that
+  // does not arrive changes nothing for the visitor.
+  function receipt(e) {
+    if (!e.lastEventId || !window.fetch) {
+      return;
+    }
+    fetch(cfg.session + "/shown", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "event=" + encodeURIComponent(e.lastEventId),
+      credentials: "same-origin"
+    }).catch(function () {});
+  }
   es.addEventListener("page", function (e) {
     seen(e);
     var p = JSON.parse(e.data);
     show(p);
     listed(p);
     announce(p);
+    receipt(e);
   });
   es.addEventListener("ended", function (e) {
     seen(e);

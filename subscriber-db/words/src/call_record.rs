@@ -207,6 +207,18 @@ word_enum!(
         None => "none",
         Hash => "hash",
         Pin => "pin",
+        AgentPin => "agent_pin",
+        Console => "console",
+    }
+);
+
+word_enum!(
+    /// How an agent claimed a call (a claim is a sign-on that says who).
+    ClaimHow {
+        /// The agent keyed a personal PIN.
+        Pin => "pin",
+        /// The agent claimed the offer on the console.
+        Console => "console",
     }
 );
 
@@ -217,6 +229,8 @@ word_enum!(
         Dtmf => "dtmf",
         /// `POST /admin/v1/calls/{id}/push`.
         Api => "api",
+        /// The agent's click on the console.
+        Console => "console",
     }
 );
 
@@ -335,6 +349,16 @@ pub enum TimelineEvent {
     },
     SignOnFailed {},
     SignOnTimeout {},
+    /// The call went to the consoles of the subscriber's agents as an offer with this short
+    /// call reference (sign-on mode `console`).
+    Offered {
+        reference: String,
+    },
+    /// This agent (the agents table's id) has the call.
+    Claimed {
+        agent_id: i64,
+        how: ClaimHow,
+    },
     /// The session reference starts going to the agent as post-answer DTMF, before the
     /// whisper (the route's `dtmf_ref`). `keys` is the reference itself.
     RefDigitsStart {
@@ -364,6 +388,10 @@ pub enum TimelineEvent {
         page_id: i64,
         keys: String,
         source: PushSource,
+        event_id: u64,
+    },
+    /// The visitor's browser displayed the page of this push (its push event id).
+    PageShown {
         event_id: u64,
     },
     /// No page has these keys.
@@ -434,6 +462,8 @@ impl TimelineEvent {
             Self::SignOnWrongPin { .. } => "sign_on_wrong_pin",
             Self::SignOnFailed {} => "sign_on_failed",
             Self::SignOnTimeout {} => "sign_on_timeout",
+            Self::Offered { .. } => "offered",
+            Self::Claimed { .. } => "claimed",
             Self::RefDigitsStart { .. } => "ref_digits_start",
             Self::RefDigitsEnd { .. } => "ref_digits_end",
             Self::RefDigitsTimeout {} => "ref_digits_timeout",
@@ -445,6 +475,7 @@ impl TimelineEvent {
             Self::BridgeError { .. } => "bridge_error",
             Self::PagePush { .. } => "page_push",
             Self::PagePushed { .. } => "page_pushed",
+            Self::PageShown { .. } => "page_shown",
             Self::PageUnknown { .. } => "page_unknown",
             Self::PagePushFailed { .. } => "page_push_failed",
             Self::MaxDuration {} => "max_duration",
@@ -593,6 +624,13 @@ mod tests {
             T::SignOnWrongPin { retries_left: 1 },
             T::SignOnFailed {},
             T::SignOnTimeout {},
+            T::Offered {
+                reference: "427".into(),
+            },
+            T::Claimed {
+                agent_id: 3,
+                how: ClaimHow::Console,
+            },
             T::RefDigitsStart {
                 keys: "1234567890".into(),
             },
@@ -615,6 +653,7 @@ mod tests {
                 source: PushSource::Dtmf,
                 event_id: 3,
             },
+            T::PageShown { event_id: 3 },
             T::PageUnknown { keys: "3".into() },
             T::PagePushFailed {
                 keys: "1".into(),

@@ -29,4 +29,10 @@ pub enum SignOnMode {
     Hash,
     /// Wait for these digits.
     Pin(SignOnPin),
+    /// The agent keys a personal PIN and `#`: the PIN says which of the subscriber's
+    /// active agents has the call (claim by PIN).
+    AgentPin,
+    /// The call is offered on the consoles of the subscriber's signed-in agents with a
+    /// short call reference the agent hears; the one who claims it there has the call.
+    Console,
 }

@@ -24,8 +24,8 @@ mod web;
 
 pub use agent::{AgentPassword, AgentRole};
 pub use call_record::{
-    CallState, CallStatus, DigitPath, EndCause, HungUpFirst, IgnoredBecause, Leg, LegEndCause,
-    LegState, PushSource, SignOnWord, SipTransport, TimelineEvent, UnknownWord, Word,
+    CallState, CallStatus, ClaimHow, DigitPath, EndCause, HungUpFirst, IgnoredBecause, Leg,
+    LegEndCause, LegState, PushSource, SignOnWord, SipTransport, TimelineEvent, UnknownWord, Word,
 };
 pub use call_setup::{CallOrder, SignOnMode};
 pub use callback::{CallbackKind, CallbackState};
@@ -175,6 +175,11 @@ string_newtype!(
     |t| ascii_run(t, 2, 8, |b| b.is_ascii_digit()),
     ValidationError::SignOnPin
 );
+
+impl SignOnPin {
+    /// The most digits a PIN has.
+    pub const MAX_DIGITS: usize = 8;
+}
 
 impl fmt::Debug for SignOnPin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -238,6 +238,30 @@ impl Browser {
         Ok(())
     }
 
+    /// Signs in to the agent desk at `console_url` (`…/console`) and waits for the desk.
+    pub async fn sign_in_to_console(
+        &self,
+        console_url: &str,
+        sid: &str,
+        login: &str,
+        password: &str,
+    ) -> anyhow::Result<()> {
+        self.client.goto(console_url).await?;
+        self.wait_for_url(|u| u.ends_with("/console/login")).await?;
+        self.retype("sid", sid).await?;
+        self.retype("login", login).await?;
+        self.retype("password", password).await?;
+        self.click("sign-in-button").await?;
+        self.wait_for_text("#who", "Signed in as").await?;
+        Ok(())
+    }
+
+    /// The text of the element with this `id`, if the page has one now.
+    pub async fn text_of(&self, id: &str) -> Option<String> {
+        let element = self.client.find(Locator::Id(id)).await.ok()?;
+        element.text().await.ok()
+    }
+
     /// Empties the field with this `id` and types `text` into it.
     pub async fn retype(&self, id: &str, text: &str) -> anyhow::Result<()> {
         let field = self.client.find(Locator::Id(id)).await?;

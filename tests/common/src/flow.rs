@@ -271,6 +271,45 @@ impl Rig {
         Ok(self.db()?.list_call_events(&self.sid, session)?)
     }
 
+    /// The call's first timeline row of this kind, waiting up to `limit` for it: rows are
+    /// written in batches, a moment after what they describe was sent to browsers.
+    pub async fn wait_row(
+        &self,
+        session: &SessionId,
+        kind: &str,
+        limit: Duration,
+    ) -> anyhow::Result<CallEvent> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(row) = self
+                .timeline(session)?
+                .into_iter()
+                .find(|e| e.kind() == kind)
+            {
+                return Ok(row);
+            }
+            if Instant::now() >= deadline {
+                bail!("no {kind:?} row within {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET /admin/v1{path}` with the operator key: status and JSON (`null` when none).
+    pub async fn admin_get(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        let answer = self
+            .http
+            .get(self.cb.url(&format!("/admin/v1{path}")))
+            .bearer_auth(&self.cb.operator_key)
+            .send()
+            .await?;
+        let status = answer.status().as_u16();
+        Ok((
+            status,
+            answer.json().await.unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
     pub fn active_calls(&self) -> anyhow::Result<u64> {
         Ok(self.db()?.count_active_calls(&self.sid)?)
     }

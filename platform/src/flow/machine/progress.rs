@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use words::{
-    CallOrder, DtmfKey, DtmfKeys, E164, IgnoredBecause, LegEndCause, SignOnMode, SignOnWord,
-    TimelineEvent as T,
+    CallOrder, ClaimHow, DtmfKey, DtmfKeys, E164, IgnoredBecause, LegEndCause, SignOnMode,
+    SignOnWord, TimelineEvent as T,
 };
 
 use super::{CallFlow, CenterPhase};
@@ -130,9 +130,14 @@ impl CallFlow {
                     }
                     SignOnMode::Hash => SignOnWord::Hash,
                     SignOnMode::Pin(_) => SignOnWord::Pin,
+                    SignOnMode::AgentPin => SignOnWord::AgentPin,
+                    SignOnMode::Console => SignOnWord::Console,
                 };
                 self.record(T::SignOnWaiting { mode });
                 self.timers.sign_on = Some(now + self.spec.timeouts.sign_on);
+                if mode == SignOnWord::Console {
+                    self.offer();
+                }
             }
         }
     }
@@ -270,6 +275,13 @@ impl CallFlow {
                 self.record(T::SignOnOk {});
                 self.signed_on(now);
             }
+            SignOnStep::Identify(pin) => self.commands.push_back(Command::IdentifyAgent { pin }),
+            step @ (SignOnStep::WrongPin { .. } | SignOnStep::Failed) => self.wrong_pin(step, now),
+        }
+    }
+
+    fn wrong_pin(&mut self, step: SignOnStep, now: Instant) {
+        match step {
             SignOnStep::WrongPin { retries_left } => {
                 self.record(T::SignOnWrongPin { retries_left });
                 let text = self.spec.texts.wrong_pin.clone();
@@ -281,7 +293,55 @@ impl CallFlow {
                 let goodbye = self.spec.texts.goodbye.clone();
                 self.end(EndCause::SignOnFailed, Some(goodbye), now);
             }
+            _ => {}
         }
+    }
+
+    /// The personal PIN the agent keyed is nobody's: a wrong try like a wrong shared PIN.
+    pub(super) fn agent_pin_unknown(&mut self, now: Instant) {
+        if self.phase != CenterPhase::AwaitingSignOn || self.spec.sign_on != SignOnMode::AgentPin {
+            return;
+        }
+        let step = self.sign_on.unknown_pin();
+        self.wrong_pin(step, now);
+    }
+
+    /// Sign-on mode `console`: the call goes to the agents' consoles with its reference, and
+    /// the agent hears the reference until someone claims it.
+    fn offer(&mut self) {
+        let Some(reference) = self.spec.call_reference.clone() else {
+            return;
+        };
+        self.offered = true;
+        self.record(T::Offered {
+            reference: reference.clone(),
+        });
+        self.commands.push_back(Command::Offer { reference });
+        let prompt = self.spec.texts.claim_prompt.clone();
+        self.play(Leg::Center, PromptKind::ClaimWait, prompt, true);
+    }
+
+    pub(super) fn withdraw_offer(&mut self) {
+        if std::mem::take(&mut self.offered) {
+            self.commands.push_back(Command::WithdrawOffer);
+        }
+    }
+
+    /// An agent has the call, by the way the sign-on mode asks for; any other claim (a
+    /// console claim in PIN mode, a claim after the sign-on) changes nothing.
+    pub(super) fn claimed(&mut self, agent_id: i64, how: ClaimHow, now: Instant) {
+        let expected = match self.spec.sign_on {
+            SignOnMode::AgentPin => ClaimHow::Pin,
+            SignOnMode::Console => ClaimHow::Console,
+            _ => return,
+        };
+        if self.phase != CenterPhase::AwaitingSignOn || how != expected {
+            return;
+        }
+        self.withdraw_offer();
+        self.record(T::Claimed { agent_id, how });
+        self.record(T::SignOnOk {});
+        self.signed_on(now);
     }
 
     /// A person listens at the center: first the session reference as keys when the route

@@ -1,0 +1,591 @@
+//! The signed-in console (issue 12 items 2b and 3): the calls waiting for a claim, the claim
+//! itself, the live news channel, and the screen-pop of the call the agent has. Everything is
+//! scoped to the session's subscriber: offers, claims and calls of another subscriber are
+//! never found, whatever reference or id a request names.
+//!
+//! Routes:
+//! - `GET /console` the desk: the agent's call (screen-pop), the offers, claim by reference
+//! - `GET /console/events` SSE: `offers` (the subscriber's open offers, JSON) whenever they
+//!   change, `call` when the agent's own call changed (the page then reloads its screen-pop);
+//!   the first `call` carries `{"seq": N}`, the newest timeline row now, and the page reloads
+//!   only if it showed another
+//! - `POST /console/claim` (form: `csrf`, `reference`) → 303 `/console`, or the desk with a
+//!   notice saying why not (409 taken by another agent, 404 no such call waiting)
+//! - `POST /console/push` (form: `csrf`, `page_id`) pushes a page to the agent's call
+//! - `POST /console/hangup` (form: `csrf`) ends the agent's call
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Deserialize;
+use subscriber_db::{
+    Agent, AgentId, Call, CallEvent, Claim, Db, DbResult, PageId, PushSource, SubscriberId,
+    TimelineEvent,
+};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::login::session_of;
+use super::sessions::Session;
+use super::{ConsoleState, see_other};
+use crate::AppState;
+use crate::desk::{Desk, DeskNews, OfferView};
+use crate::push::{PushPageError, PushTarget, push_page};
+use crate::web::brand::Brand;
+use crate::web::html::{Nonce, Page};
+
+/// Earlier calls of the visitor the screen-pop lists.
+const HISTORY: u32 = 5;
+
+#[derive(Template)]
+#[template(path = "console/home.html")]
+struct HomeHtml<'a> {
+    nonce: Nonce,
+    brand: &'a Brand,
+    name: &'a str,
+    role: &'a str,
+    csrf: &'a str,
+    notice: Option<&'a str>,
+    offers: &'a [OfferView],
+    pop: Option<&'a ScreenPop>,
+}
+
+/// What the claiming agent sees of the call they have (item 3).
+struct ScreenPop {
+    subject: String,
+    label: Option<String>,
+    whisper_code: Option<String>,
+    /// The page the visitor came from, as the session stored it.
+    came_from: Option<String>,
+    /// In full: only the agent who has the call sees it.
+    number: String,
+    /// From the visitor's request to the claim (or to now while unclaimed on record).
+    waited: String,
+    state: String,
+    whisper: Option<String>,
+    timeline: Vec<Row>,
+    history: Vec<Earlier>,
+    /// The subscriber's page table, to push by click.
+    pages: Vec<PageButton>,
+    /// The newest timeline row shown, so the live channel can tell the page it is behind.
+    seq: i64,
+    /// Every page pushed in this call (keypad, console, API) and when the visitor's browser
+    /// displayed it.
+    pushed: Vec<PushedRow>,
+}
+
+struct PageButton {
+    id: i64,
+    title: String,
+    keys: String,
+}
+
+struct PushedRow {
+    event_id: u64,
+    title: String,
+    how: String,
+    at: String,
+    shown: Option<String>,
+}
+
+struct Row {
+    at: String,
+    what: String,
+}
+
+struct Earlier {
+    date: String,
+    subject: String,
+    outcome: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ClaimForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reference: String,
+}
+
+fn clock(at: DateTime<Utc>) -> String {
+    at.format("%H:%M:%S").to_string()
+}
+
+/// "42 s", "3 min 05 s".
+fn wait_text(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs / 60 {
+        0 => format!("{secs} s"),
+        min => format!("{min} min {:02} s", secs % 60),
+    }
+}
+
+fn row(event: &CallEvent) -> Row {
+    let detail = event.detail();
+    let fields = detail
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| match v.as_str() {
+                    Some(text) => format!("{k} {text}"),
+                    None => format!("{k} {v}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let what = event.kind().replace('_', " ");
+    Row {
+        at: clock(event.at),
+        what: if fields.is_empty() {
+            what
+        } else {
+            format!("{what} ({fields})")
+        },
+    }
+}
+
+/// The screen-pop of the call this agent has, if any: blocking reads.
+fn screen_pop(
+    db: &Db,
+    desk: &Desk,
+    sid: &SubscriberId,
+    agent: AgentId,
+) -> DbResult<Option<ScreenPop>> {
+    let Some(call) = db.held_call(sid, agent)? else {
+        return Ok(None);
+    };
+    let events = db.list_call_events(sid, &call.id)?;
+    let came_from = events.iter().find_map(|e| match &e.event {
+        TimelineEvent::SessionCreated { page, .. } => page.clone(),
+        _ => None,
+    });
+    let claimed_at = events
+        .iter()
+        .find(|e| e.kind() == "claimed")
+        .map_or_else(Utc::now, |e| e.at);
+    let label = db
+        .get_route(sid, &call.subject_code)
+        .ok()
+        .and_then(|r| r.label.map(|l| l.as_str().to_owned()));
+    let history = db
+        .earlier_calls(sid, &call.user_number, &call.id, HISTORY)?
+        .iter()
+        .map(earlier)
+        .collect();
+    let pages = db.list_pages(sid)?;
+    let pushed = pushed_rows(&events, &pages);
+    let pages = pages
+        .iter()
+        .map(|p| PageButton {
+            id: p.id.0,
+            title: p.title.as_str().to_owned(),
+            keys: p.keys.to_string(),
+        })
+        .collect();
+    Ok(Some(ScreenPop {
+        subject: call.subject_code.to_string(),
+        label,
+        whisper_code: call.whisper_code.as_ref().map(ToString::to_string),
+        came_from,
+        number: call.user_number.to_string(),
+        waited: wait_text((claimed_at - call.created_at).num_seconds()),
+        state: call.state.to_string().replace('_', " "),
+        whisper: desk.whisper(sid, agent, &call.id),
+        timeline: events.iter().map(row).collect(),
+        history,
+        pages,
+        pushed,
+        seq: events.last().map_or(0, |e| e.seq),
+    }))
+}
+
+/// The newest timeline row of the call this agent has (0: no call): what a freshly rendered
+/// desk showed, compared when its live channel opens, since news sent between the render and
+/// the channel's opening never reaches it.
+fn call_seq(db: &Db, sid: &SubscriberId, agent: AgentId) -> DbResult<i64> {
+    let Some(call) = db.held_call(sid, agent)? else {
+        return Ok(0);
+    };
+    Ok(db
+        .list_call_events(sid, &call.id)?
+        .last()
+        .map_or(0, |e| e.seq))
+}
+
+fn pushed_rows(events: &[CallEvent], pages: &[subscriber_db::Page]) -> Vec<PushedRow> {
+    let shown_at = |wanted: u64| {
+        events.iter().find_map(|e| match e.event {
+            TimelineEvent::PageShown { event_id } if event_id == wanted => Some(clock(e.at)),
+            _ => None,
+        })
+    };
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            TimelineEvent::PagePushed {
+                page_id,
+                keys,
+                source,
+                event_id,
+            } => Some(PushedRow {
+                event_id: *event_id,
+                title: pages
+                    .iter()
+                    .find(|p| p.id.0 == *page_id)
+                    .map_or_else(|| format!("page {keys}"), |p| p.title.as_str().to_owned()),
+                how: match source {
+                    PushSource::Dtmf => format!("keys {keys}"),
+                    PushSource::Console => "console".to_owned(),
+                    PushSource::Api => "API".to_owned(),
+                },
+                at: clock(e.at),
+                shown: shown_at(*event_id),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn earlier(call: &Call) -> Earlier {
+    Earlier {
+        date: call.created_at.format("%Y-%m-%d %H:%M").to_string(),
+        subject: call.subject_code.to_string(),
+        outcome: call.end_cause.map_or_else(
+            || "in progress".to_owned(),
+            |c| c.to_string().replace('_', " "),
+        ),
+    }
+}
+
+/// The desk page for this session, with a notice when a claim did not go through.
+async fn desk_page(
+    state: &AppState,
+    session: &Session,
+    agent: &Agent,
+    status: StatusCode,
+    notice: Option<&str>,
+) -> Response {
+    let desk = state.runtime().desk().clone();
+    let offers = desk.offers(&session.subscriber);
+    let (sid, id) = (session.subscriber.clone(), agent.id);
+    let pop = state
+        .with_db(move |db| screen_pop(db, &desk, &sid, id))
+        .await;
+    let pop = match pop {
+        Ok(Ok(pop)) => pop,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "screen-pop not read");
+            None
+        }
+        Err(_) => None,
+    };
+    let brand = Brand::neutral();
+    Page::render(status, &brand, |nonce| HomeHtml {
+        nonce,
+        brand: &brand,
+        name: agent.display_name.as_str(),
+        role: subscriber_db::Word::word(&agent.role),
+        csrf: &session.csrf,
+        notice,
+        offers: &offers,
+        pop: pop.as_ref(),
+    })
+    .into_response()
+}
+
+pub(crate) async fn home(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+) -> Response {
+    match session_of(&state, &console, &headers).await {
+        Ok((_, session, agent)) => desk_page(&state, &session, &agent, StatusCode::OK, None).await,
+        Err(redirect) => redirect,
+    }
+}
+
+/// A reference as an agent types it: 3 or 4 digits, spaces allowed ("4 2 7" is what they
+/// heard).
+fn typed_reference(text: &str) -> Option<String> {
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    (matches!(digits.len(), 3 | 4) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+pub(crate) async fn claim(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, session, agent) = match session_of(&state, &console, &headers).await {
+        Ok(found) => found,
+        Err(redirect) => return redirect,
+    };
+    let form: ClaimForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if session.csrf.as_bytes() != form.csrf.as_bytes() {
+        let text = "This claim did not come from your console page. Reload the agent desk and claim again.";
+        return desk_page(&state, &session, &agent, StatusCode::FORBIDDEN, Some(text)).await;
+    }
+    let Some(reference) = typed_reference(&form.reference) else {
+        let text = "A call reference is the 3 or 4 digits you hear on the line. Type them and claim again.";
+        return desk_page(
+            &state,
+            &session,
+            &agent,
+            StatusCode::BAD_REQUEST,
+            Some(text),
+        )
+        .await;
+    };
+    let desk = state.runtime().desk().clone();
+    // The scope check: only this subscriber's offers are looked at.
+    let Some((call, inbox)) = desk.offered_call(&session.subscriber, &reference) else {
+        let text = format!(
+            "No call with reference {reference} is waiting. Check the digits you heard; the caller may have hung up."
+        );
+        return desk_page(&state, &session, &agent, StatusCode::NOT_FOUND, Some(&text)).await;
+    };
+    let (sid, id) = (session.subscriber.clone(), agent.id);
+    let claimed = state
+        .with_db(move |db| db.claim_call(&sid, &call, id))
+        .await;
+    match claimed {
+        Ok(Ok(Claim::Won)) => {
+            desk.withdraw(&session.subscriber, &reference);
+            // The call task signs the agent on; if it is gone, its end clears the record.
+            let _ = inbox.send(agent.id);
+            tracing::info!(subscriber = %session.subscriber, agent = %agent.id, "call claimed on the console");
+            see_other("/console", &[])
+        }
+        Ok(Ok(Claim::Taken(holder))) if holder == agent.id => see_other("/console", &[]),
+        Ok(Ok(Claim::Taken(_))) => {
+            let text = format!("Call {reference} was taken by another agent.");
+            desk_page(&state, &session, &agent, StatusCode::CONFLICT, Some(&text)).await
+        }
+        Ok(Ok(Claim::Closed)) => {
+            let text = format!("Call {reference} is no longer waiting.");
+            desk_page(&state, &session, &agent, StatusCode::GONE, Some(&text)).await
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "claim not stored");
+            let text = "The claim could not be stored. Try again in a moment.";
+            desk_page(
+                &state,
+                &session,
+                &agent,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(text),
+            )
+            .await
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    page_id: String,
+}
+
+/// The form, the session, the agent and the call they have now, for an action on that call;
+/// or the answer to give instead (sign-in, CSRF refusal, no call).
+async fn acting_on_call(
+    state: &AppState,
+    console: &ConsoleState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ActForm, Session, Agent, Call), Response> {
+    let form: ActForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let (_, session, agent) = session_of(state, console, headers).await?;
+    if session.csrf.as_bytes() != form.csrf.as_bytes() {
+        let text =
+            "This action did not come from your console page. Reload the agent desk and try again.";
+        return Err(desk_page(state, &session, &agent, StatusCode::FORBIDDEN, Some(text)).await);
+    }
+    let (sid, id) = (session.subscriber.clone(), agent.id);
+    let held = state.with_db(move |db| db.held_call(&sid, id)).await;
+    match held {
+        Ok(Ok(Some(call))) => Ok((form, session, agent, call)),
+        Ok(Ok(None)) => {
+            let text = "You have no call right now: it has ended.";
+            Err(desk_page(state, &session, &agent, StatusCode::CONFLICT, Some(text)).await)
+        }
+        Ok(Err(_)) | Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
+}
+
+/// `POST /console/push` (form: `csrf`, `page_id`): pushes that page of the subscriber's page
+/// table to the visitor of the agent's call, the same way the keypad does.
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session, agent, call) = match acting_on_call(&state, &console, &headers, &body).await
+    {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(page_id) = form.page_id.trim().parse::<i64>() else {
+        let text = "Choose one of the pages below to push.";
+        return desk_page(
+            &state,
+            &session,
+            &agent,
+            StatusCode::BAD_REQUEST,
+            Some(text),
+        )
+        .await;
+    };
+    let hub = state.hub().clone();
+    let sid = session.subscriber.clone();
+    let pushed = state
+        .with_db(move |db| {
+            let target = PushTarget::Page(PageId(page_id));
+            push_page(
+                db,
+                &hub,
+                &sid,
+                &call.id,
+                &target,
+                PushSource::Console,
+                Utc::now(),
+            )
+            .map(|_| call.id)
+        })
+        .await;
+    match pushed {
+        Ok(Ok(call)) => {
+            state.runtime().desk().changed(&call);
+            see_other("/console", &[])
+        }
+        Ok(Err(PushPageError::NoPage(_))) => {
+            let text = "That page is no longer in the page table. Choose another.";
+            desk_page(&state, &session, &agent, StatusCode::NOT_FOUND, Some(text)).await
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "console push failed");
+            let text =
+                "The page could not be pushed: the visitor's page is closed or the call ended.";
+            desk_page(&state, &session, &agent, StatusCode::CONFLICT, Some(text)).await
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// `POST /console/hangup` (form: `csrf`): ends the agent's call, both legs.
+pub(crate) async fn hangup(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, session, agent, call) = match acting_on_call(&state, &console, &headers, &body).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    if !state.runtime().cancel(&call.id) {
+        let text = "This call is not running here any more; it is ending.";
+        return desk_page(&state, &session, &agent, StatusCode::CONFLICT, Some(text)).await;
+    }
+    tracing::info!(subscriber = %session.subscriber, agent = %agent.id, "agent hung up from the console");
+    see_other("/console", &[])
+}
+
+fn offers_event(desk: &Desk, sid: &SubscriberId) -> Event {
+    let data = serde_json::to_string(&desk.offers(sid)).unwrap_or_else(|_| "[]".to_owned());
+    Event::default().event("offers").data(data)
+}
+
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+) -> Response {
+    let (_, session, agent) = match session_of(&state, &console, &headers).await {
+        Ok(found) => found,
+        Err(_) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "Sign in to the agent desk again.\n",
+            )
+                .into_response();
+        }
+    };
+    let desk = state.runtime().desk().clone();
+    let (sid, me) = (session.subscriber, agent.id);
+    // Listening first, then reading: a change after the read still arrives as news.
+    let news = desk.listen();
+    let first = offers_event(&desk, &sid);
+    let seq = {
+        let sid = sid.clone();
+        state.with_db(move |db| call_seq(db, &sid, me)).await
+    };
+    // Unreadable now: say nothing rather than have the page reload in a loop.
+    let now = match seq {
+        Ok(Ok(seq)) => Some(
+            Event::default()
+                .event("call")
+                .data(serde_json::json!({ "seq": seq }).to_string()),
+        ),
+        _ => None,
+    };
+    let rest = futures::stream::unfold(news, move |mut news| {
+        let (desk, sid) = (desk.clone(), sid.clone());
+        async move {
+            loop {
+                let event = match news.recv().await {
+                    Ok(DeskNews::Offers(s)) if s == sid => offers_event(&desk, &sid),
+                    Ok(DeskNews::Claimed(s, a) | DeskNews::CallChanged(s, a))
+                        if s == sid && a == me =>
+                    {
+                        Event::default().event("call").data("{}")
+                    }
+                    Ok(_) => continue,
+                    // Missed news: the whole list again says everything the page needs.
+                    Err(RecvError::Lagged(_)) => offers_event(&desk, &sid),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((event, news));
+            }
+        }
+    });
+    let frames = futures::stream::iter(std::iter::once(first).chain(now))
+        .chain(rest)
+        .map(Ok::<_, Infallible>);
+    Sse::new(frames)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_read_as_heard() {
+        assert_eq!(typed_reference("427").as_deref(), Some("427"));
+        assert_eq!(typed_reference(" 4 2 7 ").as_deref(), Some("427"));
+        assert_eq!(typed_reference("1234").as_deref(), Some("1234"));
+        for bad in ["", "42", "12345", "42a", "４２７"] {
+            assert_eq!(typed_reference(bad), None, "{bad:?}");
+        }
+        assert_eq!(wait_text(42), "42 s");
+        assert_eq!(wait_text(185), "3 min 05 s");
+    }
+}

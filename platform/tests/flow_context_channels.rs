@@ -179,7 +179,12 @@ async fn all_channels_carry_the_same_reference_and_the_digits_come_before_the_wh
         .unwrap();
     rig.center.passed(Duration::from_secs(20)).await.unwrap();
     rig.user.passed(Duration::from_secs(20)).await.unwrap();
-    // Ended, the code no longer names the call.
+    // Ended, the code no longer names the call. The record is finished once every leg has
+    // confirmed its end, a moment after the browser heard `ended` (a CI run asked in between
+    // and got 200): wait for the record itself.
+    rig.wait_finished(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
     let (status, _) = admin_get(&rig, &format!("/subscribers/acme/dnis/{dnis}")).await;
     assert_eq!(status, 404);
 

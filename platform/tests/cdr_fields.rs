@@ -74,9 +74,15 @@ fn check_leg_against_wire(cdr: &LegCdr, packets: &[SipPacket], bye_from_us: bool
     );
     // The stored times themselves sit at the wire's moments.
     let invite_gap = cdr_ms(cdr.invite_at) - ms(invite.epoch);
-    assert!(invite_gap.abs() <= STAMP_MS, "INVITE {invite_gap:.3} ms off");
+    assert!(
+        invite_gap.abs() <= STAMP_MS,
+        "INVITE {invite_gap:.3} ms off"
+    );
     let answer_gap = cdr_ms(cdr.answered_at.expect("answered")) - ms(ok.epoch);
-    assert!(answer_gap.abs() <= STAMP_MS, "200 OK {answer_gap:.3} ms off");
+    assert!(
+        answer_gap.abs() <= STAMP_MS,
+        "200 OK {answer_gap:.3} ms off"
+    );
     assert_eq!(cdr.final_status, Some(200));
     assert_eq!(cdr.final_reason.as_deref(), Some("OK"));
 }
@@ -248,7 +254,10 @@ async fn a_busy_user_leg_records_486_and_no_billable_time() {
         Some("busy")
     );
     let end_gap = cdr_ms(user.ended_at.unwrap()) - ms(busy.epoch);
-    assert!(end_gap.abs() <= STAMP_MS, "end {end_gap:.3} ms from the 486");
+    assert!(
+        end_gap.abs() <= STAMP_MS,
+        "end {end_gap:.3} ms from the 486"
+    );
     assert_eq!(call.hung_up_first, None);
     assert_eq!(call.bridged_at, None);
 }

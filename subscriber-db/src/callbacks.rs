@@ -11,14 +11,17 @@
 //! request is never lost and never dialed twice.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, col, millis, opt_time_col, require_subscriber, time_col};
+use crate::db::{Db, col, millis, opt_col, opt_time_col, require_subscriber, time_col};
 use crate::error::{DbError, DbResult};
-use crate::types::{CallbackKind, CallbackState, E164, SessionId, SubjectCode, SubscriberId, Word};
+use crate::types::{
+    CallbackKind, CallbackState, E164, SessionId, SubjectCode, SubscriberId, WhisperCode, Word,
+};
 
 /// A callback request's database id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -48,6 +51,12 @@ pub struct NewCallback {
     pub predicted_wait_ms: Option<u64>,
     /// The digest of the Welcome form's token: one form books at most one request.
     pub form_digest: Option<[u8; 32]>,
+    /// The link's whisper code, for the attempt's call.
+    pub whisper_code: Option<WhisperCode>,
+    /// The subscriber page the visitor came from, spoken in the whisper.
+    pub came_from: Option<String>,
+    /// The visitor's address, kept on each attempt's call record.
+    pub client_ip: Option<IpAddr>,
 }
 
 /// A stored callback request.
@@ -75,6 +84,9 @@ pub struct Callback {
     pub call_id: Option<SessionId>,
     /// When it was done, cancelled or failed.
     pub closed_at: Option<DateTime<Utc>>,
+    pub whisper_code: Option<WhisperCode>,
+    pub came_from: Option<String>,
+    pub client_ip: Option<IpAddr>,
 }
 
 impl Callback {
@@ -107,7 +119,7 @@ pub struct SettledCallbacks {
 
 const COLUMNS: &str = "id, subscriber_id, subject_code, user_number, page_session, kind, priority,
      state, queued_at, due_at, slot_end, attempts, predicted_wait_ms, first_dialed_at, call_id,
-     closed_at, wanted_at";
+     closed_at, wanted_at, whisper_code, came_from, client_ip";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Callback> {
     let attempts: i64 = row.get(11)?;
@@ -142,6 +154,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Callback> {
         call_id,
         closed_at: opt_time_col(row, 15)?,
         wanted_at: time_col(row, 16)?,
+        whisper_code: opt_col(row, 17)?,
+        came_from: row.get(18)?,
+        // Written only from a parsed address; an unreadable one is treated as unknown.
+        client_ip: row
+            .get::<_, Option<String>>(19)?
+            .and_then(|ip| ip.parse().ok()),
     })
 }
 
@@ -175,8 +193,10 @@ impl Db {
             .query_row(
                 "INSERT INTO callback_requests (subscriber_id, subject_code, user_number,
                      page_session, kind, priority, state, queued_at, due_at, slot_end,
-                     predicted_wait_ms, form_digest, wanted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7, ?8, ?9, ?10, ?11, ?8)
+                     predicted_wait_ms, form_digest, wanted_at, whisper_code, came_from,
+                     client_ip)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7, ?8, ?9, ?10, ?11, ?8, ?12, ?13,
+                     ?14)
                  RETURNING id",
                 params![
                     sid.as_str(),
@@ -190,6 +210,9 @@ impl Db {
                     new.slot_end.map(millis),
                     predicted,
                     new.form_digest.as_ref().map(|d| d.as_slice()),
+                    new.whisper_code.as_ref().map(WhisperCode::as_str),
+                    new.came_from,
+                    new.client_ip.map(|ip| ip.to_string()),
                 ],
                 |r| r.get(0),
             )
@@ -256,6 +279,62 @@ impl Db {
             params![sid.as_str(), subject.as_str(), millis(now)],
             |row| Ok((CallbackId(row.get(0)?), col(row, 1)?)),
         )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every route with a waiting request due by `now`: what a scheduler tick serves.
+    pub fn callback_routes_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<(SubscriberId, SubjectCode)>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT DISTINCT subscriber_id, subject_code FROM callback_requests
+             WHERE state = 'waiting' AND due_at <= ?1
+             ORDER BY subscriber_id, subject_code",
+        )?;
+        let rows = statement.query_map([millis(now)], |row| Ok((col(row, 0)?, col(row, 1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many requests of the route wait and are due by `now`: a direct request must not
+    /// go ahead of them.
+    pub fn count_callbacks_waiting(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+        now: DateTime<Utc>,
+    ) -> DbResult<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT count(*) FROM callback_requests
+             WHERE subscriber_id = ?1 AND subject_code = ?2 AND state = 'waiting'
+               AND due_at <= ?3",
+            params![sid.as_str(), subject.as_str(), millis(now)],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Every request an attempt is running for, oldest first: the scheduler settles each when
+    /// its call has ended.
+    pub fn callbacks_dialing(&self) -> DbResult<Vec<Callback>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM callback_requests WHERE state = 'dialing' ORDER BY id"
+        ))?;
+        let rows = statement.query_map([], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The page sessions of every request still open (waiting or dialing), so a restarted
+    /// process opens their push channels again before the scheduler publishes to them.
+    pub fn open_callback_pages(&self) -> DbResult<Vec<SessionId>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT page_session FROM callback_requests
+             WHERE state IN ('waiting', 'dialing') ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| col(row, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -422,6 +501,9 @@ mod tests {
             slot_end: None,
             predicted_wait_ms: Some(90_000),
             form_digest: None,
+            whisper_code: None,
+            came_from: None,
+            client_ip: None,
         }
     }
 
@@ -474,6 +556,51 @@ mod tests {
             db.callback_by_page(&pages[3]).expect("by page").id,
             scheduled.id
         );
+        // What a scheduler tick and a direct request see.
+        assert_eq!(db.callback_routes_due(at(5)).expect("due"), []);
+        assert_eq!(
+            db.callback_routes_due(at(100)).expect("due"),
+            [(a.clone(), sales())]
+        );
+        assert_eq!(
+            db.count_callbacks_waiting(&a, &sales(), at(100))
+                .expect("n"),
+            3
+        );
+        assert_eq!(
+            db.count_callbacks_waiting(&a, &sales(), at(3600))
+                .expect("n"),
+            4
+        );
+        assert_eq!(db.open_callback_pages().expect("open").len(), 4);
+    }
+
+    #[test]
+    fn a_booking_keeps_what_its_attempts_need() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let page = SessionId::new_random();
+        let mut new = booking(&page, "+12015550101", 10, 0);
+        new.whisper_code = Some("w42".parse().expect("whisper code"));
+        new.came_from = Some("https://shop.example/help?q=1".to_owned());
+        new.client_ip = Some("198.51.100.7".parse().expect("ip"));
+        let stored = db.enqueue_callback(&a, &new, at(10)).expect("booked");
+        let read = db.callback_by_page(&page).expect("read");
+        assert_eq!(read, stored);
+        assert_eq!(read.whisper_code.as_ref().map(|w| w.as_str()), Some("w42"));
+        assert_eq!(
+            read.came_from.as_deref(),
+            Some("https://shop.example/help?q=1")
+        );
+        assert_eq!(read.client_ip, Some("198.51.100.7".parse().expect("ip")));
+        let claimed = db.claim_next_callback(&a, &sales(), at(20)).expect("claim");
+        assert_eq!(claimed.map(|c| c.id), Some(stored.id));
+        let dialing = db.callbacks_dialing().expect("dialing");
+        assert_eq!(
+            dialing.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [stored.id]
+        );
+        assert_eq!(dialing[0].state, CallbackState::Dialing);
     }
 
     #[test]

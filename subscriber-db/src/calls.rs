@@ -638,6 +638,38 @@ impl Db {
         )
     }
 
+    /// Calls of one route (subscriber and subject) not yet finished: its lines in use.
+    pub fn count_active_route_calls(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+    ) -> DbResult<u64> {
+        self.count(
+            "SELECT count(*) FROM calls
+             WHERE subscriber_id = ?1 AND subject_code = ?2 AND ended_at IS NULL",
+            params![sid.as_str(), subject.as_str()],
+        )
+    }
+
+    /// When each unfinished call of the route was created, oldest first: how long each of
+    /// its lines has been busy, for the wait estimate.
+    pub fn active_route_call_starts(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+    ) -> DbResult<Vec<DateTime<Utc>>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT created_at FROM calls
+             WHERE subscriber_id = ?1 AND subject_code = ?2 AND ended_at IS NULL
+             ORDER BY created_at",
+        )?;
+        let rows = statement.query_map(params![sid.as_str(), subject.as_str()], |row| {
+            time_col(row, 0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// For the subscriber's latest `limit` calls created at or after `since` that reached the
     /// bridge: milliseconds from the request (the call's creation, when the visitor sent the
     /// Welcome form) to the first `bridged` row of its timeline. Newest first.

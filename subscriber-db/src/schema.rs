@@ -248,4 +248,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         (subscriber_id, subject_code, priority DESC, due_at, id) WHERE state = 'waiting';
     CREATE INDEX callback_dialing ON callback_requests (state) WHERE state = 'dialing';
     "#,
+    // 10 (callback queue, issue 13): what an attempt's call needs that the booking knew: the
+    // link's whisper code, the page the visitor came from (spoken in the whisper) and the
+    // visitor's address (the call record keeps it, as for a direct call).
+    r#"
+    ALTER TABLE callback_requests ADD COLUMN whisper_code TEXT;
+    ALTER TABLE callback_requests ADD COLUMN came_from TEXT;
+    ALTER TABLE callback_requests ADD COLUMN client_ip TEXT;
+    CREATE INDEX calls_active_route ON calls (subscriber_id, subject_code) WHERE ended_at IS NULL;
+    "#,
 ];

@@ -2,7 +2,7 @@
 //! receives. Plain values; their JSON form is what the browser's script reads.
 
 use serde::Serialize;
-use words::{CallStatus, EndCause};
+use words::{CallStatus, CallbackState, EndCause};
 
 /// Per-session event id: 1, 2, 3, ... in publish order. Sent as the SSE `id:` field so a
 /// reconnecting browser can say where it stopped (`Last-Event-ID`).
@@ -23,6 +23,27 @@ pub enum PushEvent {
     },
     /// The call is over; the stream ends after this event and the hub refuses further publishes.
     Ended { cause: EndCause, text: String },
+    /// Where a callback request is (the visitor's queue page, issue 13): its place in the
+    /// route's queue and the wait estimate, or that its call is being placed.
+    Queue(QueueUpdate),
+}
+
+/// One update of a visitor's queue page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueUpdate {
+    pub state: CallbackState,
+    /// 1 for the head of the queue; `None` when not waiting (or waiting for a slot).
+    pub position: Option<u32>,
+    /// Requests of the route waiting now, this one included.
+    pub waiting: u32,
+    /// The estimated wait from now, in seconds; `None`: no honest estimate (no line at all).
+    pub estimate_secs: Option<u64>,
+    /// The estimate as the page says it ("about 4 minutes").
+    pub estimate_words: String,
+    /// While dialing: the attempt's Connect page, where the page goes.
+    pub call_url: Option<String>,
+    /// The sentence the page shows.
+    pub text: String,
 }
 
 impl PushEvent {
@@ -40,6 +61,7 @@ impl PushEvent {
             PushEvent::Status { .. } => "status",
             PushEvent::Page { .. } => "page",
             PushEvent::Ended { .. } => "ended",
+            PushEvent::Queue(_) => "queue",
         }
     }
 }

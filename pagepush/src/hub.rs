@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use tokio::sync::watch;
 
-use crate::event::{Delivered, EventId, PushEvent};
+use crate::event::{Delivered, EventId, PushEvent, QueueUpdate};
 use words::CallStatus;
 use words::SessionId;
 
@@ -59,6 +59,8 @@ pub struct Snapshot {
     pub last_page: Option<PushEvent>,
     /// The `Ended` event, once published (always a `PushEvent::Ended`).
     pub ended: Option<PushEvent>,
+    /// Last `Queue` update published, if any (a callback request's page).
+    pub queue: Option<QueueUpdate>,
     /// Id of the newest event (0 before the first).
     pub last_event_id: EventId,
 }
@@ -137,6 +139,7 @@ impl Hub {
             PushEvent::Status { state, text } => s.snapshot.status = Some((*state, text.clone())),
             PushEvent::Page { .. } => s.snapshot.last_page = Some(event.clone()),
             PushEvent::Ended { .. } => s.snapshot.ended = Some(event.clone()),
+            PushEvent::Queue(update) => s.snapshot.queue = Some(update.clone()),
         }
         s.snapshot.last_event_id = id;
         s.history.push_back((id, event));

@@ -9,7 +9,7 @@ mod page;
 mod proptests;
 mod sse;
 
-pub use event::{Delivered, EventId, PushEvent};
+pub use event::{Delivered, EventId, PushEvent, QueueUpdate};
 pub use hub::{Hub, HubConfig, PushError, Snapshot};
 pub use page::{PageLink, frame_sandbox_for_html, frame_sandbox_for_url, sandbox_csp};
 pub use sse::{RETRY_HINT, parse_last_event_id, sse_response};

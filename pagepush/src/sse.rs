@@ -1,6 +1,6 @@
 //! Turns a hub subscription into an axum Server-Sent Events response (WHATWG HTML §9.2,
 //! "Server-sent events"). Owns the wire format: `id:` = event id, `event:` = `status` | `page` |
-//! `ended` | `reload`, `data:` = JSON, a `retry:` hint, keep-alive comments. No routing here.
+//! `ended` | `queue` | `reload`, `data:` = JSON, a `retry:` hint, keep-alive comments. No routing here.
 
 use std::convert::Infallible;
 use std::time::Duration;

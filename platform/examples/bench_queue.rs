@@ -133,6 +133,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             slot_end: None,
             predicted_wait_ms: Some(60_000),
             form_digest: None,
+            whisper_code: None,
+            came_from: Some("https://shop.example/help".to_owned()),
+            client_ip: Some("198.51.100.7".parse()?),
         };
         db.enqueue_callback(&sid, &new, now)?;
     }

@@ -49,6 +49,8 @@ struct StateInner {
     db: Arc<Db>,
     hub: Hub,
     runtime: Runtime,
+    /// What the callback queue's estimator learned, per route (issue 13).
+    queues: Arc<queue::Board>,
 }
 
 impl AppState {
@@ -66,8 +68,14 @@ impl AppState {
                 db,
                 hub,
                 runtime,
+                queues: Arc::new(queue::Board::default()),
             }),
         }
+    }
+
+    /// The callback queue's learned handle times and give-up rates, per route.
+    pub fn queues(&self) -> &queue::Board {
+        &self.inner.queues
     }
 
     pub fn config(&self) -> &Config {
@@ -150,6 +158,23 @@ pub fn open_db(config: &Config) -> Result<Db, RunError> {
     })
 }
 
+/// The start-up half of the callback queue's durability (see `queue::scheduler`).
+fn settle_callbacks(db: &Db, hub: &Hub) {
+    match db.settle_interrupted_callbacks(chrono::Utc::now()) {
+        Ok(settled) if settled.requeued + settled.closed > 0 => tracing::warn!(
+            requeued = settled.requeued,
+            closed = settled.closed,
+            "callback requests a stopped process was dialing: settled"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not settle interrupted callback requests"),
+    }
+    match db.open_callback_pages() {
+        Ok(pages) => pages.iter().for_each(|page| hub.open(page)),
+        Err(e) => tracing::error!(error = %e, "could not read the open callback requests"),
+    }
+}
+
 /// Runs the platform until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunError> {
     let db = Arc::new(open_db(&config)?);
@@ -176,9 +201,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
     // open and free the concurrent-call slots of its records.
     let journal = config.invite_journal_path();
     runtime::recover_interrupted_calls(&db, &hub, &voice, Some(&journal)).await;
+    // Then the callback requests whose attempt that process was placing: back in the queue
+    // if it dialed nobody, closed if it did (never dialed twice). Their pages' channels open
+    // again before the scheduler publishes to them.
+    settle_callbacks(&db, &hub);
     let runtime = Runtime::new(Arc::clone(&db), hub.clone(), voice, shutdown.child_token());
     let calls = runtime.clone();
     let state = AppState::new(config, public_base_url, db, hub, runtime);
+    queue::scheduler::spawn(state.clone(), shutdown.child_token());
     tracing::info!(%http_addr, %sip_addr, public = state.public_base_url(), "listening");
     // The one line on stdout: scripts and tests read the bound addresses from it.
     println!("callbond ready http={http_addr} sip={sip_addr}");

@@ -147,6 +147,9 @@ async fn closed_inactive_and_full_call_centers() -> anyhow::Result<()> {
     let mut policy = db.get_policy(&fx.sid)?;
     policy.weekly_hours = WeeklyHours::always_open();
     policy.max_concurrent_calls = MaxConcurrentCalls::new(1)?;
+    // Without the callback queue a full center refuses (with it, the visitor may queue:
+    // tests/callback_queue.rs).
+    policy.callback.offer = false;
     db.put_policy(&fx.sid, &policy)?;
     request_call(&fx, USER_NUMBER).await?;
     expect("full", get(&link, &[]).await, 503, "busy");

@@ -181,6 +181,7 @@ async fn every_page(caps: serde_json::Map<String, serde_json::Value>, width: u32
     // The one call the policy allows is taken: another visitor is told.
     let mut policy = db.get_policy(&rig.sid).unwrap();
     policy.max_concurrent_calls = MaxConcurrentCalls::new(1).unwrap();
+    policy.callback.offer = false;
     db.put_policy(&rig.sid, &policy).unwrap();
     browser.client.goto(&link).await.unwrap();
     browser

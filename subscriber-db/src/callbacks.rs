@@ -338,6 +338,44 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The route's open request (waiting or dialing) for this number, if there is one: a
+    /// visitor who books again is shown that request, not given a second one.
+    pub fn open_callback_for_number(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+        number: &E164,
+    ) -> DbResult<Option<Callback>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM callback_requests
+                     WHERE subscriber_id = ?1 AND subject_code = ?2 AND user_number = ?3
+                       AND state IN ('waiting', 'dialing')
+                     ORDER BY id LIMIT 1"
+                ),
+                params![sid.as_str(), subject.as_str(), number.as_str()],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    /// Gives back a request taken for an attempt that dialed nobody (no call record could be
+    /// made): waiting again at its place, the attempt not counted.
+    pub fn release_callback(&self, sid: &SubscriberId, id: CallbackId) -> DbResult<Callback> {
+        let conn = self.conn();
+        let rows = conn.execute(
+            "UPDATE callback_requests
+             SET state = 'waiting', attempts = attempts - 1,
+                 first_dialed_at = CASE WHEN attempts = 1 THEN NULL ELSE first_dialed_at END
+             WHERE id = ?1 AND subscriber_id = ?2 AND state = 'dialing' AND call_id IS NULL",
+            params![id.0, sid.as_str()],
+        )?;
+        crate::db::changed(rows, "callback request being dialed")?;
+        get(&conn, sid, id)
+    }
+
     /// Takes the head of the route's queue for an attempt: it is `dialing`, its attempts
     /// counted, in one transaction, so two schedulers never take the same request. `None`
     /// when nothing is due.

@@ -161,6 +161,15 @@ impl LegCdr {
     }
 }
 
+/// A call that ended: its route and how long it held its line (creation to end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedCall {
+    pub subscriber_id: SubscriberId,
+    pub subject_code: SubjectCode,
+    pub created_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+}
+
 /// Which calls `list_calls` returns, newest first. Empty filter fields match everything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -666,6 +675,29 @@ impl Db {
         )?;
         let rows = statement.query_map(params![sid.as_str(), subject.as_str()], |row| {
             time_col(row, 0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every call that ended at or after `since` and before `until`, with its route and when
+    /// it was created and ended: how long each held its line, for the wait estimate.
+    pub fn calls_ended_between(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> DbResult<Vec<EndedCall>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT subscriber_id, subject_code, created_at, ended_at FROM calls
+             WHERE ended_at >= ?1 AND ended_at < ?2 ORDER BY ended_at",
+        )?;
+        let rows = statement.query_map(params![millis(since), millis(until)], |row| {
+            Ok(EndedCall {
+                subscriber_id: col(row, 0)?,
+                subject_code: col(row, 1)?,
+                created_at: time_col(row, 2)?,
+                ended_at: time_col(row, 3)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -28,7 +28,9 @@ pub use words as types;
 
 pub use agents::{Agent, AgentId, AgentUpdate, LoginCheck, NewAgent};
 pub use callbacks::{AttemptOutcome, Callback, CallbackId, NewCallback, SettledCallbacks};
-pub use calls::{Call, CallEnd, CallEvent, CallFilter, LegCdr, MAX_CALLS_PER_PAGE, NewCall};
+pub use calls::{
+    Call, CallEnd, CallEvent, CallFilter, EndedCall, LegCdr, MAX_CALLS_PER_PAGE, NewCall,
+};
 pub use claims::{CallAgent, Claim};
 pub use db::Db;
 pub use dialogs::{EndedDial, InterruptedCall, LegDialog, OpenDial};

@@ -256,5 +256,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE callback_requests ADD COLUMN came_from TEXT;
     ALTER TABLE callback_requests ADD COLUMN client_ip TEXT;
     CREATE INDEX calls_active_route ON calls (subscriber_id, subject_code) WHERE ended_at IS NULL;
+    CREATE INDEX calls_ended_at ON calls (ended_at) WHERE ended_at IS NOT NULL;
     "#,
 ];

@@ -6,9 +6,12 @@
 //! queued to being dialed; the *wait estimate* (EWT) is what the visitor is told, recomputed
 //! while the request waits.
 
+pub mod board;
 pub mod estimate;
+pub(crate) mod scheduler;
 
 #[cfg(test)]
 mod simulation;
 
+pub use board::{Board, busy_for, free_lines, lines, quote, wait_words};
 pub use estimate::{Learned, QueueState, estimate_waits};

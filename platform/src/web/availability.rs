@@ -4,10 +4,11 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
-use subscriber_db::{Db, DbResult, Policy, Subscriber};
+use subscriber_db::{Db, DbResult, Policy, SubjectCode, Subscriber};
 
 use super::brand::{Brand, possessive};
 use super::html::{Message, Opening, Page};
+use super::welcome::Facts;
 
 /// Why no call can be taken now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +21,15 @@ pub(crate) enum Unavailable {
     Busy,
 }
 
-/// Checks the preconditions. Blocking: database.
+/// Checks the preconditions for a call about `subject` now. Busy: the subscriber's calls are
+/// at `max_concurrent_calls`, the route's at its `callback.lines_per_route`, or callback
+/// requests of the route wait (a direct request does not go ahead of them). Blocking:
+/// database.
 pub(crate) fn check(
     db: &Db,
     subscriber: &Subscriber,
     policy: &Policy,
+    subject: &SubjectCode,
     now: DateTime<Utc>,
 ) -> DbResult<Result<(), Unavailable>> {
     if !subscriber.active {
@@ -35,11 +40,67 @@ pub(crate) fn check(
             opens_at: policy.next_opening_at(now),
         }));
     }
-    let active = db.count_active_calls(&subscriber.id)?;
-    if active >= u64::from(policy.max_concurrent_calls.get()) {
+    if crate::queue::free_lines(db, policy, &subscriber.id, subject)? == 0 {
+        return Ok(Err(Unavailable::Busy));
+    }
+    if db.count_callbacks_waiting(&subscriber.id, subject, now)? > 0 {
         return Ok(Err(Unavailable::Busy));
     }
     Ok(Ok(()))
+}
+
+/// Whether the visitor is offered a place in the callback queue instead of the refusal.
+pub(crate) fn offers_queue(why: &Unavailable, policy: &Policy) -> bool {
+    matches!(why, Unavailable::Busy) && policy.callback.offer
+}
+
+/// What the Welcome page shows for a call about `subject` now, or why no call can be asked
+/// for: busy with the callback queue offered is a Welcome page that says so. Blocking:
+/// database.
+pub(crate) fn welcome_facts(
+    db: &Db,
+    board: &crate::queue::Board,
+    subscriber: &Subscriber,
+    policy: &Policy,
+    subject: &SubjectCode,
+    came_from: Option<&str>,
+    now: DateTime<Utc>,
+) -> DbResult<Result<Facts, Unavailable>> {
+    let queue = match check(db, subscriber, policy, subject, now)? {
+        Ok(()) => false,
+        Err(why) if offers_queue(&why, policy) => true,
+        Err(why) => return Ok(Err(why)),
+    };
+    let mut facts = Facts::load(db, subscriber, policy, subject, came_from, now)?;
+    if queue {
+        facts.queue = Some(queue_offer(db, board, subscriber, policy, subject, now)?);
+    }
+    Ok(Ok(facts))
+}
+
+/// What the Welcome page says when every line is busy and the queue is offered: how many
+/// wait and the estimate the visitor would be quoted now. Blocking: database.
+fn queue_offer(
+    db: &Db,
+    board: &crate::queue::Board,
+    subscriber: &Subscriber,
+    policy: &Policy,
+    subject: &SubjectCode,
+    now: DateTime<Utc>,
+) -> DbResult<String> {
+    let waiting = db.count_callbacks_waiting(&subscriber.id, subject, now)?;
+    let estimate = crate::queue::quote(db, board, policy, &subscriber.id, subject, waiting, now)?;
+    let ahead = match waiting {
+        0 => "Nobody is waiting before you".to_owned(),
+        1 => "1 person is waiting before you".to_owned(),
+        n => format!("{n} people are waiting before you"),
+    };
+    Ok(format!(
+        "All of {} agents are busy right now. Leave your number and we will call you back \
+         when a line is free for you. {ahead}; estimated wait: {}.",
+        possessive(subscriber.display_name.as_str()),
+        crate::queue::wait_words(estimate)
+    ))
 }
 
 /// The page for a refusal. 503 with `Retry-After`: the service is there, just not now.

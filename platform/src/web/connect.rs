@@ -151,7 +151,7 @@ fn status_of(snapshot: &Snapshot) -> (&'static str, String) {
 #[derive(Debug, Deserialize)]
 pub(crate) struct EventsQuery {
     /// Where the page's server render stopped; `Last-Event-ID` wins when the browser sends it.
-    after: Option<u64>,
+    pub(super) after: Option<u64>,
 }
 
 /// `GET /sessions/{id}/events`: the push channel (Server-Sent Events).
@@ -161,10 +161,23 @@ pub(crate) async fn events(
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Response {
+    stream(&state, &raw, query.after, &headers, "session")
+}
+
+/// The push channel of the session `raw` names (a call's or a callback request's page) as
+/// Server-Sent Events, from `after` unless the browser's `Last-Event-ID` says otherwise;
+/// 404 naming `what` for an id the hub does not know.
+pub(super) fn stream(
+    state: &AppState,
+    raw: &str,
+    after: Option<u64>,
+    headers: &HeaderMap,
+    what: &str,
+) -> Response {
     let Ok(session) = raw.parse::<SessionId>() else {
-        return (StatusCode::NOT_FOUND, "unknown session\n").into_response();
+        return (StatusCode::NOT_FOUND, format!("unknown {what}\n")).into_response();
     };
-    let from_query = query.after.map(HeaderValue::from);
+    let from_query = after.map(HeaderValue::from);
     let last = headers.get("last-event-id").or(from_query.as_ref());
     match pagepush::sse_response(state.hub(), &session, last) {
         Ok(sse) => {
@@ -174,7 +187,11 @@ pub(crate) async fn events(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(_) => (StatusCode::NOT_FOUND, "unknown or finished session\n").into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            format!("unknown or finished {what}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -191,12 +208,7 @@ pub(crate) async fn cancel(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let form: CancelForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let genuine = form
-        .csrf
-        .as_deref()
-        .is_some_and(|t| web.form_key.verify_session_token(session.as_str(), t));
-    if !genuine {
+    if !genuine_form(&web, &session, &body) {
         tracing::info!(%session, "cancel refused: form check");
         return Page::message(
             StatusCode::FORBIDDEN,
@@ -239,6 +251,14 @@ async fn ended(state: &AppState, session: &SessionId) -> bool {
 #[derive(Debug, Default, Deserialize)]
 struct CancelForm {
     csrf: Option<String>,
+}
+
+/// Whether a posted form (field `csrf`) came from a page we rendered for `session`.
+pub(super) fn genuine_form(web: &WebState, session: &SessionId, body: &[u8]) -> bool {
+    let form: CancelForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    form.csrf
+        .as_deref()
+        .is_some_and(|t| web.form_key.verify_session_token(session.as_str(), t))
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@ use super::brand::Brand;
 use super::form::{self, FormContext};
 use super::html::{Nonce, Page};
 use super::session::{Pushed, not_found, open, unavailable};
-use super::welcome::Facts;
 use crate::AppState;
 
 /// `GET /sessions/{id}/ended`: the Disconnect page.
@@ -78,28 +77,28 @@ pub(crate) async fn again(
     let call = known.call.clone();
     let came_from = known.came_from.clone();
     let brand = known.brand.clone();
+    let board_state = state.clone();
     let decided = state
         .with_db(move |db| {
             let subscriber = db.get_subscriber(&call.subscriber_id)?;
             let policy = db.get_policy(&call.subscriber_id)?;
-            match availability::check(db, &subscriber, &policy, now)? {
-                Err(why) => Ok(Err(availability::page(
-                    &why,
-                    &subscriber,
-                    &policy,
-                    &brand,
-                    now,
-                ))),
-                Ok(()) => Facts::load(
+            let board = board_state.queues();
+            let came_from = came_from.as_deref();
+            let subject = &call.subject_code;
+            Ok(
+                match availability::welcome_facts(
                     db,
+                    board,
                     &subscriber,
                     &policy,
-                    &call.subject_code,
-                    came_from.as_deref(),
+                    subject,
+                    came_from,
                     now,
-                )
-                .map(Ok),
-            }
+                )? {
+                    Ok(facts) => Ok(facts),
+                    Err(why) => Err(availability::page(&why, &subscriber, &policy, &brand, now)),
+                },
+            )
         })
         .await;
     let facts = match decided {

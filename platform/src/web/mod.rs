@@ -13,16 +13,20 @@
 //!   `GET /sessions/{id}/pages/{page_id}` stored page, `GET /sessions/{id}/promo` the
 //!   subscriber's promotional content, `GET /sessions/{id}/ended` Disconnect,
 //!   `GET /sessions/{id}/again` a new Welcome form once the call ended
+//! - `GET /callbacks/{page}` the queue page of a callback request booked when every line
+//!   was busy, `GET /callbacks/{page}/events` SSE, `POST /callbacks/{page}/cancel` (form:
+//!   `csrf`, idempotent)
 
 mod availability;
 pub(crate) mod brand;
+mod callback;
 mod connect;
 mod ended;
 mod form;
 pub(crate) mod html;
 mod number;
 mod receipt;
-mod request;
+pub(crate) mod request;
 mod session;
 mod speak;
 pub(crate) mod tag1;
@@ -61,5 +65,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/sessions/{id}/again", get(ended::again))
         .route("/sessions/{id}/promo", get(session::promo))
         .route("/sessions/{id}/pages/{page_id}", get(session::stored_page))
+        .route("/callbacks/{page}", get(callback::show))
+        .route("/callbacks/{page}/events", get(callback::events))
+        .route("/callbacks/{page}/cancel", post(callback::cancel))
         .layer(Extension(web))
 }

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use subscriber_db::{
-    CallEnd, Db, DbError, Dnis, E164, NewCall, SessionId, SessionRef, SubjectCode, SubscriberId,
-    WhisperCode,
+    CallEnd, CallbackKind, Db, DbError, Dnis, E164, NewCall, NewCallback, SessionId, SessionRef,
+    SubjectCode, SubscriberId, WhisperCode,
 };
 
 use super::WebState;
@@ -77,11 +77,110 @@ enum Refusal {
 }
 
 /// What the accepted request created.
-struct Created {
-    session: SessionId,
-    number: E164,
-    session_ref: SessionRef,
-    drawn_dnis: Option<Dnis>,
+pub(crate) struct Created {
+    pub(crate) session: SessionId,
+    pub(crate) number: E164,
+    pub(crate) session_ref: SessionRef,
+    pub(crate) drawn_dnis: Option<Dnis>,
+}
+
+/// What an accepted request is: a call placed now, or a callback request in the route's
+/// queue (its page session).
+enum Accepted {
+    Call(Created),
+    Queued(SessionId),
+}
+
+/// What a call record is made of: a direct request's form, or a callback attempt's booking.
+pub(crate) struct CallInputs<'a> {
+    pub(crate) sid: &'a SubscriberId,
+    pub(crate) subject: &'a SubjectCode,
+    pub(crate) whisper_code: Option<WhisperCode>,
+    pub(crate) number: E164,
+    pub(crate) client_ip: IpAddr,
+    /// The form token's digest (one form, one call); `None` for a callback attempt.
+    pub(crate) form_token: Option<String>,
+    pub(crate) page: Option<String>,
+}
+
+impl CallInputs<'_> {
+    /// The runtime's request for the record `created` made from these inputs.
+    pub(crate) fn request(&self, created: &Created) -> CallRequest {
+        CallRequest {
+            subscriber: self.sid.clone(),
+            session: created.session.clone(),
+            session_ref: created.session_ref.clone(),
+            drawn_dnis: created.drawn_dnis.clone(),
+            subject: self.subject.clone(),
+            whisper_code: self.whisper_code.clone(),
+            user_number: created.number.clone(),
+            page: self.page.clone(),
+        }
+    }
+}
+
+/// Every DNIS of the route's range is held by a call in progress: no record was made.
+pub(crate) struct RangeExhausted;
+
+/// Makes the call record (drawing the route's DNIS and a session reference) and its first
+/// timeline rows. Blocking: database.
+pub(crate) fn create_record(
+    db: &Db,
+    inputs: &CallInputs<'_>,
+    now: DateTime<Utc>,
+) -> Result<Result<Created, RangeExhausted>, DbError> {
+    let route = db.get_route(inputs.sid, inputs.subject)?;
+    let session = SessionId::new_random();
+    let mut new_call = NewCall {
+        id: session.clone(),
+        subject_code: inputs.subject.clone(),
+        whisper_code: inputs.whisper_code.clone(),
+        user_number: inputs.number.clone(),
+        client_ip: inputs.client_ip,
+        form_token: inputs.form_token.clone(),
+        session_ref: SessionRef::new_random(),
+        dnis_range: route.context.dnis_range.clone(),
+    };
+    let mut draws = 1;
+    let call = loop {
+        match db.create_call(inputs.sid, &new_call, now) {
+            Err(DbError::Conflict { what }) if what.contains("session reference") => {
+                if draws == SESSION_REF_DRAWS {
+                    return Err(DbError::Conflict { what });
+                }
+                draws += 1;
+                new_call.session_ref = SessionRef::new_random();
+            }
+            Err(DbError::DnisRangeExhausted { range }) => {
+                tracing::warn!(
+                    subscriber = %inputs.sid,
+                    subject = %inputs.subject,
+                    %range,
+                    "every DNIS of the route's range is in use; no call record made"
+                );
+                return Ok(Err(RangeExhausted));
+            }
+            other => break other?,
+        }
+    };
+    let created = TimelineEvent::SessionCreated {
+        subject_code: inputs.subject.clone(),
+        page: inputs.page.clone(),
+        number_type: inputs.number.number_type(),
+    };
+    db.append_call_event(inputs.sid, &session, now, &created)?;
+    if let Some(dnis) = &call.drawn_dnis {
+        let drawn = TimelineEvent::DnisDrawn {
+            dnis: dnis.to_string(),
+        };
+        db.append_call_event(inputs.sid, &session, now, &drawn)?;
+    }
+    Ok(Ok(Created {
+        session,
+        number: inputs.number.clone(),
+        session_ref: new_call.session_ref,
+        drawn_dnis: call.drawn_dnis,
+    }))
 }
 
 /// Draws of a session reference before giving up: each meets a stored one with a chance
@@ -112,7 +211,7 @@ pub(crate) async fn submit(
         .with_db(move |db| {
             let config = db_state.config();
             let rules = (&config.web, &config.dialing, config.trunks.as_slice());
-            let decided = decide_and_create(db, &db_web, rules, &ask, now);
+            let decided = decide_and_create(db, &db_web, db_state.queues(), rules, &ask, now);
             (ask, decided)
         })
         .await;
@@ -122,7 +221,12 @@ pub(crate) async fn submit(
         Err(_) => return unavailable(),
     };
     match result {
-        Ok(created) => start_call(&state, ask, created).await,
+        Ok(Accepted::Call(created)) => start_call(&state, ask, created).await,
+        Ok(Accepted::Queued(page)) => {
+            // The channel is the queue page's; the scheduler's next tick fills it.
+            state.hub().open(&page);
+            Redirect::to(&format!("/callbacks/{page}")).into_response()
+        }
         Err(refusal) => refused(&ask, &context, refusal, now).into_response(),
     }
 }
@@ -226,26 +330,22 @@ fn refused(ask: &Ask, context: &Context, refusal: Refusal, now: DateTime<Utc>) -
 /// Opens the push channel, hands the call to the runtime and sends the browser to the Connect
 /// page; if the call cannot start, its record is finished as failed.
 async fn start_call(state: &AppState, ask: Ask, created: Created) -> Response {
-    let Ask {
-        ctx, sid, sc, wc, ..
-    } = ask;
-    tracing::info!(session = %created.session, sid = %sid, number = %created.number.masked(), "call session created");
+    let inputs = CallInputs {
+        sid: &ask.sid,
+        subject: &ask.sc,
+        whisper_code: ask.wc.clone(),
+        number: created.number.clone(),
+        client_ip: ask.client_ip,
+        form_token: None,
+        page: ask.ctx.page.clone(),
+    };
+    tracing::info!(session = %created.session, sid = %ask.sid, number = %created.number.masked(), "call session created");
     let push_session = created.session.clone();
     state.hub().open(&push_session);
-    let request = CallRequest {
-        subscriber: sid.clone(),
-        session: created.session.clone(),
-        session_ref: created.session_ref,
-        drawn_dnis: created.drawn_dnis,
-        subject: sc,
-        whisper_code: wc,
-        user_number: created.number,
-        page: ctx.page,
-    };
-    if let Err(e) = state.runtime().start(request) {
+    if let Err(e) = state.runtime().start(inputs.request(&created)) {
         tracing::error!(session = %created.session, error = %e, "call runtime refused the call");
         state.hub().close(&push_session);
-        return fail_start(state, sid, created.session, e.to_string()).await;
+        return fail_start(state, ask.sid, created.session, e.to_string()).await;
     }
     Redirect::to(&format!("/sessions/{}", created.session)).into_response()
 }
@@ -255,10 +355,11 @@ async fn start_call(state: &AppState, ask: Ask, created: Created) -> Response {
 fn decide_and_create(
     db: &Db,
     web: &WebState,
+    board: &crate::queue::Board,
     (limits, dialing, trunks): (&WebConfig, &DialingConfig, &[TrunkConfig]),
     ask: &Ask,
     now: DateTime<Utc>,
-) -> Result<(Context, Result<Created, Refusal>), DbError> {
+) -> Result<(Context, Result<Accepted, Refusal>), DbError> {
     let _guard = web
         .create_lock
         .lock()
@@ -267,7 +368,7 @@ fn decide_and_create(
     let policy = db.get_policy(&ask.sid)?;
     // The route may have been removed since the Welcome page was shown: `Facts` reads it
     // for the page, and the DNIS draw below needs its context.
-    let route = db.get_route(&ask.sid, &ask.sc)?;
+    db.get_route(&ask.sid, &ask.sc)?;
     let facts = Facts::load(
         db,
         &subscriber,
@@ -286,8 +387,11 @@ fn decide_and_create(
     if db.form_used(&ask.form_digest)? {
         return Ok((context, Err(Refusal::FormUsed)));
     }
-    if let Err(why) = availability::check(db, &context.subscriber, &context.policy, now)? {
-        return Ok((context, Err(Refusal::Unavailable(why))));
+    let mut queue = false;
+    match availability::check(db, &context.subscriber, &context.policy, &ask.sc, now)? {
+        Ok(()) => {}
+        Err(why) if availability::offers_queue(&why, &context.policy) => queue = true,
+        Err(why) => return Ok((context, Err(Refusal::Unavailable(why)))),
     }
     let blocked = BlockList::new(&dialing.blocked_prefixes);
     let number = match number::check(&ask.typed, &context.policy, &blocked) {
@@ -318,60 +422,82 @@ fn decide_and_create(
         let status = StatusCode::TOO_MANY_REQUESTS;
         return Ok((context, Err(Refusal::Number { status, text })));
     }
-    let session = SessionId::new_random();
-    let mut new_call = NewCall {
-        id: session.clone(),
-        subject_code: ask.sc.clone(),
+    let inputs = CallInputs {
+        sid: &ask.sid,
+        subject: &ask.sc,
         whisper_code: ask.wc.clone(),
-        user_number: number.clone(),
+        number,
         client_ip: ask.client_ip,
         form_token: Some(ask.form_digest.clone()),
-        session_ref: SessionRef::new_random(),
-        dnis_range: route.context.dnis_range.clone(),
-    };
-    let mut draws = 1;
-    let call = loop {
-        match db.create_call(&ask.sid, &new_call, now) {
-            Err(DbError::Conflict { what }) if what.contains("session reference") => {
-                if draws == SESSION_REF_DRAWS {
-                    return Err(DbError::Conflict { what });
-                }
-                draws += 1;
-                new_call.session_ref = SessionRef::new_random();
-            }
-            Err(DbError::DnisRangeExhausted { range }) => {
-                tracing::warn!(
-                    subscriber = %ask.sid,
-                    subject = %ask.sc,
-                    %range,
-                    "web: every DNIS of the route's range is in use; call refused"
-                );
-                return Ok((context, Err(Refusal::LinesBusy)));
-            }
-            other => break other?,
-        }
-    };
-    let created = TimelineEvent::SessionCreated {
-        subject_code: ask.sc.clone(),
         page: ask.ctx.page.clone(),
-        number_type: number.number_type(),
     };
-    db.append_call_event(&ask.sid, &session, now, &created)?;
-    if let Some(dnis) = &call.drawn_dnis {
-        let drawn = TimelineEvent::DnisDrawn {
-            dnis: dnis.to_string(),
+    if queue {
+        return match book(db, board, &context.policy, &inputs, ask, now)? {
+            Some(page) => Ok((context, Ok(Accepted::Queued(page)))),
+            None => Ok((context, Err(Refusal::FormUsed))),
         };
-        db.append_call_event(&ask.sid, &session, now, &drawn)?;
     }
-    Ok((
-        context,
-        Ok(Created {
-            session,
-            number,
-            session_ref: new_call.session_ref,
-            drawn_dnis: call.drawn_dnis,
-        }),
-    ))
+    match create_record(db, &inputs, now)? {
+        Ok(created) => Ok((context, Ok(Accepted::Call(created)))),
+        Err(RangeExhausted) => Ok((context, Err(Refusal::LinesBusy))),
+    }
+}
+
+/// Books a callback request in the route's queue, committed before the visitor sees its
+/// page, with the wait estimate the page will show first. `None`: this form booked already.
+/// A number that already waits in the route's queue gets its own request's page again,
+/// not a second request.
+fn book(
+    db: &Db,
+    board: &crate::queue::Board,
+    policy: &subscriber_db::Policy,
+    inputs: &CallInputs<'_>,
+    ask: &Ask,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionId>, DbError> {
+    if let Some(open) = db.open_callback_for_number(inputs.sid, inputs.subject, &inputs.number)? {
+        tracing::info!(subscriber = %inputs.sid, callback = %open.id, "call request: the number already waits; its page again");
+        return Ok(Some(open.page_session));
+    }
+    let waiting = db.count_callbacks_waiting(inputs.sid, inputs.subject, now)?;
+    let predicted =
+        crate::queue::quote(db, board, policy, inputs.sid, inputs.subject, waiting, now)?;
+    let digest: Option<[u8; 32]> = Sha256::digest(ask.csrf.as_bytes())
+        .as_slice()
+        .try_into()
+        .ok();
+    let page = SessionId::new_random();
+    let delay = Duration::seconds(i64::from(policy.callback.initial_delay_secs.get()));
+    let new = NewCallback {
+        subject_code: inputs.subject.clone(),
+        user_number: inputs.number.clone(),
+        page_session: page.clone(),
+        kind: CallbackKind::Queued,
+        priority: 0,
+        due_at: now + delay,
+        slot_end: None,
+        predicted_wait_ms: predicted.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        form_digest: digest,
+        whisper_code: inputs.whisper_code.clone(),
+        came_from: inputs.page.clone(),
+        client_ip: Some(inputs.client_ip),
+    };
+    match db.enqueue_callback(inputs.sid, &new, now) {
+        Ok(booked) => {
+            tracing::info!(
+                subscriber = %inputs.sid,
+                subject = %inputs.subject,
+                callback = %booked.id,
+                number = %inputs.number.masked(),
+                position = waiting + 1,
+                predicted_ms = ?booked.predicted_wait_ms,
+                "callback request booked"
+            );
+            Ok(Some(page))
+        }
+        Err(DbError::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The sentence for a request over the per-number or per-IP limit of the last hour, if it is.

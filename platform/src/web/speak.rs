@@ -99,6 +99,7 @@ async fn check_link(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Tag1Error> {
     let checked = tag1.clone();
+    let board_state = state.clone();
     let outcome = state
         .with_db(move |db| -> Result<Outcome, Tag1Error> {
             checked.check(db, origin.as_ref(), now.timestamp())?;
@@ -109,13 +110,20 @@ async fn check_link(
             let subscriber = db.get_subscriber(&checked.sid).map_err(db_error)?;
             let policy = db.get_policy(&checked.sid).map_err(db_error)?;
             checked.check_lifetime(now.timestamp(), policy.max_link_lifetime_secs.get())?;
-            let verdict = availability::check(db, &subscriber, &policy, now).map_err(db_error)?;
             let came_from = referer.as_deref();
+            let board = board_state.queues();
+            let verdict = availability::welcome_facts(
+                db,
+                board,
+                &subscriber,
+                &policy,
+                &checked.sc,
+                came_from,
+                now,
+            )
+            .map_err(db_error)?;
             Ok(match verdict {
-                Ok(()) => Outcome::Welcome(Box::new(
-                    Facts::load(db, &subscriber, &policy, &checked.sc, came_from, now)
-                        .map_err(db_error)?,
-                )),
+                Ok(facts) => Outcome::Welcome(Box::new(facts)),
                 Err(why) => {
                     let site = brand::site_for(db, &subscriber.id, came_from).map_err(db_error)?;
                     let brand = Brand::of(&subscriber, site);

@@ -36,6 +36,9 @@ pub(crate) struct Facts {
     pub(crate) wait: Option<Wait>,
     /// Countries the policy calls back, to tell the user up front.
     pub(crate) countries: Vec<CountryCode>,
+    /// Set when every line is busy and the policy offers the callback queue: what the page
+    /// says about the queue (its length and the wait estimate).
+    pub(crate) queue: Option<String>,
 }
 
 /// Calls older than this say little about today's wait.
@@ -67,6 +70,7 @@ impl Facts {
             caller_id: route.center_number.international(),
             wait: Wait::from_samples(samples),
             countries: policy.caller_countries(),
+            queue: None,
         })
     }
 }
@@ -139,7 +143,12 @@ impl Welcome<'_> {
     }
 
     fn hint(&self) -> String {
-        let base = "We call this number once, now. Numbers with a + are read as international.";
+        let base = if self.facts.queue.is_some() {
+            "We call this number once, when an agent line is free for you. Numbers with a + \
+             are read as international."
+        } else {
+            "We call this number once, now. Numbers with a + are read as international."
+        };
         if self.facts.countries.is_empty() {
             base.to_owned()
         } else {
@@ -197,6 +206,7 @@ mod tests {
                 calls: 3,
             }),
             countries: Vec::new(),
+            queue: None,
         };
         let w = Welcome {
             facts: &facts,
@@ -229,6 +239,7 @@ mod tests {
             caller_id: "+1 202-555-0199".to_owned(),
             wait: None,
             countries: vec!["US".parse()?, "CA".parse()?],
+            queue: None,
         };
         let w = Welcome {
             facts: &facts,

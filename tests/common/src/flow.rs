@@ -423,7 +423,8 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn parse_sse(block: &str) -> Option<SseEvent> {
+/// One block of a Server-Sent Events stream (up to its blank line), if it is an event.
+pub fn parse_sse(block: &str) -> Option<SseEvent> {
     let mut id = None;
     let mut kind = None;
     let mut data = String::new();

@@ -1,0 +1,341 @@
+//! The callback queue end to end (issue 13), with the real binary, SIPp phones and Chromium:
+//! a center at its one line → the next visitor is offered the queue on the Welcome page,
+//! books, sees their place and a wait estimate that changes while the line stays busy, and
+//! is called (the normal flow: their phone, then the center, bridged) as soon as the line
+//! frees; a visitor who cancels from the page is never called, and a second cancel gets the
+//! same answer.
+//!
+//! Call A holds the line: its phone (the rig's user SIPp, `uas_ring_forever.xml`) rings
+//! until the test cancels A. Visitor B's number goes to a second SIPp through a trunk whose
+//! prefix is that one number, so A's and B's INVITEs are counted apart.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+mod web_support;
+
+use serde_json::json;
+use subscriber_db::{CallbackState, Db, SessionId};
+use testkit::Browser;
+use testkit::flow::{Rig, RigOptions, SseEvent, hidden_inputs, parse_sse};
+use testkit::seed::{self, Seed};
+use testkit::sipp::{Sipp, SippOptions};
+use web_support::rig_link;
+
+/// One line, the queue offered, no consent digit (item 4 is not built yet), a user ring
+/// timeout longer than the test so A rings until the test cancels it.
+fn one_line_policy() -> serde_json::Value {
+    json!({
+        "max_concurrent_calls": 1,
+        "ring_timeout_user_secs": 120,
+        "callback": { "offer": true, "consent": false, "initial_delay_secs": 0 }
+    })
+}
+
+/// The rig (A's phone rings for ever; the center answers and the agent signs on, then hangs
+/// up) and B's phone behind its own one-number trunk.
+fn start(b_number: &str, b_scenario: &str) -> (Rig, Sipp) {
+    let b_phone = Sipp::uas(b_scenario, SippOptions::default()).unwrap();
+    let rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            user_scenario: "uas_ring_forever.xml",
+            seed: Seed::with_policy(one_line_policy()),
+            extra_trunks: format!(
+                "[[trunks]]\nprefix = \"{b_number}\"\ntarget = \"{}\"\n",
+                b_phone.addr
+            ),
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    (rig, b_phone)
+}
+
+/// Cancels a direct call with its Connect page's own form, as the visitor's button does.
+async fn cancel_call(rig: &Rig, session: &SessionId) {
+    let http = reqwest::Client::new();
+    let page = http
+        .get(rig.cb.url(&format!("/sessions/{}", session.as_str())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = hidden_inputs(&page);
+    let (_, csrf) = form.iter().find(|(k, _)| k == "csrf").unwrap();
+    let answer = http
+        .post(
+            rig.cb
+                .url(&format!("/sessions/{}/cancel", session.as_str())),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+}
+
+/// Waits until the call's user leg rings (its `ringing` timeline row).
+async fn wait_ringing(rig: &Rig, session: &SessionId) {
+    let ringing = rig
+        .wait_row(session, "ringing", Duration::from_secs(10))
+        .await;
+    assert!(ringing.is_ok(), "call A's phone never rang: {ringing:?}");
+}
+
+/// Reads `queue` events of a callback page's stream until `done` says so (or `limit`).
+async fn queue_events(
+    rig: &Rig,
+    page: &str,
+    limit: Duration,
+    done: impl Fn(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
+    let url = rig.cb.url(&format!("/callbacks/{page}/events"));
+    let mut events = Vec::new();
+    let read = async {
+        let mut response = reqwest::get(&url).await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        let mut buffer = String::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_sse(&block).filter(|e| e.kind == "queue") {
+                    events.push(event);
+                    if done(&events) {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, read).await;
+    events
+}
+
+/// Waits (at most 5 s) until the request of `page` is no longer open; returns it.
+async fn wait_closed(db: &Db, page: &str) -> subscriber_db::Callback {
+    let page: SessionId = page.parse().unwrap();
+    for _ in 0..50 {
+        let request = db.callback_by_page(&page).unwrap();
+        if !request.state.is_open() {
+            return request;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the request never closed: {:?}", db.callback_by_page(&page));
+}
+
+fn page_of(url: &str) -> String {
+    url.rsplit("/callbacks/").next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_visitor_sees_the_estimate_and_is_called_when_the_line_frees() {
+    let b_number = seed::user_number(61);
+    let (mut rig, mut b_phone) = start(&b_number, "flow_answer_wait_bye.xml");
+    let a = rig.request_call(&seed::user_number(60)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+
+    // B: the Welcome page offers the queue instead of refusing.
+    let browser = Browser::start().await.unwrap();
+    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
+    let offer = browser
+        .wait_for_text("#queue-offer", "agents are busy")
+        .await
+        .unwrap();
+    assert!(
+        offer.contains("Nobody is waiting before you") && offer.contains("estimated wait: about"),
+        "{offer}"
+    );
+    let button = browser.text_of("call-me").await.unwrap();
+    assert_eq!(button, "Call me back when an agent is free");
+    browser.retype("number", &b_number).await.unwrap();
+    browser.click("call-me").await.unwrap();
+    let url = browser
+        .wait_for_url(|u| u.contains("/callbacks/"))
+        .await
+        .unwrap();
+    let page = page_of(&url);
+    let status = browser
+        .wait_for_text("#status", "You are next in the queue")
+        .await
+        .unwrap();
+    assert!(status.contains("Estimated wait: about"), "{status}");
+    let position = browser.text_of("position").await.unwrap();
+    assert_eq!(position, "1");
+    browser.screenshot("callback-queued-390").await.unwrap();
+
+    // The booking is durable and B's phone has not been called.
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let booked = db.callback_by_page(&page.parse().unwrap()).unwrap();
+    assert_eq!(booked.state, CallbackState::Waiting);
+    assert_eq!(booked.user_number.as_str(), b_number);
+    assert_eq!(
+        booked.whisper_code.as_ref().map(|w| w.as_str()),
+        Some("4711")
+    );
+    let predicted = booked.predicted_wait_ms.unwrap();
+    assert!(predicted > 0, "predicted {predicted} ms");
+    assert!(b_phone.received_invites().is_empty());
+
+    // While A holds the line the estimate is recomputed and pushed again as it moves
+    // (the line's expected remaining time shrinks as A's call ages).
+    let events = queue_events(&rig, &page, Duration::from_secs(12), |events| {
+        let mut secs: Vec<u64> = events
+            .iter()
+            .filter_map(|e| e.data["estimate_secs"].as_u64())
+            .collect();
+        secs.dedup();
+        secs.len() >= 2
+    })
+    .await;
+    let secs: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e.data["estimate_secs"].as_u64())
+        .collect();
+    println!("queue events' estimates (s): {secs:?}; predicted at booking: {predicted} ms");
+    assert!(
+        secs.windows(2).any(|w| w[1] < w[0]),
+        "the estimate never moved: {events:?}"
+    );
+    assert!(events.iter().all(|e| e.data["position"] == 1), "{events:?}");
+
+    // A ends: the line frees, B is called by the scheduler and follows the call's page.
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    let call_url = browser
+        .wait_for_url(|u| u.contains("/sessions/"))
+        .await
+        .unwrap();
+    let call: SessionId = call_url
+        .rsplit("/sessions/")
+        .next()
+        .unwrap()
+        .trim_end_matches("/ended")
+        .parse()
+        .unwrap();
+    let bridged = rig
+        .wait_row(&call, "bridged", Duration::from_secs(30))
+        .await;
+    assert!(bridged.is_ok(), "B's call never bridged: {bridged:?}");
+    b_phone.passed(Duration::from_secs(60)).await.unwrap();
+    rig.center.passed(Duration::from_secs(60)).await.unwrap();
+    let finished = rig
+        .wait_finished(&call, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(finished.user_number.as_str(), b_number);
+    assert_eq!(
+        finished.whisper_code.as_ref().map(|w| w.as_str()),
+        Some("4711")
+    );
+    // Exactly one INVITE to B's phone, one to the center (A never reached it).
+    assert_eq!(b_phone.received_invites().len(), 1);
+    assert_eq!(rig.center.received_invites().len(), 1);
+    // The scheduler settles the attempt on its next tick (1 s) after the record closed.
+    let done = wait_closed(&db, &page).await;
+    assert_eq!(done.state, CallbackState::Done);
+    assert_eq!(done.attempts, 1);
+    assert_eq!(done.call_id.as_ref(), Some(&call));
+    println!(
+        "predicted wait {predicted} ms, real wait {} ms",
+        done.waited_ms().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_who_cancels_is_never_called_and_a_second_cancel_answers_the_same() {
+    let b_number = seed::user_number(63);
+    let (mut rig, b_phone) = start(&b_number, "flow_answer_wait_bye.xml");
+    let a = rig.request_call(&seed::user_number(62)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+
+    let browser = Browser::start().await.unwrap();
+    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
+    browser.retype("number", &b_number).await.unwrap();
+    browser.click("call-me").await.unwrap();
+    let url = browser
+        .wait_for_url(|u| u.contains("/callbacks/"))
+        .await
+        .unwrap();
+    let page = page_of(&url);
+    browser
+        .wait_for_text("#status", "You are next in the queue")
+        .await
+        .unwrap();
+    // The page's own form, read before the click, for the second cancel.
+    let html = browser.client.source().await.unwrap();
+    let form = hidden_inputs(&html);
+    let (_, csrf) = form.iter().find(|(k, _)| k == "csrf").unwrap().clone();
+    browser.click("cancel").await.unwrap();
+    let status = browser
+        .wait_for_text("#status", "You cancelled this callback request")
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        "You cancelled this callback request. Nobody will call you for it."
+    );
+    let first = browser.client.source().await.unwrap();
+    assert!(
+        !first.contains("id=\"cancel\""),
+        "a cancelled request offers cancel again"
+    );
+
+    // The same cancel again: the same answer, nothing changes. A forged one is refused.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let again = http
+        .post(rig.cb.url(&format!("/callbacks/{page}/cancel")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 303);
+    assert_eq!(
+        again.headers()["location"].to_str().unwrap(),
+        format!("/callbacks/{page}")
+    );
+    let forged = http
+        .post(rig.cb.url(&format!("/callbacks/{page}/cancel")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let cancelled = db.callback_by_page(&page.parse().unwrap()).unwrap();
+    assert_eq!(cancelled.state, CallbackState::Cancelled);
+    assert_eq!(cancelled.attempts, 0);
+    assert_eq!(cancelled.call_id, None);
+    let closed_at = cancelled.closed_at;
+
+    // The line frees; the scheduler has nobody to call.
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    rig.wait_finished(&a, Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        b_phone.received_invites().is_empty(),
+        "the cancelled visitor was called"
+    );
+    assert!(rig.center.received_invites().is_empty());
+    let after = db.callback_by_page(&page.parse().unwrap()).unwrap();
+    assert_eq!(after.state, CallbackState::Cancelled);
+    assert_eq!(
+        after.closed_at, closed_at,
+        "the second cancel changed the request"
+    );
+    assert_eq!(db.count_active_calls(&rig.sid).unwrap(), 0);
+}

@@ -34,14 +34,27 @@ fn one_line_policy() -> serde_json::Value {
 }
 
 /// The rig (A's phone rings for ever; the center answers and the agent signs on, then hangs
-/// up) and B's phone behind its own one-number trunk.
+/// up) and B's phone behind its own one-number trunk, taking `b_calls` calls.
 fn start(b_number: &str, b_scenario: &str) -> (Rig, Sipp) {
-    let b_phone = Sipp::uas(b_scenario, SippOptions::default()).unwrap();
+    start_with(b_number, b_scenario, 1, one_line_policy())
+}
+
+fn start_with(
+    b_number: &str,
+    b_scenario: &str,
+    b_calls: u32,
+    policy: serde_json::Value,
+) -> (Rig, Sipp) {
+    let b_options = SippOptions {
+        calls: b_calls,
+        ..SippOptions::default()
+    };
+    let b_phone = Sipp::uas(b_scenario, b_options).unwrap();
     let rig = Rig::start(
         env!("CARGO_BIN_EXE_callbond"),
         RigOptions {
             user_scenario: "uas_ring_forever.xml",
-            seed: Seed::with_policy(one_line_policy()),
+            seed: Seed::with_policy(policy),
             extra_trunks: format!(
                 "[[trunks]]\nprefix = \"{b_number}\"\ntarget = \"{}\"\n",
                 b_phone.addr
@@ -119,8 +132,13 @@ async fn queue_events(
 
 /// Waits (at most 5 s) until the request of `page` is no longer open; returns it.
 async fn wait_closed(db: &Db, page: &str) -> subscriber_db::Callback {
+    wait_closed_within(db, page, Duration::from_secs(5)).await
+}
+
+async fn wait_closed_within(db: &Db, page: &str, limit: Duration) -> subscriber_db::Callback {
     let page: SessionId = page.parse().unwrap();
-    for _ in 0..50 {
+    let steps = limit.as_millis() / 100;
+    for _ in 0..steps {
         let request = db.callback_by_page(&page).unwrap();
         if !request.state.is_open() {
             return request;
@@ -338,4 +356,107 @@ async fn a_visitor_who_cancels_is_never_called_and_a_second_cancel_answers_the_s
         "the second cancel changed the request"
     );
     assert_eq!(db.count_active_calls(&rig.sid).unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_visitor_is_tried_again_after_the_policys_gap_and_given_up_after_its_attempts() {
+    // Two attempts, 30 s apart (the policy's smallest gap); B's phone is busy both times.
+    let policy = json!({
+        "max_concurrent_calls": 1,
+        "ring_timeout_user_secs": 120,
+        "callback": {
+            "offer": true, "consent": false, "initial_delay_secs": 0,
+            "max_attempts": 2, "retry_gap_secs": 30
+        }
+    });
+    let b_number = seed::user_number(65);
+    let (mut rig, mut b_phone) = start_with(&b_number, "uas_busy.xml", 2, policy);
+    let a = rig.request_call(&seed::user_number(64)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+
+    let browser = Browser::start().await.unwrap();
+    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
+    browser.retype("number", &b_number).await.unwrap();
+    browser.click("call-me").await.unwrap();
+    let url = browser
+        .wait_for_url(|u| u.contains("/callbacks/"))
+        .await
+        .unwrap();
+    let page = page_of(&url);
+    browser
+        .wait_for_text("#status", "You are next in the queue")
+        .await
+        .unwrap();
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+
+    // The first attempt: B's page follows the call, which ends busy.
+    browser
+        .wait_for_url(|u| u.contains("/sessions/"))
+        .await
+        .unwrap();
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let page_id: SessionId = page.parse().unwrap();
+    let mut retry = None;
+    for _ in 0..100 {
+        let request = db.callback_by_page(&page_id).unwrap();
+        if request.state == CallbackState::Waiting && request.attempts == 1 {
+            retry = Some(request);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let retry = retry.expect("the first attempt was never settled for a retry");
+    let first_call = retry.call_id.clone().unwrap();
+    let first = db.get_call(&rig.sid, &first_call).unwrap();
+    assert_eq!(
+        first.end_cause.map(|c| c.to_string()).as_deref(),
+        Some("user_busy")
+    );
+    let gap = (retry.due_at - first.ended_at.unwrap()).num_milliseconds();
+    assert!(
+        (29_000..=31_000).contains(&gap),
+        "next attempt due {gap} ms after the first ended"
+    );
+    // Opened again, the queue page says when the next attempt comes.
+    browser.client.goto(&url).await.unwrap();
+    let status = browser
+        .wait_for_text("#status", "could not reach you")
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        format!(
+            "We called you but could not reach you. We will try again at {} UTC.",
+            retry.due_at.format("%H:%M")
+        )
+    );
+
+    // The second attempt at its time, then no more: the request failed after 2.
+    let failed = wait_closed_within(&db, &page, Duration::from_secs(45)).await;
+    assert_eq!(failed.state, CallbackState::Failed);
+    assert_eq!(failed.attempts, 2);
+    let second = db
+        .get_call(&rig.sid, failed.call_id.as_ref().unwrap())
+        .unwrap();
+    assert_ne!(second.id, first_call);
+    let waited = (second.created_at - first.ended_at.unwrap()).num_milliseconds();
+    println!("second attempt dialed {waited} ms after the first ended (gap 30 s)");
+    assert!(
+        waited >= 30_000,
+        "the second attempt came {waited} ms after the first"
+    );
+    b_phone.passed(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(b_phone.received_invites().len(), 2);
+    assert!(rig.center.received_invites().is_empty());
+    browser.client.goto(&url).await.unwrap();
+    let status = browser
+        .wait_for_text("#status", "We tried to call you")
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        "We tried to call you 2 times and could not reach you, so we stopped. Please ask again \
+         from the company's page."
+    );
 }

@@ -414,8 +414,10 @@ async fn a_busy_visitor_is_tried_again_after_the_policys_gap_and_given_up_after_
         Some("user_busy")
     );
     let gap = (retry.due_at - first.ended_at.unwrap()).num_milliseconds();
+    // Due the gap after the tick that settled it (ticks are 1 s apart; 5 s allows a loaded
+    // machine's late tick).
     assert!(
-        (29_000..=31_000).contains(&gap),
+        (30_000..=35_000).contains(&gap),
         "next attempt due {gap} ms after the first ended"
     );
     // Opened again, the queue page says when the next attempt comes.

@@ -462,3 +462,89 @@ async fn a_busy_visitor_is_tried_again_after_the_policys_gap_and_given_up_after_
          from the company's page."
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_with_requests_queued_and_while_one_is_dialed_loses_none_and_dials_none_twice() {
+    // One line held by A; three visitors queue. Their phones (one SIPp behind the prefix of
+    // their three numbers) are busy, and one attempt each is allowed: every request is
+    // dialed exactly once and then fails, so the INVITEs at the SIPp side count the dials.
+    let policy = json!({
+        "max_concurrent_calls": 1,
+        "ring_timeout_user_secs": 120,
+        "callback": {
+            "offer": true, "consent": false, "initial_delay_secs": 0, "max_attempts": 1
+        }
+    });
+    let numbers = [70, 71, 72].map(seed::user_number);
+    let prefix = &numbers[0][..numbers[0].len() - 1]; // +49305550007: 70-79
+    let (mut rig, mut b_phones) = start_with(prefix, "uas_busy.xml", 3, policy);
+    let a = rig.request_call(&seed::user_number(69)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+    let mut pages = Vec::new();
+    for number in &numbers {
+        pages.push(rig.request_callback(number).await.unwrap());
+    }
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let booked: Vec<_> = pages
+        .iter()
+        .map(|p| db.callback_by_page(p).unwrap())
+        .collect();
+    assert!(booked.iter().all(|r| r.state == CallbackState::Waiting));
+
+    // Kill 1: three waiting. After the restart all three are still there, nobody was called.
+    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
+    assert!(b_phones.received_invites().is_empty());
+    for (page, before) in pages.iter().zip(&booked) {
+        let after = db.callback_by_page(page).unwrap();
+        assert_eq!(after.id, before.id);
+        assert!(after.state.is_open(), "{after:?}");
+    }
+    // The restart ended A (interrupted), which frees the line: the queue is dialed in order.
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+
+    // Kill 2: as soon as the second request's attempt exists (its call record made, maybe
+    // dialing, maybe already busy).
+    let mut seen_dialing = false;
+    for _ in 0..200 {
+        let second = db.callback_by_page(&pages[1]).unwrap();
+        if second.call_id.is_some() {
+            seen_dialing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_dialing, "the second request was never dialed");
+    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    let invites_at_kill = b_phones.received_invites().len();
+    tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
+
+    // Every request closes; each number got exactly one INVITE.
+    let mut states = Vec::new();
+    for page in &pages {
+        let closed = wait_closed_within(&db, page.as_str(), Duration::from_secs(30)).await;
+        states.push((closed.state, closed.attempts));
+    }
+    b_phones.passed(Duration::from_secs(20)).await.unwrap();
+    let invites = b_phones.received_invites();
+    let mut dialed: Vec<String> = invites
+        .iter()
+        .filter_map(|m| m.lines().next())
+        .filter_map(|l| l.split("sip:").nth(1))
+        .filter_map(|u| u.split('@').next())
+        .map(str::to_owned)
+        .collect();
+    dialed.sort();
+    println!(
+        "INVITEs at the second kill: {invites_at_kill}; after: {}; states {states:?}",
+        invites.len()
+    );
+    assert_eq!(dialed, numbers, "each queued number dialed exactly once");
+    assert!(
+        states
+            .iter()
+            .all(|(s, n)| *s == CallbackState::Failed && *n == 1),
+        "{states:?}"
+    );
+    assert!(rig.center.received_invites().is_empty());
+}

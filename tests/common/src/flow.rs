@@ -110,9 +110,10 @@ impl Rig {
         })
     }
 
-    /// Follows the speak-to-agent link, submits `number` on the Welcome form and returns the
-    /// session id from the redirect to the Connect page (which it also loads).
-    pub async fn request_call(&self, number: &str) -> anyhow::Result<SessionId> {
+    /// Follows the speak-to-agent link and submits `number` on the Welcome form; returns
+    /// where the answer redirects (a call's Connect page, or a callback request's page when
+    /// every line is busy and the queue is offered).
+    pub async fn submit_welcome(&self, number: &str) -> anyhow::Result<String> {
         let link = self.cb.url(&format!(
             "/speak?sid={}&sc={}&wc=4711",
             self.sid.as_str(),
@@ -160,6 +161,23 @@ impl Rig {
                 answer.text().await.unwrap_or_default()
             );
         };
+        Ok(location)
+    }
+
+    /// Books a callback for `number` (every line busy, the queue offered); returns the
+    /// request's page session from the redirect to `/callbacks/{page}`.
+    pub async fn request_callback(&self, number: &str) -> anyhow::Result<SessionId> {
+        let location = self.submit_welcome(number).await?;
+        let page = location
+            .strip_prefix("/callbacks/")
+            .with_context(|| format!("redirect {location} is not to /callbacks/{{page}}"))?;
+        SessionId::try_from(page).map_err(|e| anyhow::anyhow!("bad page id {page}: {e}"))
+    }
+
+    /// Follows the speak-to-agent link, submits `number` on the Welcome form and returns the
+    /// session id from the redirect to the Connect page (which it also loads).
+    pub async fn request_call(&self, number: &str) -> anyhow::Result<SessionId> {
+        let location = self.submit_welcome(number).await?;
         let id = location
             .strip_prefix("/sessions/")
             .context("redirect is not to /sessions/{id}")?;

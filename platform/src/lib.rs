@@ -159,8 +159,8 @@ pub fn open_db(config: &Config) -> Result<Db, RunError> {
 }
 
 /// The start-up half of the callback queue's durability (see `queue::scheduler`).
-fn settle_callbacks(db: &Db, hub: &Hub) {
-    match db.settle_interrupted_callbacks(chrono::Utc::now()) {
+fn settle_callbacks(db: &Db, hub: &Hub, dialed_numbers: &[String]) {
+    match db.settle_interrupted_callbacks(chrono::Utc::now(), dialed_numbers) {
         Ok(settled) if settled.requeued + settled.closed > 0 => tracing::warn!(
             requeued = settled.requeued,
             closed = settled.closed,
@@ -200,11 +200,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
     // Before a browser is served or a call placed: end the legs a process that died left
     // open and free the concurrent-call slots of its records.
     let journal = config.invite_journal_path();
-    runtime::recover_interrupted_calls(&db, &hub, &voice, Some(&journal)).await;
+    let recovery = runtime::recover_interrupted_calls(&db, &hub, &voice, Some(&journal)).await;
     // Then the callback requests whose attempt that process was placing: back in the queue
     // if it dialed nobody, closed if it did (never dialed twice). Their pages' channels open
     // again before the scheduler publishes to them.
-    settle_callbacks(&db, &hub);
+    settle_callbacks(&db, &hub, &recovery.unstored_numbers);
     let runtime = Runtime::new(Arc::clone(&db), hub.clone(), voice, shutdown.child_token());
     let calls = runtime.clone();
     let state = AppState::new(config, public_base_url, db, hub, runtime);

@@ -498,9 +498,24 @@ impl Db {
     /// At start, before the scheduler runs: every request a dead process left in `dialing`
     /// goes back to the queue (its attempt uncounted) when its attempt's call dialed no leg,
     /// and is closed as failed when it did (the visitor's phone may have rung: never twice).
-    pub fn settle_interrupted_callbacks(&self, now: DateTime<Utc>) -> DbResult<SettledCallbacks> {
+    /// `dialed_numbers` are numbers INVITEs went to that no leg row names (the process died
+    /// between sending the INVITE and storing the leg; the INVITE journal knows them): a
+    /// request for one of them counts as dialed too.
+    pub fn settle_interrupted_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        dialed_numbers: &[String],
+    ) -> DbResult<SettledCallbacks> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut journal_closed = 0;
+        for number in dialed_numbers {
+            journal_closed += tx.execute(
+                "UPDATE callback_requests SET state = 'failed', closed_at = ?1
+                 WHERE state = 'dialing' AND user_number = ?2",
+                params![millis(now), number],
+            )?;
+        }
         let dialed_sql =
             "EXISTS (SELECT 1 FROM call_legs l WHERE l.call_id = callback_requests.call_id)";
         let closed = tx.execute(
@@ -518,7 +533,10 @@ impl Db {
             [],
         )?;
         tx.commit()?;
-        Ok(SettledCallbacks { requeued, closed })
+        Ok(SettledCallbacks {
+            requeued,
+            closed: closed + journal_closed,
+        })
     }
 }
 
@@ -812,7 +830,9 @@ mod tests {
         };
         db.upsert_call_leg(&a, &call3, &user_leg).expect("leg");
 
-        let settled = db.settle_interrupted_callbacks(at(30)).expect("settle");
+        let settled = db
+            .settle_interrupted_callbacks(at(30), &[])
+            .expect("settle");
         assert_eq!(
             settled,
             SettledCallbacks {
@@ -839,8 +859,47 @@ mod tests {
         assert_eq!(queue, [unlinked.id, undialed.id]);
         // Settling again changes nothing.
         assert_eq!(
-            db.settle_interrupted_callbacks(at(40)).expect("settle"),
+            db.settle_interrupted_callbacks(at(40), &[])
+                .expect("settle"),
             SettledCallbacks::default()
         );
+    }
+
+    #[test]
+    fn an_invite_only_the_journal_knows_counts_as_dialed() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        let pages: Vec<SessionId> = (0..2).map(|_| SessionId::new_random()).collect();
+        for (i, page) in pages.iter().enumerate() {
+            let number = format!("+1201555020{i}");
+            db.enqueue_callback(&a, &booking(page, &number, 0, 0), at(0))
+                .expect("booked");
+        }
+        // Both taken and linked to a call record; neither has a leg row. The journal says an
+        // INVITE went to the first one's number.
+        for n in 0..2 {
+            let taken = db
+                .claim_next_callback(&a, &sales(), at(10))
+                .expect("claim")
+                .expect("due");
+            let call = SessionId::new_random();
+            db.create_call(&a, &new_call(&call, &format!("+1201555020{n}")), at(10))
+                .expect("call");
+            db.link_callback_call(&a, taken.id, &call).expect("link");
+        }
+        let journal = ["+12015550200".to_owned()];
+        let settled = db
+            .settle_interrupted_callbacks(at(30), &journal)
+            .expect("settle");
+        assert_eq!(
+            settled,
+            SettledCallbacks {
+                requeued: 1,
+                closed: 1
+            }
+        );
+        let state = |p| db.callback_by_page(p).expect("read").state;
+        assert_eq!(state(&pages[0]), CallbackState::Failed);
+        assert_eq!(state(&pages[1]), CallbackState::Waiting);
     }
 }

@@ -33,6 +33,9 @@ pub struct Recovery {
     pub byes: usize,
     /// Requests the far end never answered, or that could not be sent.
     pub unanswered: usize,
+    /// The numbers (Request-URI users) of the journal's INVITEs no stored leg has: a callback
+    /// attempt the dead process was placing may have rung them, so it is not placed again.
+    pub unstored_numbers: Vec<String>,
 }
 
 /// Ends every leg the dead process left open and closes its call records, then CANCELs each
@@ -56,6 +59,7 @@ pub async fn recover_interrupted_calls(
     total.cancelled += unstored.cancelled;
     total.byes += unstored.byes;
     total.unanswered += unstored.unanswered;
+    total.unstored_numbers = unstored.unstored_numbers;
     if let Some(path) = journal
         && let Err(e) = voice::clear_invite_journal(path)
     {
@@ -77,7 +81,13 @@ async fn end_unstored_invites(db: &Arc<Db>, voice: &Voice, path: &Path) -> Recov
     })
     .await;
     let unstored = found.unwrap_or_default();
-    let mut outcome = Recovery::default();
+    let mut outcome = Recovery {
+        unstored_numbers: unstored
+            .iter()
+            .filter_map(|d| request_uri_user(&d.request_uri))
+            .collect(),
+        ..Recovery::default()
+    };
     let mut legs = JoinSet::new();
     for dialog in unstored {
         let voice = voice.clone();
@@ -96,6 +106,16 @@ async fn end_unstored_invites(db: &Arc<Db>, voice: &Voice, path: &Path) -> Recov
         );
     }
     outcome
+}
+
+/// The user part of a `sip:` or `sips:` Request-URI (`sip:+4930555@host` → `+4930555`).
+fn request_uri_user(uri: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))?;
+    let (user, _) = rest.split_once('@')?;
+    let user = user.split(';').next().unwrap_or(user);
+    (!user.is_empty()).then(|| user.to_owned())
 }
 
 /// The calls the database holds open: each leg ended from its stored dialog, each record
@@ -441,6 +461,21 @@ mod tests {
             final_reason: None,
             end_cause,
         }
+    }
+
+    #[test]
+    fn a_journal_invites_number_is_its_request_uri_user() {
+        assert_eq!(
+            request_uri_user("sip:+493055500070@127.0.0.1:5060").as_deref(),
+            Some("+493055500070")
+        );
+        assert_eq!(
+            request_uri_user("sips:+4930555;user=phone@h").as_deref(),
+            Some("+4930555")
+        );
+        assert_eq!(request_uri_user("sip:host.example"), None);
+        assert_eq!(request_uri_user("tel:+4930555"), None);
+        assert_eq!(request_uri_user("sip:@h"), None);
     }
 
     #[test]

@@ -136,6 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             whisper_code: None,
             came_from: Some("https://shop.example/help".to_owned()),
             client_ip: Some("198.51.100.7".parse()?),
+            consent_key: None,
         };
         db.enqueue_callback(&sid, &new, now)?;
     }

@@ -70,6 +70,7 @@ async fn runtime_runs_a_user_first_call_end_to_end() {
             whisper_code: new_call.whisper_code.clone(),
             user_number: new_call.user_number.clone(),
             page: Some("/tariffs".into()),
+            consent_key: None,
         })
         .unwrap();
 

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Db, col, millis, opt_col, opt_time_col, require_subscriber, time_col};
 use crate::error::{DbError, DbResult};
 use crate::types::{
-    CallbackKind, CallbackState, E164, SessionId, SubjectCode, SubscriberId, WhisperCode, Word,
+    CallbackKind, CallbackState, DtmfKey, E164, SessionId, SubjectCode, SubscriberId, WhisperCode,
+    Word,
 };
 
 /// A callback request's database id.
@@ -57,6 +58,8 @@ pub struct NewCallback {
     pub came_from: Option<String>,
     /// The visitor's address, kept on each attempt's call record.
     pub client_ip: Option<IpAddr>,
+    /// The key the visitor presses before the center is dialed; `None`: no consent asked.
+    pub consent_key: Option<DtmfKey>,
 }
 
 /// A stored callback request.
@@ -87,6 +90,7 @@ pub struct Callback {
     pub whisper_code: Option<WhisperCode>,
     pub came_from: Option<String>,
     pub client_ip: Option<IpAddr>,
+    pub consent_key: Option<DtmfKey>,
 }
 
 impl Callback {
@@ -119,7 +123,7 @@ pub struct SettledCallbacks {
 
 const COLUMNS: &str = "id, subscriber_id, subject_code, user_number, page_session, kind, priority,
      state, queued_at, due_at, slot_end, attempts, predicted_wait_ms, first_dialed_at, call_id,
-     closed_at, wanted_at, whisper_code, came_from, client_ip";
+     closed_at, wanted_at, whisper_code, came_from, client_ip, consent_key";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Callback> {
     let attempts: i64 = row.get(11)?;
@@ -160,6 +164,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Callback> {
         client_ip: row
             .get::<_, Option<String>>(19)?
             .and_then(|ip| ip.parse().ok()),
+        consent_key: row
+            .get::<_, Option<String>>(20)?
+            .and_then(|k| k.chars().next())
+            .and_then(DtmfKey::from_char),
     })
 }
 
@@ -194,9 +202,9 @@ impl Db {
                 "INSERT INTO callback_requests (subscriber_id, subject_code, user_number,
                      page_session, kind, priority, state, queued_at, due_at, slot_end,
                      predicted_wait_ms, form_digest, wanted_at, whisper_code, came_from,
-                     client_ip)
+                     client_ip, consent_key)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7, ?8, ?9, ?10, ?11, ?8, ?12, ?13,
-                     ?14)
+                     ?14, ?15)
                  RETURNING id",
                 params![
                     sid.as_str(),
@@ -213,6 +221,7 @@ impl Db {
                     new.whisper_code.as_ref().map(WhisperCode::as_str),
                     new.came_from,
                     new.client_ip.map(|ip| ip.to_string()),
+                    new.consent_key.map(|k| k.as_char().to_string()),
                 ],
                 |r| r.get(0),
             )
@@ -560,6 +569,7 @@ mod tests {
             whisper_code: None,
             came_from: None,
             client_ip: None,
+            consent_key: None,
         }
     }
 
@@ -640,6 +650,7 @@ mod tests {
         new.whisper_code = Some("w42".parse().expect("whisper code"));
         new.came_from = Some("https://shop.example/help?q=1".to_owned());
         new.client_ip = Some("198.51.100.7".parse().expect("ip"));
+        new.consent_key = DtmfKey::from_char('7');
         let stored = db.enqueue_callback(&a, &new, at(10)).expect("booked");
         let read = db.callback_by_page(&page).expect("read");
         assert_eq!(read, stored);
@@ -649,6 +660,7 @@ mod tests {
             Some("https://shop.example/help?q=1")
         );
         assert_eq!(read.client_ip, Some("198.51.100.7".parse().expect("ip")));
+        assert_eq!(read.consent_key.map(DtmfKey::as_char), Some('7'));
         let claimed = db.claim_next_callback(&a, &sales(), at(20)).expect("claim");
         assert_eq!(claimed.map(|c| c.id), Some(stored.id));
         let dialing = db.callbacks_dialing().expect("dialing");

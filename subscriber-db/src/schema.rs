@@ -249,9 +249,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX callback_dialing ON callback_requests (state) WHERE state = 'dialing';
     "#,
     // 10 (callback queue, issue 13): what an attempt's call needs that the booking knew: the
-    // link's whisper code, the page the visitor came from (spoken in the whisper) and the
-    // visitor's address (the call record keeps it, as for a direct call).
+    // link's whisper code, the page the visitor came from (spoken in the whisper), the
+    // visitor's address (the call record keeps it, as for a direct call) and the key the
+    // visitor presses to consent (shown on their page; none when the policy asks none).
     r#"
+    ALTER TABLE callback_requests ADD COLUMN consent_key TEXT;
     ALTER TABLE callback_requests ADD COLUMN whisper_code TEXT;
     ALTER TABLE callback_requests ADD COLUMN came_from TEXT;
     ALTER TABLE callback_requests ADD COLUMN client_ip TEXT;

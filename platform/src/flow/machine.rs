@@ -38,6 +38,7 @@ struct Timers {
     ref_digits: Option<Instant>,
     whisper: Option<Instant>,
     farewell: Option<Instant>,
+    consent: Option<Instant>,
 }
 
 impl Timers {
@@ -52,6 +53,7 @@ impl Timers {
             ref_digits,
             whisper,
             farewell,
+            consent,
         } = *self;
         [
             max_call,
@@ -62,6 +64,7 @@ impl Timers {
             ref_digits,
             whisper,
             farewell,
+            consent,
         ]
         .into_iter()
         .flatten()
@@ -90,6 +93,8 @@ pub struct CallFlow {
     page_digits: PageDigits,
     timers: Timers,
     commands: VecDeque<Command>,
+    /// The user answered a callback attempt and has not pressed the consent key yet.
+    awaiting_consent: bool,
 }
 
 impl CallFlow {
@@ -112,6 +117,7 @@ impl CallFlow {
             page_digits: PageDigits::default(),
             timers: Timers::default(),
             commands: VecDeque::new(),
+            awaiting_consent: false,
         }
     }
 
@@ -232,6 +238,14 @@ impl CallFlow {
                 if self.phase == CenterPhase::Whispering {
                     self.record(T::WhisperTimeout {});
                     self.whispered(due);
+                }
+            } else if t.consent == Some(due) {
+                t.consent = None;
+                if self.awaiting_consent {
+                    self.awaiting_consent = false;
+                    self.record(T::ConsentTimeout {});
+                    let goodbye = self.spec.texts.goodbye.clone();
+                    self.end(EndCause::UserNoConsent, Some(goodbye), due);
                 }
             } else if t.farewell == Some(due) {
                 t.farewell = None;

@@ -30,7 +30,7 @@
 //!     dnis: Some("8001".parse().unwrap()), ani: n("+4930111"), uui: vec![],
 //!     center_headers: vec![], send_ref_digits: false, texts,
 //!     sign_on: SignOnMode::Hash, timeouts: Timeouts::default(), pin_retries: 3,
-//!     call_reference: None,
+//!     call_reference: None, consent: None,
 //! };
 //! let now = Instant::now();
 //! let mut flow = CallFlow::new(spec);
@@ -155,6 +155,18 @@ pub struct FlowSpec {
     /// The short call reference a console offer shows and the agent hears (sign-on mode
     /// `console`); unique among the subscriber's open offers, chosen by the runtime.
     pub call_reference: Option<String>,
+    /// A callback attempt that must hear the visitor's key before the center is dialed.
+    pub consent: Option<Consent>,
+}
+
+/// Consent before the agent is dialed (issue 13 item 4): when the visitor answers, `prompt`
+/// loops until they press `key` (the one their page shows); no `key` within `timeout` ends
+/// the call as `user_no_consent` and the center is never dialed. Only with `UserFirst`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub key: DtmfKey,
+    pub prompt: String,
+    pub timeout: Duration,
 }
 
 /// Where and how to place one call.
@@ -219,6 +231,8 @@ impl LegFailure {
 pub enum PromptKind {
     /// Looped to the user while the center is reached.
     Hold,
+    /// Looped to the user of a callback attempt until they press the consent key.
+    Consent,
     /// Looped to the agent while the user is dialed.
     CenterWait,
     /// Looped to the agent while a console offer waits for its claim.
@@ -273,6 +287,10 @@ pub enum Status {
     Calling,
     /// The user is on the line; an agent is being reached.
     Connecting,
+    /// The user of a callback attempt is on the line and must press `key` first.
+    AwaitingConsent {
+        key: DtmfKey,
+    },
     AgentOnLine,
     Ended {
         cause: EndCause,

@@ -62,6 +62,15 @@ fn random_spec(rng: &mut Rng) -> FlowSpec {
     s.timeouts.max_call_length = Duration::from_secs(60 + rng.below(600));
     s.timeouts.sign_on = Duration::from_secs(5 + rng.below(30));
     s.user_number = number("+4930999999");
+    // A callback attempt asking for consent (always user first, as the runtime builds it).
+    // Its key is one the generator presses, so some runs consent and go on.
+    if order == CallOrder::UserFirst && rng.below(5) == 0 {
+        s.consent = Some(super::Consent {
+            key: key('1'),
+            prompt: "press 1".into(),
+            timeout: Duration::from_secs(5 + rng.below(20)),
+        });
+    }
     s
 }
 

@@ -58,6 +58,7 @@ pub(super) fn spec(order: CallOrder, sign_on: SignOnMode) -> FlowSpec {
         },
         pin_retries: 3,
         call_reference: Some("427".into()),
+        consent: None,
     }
 }
 
@@ -194,6 +195,81 @@ fn page(keys: &str) -> Command {
     Command::PushPage {
         keys: keys.parse().expect("page keys"),
     }
+}
+
+fn consent_spec() -> FlowSpec {
+    let mut s = spec(CallOrder::UserFirst, SignOnMode::Hash);
+    s.consent = Some(Consent {
+        key: key('7'),
+        prompt: "press 7 to talk to an agent".into(),
+        timeout: 15 * SEC,
+    });
+    s
+}
+
+/// A callback attempt with consent: the answered visitor hears the prompt and nothing is
+/// dialed toward the center until they press the key their page shows; other keys change
+/// nothing, the right one connects as a call without consent would.
+#[test]
+fn consent_key_before_the_center_is_dialed() {
+    let mut h = Harness::new(consent_spec());
+    h.event(Event::Started);
+    let cmds = h.event(Event::Answered(Leg::User));
+    let prompt = say(
+        Leg::User,
+        PromptKind::Consent,
+        "press 7 to talk to an agent",
+        true,
+    );
+    assert_eq!(
+        cmds,
+        [prompt, status(Status::AwaitingConsent { key: key('7') })]
+    );
+    assert!(dialed(&cmds).is_empty());
+    for wrong in ['1', '#', '8'] {
+        let cmds = h.event(Event::DigitsReceived(Leg::User, key(wrong)));
+        assert!(cmds.is_empty(), "{wrong}: {cmds:?}");
+    }
+    h.advance(14 * SEC);
+    let cmds = h.event(Event::DigitsReceived(Leg::User, key('7')));
+    assert_eq!(dialed(&cmds), [(Leg::Center, "+4940222222".to_owned(), 0)]);
+    assert!(cmds.contains(&hold()), "{cmds:?}");
+    assert!(cmds.contains(&status(Status::Connecting)), "{cmds:?}");
+    // The consent timer is gone: past it, the call goes on.
+    h.advance(5 * SEC);
+    assert_eq!(h.ended_with(), None);
+    assert_eq!(
+        h.timeline
+            .iter()
+            .filter(|k| k.starts_with("consent"))
+            .copied()
+            .collect::<Vec<_>>(),
+        ["consent_asked", "consent_given"]
+    );
+    // A 7 later is only a user key.
+    h.event(Event::DigitsReceived(Leg::User, key('7')));
+    assert_eq!(h.timeline.last(), Some(&"digit_ignored"));
+}
+
+/// No key within the limit (a voicemail box, a wrong person): the visitor is told goodbye,
+/// the call ends as `user_no_consent` and the center is never dialed.
+#[test]
+fn no_consent_key_ends_the_call_without_the_center() {
+    let mut h = Harness::new(consent_spec());
+    h.event(Event::Started);
+    h.event(Event::Answered(Leg::User));
+    h.event(Event::DigitsReceived(Leg::User, key('3')));
+    let mut all = h.advance(15 * SEC);
+    all.extend(h.event(Event::PlayoutDone(Leg::User, PromptKind::Farewell)));
+    assert!(dialed(&all).is_empty(), "{all:?}");
+    assert!(
+        all.contains(&say(Leg::User, PromptKind::Farewell, "goodbye", false)),
+        "{all:?}"
+    );
+    assert!(all.contains(&Command::Hangup(Leg::User)), "{all:?}");
+    assert_eq!(h.ended_with(), Some(EndCause::UserNoConsent));
+    assert!(h.timeline.contains(&"consent_timeout"), "{:?}", h.timeline);
+    assert!(h.flow.is_finished());
 }
 
 /// The route keys the session reference after sign-on: the digits go out before the

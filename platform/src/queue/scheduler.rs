@@ -192,10 +192,13 @@ fn settle(
         return Ok(());
     }
     let sid = &request.subscriber_id;
+    // Reached: the visitor's phone answered and, when consent was asked, they pressed the
+    // key (only then is the center dialed). A voicemail box answers too.
     let answered = call
         .legs
         .iter()
-        .any(|l| l.leg == Leg::User && l.answered_at.is_some());
+        .any(|l| l.leg == Leg::User && l.answered_at.is_some())
+        && (request.consent_key.is_none() || call.legs.iter().any(|l| l.leg == Leg::Center));
     let policy = policy_of(db, policies, sid)?;
     let settled = if call.end_cause == Some(EndCause::Cancelled) && !answered {
         db.cancel_callback(sid, request.id, now)?
@@ -296,6 +299,7 @@ fn dial_free_lines(
                 .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             form_token: None,
             page: request.came_from.clone(),
+            consent_key: request.consent_key,
         };
         let created = match create_record(db, &inputs, now)? {
             Ok(created) => created,
@@ -325,8 +329,14 @@ fn dial_free_lines(
                 estimate_secs: None,
                 estimate_words: String::new(),
                 call_url: Some(call_url),
-                text: "A line is free: we are calling you now. Please answer your phone."
-                    .to_owned(),
+                text: match request.consent_key {
+                    Some(key) => format!(
+                        "A line is free: we are calling you now. When you answer, press {key} \
+                         to be connected to an agent."
+                    ),
+                    None => "A line is free: we are calling you now. Please answer your phone."
+                        .to_owned(),
+                },
             },
         ));
         actions.starts.push(inputs.request(&created));

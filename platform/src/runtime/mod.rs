@@ -43,6 +43,9 @@ pub struct CallRequest {
     pub user_number: E164,
     /// The subscriber page the user came from (Referer), spoken in the whisper when known.
     pub page: Option<String>,
+    /// A callback attempt with consent: the key the visitor must press (their page shows it)
+    /// before the center is dialed.
+    pub consent_key: Option<words::DtmfKey>,
 }
 
 /// Why a call could not be started. The call record is marked failed by the caller.

@@ -11,7 +11,7 @@ use crate::flow::Status;
 pub(crate) fn call_status(status: &Status) -> CallStatus {
     match status {
         Status::Calling => CallStatus::Calling,
-        Status::Connecting => CallStatus::Connecting,
+        Status::Connecting | Status::AwaitingConsent { .. } => CallStatus::Connecting,
         Status::AgentOnLine => CallStatus::AgentOnLine,
         Status::Ended { .. } => CallStatus::Ended,
     }
@@ -28,6 +28,9 @@ pub(crate) fn push_event(status: &Status) -> PushEvent {
             CallStatus::Connecting,
             "We are connecting you to an agent. Please stay on the line.",
         ),
+        Status::AwaitingConsent { key } => {
+            PushEvent::status(CallStatus::Connecting, consent_text(*key))
+        }
         Status::AgentOnLine => {
             PushEvent::status(CallStatus::AgentOnLine, "An agent is on the line.")
         }
@@ -36,6 +39,18 @@ pub(crate) fn push_event(status: &Status) -> PushEvent {
             text: ended_text(*cause).to_owned(),
         },
     }
+}
+
+/// What the visitor's page says while their phone waits for the consent key.
+pub(crate) fn consent_text(key: words::DtmfKey) -> String {
+    format!("Press {key} on your phone's keypad now to be connected to an agent.")
+}
+
+/// What the visitor hears, looped, when they answer a callback attempt.
+pub(crate) fn consent_prompt(key: words::DtmfKey) -> String {
+    format!(
+        "We are calling you back, as you asked on the web. To talk to an agent now, press {key}."
+    )
 }
 
 /// What the agent alone hears when its keys select no page: each key said on its own.
@@ -97,6 +112,9 @@ pub(crate) fn ended_text(cause: EndCause) -> &'static str {
              again."
         }
         EndCause::MaxCallLength => "The call reached its maximum length and was ended.",
+        EndCause::UserNoConsent => {
+            "We called you but did not hear the key your page showed, so no agent was called."
+        }
         // The visitor's cancel button, or the platform shutting down.
         EndCause::Cancelled => "The call was cancelled.",
         EndCause::Interrupted => {

@@ -121,7 +121,12 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
     let context = &route.context;
     let spec = FlowSpec {
         session_ref: request.session_ref.clone(),
-        call_order: policy.call_order,
+        // A callback attempt asking for consent reaches the visitor before the center.
+        call_order: if request.consent_key.is_some() {
+            words::CallOrder::UserFirst
+        } else {
+            policy.call_order
+        },
         ani: user_number.clone(),
         user_number,
         center_number: center_number.clone(),
@@ -145,6 +150,11 @@ pub(super) fn build(request: &CallRequest, route: &Route, policy: &Policy) -> Ca
         timeouts,
         pin_retries: PIN_RETRIES,
         call_reference: None,
+        consent: request.consent_key.map(|key| flow::Consent {
+            key,
+            prompt: super::sentences::consent_prompt(key),
+            timeout: secs(policy.callback.consent_timeout_secs.get()),
+        }),
     };
     CallSetup {
         spec,
@@ -206,6 +216,7 @@ mod tests {
             whisper_code: wc.map(|c| WhisperCode::try_from(c).unwrap()),
             user_number: E164::try_from("+493055500001").unwrap(),
             page: Some("/tariffs".into()),
+            consent_key: None,
         }
     }
 

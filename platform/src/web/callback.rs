@@ -47,6 +47,8 @@ struct CallbackHtml<'a> {
     cancel_token: &'a str,
     refresh_secs: u32,
     number: String,
+    /// The key the visitor presses when called, before an agent is dialed.
+    consent_key: Option<char>,
 }
 
 struct Known {
@@ -140,6 +142,10 @@ pub(crate) async fn show(
         cancel_token: &cancel_token,
         refresh_secs: NO_SCRIPT_REFRESH_SECS,
         number: request.user_number.masked(),
+        consent_key: request
+            .consent_key
+            .map(words::DtmfKey::as_char)
+            .filter(|_| open),
     })
     .into_response()
 }

@@ -101,6 +101,8 @@ pub(crate) struct CallInputs<'a> {
     /// The form token's digest (one form, one call); `None` for a callback attempt.
     pub(crate) form_token: Option<String>,
     pub(crate) page: Option<String>,
+    /// A callback attempt's consent key; `None` for a direct call.
+    pub(crate) consent_key: Option<words::DtmfKey>,
 }
 
 impl CallInputs<'_> {
@@ -115,6 +117,7 @@ impl CallInputs<'_> {
             whisper_code: self.whisper_code.clone(),
             user_number: created.number.clone(),
             page: self.page.clone(),
+            consent_key: self.consent_key,
         }
     }
 }
@@ -338,6 +341,7 @@ async fn start_call(state: &AppState, ask: Ask, created: Created) -> Response {
         client_ip: ask.client_ip,
         form_token: None,
         page: ask.ctx.page.clone(),
+        consent_key: None,
     };
     tracing::info!(session = %created.session, sid = %ask.sid, number = %created.number.masked(), "call session created");
     let push_session = created.session.clone();
@@ -430,6 +434,7 @@ fn decide_and_create(
         client_ip: ask.client_ip,
         form_token: Some(ask.form_digest.clone()),
         page: ask.ctx.page.clone(),
+        consent_key: None,
     };
     if queue {
         return match book(db, board, &context.policy, &inputs, ask, now)? {
@@ -481,6 +486,7 @@ fn book(
         whisper_code: inputs.whisper_code.clone(),
         came_from: inputs.page.clone(),
         client_ip: Some(inputs.client_ip),
+        consent_key: policy.callback.consent.then(consent_key),
     };
     match db.enqueue_callback(inputs.sid, &new, now) {
         Ok(booked) => {
@@ -498,6 +504,13 @@ fn book(
         Err(DbError::Conflict { .. }) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// A fresh consent key, 1 to 9 (no 0, so a key pressed by accident or a tone on the line
+/// rarely matches; never * or #).
+fn consent_key() -> words::DtmfKey {
+    let digit = rand::random_range(1..=9u8);
+    words::DtmfKey::from_char(char::from(b'0' + digit)).unwrap_or(words::DtmfKey::HASH)
 }
 
 /// The sentence for a request over the per-number or per-IP limit of the last hour, if it is.

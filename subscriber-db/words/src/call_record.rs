@@ -132,6 +132,10 @@ word_enum!(
         UserLineLost => "user_line_lost",
         /// The agent's answered leg died without a BYE, as for `user_line_lost`.
         AgentLineLost => "agent_line_lost",
+        /// A callback attempt's visitor answered but did not press the digit their page
+        /// showed within the limit (a voicemail box, a wrong person): the center was not
+        /// dialed, and the attempt counts as not answered.
+        UserNoConsent => "user_no_consent",
     }
 );
 
@@ -349,6 +353,15 @@ pub enum TimelineEvent {
     },
     SignOnFailed {},
     SignOnTimeout {},
+    /// A callback attempt asks the visitor who answered to press this key before the center
+    /// is dialed.
+    ConsentAsked {
+        key: DtmfKey,
+    },
+    /// The visitor pressed the key.
+    ConsentGiven {},
+    /// No key, or only other keys, within the limit.
+    ConsentTimeout {},
     /// The call went to the consoles of the subscriber's agents as an offer with this short
     /// call reference (sign-on mode `console`).
     Offered {
@@ -462,6 +475,9 @@ impl TimelineEvent {
             Self::SignOnWrongPin { .. } => "sign_on_wrong_pin",
             Self::SignOnFailed {} => "sign_on_failed",
             Self::SignOnTimeout {} => "sign_on_timeout",
+            Self::ConsentAsked { .. } => "consent_asked",
+            Self::ConsentGiven {} => "consent_given",
+            Self::ConsentTimeout {} => "consent_timeout",
             Self::Offered { .. } => "offered",
             Self::Claimed { .. } => "claimed",
             Self::RefDigitsStart { .. } => "ref_digits_start",
@@ -624,6 +640,9 @@ mod tests {
             T::SignOnWrongPin { retries_left: 1 },
             T::SignOnFailed {},
             T::SignOnTimeout {},
+            T::ConsentAsked { key },
+            T::ConsentGiven {},
+            T::ConsentTimeout {},
             T::Offered {
                 reference: "427".into(),
             },

@@ -111,12 +111,17 @@ impl CallFlow {
                     self.bridge();
                     return;
                 }
-                let hold = self.spec.texts.hold.clone();
-                self.play(Leg::User, PromptKind::Hold, hold, true);
-                self.status(Status::Connecting);
-                if self.center == LegStatus::NotDialed {
-                    self.dial_center(0, now);
+                if let Some(consent) = self.spec.consent.clone()
+                    && self.center == LegStatus::NotDialed
+                {
+                    self.awaiting_consent = true;
+                    self.record(T::ConsentAsked { key: consent.key });
+                    self.play(Leg::User, PromptKind::Consent, consent.prompt, true);
+                    self.status(Status::AwaitingConsent { key: consent.key });
+                    self.timers.consent = Some(now + consent.timeout);
+                    return;
                 }
+                self.user_connecting(now);
             }
             Leg::Center => {
                 self.timers.center_ring = None;
@@ -139,6 +144,16 @@ impl CallFlow {
                     self.offer();
                 }
             }
+        }
+    }
+
+    /// The user is on the line and may be connected: hold music, and the center dialed.
+    fn user_connecting(&mut self, now: Instant) {
+        let hold = self.spec.texts.hold.clone();
+        self.play(Leg::User, PromptKind::Hold, hold, true);
+        self.status(Status::Connecting);
+        if self.center == LegStatus::NotDialed {
+            self.dial_center(0, now);
         }
     }
 
@@ -241,6 +256,17 @@ impl CallFlow {
     }
 
     pub(super) fn digit(&mut self, leg: Leg, key: DtmfKey, now: Instant) {
+        if leg == Leg::User && self.awaiting_consent {
+            if self.spec.consent.as_ref().is_some_and(|c| c.key == key) {
+                self.awaiting_consent = false;
+                self.timers.consent = None;
+                self.record(T::ConsentGiven {});
+                self.user_connecting(now);
+            } else {
+                self.ignored(leg, key, IgnoredBecause::UserKey);
+            }
+            return;
+        }
         if leg == Leg::User || self.center != LegStatus::Answered {
             if self.leg(leg) == LegStatus::Answered {
                 self.ignored(leg, key, IgnoredBecause::UserKey);

@@ -544,7 +544,8 @@ mod tests {
             "user_hung_up agent_hung_up user_busy user_no_answer user_rejected user_unreachable \
              user_left_before_bridge agent_left_before_bridge center_unreachable \
              agent_never_signed_on sign_on_failed max_call_length cancelled no_route bad_route \
-             database_error start_failed internal_error interrupted user_line_lost agent_line_lost"
+             database_error start_failed internal_error interrupted user_line_lost agent_line_lost \
+             user_no_consent"
         );
         let legs: Vec<&dyn Word> = LegEndCause::ALL.iter().map(|s| s as &dyn Word).collect();
         assert_eq!(

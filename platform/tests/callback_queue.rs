@@ -548,3 +548,167 @@ async fn sigkill_with_requests_queued_and_while_one_is_dialed_loses_none_and_dia
     );
     assert!(rig.center.received_invites().is_empty());
 }
+
+/// A phone that answers, presses `key` (RFC 4733, SIPp's own capture of that digit) 300 ms
+/// after the ACK, then waits for our BYE: `uas_press_5_wait_bye.xml` with the digit changed.
+fn phone_pressing(key: char, dir: &std::path::Path) -> std::path::PathBuf {
+    let template =
+        std::fs::read_to_string(testkit::sipp::scenario_path("uas_press_5_wait_bye.xml")).unwrap();
+    assert!(template.contains("dtmf_2833_5.pcap"));
+    let scenario = template.replace("dtmf_2833_5.pcap", &format!("dtmf_2833_{key}.pcap"));
+    let path = dir.join(format!("uas_press_{key}_wait_bye.xml"));
+    std::fs::write(&path, scenario).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_visitor_presses_the_key_their_page_shows_and_only_then_the_center_is_called() {
+    let policy = json!({
+        "max_concurrent_calls": 1,
+        "ring_timeout_user_secs": 120,
+        "callback": { "offer": true, "consent": true, "consent_timeout_secs": 15 }
+    });
+    let b_number = seed::user_number(67);
+    // B's phone must press the key the booking draws, so it starts after the booking, on
+    // a port the trunk already points at.
+    let (held, b_port) = testkit::sipp::reserve_udp_port().unwrap();
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            user_scenario: "uas_ring_forever.xml",
+            seed: Seed::with_policy(policy),
+            extra_trunks: format!(
+                "[[trunks]]\nprefix = \"{b_number}\"\ntarget = \"127.0.0.1:{b_port}\"\n"
+            ),
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let a = rig.request_call(&seed::user_number(66)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+
+    let browser = Browser::start().await.unwrap();
+    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
+    browser.retype("number", &b_number).await.unwrap();
+    browser.click("call-me").await.unwrap();
+    let url = browser
+        .wait_for_url(|u| u.contains("/callbacks/"))
+        .await
+        .unwrap();
+    let page = page_of(&url);
+    browser
+        .wait_for_text("#status", "You are next in the queue")
+        .await
+        .unwrap();
+    let shown = browser.text_of("consent-key").await.unwrap();
+    let key = shown.chars().next().unwrap();
+    assert!(shown.len() == 1 && ('1'..='9').contains(&key), "{shown:?}");
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let booked = db.callback_by_page(&page.parse().unwrap()).unwrap();
+    assert_eq!(booked.consent_key.map(|k| k.as_char()), Some(key));
+    browser
+        .screenshot("callback-consent-key-390")
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = phone_pressing(key, dir.path());
+    drop(held);
+    let mut b_phone = Sipp::uas(
+        scenario.to_str().unwrap(),
+        SippOptions {
+            port: Some(b_port),
+            ..SippOptions::default()
+        },
+    )
+    .unwrap();
+
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    let call_url = browser
+        .wait_for_url(|u| u.contains("/sessions/"))
+        .await
+        .unwrap();
+    let call: SessionId = call_url
+        .rsplit("/sessions/")
+        .next()
+        .unwrap()
+        .trim_end_matches("/ended")
+        .parse()
+        .unwrap();
+    let asked = rig
+        .wait_row(&call, "consent_asked", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(asked.detail()["key"], key.to_string());
+    let given = rig
+        .wait_row(&call, "consent_given", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let bridged = rig
+        .wait_row(&call, "bridged", Duration::from_secs(30))
+        .await;
+    assert!(bridged.is_ok(), "B's call never bridged: {bridged:?}");
+    // The center was dialed after the key, not before.
+    let timeline = rig.timeline(&call).unwrap();
+    let center_dialed = timeline
+        .iter()
+        .find(|e| e.kind() == "leg_dialed" && e.detail()["leg"] == "center")
+        .unwrap();
+    assert!(center_dialed.seq > given.seq, "{timeline:?}");
+    b_phone.passed(Duration::from_secs(60)).await.unwrap();
+    rig.center.passed(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(rig.center.received_invites().len(), 1);
+    let done = wait_closed(&db, &page).await;
+    assert_eq!(done.state, CallbackState::Done);
+    assert_eq!(done.attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_key_within_the_limit_means_no_center_call_and_the_attempt_counts_as_not_answered() {
+    let policy = json!({
+        "max_concurrent_calls": 1,
+        "ring_timeout_user_secs": 120,
+        "callback": {
+            "offer": true, "consent": true, "consent_timeout_secs": 5, "max_attempts": 1
+        }
+    });
+    // B's phone answers and never presses anything (a voicemail box would do the same).
+    let b_number = seed::user_number(69);
+    let (mut rig, mut b_phone) = start_with(&b_number, "flow_answer_wait_bye.xml", 1, policy);
+    let a = rig.request_call(&seed::user_number(68)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+    let page = rig.request_callback(&b_number).await.unwrap();
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let failed = wait_closed_within(&db, page.as_str(), Duration::from_secs(30)).await;
+    assert_eq!(failed.state, CallbackState::Failed);
+    assert_eq!(failed.attempts, 1);
+    let call = db
+        .get_call(&rig.sid, failed.call_id.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(
+        call.end_cause.map(|c| c.to_string()).as_deref(),
+        Some("user_no_consent")
+    );
+    let kinds: Vec<String> = rig
+        .timeline(&call.id)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind().to_owned())
+        .collect();
+    assert!(kinds.contains(&"consent_asked".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"consent_timeout".to_owned()), "{kinds:?}");
+    assert!(!kinds.contains(&"consent_given".to_owned()), "{kinds:?}");
+    // The phone got its BYE after the goodbye; the center never an INVITE.
+    b_phone.passed(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(b_phone.received_invites().len(), 1);
+    assert!(rig.center.received_invites().is_empty());
+    assert!(
+        call.legs.iter().all(|l| l.leg.to_string() == "user"),
+        "{:?}",
+        call.legs
+    );
+}

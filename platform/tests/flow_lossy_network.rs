@@ -198,6 +198,7 @@ async fn hundred_flows_across_ten_percent_loss_bridge_and_push_each_key_once() {
         calls: FLOWS,
         pause_ms: WHISPER_PAUSE_MS,
         timeout: Duration::from_secs(900),
+        port: None,
     };
     let mut rig = Rig::start(
         env!("CARGO_BIN_EXE_callbond"),

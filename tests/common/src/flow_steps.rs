@@ -101,6 +101,7 @@ pub fn quick_flows(flows: u32, timeout: Duration) -> RigOptions {
         calls: flows,
         pause_ms: 300,
         timeout,
+        port: None,
     };
     RigOptions {
         user: peer.clone(),

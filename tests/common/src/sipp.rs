@@ -21,6 +21,10 @@ pub struct SippOptions {
     pub pause_ms: u64,
     /// How long SIPp runs at most before it gives up (`-timeout`).
     pub timeout: Duration,
+    /// The signalling port to bind; `None`: a free one. A test that must configure the
+    /// platform toward a phone before it knows the phone's scenario reserves a port with
+    /// [`reserve_udp_port`] and passes it here.
+    pub port: Option<u16>,
 }
 
 impl Default for SippOptions {
@@ -29,6 +33,7 @@ impl Default for SippOptions {
             calls: 1,
             pause_ms: 1000,
             timeout: Duration::from_secs(150),
+            port: None,
         }
     }
 }
@@ -53,7 +58,15 @@ pub struct Sipp {
     pub media_port: u16,
 }
 
-/// `tests/sipp/NAME`.
+/// A loopback UDP port held until the returned socket is dropped: drop it just before
+/// starting the SIPp that binds it ([`SippOptions::port`]), so nothing else takes it meanwhile.
+pub fn reserve_udp_port() -> anyhow::Result<(std::net::UdpSocket, u16)> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let port = socket.local_addr()?.port();
+    Ok((socket, port))
+}
+
+/// `tests/sipp/NAME` (an absolute path is taken as it is).
 pub fn scenario_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../sipp")
@@ -84,7 +97,8 @@ impl Sipp {
         loop {
             match Self::spawn(scenario, &options, place)? {
                 Ok(sipp) => return Ok(sipp),
-                Err(early_exit) if attempt < START_ATTEMPTS => {
+                // A fixed port is the caller's: another one would not be where it points.
+                Err(early_exit) if attempt < START_ATTEMPTS && options.port.is_none() => {
                     attempt += 1;
                     eprintln!("{early_exit}; trying other ports");
                 }
@@ -102,7 +116,10 @@ impl Sipp {
         let dir = tempfile::tempdir()?;
         // Free on the host a moment ago; in a fresh namespace only this test's peers bind, and
         // a clash there exits SIPp at once like one here.
-        let port = free_udp_port()?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_udp_port()?,
+        };
         let media_port = free_udp_port()?;
         let ip = place.ip.to_string();
         let log = |name: &str| -> anyhow::Result<Stdio> {

@@ -148,6 +148,40 @@ async fn wait_closed_within(db: &Db, page: &str, limit: Duration) -> subscriber_
     panic!("the request never closed: {:?}", db.callback_by_page(&page));
 }
 
+/// Visitor B in Chromium: the link, B's number on the busy Welcome page, then the queue
+/// page at the head of the queue. Returns the browser, the page's URL and its page session.
+async fn book_in_browser(rig: &Rig, number: &str) -> (Browser, String, String) {
+    let browser = Browser::start().await.unwrap();
+    browser.client.goto(&rig_link(rig).unwrap()).await.unwrap();
+    browser.retype("number", number).await.unwrap();
+    browser.click("call-me").await.unwrap();
+    let url = browser
+        .wait_for_url(|u| u.contains("/callbacks/"))
+        .await
+        .unwrap();
+    let page = page_of(&url);
+    browser
+        .wait_for_text("#status", "You are next in the queue")
+        .await
+        .unwrap();
+    (browser, url, page)
+}
+
+/// The call the queue page went to once its attempt was dialed.
+async fn followed_call(browser: &Browser) -> SessionId {
+    let call_url = browser
+        .wait_for_url(|u| u.contains("/sessions/"))
+        .await
+        .unwrap();
+    call_url
+        .rsplit("/sessions/")
+        .next()
+        .unwrap()
+        .trim_end_matches("/ended")
+        .parse()
+        .unwrap()
+}
+
 fn page_of(url: &str) -> String {
     url.rsplit("/callbacks/").next().unwrap().to_owned()
 }
@@ -226,17 +260,7 @@ async fn a_queued_visitor_sees_the_estimate_and_is_called_when_the_line_frees() 
     // A ends: the line frees, B is called by the scheduler and follows the call's page.
     cancel_call(&rig, &a).await;
     rig.user.passed(Duration::from_secs(20)).await.unwrap();
-    let call_url = browser
-        .wait_for_url(|u| u.contains("/sessions/"))
-        .await
-        .unwrap();
-    let call: SessionId = call_url
-        .rsplit("/sessions/")
-        .next()
-        .unwrap()
-        .trim_end_matches("/ended")
-        .parse()
-        .unwrap();
+    let call = followed_call(&browser).await;
     let bridged = rig
         .wait_row(&call, "bridged", Duration::from_secs(30))
         .await;
@@ -273,19 +297,7 @@ async fn a_visitor_who_cancels_is_never_called_and_a_second_cancel_answers_the_s
     let a = rig.request_call(&seed::user_number(62)).await.unwrap();
     wait_ringing(&rig, &a).await;
 
-    let browser = Browser::start().await.unwrap();
-    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
-    browser.retype("number", &b_number).await.unwrap();
-    browser.click("call-me").await.unwrap();
-    let url = browser
-        .wait_for_url(|u| u.contains("/callbacks/"))
-        .await
-        .unwrap();
-    let page = page_of(&url);
-    browser
-        .wait_for_text("#status", "You are next in the queue")
-        .await
-        .unwrap();
+    let (browser, _, page) = book_in_browser(&rig, &b_number).await;
     // The page's own form, read before the click, for the second cancel.
     let html = browser.client.source().await.unwrap();
     let form = hidden_inputs(&html);
@@ -374,19 +386,7 @@ async fn a_busy_visitor_is_tried_again_after_the_policys_gap_and_given_up_after_
     let a = rig.request_call(&seed::user_number(64)).await.unwrap();
     wait_ringing(&rig, &a).await;
 
-    let browser = Browser::start().await.unwrap();
-    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
-    browser.retype("number", &b_number).await.unwrap();
-    browser.click("call-me").await.unwrap();
-    let url = browser
-        .wait_for_url(|u| u.contains("/callbacks/"))
-        .await
-        .unwrap();
-    let page = page_of(&url);
-    browser
-        .wait_for_text("#status", "You are next in the queue")
-        .await
-        .unwrap();
+    let (browser, url, page) = book_in_browser(&rig, &b_number).await;
     cancel_call(&rig, &a).await;
     rig.user.passed(Duration::from_secs(20)).await.unwrap();
 
@@ -587,19 +587,7 @@ async fn the_visitor_presses_the_key_their_page_shows_and_only_then_the_center_i
     let a = rig.request_call(&seed::user_number(66)).await.unwrap();
     wait_ringing(&rig, &a).await;
 
-    let browser = Browser::start().await.unwrap();
-    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
-    browser.retype("number", &b_number).await.unwrap();
-    browser.click("call-me").await.unwrap();
-    let url = browser
-        .wait_for_url(|u| u.contains("/callbacks/"))
-        .await
-        .unwrap();
-    let page = page_of(&url);
-    browser
-        .wait_for_text("#status", "You are next in the queue")
-        .await
-        .unwrap();
+    let (browser, _, page) = book_in_browser(&rig, &b_number).await;
     let shown = browser.text_of("consent-key").await.unwrap();
     let key = shown.chars().next().unwrap();
     assert!(shown.len() == 1 && ('1'..='9').contains(&key), "{shown:?}");
@@ -625,17 +613,7 @@ async fn the_visitor_presses_the_key_their_page_shows_and_only_then_the_center_i
 
     cancel_call(&rig, &a).await;
     rig.user.passed(Duration::from_secs(20)).await.unwrap();
-    let call_url = browser
-        .wait_for_url(|u| u.contains("/sessions/"))
-        .await
-        .unwrap();
-    let call: SessionId = call_url
-        .rsplit("/sessions/")
-        .next()
-        .unwrap()
-        .trim_end_matches("/ended")
-        .parse()
-        .unwrap();
+    let call = followed_call(&browser).await;
     let asked = rig
         .wait_row(&call, "consent_asked", Duration::from_secs(20))
         .await

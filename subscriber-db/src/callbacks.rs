@@ -112,6 +112,51 @@ pub enum AttemptOutcome {
     GaveUp,
 }
 
+/// Which requests `list_callbacks` returns, newest first. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackFilter {
+    pub state: Option<CallbackState>,
+    pub subject_code: Option<SubjectCode>,
+    /// At most 1000.
+    pub limit: u32,
+}
+
+/// One route's queue now, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteQueue {
+    pub subject_code: SubjectCode,
+    /// Requests waiting and due (slots and retries not yet due are in `later`).
+    pub waiting: u64,
+    pub later: u64,
+    pub dialing: u64,
+    /// How long the oldest due request has waited, in seconds.
+    pub oldest_wait_secs: Option<u64>,
+    /// Calls of the route in progress: its lines in use.
+    pub lines_busy: u64,
+}
+
+/// How the estimates of one route's requests booked in one hour came out (issue 13 item 5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccuracyRow {
+    pub subject_code: SubjectCode,
+    /// The hour the requests were booked in (UTC, at its start).
+    pub hour: DateTime<Utc>,
+    pub requests: u64,
+    /// Reached (the visitor answered an attempt).
+    pub answered: u64,
+    /// Closed without being reached (every attempt unanswered).
+    pub abandoned: u64,
+    pub cancelled: u64,
+    /// Requests dialed at least once: the ones whose real wait is known.
+    pub dialed: u64,
+    /// Mean real wait (booking or slot start to first dial) of the dialed ones, in seconds.
+    pub mean_wait_secs: Option<f64>,
+    /// Mean absolute error of the estimate shown at booking against the real wait, seconds.
+    pub mae_secs: Option<f64>,
+    /// Mean of estimate minus real wait, seconds: positive means estimates were too long.
+    pub bias_secs: Option<f64>,
+}
+
 /// What the restart did with the requests a dead process left in `dialing`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SettledCallbacks {
@@ -345,6 +390,155 @@ impl Db {
         )?;
         let rows = statement.query_map([], |row| col(row, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The subscriber's requests, newest first.
+    pub fn list_callbacks(
+        &self,
+        sid: &SubscriberId,
+        filter: &CallbackFilter,
+    ) -> DbResult<Vec<Callback>> {
+        let conn = self.conn();
+        require_subscriber(&conn, sid)?;
+        let mut statement = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM callback_requests
+             WHERE subscriber_id = ?1 AND (?2 IS NULL OR state = ?2)
+               AND (?3 IS NULL OR subject_code = ?3)
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let rows = statement.query_map(
+            params![
+                sid.as_str(),
+                filter.state.map(|s| s.word()),
+                filter.subject_code.as_ref().map(SubjectCode::as_str),
+                filter.limit.clamp(1, 1000),
+            ],
+            from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every route of the subscriber with open requests or calls in progress: its queue now.
+    pub fn callback_queues(
+        &self,
+        sid: &SubscriberId,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<RouteQueue>> {
+        let conn = self.conn();
+        require_subscriber(&conn, sid)?;
+        let mut statement = conn.prepare(
+            "WITH subjects AS (
+                 SELECT subject_code FROM callback_requests
+                 WHERE subscriber_id = ?1 AND state IN ('waiting', 'dialing')
+                 UNION
+                 SELECT subject_code FROM calls WHERE subscriber_id = ?1 AND ended_at IS NULL)
+             SELECT s.subject_code,
+                 (SELECT count(*) FROM callback_requests c WHERE c.subscriber_id = ?1
+                    AND c.subject_code = s.subject_code AND c.state = 'waiting' AND c.due_at <= ?2),
+                 (SELECT count(*) FROM callback_requests c WHERE c.subscriber_id = ?1
+                    AND c.subject_code = s.subject_code AND c.state = 'waiting' AND c.due_at > ?2),
+                 (SELECT count(*) FROM callback_requests c WHERE c.subscriber_id = ?1
+                    AND c.subject_code = s.subject_code AND c.state = 'dialing'),
+                 (SELECT min(c.wanted_at) FROM callback_requests c WHERE c.subscriber_id = ?1
+                    AND c.subject_code = s.subject_code AND c.state = 'waiting' AND c.due_at <= ?2),
+                 (SELECT count(*) FROM calls k WHERE k.subscriber_id = ?1
+                    AND k.subject_code = s.subject_code AND k.ended_at IS NULL)
+             FROM subjects s ORDER BY s.subject_code",
+        )?;
+        let now_ms = millis(now);
+        let rows = statement.query_map(params![sid.as_str(), now_ms], |row| {
+            let count = |i| -> rusqlite::Result<u64> {
+                Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+            };
+            let oldest: Option<i64> = row.get(4)?;
+            Ok(RouteQueue {
+                subject_code: col(row, 0)?,
+                waiting: count(1)?,
+                later: count(2)?,
+                dialing: count(3)?,
+                oldest_wait_secs: oldest.map(|at| u64::try_from((now_ms - at) / 1000).unwrap_or(0)),
+                lines_busy: count(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per route and hour of booking, from `since` to `until`: what became of the requests
+    /// and how far the estimate each was shown at booking was from its real wait.
+    pub fn callback_accuracy(
+        &self,
+        sid: &SubscriberId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> DbResult<Vec<AccuracyRow>> {
+        let conn = self.conn();
+        require_subscriber(&conn, sid)?;
+        let mut statement = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM callback_requests
+             WHERE subscriber_id = ?1 AND queued_at >= ?2 AND queued_at < ?3
+             ORDER BY subject_code, queued_at"
+        ))?;
+        let rows = statement.query_map(
+            params![sid.as_str(), millis(since), millis(until)],
+            from_row,
+        )?;
+        let mut out: Vec<AccuracyRow> = Vec::new();
+        // (sum of waits, of |errors|, of errors, how many had an estimate), per output row.
+        let mut sums: Vec<(f64, f64, f64, u64)> = Vec::new();
+        for request in rows {
+            let request = request?;
+            let hour_ms = request.queued_at.timestamp_millis().div_euclid(3_600_000) * 3_600_000;
+            let hour = DateTime::<Utc>::from_timestamp_millis(hour_ms).unwrap_or(request.queued_at);
+            let same = out
+                .last()
+                .is_some_and(|r| r.subject_code == request.subject_code && r.hour == hour);
+            if !same {
+                out.push(AccuracyRow {
+                    subject_code: request.subject_code.clone(),
+                    hour,
+                    requests: 0,
+                    answered: 0,
+                    abandoned: 0,
+                    cancelled: 0,
+                    dialed: 0,
+                    mean_wait_secs: None,
+                    mae_secs: None,
+                    bias_secs: None,
+                });
+                sums.push((0.0, 0.0, 0.0, 0));
+            }
+            let (Some(row), Some(sum)) = (out.last_mut(), sums.last_mut()) else {
+                continue;
+            };
+            row.requests += 1;
+            match request.state {
+                CallbackState::Done => row.answered += 1,
+                CallbackState::Failed => row.abandoned += 1,
+                CallbackState::Cancelled => row.cancelled += 1,
+                CallbackState::Waiting | CallbackState::Dialing => {}
+            }
+            if let Some(waited) = request.waited_ms() {
+                row.dialed += 1;
+                let waited = waited as f64 / 1000.0;
+                sum.0 += waited;
+                if let Some(predicted) = request.predicted_wait_ms {
+                    let error = predicted as f64 / 1000.0 - waited;
+                    sum.1 += error.abs();
+                    sum.2 += error;
+                    sum.3 += 1;
+                }
+            }
+        }
+        for (row, (waits, abs, signed, estimated)) in out.iter_mut().zip(sums) {
+            if row.dialed > 0 {
+                row.mean_wait_secs = Some(waits / row.dialed as f64);
+            }
+            if estimated > 0 {
+                row.mae_secs = Some(abs / estimated as f64);
+                row.bias_secs = Some(signed / estimated as f64);
+            }
+        }
+        Ok(out)
     }
 
     /// The route's open request (waiting or dialing) for this number, if there is one: a
@@ -913,5 +1107,89 @@ mod tests {
         let state = |p| db.callback_by_page(p).expect("read").state;
         assert_eq!(state(&pages[0]), CallbackState::Failed);
         assert_eq!(state(&pages[1]), CallbackState::Waiting);
+    }
+
+    #[test]
+    fn operators_see_the_queue_and_how_far_estimates_were_from_real_waits() {
+        let db = db_with(&["alpha"]);
+        let a = sid("alpha");
+        // Three booked at 10 s (estimate 90 s each, `booking`), one slot not yet due.
+        let pages: Vec<SessionId> = (0..4).map(|_| SessionId::new_random()).collect();
+        for (i, page) in pages.iter().take(3).enumerate() {
+            let number = format!("+1201555030{i}");
+            db.enqueue_callback(&a, &booking(page, &number, 10, 0), at(10))
+                .expect("booked");
+        }
+        let mut slot = booking(&pages[3], "+12015550309", 7200, 0);
+        slot.kind = CallbackKind::Scheduled;
+        db.enqueue_callback(&a, &slot, at(10)).expect("slot");
+        let queues = db.callback_queues(&a, at(70)).expect("queues");
+        assert_eq!(
+            queues,
+            [RouteQueue {
+                subject_code: sales(),
+                waiting: 3,
+                later: 1,
+                dialing: 0,
+                oldest_wait_secs: Some(60),
+                lines_busy: 0,
+            }]
+        );
+        // The first dialed after 60 s (estimate 90: +30), the second after 130 s (−40) and
+        // reached; the third is cancelled undialed.
+        let first = db
+            .claim_next_callback(&a, &sales(), at(70))
+            .expect("claim")
+            .expect("due");
+        db.callback_attempt_ended(&a, first.id, AttemptOutcome::GaveUp, at(80))
+            .expect("settle");
+        let second = db
+            .claim_next_callback(&a, &sales(), at(140))
+            .expect("claim")
+            .expect("due");
+        db.callback_attempt_ended(&a, second.id, AttemptOutcome::Reached, at(150))
+            .expect("settle");
+        let third = db.callback_by_page(&pages[2]).expect("third");
+        db.cancel_callback(&a, third.id, at(160)).expect("cancel");
+        let rows = db.callback_accuracy(&a, at(0), at(3600)).expect("accuracy");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        assert_eq!(row.hour, at(0));
+        assert_eq!(
+            (
+                row.requests,
+                row.answered,
+                row.abandoned,
+                row.cancelled,
+                row.dialed
+            ),
+            (4, 1, 1, 1, 2)
+        );
+        assert_eq!(row.mean_wait_secs, Some(95.0));
+        assert_eq!(row.mae_secs, Some(35.0));
+        assert_eq!(row.bias_secs, Some(-5.0));
+        let listed = db
+            .list_callbacks(
+                &a,
+                &CallbackFilter {
+                    state: Some(CallbackState::Cancelled),
+                    limit: 10,
+                    ..CallbackFilter::default()
+                },
+            )
+            .expect("list");
+        assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), [third.id]);
+        assert_eq!(
+            db.list_callbacks(
+                &a,
+                &CallbackFilter {
+                    limit: 10,
+                    ..CallbackFilter::default()
+                }
+            )
+            .expect("all")
+            .len(),
+            4
+        );
     }
 }

@@ -27,7 +27,10 @@ mod subscribers;
 pub use words as types;
 
 pub use agents::{Agent, AgentId, AgentUpdate, LoginCheck, NewAgent};
-pub use callbacks::{AttemptOutcome, Callback, CallbackId, NewCallback, SettledCallbacks};
+pub use callbacks::{
+    AccuracyRow, AttemptOutcome, Callback, CallbackFilter, CallbackId, NewCallback, RouteQueue,
+    SettledCallbacks,
+};
 pub use calls::{
     Call, CallEnd, CallEvent, CallFilter, EndedCall, LegCdr, MAX_CALLS_PER_PAGE, NewCall,
 };

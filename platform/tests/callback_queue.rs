@@ -690,3 +690,174 @@ async fn no_key_within_the_limit_means_no_center_call_and_the_attempt_counts_as_
         call.legs
     );
 }
+
+/// `POST /admin/v1{path}` with a bearer key and a JSON body: status and JSON answer.
+async fn admin_post(
+    rig: &Rig,
+    key: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let answer = reqwest::Client::new()
+        .post(rig.cb.url(&format!("/admin/v1{path}")))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (
+        status,
+        answer.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn admin_get_with(rig: &Rig, key: &str, path: &str) -> (u16, serde_json::Value) {
+    let answer = reqwest::Client::new()
+        .get(rig.cb.url(&format!("/admin/v1{path}")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (
+        status,
+        answer.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_list_count_move_and_cancel_requests_and_read_the_estimates_accuracy() {
+    let b_number = seed::user_number(75);
+    let (mut rig, b_phone) = start(&b_number, "flow_answer_wait_bye.xml");
+    let a = rig.request_call(&seed::user_number(74)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+    let first = rig.request_callback(&b_number).await.unwrap();
+    let second = rig.request_callback(&seed::user_number(76)).await.unwrap();
+    let sid = rig.sid.as_str().to_owned();
+    let operator = rig.cb.operator_key.clone();
+
+    // The live counts: one line, busy with A; two waiting.
+    let (status, queues) = rig
+        .admin_get(&format!("/subscribers/{sid}/queue"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{queues}");
+    assert_eq!(queues["lines_per_route"], 1);
+    let route = &queues["routes"][0];
+    assert_eq!(route["subject_code"], seed::SUBJECT);
+    assert_eq!(
+        (route["waiting"].as_u64(), route["lines_busy"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!(route["oldest_wait_secs"].as_u64().is_some(), "{route}");
+
+    // The list, newest first, and one request.
+    let (status, listed) = rig
+        .admin_get(&format!("/subscribers/{sid}/callbacks?state=waiting"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let pages: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["page_session"].as_str().unwrap())
+        .collect();
+    assert_eq!(pages, [second.as_str(), first.as_str()]);
+    let first_id = listed[1]["id"].as_i64().unwrap();
+    let second_id = listed[0]["id"].as_i64().unwrap();
+    let (status, bad) = rig
+        .admin_get(&format!("/subscribers/{sid}/callbacks?state=sleeping"))
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{bad}");
+
+    // Another subscriber's key sees none of it and changes nothing.
+    let (status, _) = admin_post(
+        &rig,
+        &operator,
+        "/subscribers",
+        json!({"id": "globex", "display_name": "Globex"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, key) = admin_post(&rig, &operator, "/subscribers/globex/keys", json!({})).await;
+    assert_eq!(status, 201, "{key}");
+    let other = key["token"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/subscribers/{sid}/callbacks"),
+        format!("/subscribers/{sid}/callbacks/{first_id}"),
+        format!("/subscribers/{sid}/queue"),
+    ] {
+        let (status, _) = admin_get_with(&rig, &other, &path).await;
+        assert!(status == 403 || status == 404, "{path}: {status}");
+    }
+    let (status, _) = admin_post(
+        &rig,
+        &other,
+        &format!("/subscribers/{sid}/callbacks/{first_id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert!(
+        status == 403 || status == 404,
+        "cancel with another's key: {status}"
+    );
+
+    // Move the second an hour ahead (twice: the same answer); a time in the past is refused.
+    let due = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let path = format!("/subscribers/{sid}/callbacks/{second_id}/move");
+    let (status, moved) = admin_post(&rig, &operator, &path, json!({ "due_at": due })).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["kind"], "scheduled");
+    let (status, again) = admin_post(&rig, &operator, &path, json!({ "due_at": due })).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["due_at"], moved["due_at"]);
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (status, refused) = admin_post(&rig, &operator, &path, json!({ "due_at": past })).await;
+    assert_eq!(status, 400, "{refused}");
+    let (_, queues) = rig
+        .admin_get(&format!("/subscribers/{sid}/queue"))
+        .await
+        .unwrap();
+    let route = &queues["routes"][0];
+    assert_eq!(
+        (route["waiting"].as_u64(), route["later"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    // Cancel the first (twice: the same answer); when A ends nobody is called.
+    let path = format!("/subscribers/{sid}/callbacks/{first_id}/cancel");
+    let (status, cancelled) = admin_post(&rig, &operator, &path, json!({})).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    let (status, again) = admin_post(&rig, &operator, &path, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["closed_at"], cancelled["closed_at"]);
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    rig.wait_finished(&a, Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(b_phone.received_invites().is_empty());
+
+    // The accuracy report counts both requests of this hour: one cancelled, none dialed yet.
+    let (status, report) = rig
+        .admin_get(&format!("/subscribers/{sid}/queue/accuracy"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{report}");
+    let row = &report[0];
+    assert_eq!(row["subject_code"], seed::SUBJECT);
+    assert_eq!(
+        (
+            row["requests"].as_u64(),
+            row["cancelled"].as_u64(),
+            row["dialed"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0))
+    );
+    assert!(row["mae_secs"].is_null(), "{row}");
+}

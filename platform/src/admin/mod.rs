@@ -5,6 +5,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod auth;
+mod callbacks;
 mod calls;
 pub(crate) mod error;
 pub(crate) mod extract;
@@ -33,7 +34,8 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(policy::router())
         .merge(calls::router())
         .merge(push::router())
-        .merge(agents::router());
+        .merge(agents::router())
+        .merge(callbacks::router());
     Router::new().nest("/admin/v1", v1)
 }
 

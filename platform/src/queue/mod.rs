@@ -8,6 +8,7 @@
 
 pub mod board;
 pub mod estimate;
+pub(crate) mod manage;
 pub(crate) mod scheduler;
 
 #[cfg(test)]

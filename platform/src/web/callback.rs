@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use pagepush::{PushEvent, QueueUpdate, SessionId};
+use pagepush::{QueueUpdate, SessionId};
 use subscriber_db::{Callback, CallbackState, DbError};
 use words::Word;
 
@@ -182,56 +182,15 @@ pub(crate) async fn cancel(
         )
         .into_response();
     }
-    let now = Utc::now();
-    let id = page.clone();
-    let cancelled = state
-        .with_db(move |db| -> Result<(Callback, Callback), DbError> {
-            let before = db.callback_by_page(&id)?;
-            let after = db.cancel_callback(&before.subscriber_id, before.id, now)?;
-            Ok((before, after))
-        })
-        .await;
-    let (before, after) = match cancelled {
-        Ok(Ok(pair)) => pair,
+    let which = crate::queue::manage::Which::Page(page.clone());
+    match crate::queue::manage::cancel(&state, which, "visitor").await {
+        Ok(Ok(_)) => {}
         Ok(Err(DbError::NotFound { .. })) => return not_found(),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "database error on a callback cancel");
             return unavailable();
         }
         Err(_) => return unavailable(),
-    };
-    if before.state.is_open() && after.state == CallbackState::Cancelled {
-        tracing::info!(
-            subscriber = %after.subscriber_id,
-            callback = %after.id,
-            was = %before.state,
-            "the visitor cancelled a callback request"
-        );
-        if before.state == CallbackState::Waiting {
-            let policy = state
-                .with_db({
-                    let sid = after.subscriber_id.clone();
-                    move |db| db.get_policy(&sid)
-                })
-                .await;
-            if let Ok(Ok(policy)) = policy {
-                let waited = (now - before.wanted_at).to_std().unwrap_or_default();
-                state.queues().left_queue(
-                    &after.subscriber_id,
-                    &after.subject_code,
-                    &policy,
-                    false,
-                    waited,
-                );
-            }
-        }
-        if before.state == CallbackState::Dialing
-            && let Some(call) = &before.call_id
-        {
-            state.runtime().cancel(call);
-        }
-        let update = closed_update(CallbackState::Cancelled, after.attempts);
-        let _ = state.hub().publish(&page, PushEvent::Queue(update));
     }
     Redirect::to(&format!("/callbacks/{page}")).into_response()
 }

@@ -860,4 +860,45 @@ async fn operators_list_count_move_and_cancel_requests_and_read_the_estimates_ac
         (Some(2), Some(1), Some(0))
     );
     assert!(row["mae_secs"].is_null(), "{row}");
+
+    // The same from the shell: the queue, the list, and a cancel of the moved request.
+    let cli = |args: &[&str]| tokio::task::block_in_place(|| rig.cb.cli(args)).unwrap();
+    let queue = cli(&["admin", "callbacks", "queue", "--subscriber", &sid]);
+    let rows: Vec<&str> = queue.lines().collect();
+    assert_eq!(
+        rows[0],
+        "subject\twaiting\tlater\tdialing\toldest_wait_secs\tlines_busy"
+    );
+    assert_eq!(
+        rows[1],
+        format!("{}\t0\t1\t0\t-\t0", seed::SUBJECT),
+        "{queue}"
+    );
+    let list = cli(&["admin", "callbacks", "list", "--subscriber", &sid]);
+    let states: Vec<&str> = list
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(states, ["waiting", "cancelled"], "{list}");
+    let id = second_id.to_string();
+    let out = cli(&[
+        "admin",
+        "callbacks",
+        "cancel",
+        "--subscriber",
+        &sid,
+        "--id",
+        &id,
+    ]);
+    assert_eq!(out.trim(), format!("callback {second_id}: cancelled"));
+    let list = cli(&[
+        "admin",
+        "callbacks",
+        "list",
+        "--subscriber",
+        &sid,
+        "--state",
+        "waiting",
+    ]);
+    assert_eq!(list.trim(), "", "{list}");
 }

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use subscriber_db::{
-    AccentColor, AgentId, AgentLogin, AgentName, AgentPassword, AgentRole, AgentUpdate, Db,
-    DbError, E164, ImportMode, LogoUrl, NewAgent, NewSubscriber, Origin, PageContent, Policy,
-    PromoHtml, SiteInput, SubjectCode, SubscriberId, SubscriberName, SubscriberUpdate, WhisperCode,
+    AccentColor, AgentId, AgentLogin, AgentName, AgentPassword, AgentRole, AgentUpdate,
+    CallbackFilter, CallbackId, CallbackState, Db, DbError, E164, ImportMode, LogoUrl, NewAgent,
+    NewSubscriber, Origin, PageContent, Policy, PromoHtml, SiteInput, SubjectCode, SubscriberId,
+    SubscriberName, SubscriberUpdate, WhisperCode,
 };
 
 use crate::admin::pages::PageBody;
@@ -53,6 +54,9 @@ pub enum AdminCommand {
     /// Agents who sign in to the agent desk.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// The callback queue: requests booked while every line was busy.
+    #[command(subcommand)]
+    Callbacks(CallbacksCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -364,6 +368,7 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             println!("{}", signed_link(config, &db, &args, now.timestamp())?);
         }
         AdminCommand::Agent(command) => agent(&db, command, now)?,
+        AdminCommand::Callbacks(command) => callbacks(&db, command, now)?,
     }
     Ok(())
 }
@@ -507,6 +512,92 @@ fn explain(error: DbError, sid: &SubscriberId) -> anyhow::Error {
         }
         other => other.into(),
     }
+}
+
+// ---- callback queue (issue 13) ----
+
+#[derive(Debug, Subcommand)]
+pub enum CallbacksCommand {
+    /// Lists requests, newest first: id, state, kind, attempts, subject, masked number, due
+    /// time.
+    List {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        /// Only this state: waiting, dialing, done, cancelled or failed.
+        #[arg(long)]
+        state: Option<CallbackState>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Each route's queue now: waiting, later (slots and retries not yet due), dialing, the
+    /// oldest wait, lines busy.
+    Queue {
+        #[arg(long)]
+        subscriber: SubscriberId,
+    },
+    /// Cancels a request (idempotent). A running server ends an attempt in progress only when
+    /// cancelled through the API (`POST …/callbacks/{id}/cancel`); from here its call goes on.
+    Cancel {
+        #[arg(long)]
+        subscriber: SubscriberId,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+fn callbacks(
+    db: &Db,
+    command: CallbacksCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    match command {
+        CallbacksCommand::List {
+            subscriber,
+            state,
+            limit,
+        } => {
+            let filter = CallbackFilter {
+                state,
+                subject_code: None,
+                limit,
+            };
+            let requests = db
+                .list_callbacks(&subscriber, &filter)
+                .map_err(|e| explain(e, &subscriber))?;
+            for r in requests {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.state,
+                    r.kind,
+                    r.attempts,
+                    r.subject_code,
+                    r.user_number.masked(),
+                    r.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+        }
+        CallbacksCommand::Queue { subscriber } => {
+            let queues = db
+                .callback_queues(&subscriber, now)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("subject\twaiting\tlater\tdialing\toldest_wait_secs\tlines_busy");
+            for q in queues {
+                let oldest = q.oldest_wait_secs.map_or("-".to_owned(), |s| s.to_string());
+                println!(
+                    "{}\t{}\t{}\t{}\t{oldest}\t{}",
+                    q.subject_code, q.waiting, q.later, q.dialing, q.lines_busy
+                );
+            }
+        }
+        CallbacksCommand::Cancel { subscriber, id } => {
+            let request = db
+                .cancel_callback(&subscriber, CallbackId(id), now)
+                .map_err(|e| explain(e, &subscriber))?;
+            println!("callback {}: {}", request.id, request.state);
+        }
+    }
+    Ok(())
 }
 
 // ---- agents (issue 12) ----

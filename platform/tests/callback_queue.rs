@@ -420,8 +420,16 @@ async fn a_busy_visitor_is_tried_again_after_the_policys_gap_and_given_up_after_
         (30_000..=35_000).contains(&gap),
         "next attempt due {gap} ms after the first ended"
     );
-    // Opened again, the queue page says when the next attempt comes.
-    browser.client.goto(&url).await.unwrap();
+    // The attempt's Disconnect page leads back to the request, not to a new call; there
+    // the queue page says when the next attempt comes.
+    browser
+        .wait_for_url(|u| u.ends_with("/ended"))
+        .await
+        .unwrap();
+    let back = browser.attr("callback-request", "href").await.unwrap();
+    assert_eq!(back.as_deref(), Some(format!("/callbacks/{page}").as_str()));
+    assert_eq!(browser.text_of("call-again").await, None);
+    browser.click("callback-request").await.unwrap();
     let status = browser
         .wait_for_text("#status", "could not reach you")
         .await

@@ -293,6 +293,18 @@ impl Db {
             })
     }
 
+    /// The request whose latest attempt is this call, if any.
+    pub fn callback_by_call(&self, call: &SessionId) -> DbResult<Option<Callback>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM callback_requests WHERE call_id = ?1"),
+                [call.as_str()],
+                from_row,
+            )
+            .optional()?)
+    }
+
     /// The route's queue as the scheduler serves it: waiting requests that are due by `now`,
     /// higher priority first, then oldest due first.
     pub fn callback_queue(
@@ -857,6 +869,16 @@ mod tests {
         assert_eq!(read.consent_key.map(DtmfKey::as_char), Some('7'));
         let claimed = db.claim_next_callback(&a, &sales(), at(20)).expect("claim");
         assert_eq!(claimed.map(|c| c.id), Some(stored.id));
+        let call = SessionId::new_random();
+        db.create_call(&a, &new_call(&call, "+12015550101"), at(20))
+            .expect("call");
+        db.link_callback_call(&a, stored.id, &call).expect("link");
+        let by_call = db.callback_by_call(&call).expect("by call");
+        assert_eq!(by_call.map(|c| c.id), Some(stored.id));
+        assert_eq!(
+            db.callback_by_call(&SessionId::new_random()).expect("none"),
+            None
+        );
         let dialing = db.callbacks_dialing().expect("dialing");
         assert_eq!(
             dialing.iter().map(|c| c.id).collect::<Vec<_>>(),

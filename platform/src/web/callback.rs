@@ -54,6 +54,8 @@ struct CallbackHtml<'a> {
 struct Known {
     request: Callback,
     brand: Brand,
+    /// The latest attempt's call is still in progress.
+    call_running: bool,
 }
 
 async fn load(state: &AppState, raw: &str) -> Result<Known, Response> {
@@ -65,9 +67,14 @@ async fn load(state: &AppState, raw: &str) -> Result<Known, Response> {
             let request = db.callback_by_page(&page)?;
             let subscriber = db.get_subscriber(&request.subscriber_id)?;
             let site = brand::site_for(db, &subscriber.id, request.came_from.as_deref())?;
+            let call_running = match &request.call_id {
+                Some(call) => db.get_call(&subscriber.id, call)?.ended_at.is_none(),
+                None => false,
+            };
             Ok(Known {
                 brand: Brand::of(&subscriber, site),
                 request,
+                call_running,
             })
         })
         .await;
@@ -96,6 +103,7 @@ pub(crate) async fn show(
     let page = &request.page_session;
     // An attempt is running: the visitor belongs on its call's page.
     if request.state == CallbackState::Dialing
+        && known.call_running
         && let Some(call) = &request.call_id
     {
         return Redirect::to(&format!("/sessions/{call}")).into_response();

@@ -36,12 +36,20 @@ pub(crate) async fn ended(State(state): State<AppState>, Path(raw): Path<String>
         _ => return Redirect::to(&format!("/sessions/{session}")).into_response(),
     };
     let again = format!("/sessions/{session}/again");
+    // An attempt of a callback request: the way on is the request's page (a retry may come),
+    // not a new call.
+    let call = session.clone();
+    let request = match state.with_db(move |db| db.callback_by_call(&call)).await {
+        Ok(Ok(found)) => found.map(|r| format!("/callbacks/{}", r.page_session)),
+        _ => None,
+    };
     Page::render(StatusCode::OK, &known.brand, |nonce| EndedHtml {
         nonce,
         brand: &known.brand,
         text: &text,
         pushed: &known.pushed,
         again: &again,
+        request: request.as_deref(),
     })
     .into_response()
 }
@@ -56,6 +64,8 @@ struct EndedHtml<'a> {
     pushed: &'a [Pushed],
     /// Where "Call me again" leads.
     again: &'a str,
+    /// The callback request this call was an attempt of: its page instead of "Call me again".
+    request: Option<&'a str>,
 }
 
 /// `GET /sessions/{id}/again`: a new Welcome form for the same subscriber, subject and
@@ -150,6 +160,7 @@ mod tests {
             text: hostile::VALUE,
             pushed: &pushed,
             again: "/sessions/0123456789abcdef0123456789abcdef/again",
+            request: None,
         })
         .html()
         .to_owned();

@@ -344,8 +344,10 @@ fn sid() -> SubscriberId {
 }
 
 /// An admin API JSON body; the first byte picks the endpoint's body type (policy, route,
-/// site, new subscriber, subscriber update, new agent, agent update, agent password), read
-/// with the API's own `parse_json`, then stored as the handler stores it.
+/// site, new subscriber, subscriber update, new agent, agent update, agent password, a
+/// callback request's move), read with the API's own `parse_json`, then stored as the
+/// handler stores it. Picks 0-7 keep the meaning they had before 8 was added (the seeds
+/// start with 0-7).
 ///
 /// Properties: a body that parses prints to JSON that parses to the same value; what the
 /// database accepts reads back as stored; what it refuses leaves the stored value unchanged.
@@ -355,7 +357,8 @@ pub fn admin_json(data: &[u8]) {
     };
     let db = db();
     let sid = sid();
-    match pick % 8 {
+    match pick % 9 {
+        8 => move_json(db, &sid, body),
         0 => {
             let Some(policy) = round_trip::<Policy>(body) else {
                 return;
@@ -411,7 +414,7 @@ pub fn admin_json(data: &[u8]) {
         3 => {
             let _ = round_trip::<NewSubscriber>(body);
         }
-        5..=7 => agent_json(db, &sid, pick % 8, body),
+        5..=7 => agent_json(db, &sid, pick % 9, body),
         _ => {
             if let Some(update) = round_trip::<SubscriberUpdate>(body) {
                 let before = db
@@ -434,6 +437,63 @@ pub fn admin_json(data: &[u8]) {
             }
         }
     }
+}
+
+/// `admin_json`'s move body (`POST …/callbacks/{id}/move`): a body that parses moves the
+/// standing waiting request there, and a second move to the same time answers the same;
+/// one the database refuses leaves the request as it was.
+fn move_json(db: &Db, sid: &SubscriberId, body: &[u8]) {
+    let Some(moved) = round_trip::<crate::admin::callbacks::MoveBody>(body) else {
+        return;
+    };
+    let standing = standing_callback(db, sid);
+    match db.reschedule_callback(sid, standing.id, moved.due_at, moved.slot_end) {
+        Ok(after) => {
+            assert_eq!(
+                after.due_at.timestamp_millis(),
+                moved.due_at.timestamp_millis()
+            );
+            assert_eq!(after.state, subscriber_db::CallbackState::Waiting);
+            let again = db
+                .reschedule_callback(sid, standing.id, moved.due_at, moved.slot_end)
+                .unwrap_or_else(|e| panic!("the same move again: {e}"));
+            assert_eq!(again, after, "the same move twice answered differently");
+        }
+        Err(_) => assert_eq!(
+            db.get_callback(sid, standing.id)
+                .unwrap_or_else(|e| panic!("callback: {e}")),
+            standing,
+            "a refused move changed the request"
+        ),
+    }
+}
+
+/// The one waiting request the move bodies act on, booked on first use.
+fn standing_callback(db: &Db, sid: &SubscriberId) -> subscriber_db::Callback {
+    let page: subscriber_db::SessionId = "00000000000000000000000000000001"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Ok(found) = db.callback_by_page(&page) {
+        return found;
+    }
+    let new = subscriber_db::NewCallback {
+        subject_code: subscriber_db::SubjectCode::try_from("billing".to_owned())
+            .unwrap_or_else(|e| panic!("{e}")),
+        user_number: "+4930555000".parse().unwrap_or_else(|e| panic!("{e}")),
+        page_session: page,
+        kind: subscriber_db::CallbackKind::Queued,
+        priority: 0,
+        due_at: Utc::now(),
+        slot_end: None,
+        predicted_wait_ms: None,
+        form_digest: None,
+        whisper_code: None,
+        came_from: None,
+        client_ip: None,
+        consent_key: None,
+    };
+    db.enqueue_callback(sid, &new, Utc::now())
+        .unwrap_or_else(|e| panic!("standing callback: {e}"))
 }
 
 /// `admin_json`'s agent bodies. A created agent reads back as sent and signs in with its

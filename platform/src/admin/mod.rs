@@ -5,7 +5,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod auth;
-mod callbacks;
+pub(crate) mod callbacks;
 mod calls;
 pub(crate) mod error;
 pub(crate) mod extract;

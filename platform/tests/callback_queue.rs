@@ -910,3 +910,76 @@ async fn operators_list_count_move_and_cancel_requests_and_read_the_estimates_ac
     ]);
     assert_eq!(list.trim(), "", "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_the_visitor_queues_and_is_called_once_the_center_opens() {
+    use chrono::Timelike;
+    use subscriber_db::{TimeRange, WeeklyHours};
+    let mut rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            seed: Seed::with_policy(json!({
+                "callback": { "offer": true, "consent": false }
+            })),
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    // Open one hour a day (UTC), starting two hours from now.
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let opens = (chrono::Utc::now().hour() + 2) % 24;
+    let range: TimeRange = format!("{opens:02}:00-{:02}:00", opens + 1)
+        .parse()
+        .unwrap();
+    let mut policy = db.get_policy(&rig.sid).unwrap();
+    policy.weekly_hours = WeeklyHours::new(std::array::from_fn(|_| vec![range])).unwrap();
+    db.put_policy(&rig.sid, &policy).unwrap();
+
+    // The Welcome page offers the queue, saying when the center opens.
+    let welcome = reqwest::get(rig_link(&rig).unwrap()).await.unwrap();
+    assert_eq!(welcome.status().as_u16(), 200);
+    let html = welcome.text().await.unwrap();
+    assert!(html.contains("id=\"queue-offer\""), "{html}");
+    assert!(
+        html.contains(&format!(
+            "call center is closed now. It opens again today at {opens:02}:00"
+        )) || html.contains(&format!("It opens again tomorrow at {opens:02}:00")),
+        "{html}"
+    );
+    let number = seed::user_number(77);
+    let page = rig.request_callback(&number).await.unwrap();
+    let booked = db.callback_by_page(&page).unwrap();
+    // Quoted from the opening: more than an hour away.
+    let predicted = booked.predicted_wait_ms.unwrap();
+    assert!(predicted > 3_600_000, "predicted {predicted} ms");
+
+    // While closed nobody is called.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(rig.user.received_invites().is_empty());
+    assert_eq!(
+        db.callback_by_page(&page).unwrap().state,
+        CallbackState::Waiting
+    );
+
+    // The center opens (hours changed, as at the opening time): the request is dialed.
+    policy.weekly_hours = WeeklyHours::always_open();
+    db.put_policy(&rig.sid, &policy).unwrap();
+    let mut call = None;
+    for _ in 0..100 {
+        if let Some(id) = db.callback_by_page(&page).unwrap().call_id {
+            call = Some(id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let call = call.expect("not dialed within 10 s of opening");
+    let bridged = rig
+        .wait_row(&call, "bridged", Duration::from_secs(30))
+        .await;
+    assert!(bridged.is_ok(), "never bridged: {bridged:?}");
+    rig.user.passed(Duration::from_secs(60)).await.unwrap();
+    rig.center.passed(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(rig.user.received_invites().len(), 1);
+    let done = wait_closed(&db, page.as_str()).await;
+    assert_eq!(done.state, CallbackState::Done);
+}

@@ -133,6 +133,9 @@ async fn closed_inactive_and_full_call_centers() -> anyhow::Result<()> {
     let fx = Fixture::start(Setup::with_policy(move |p: &mut Policy| {
         p.time_zone = "Asia/Tokyo".parse().unwrap();
         p.weekly_hours = WeeklyHours::new(std::array::from_fn(|_| vec![range])).unwrap();
+        // Without the callback queue closed and full refuse (with it, the visitor may queue:
+        // tests/callback_queue.rs).
+        p.callback.offer = false;
     }))
     .await?;
     let link = fx.signed_link(SUBJECT, None, None);
@@ -147,9 +150,6 @@ async fn closed_inactive_and_full_call_centers() -> anyhow::Result<()> {
     let mut policy = db.get_policy(&fx.sid)?;
     policy.weekly_hours = WeeklyHours::always_open();
     policy.max_concurrent_calls = MaxConcurrentCalls::new(1)?;
-    // Without the callback queue a full center refuses (with it, the visitor may queue:
-    // tests/callback_queue.rs).
-    policy.callback.offer = false;
     db.put_policy(&fx.sid, &policy)?;
     request_call(&fx, USER_NUMBER).await?;
     expect("full", get(&link, &[]).await, 503, "busy");

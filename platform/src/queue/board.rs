@@ -131,8 +131,19 @@ pub fn busy_for(
         .collect())
 }
 
-/// The wait a request joining the route's queue behind `waiting` others is quoted.
-/// Blocking: database.
+/// How long until the center opens, when it is closed at `now` (the queue's estimates
+/// start from then); zero when open, `None` when it never opens (no honest estimate).
+pub fn closed_for(policy: &Policy, now: DateTime<Utc>) -> Option<Duration> {
+    if policy.is_open_at(now) {
+        return Some(Duration::ZERO);
+    }
+    policy
+        .next_opening_at(now)
+        .map(|at| (at - now).to_std().unwrap_or_default())
+}
+
+/// The wait a request joining the route's queue behind `waiting` others is quoted (from the
+/// opening when the center is closed). Blocking: database.
 pub fn quote(
     db: &Db,
     board: &Board,
@@ -144,9 +155,11 @@ pub fn quote(
 ) -> DbResult<Option<Duration>> {
     let busy = busy_for(db, sid, subject, now)?;
     let n = usize::try_from(waiting).unwrap_or(usize::MAX - 1) + 1;
+    let closed = closed_for(policy, now);
     Ok(board
         .estimates(sid, subject, policy, &busy, n)
-        .and_then(|w| w.last().copied()))
+        .and_then(|w| w.last().copied())
+        .and_then(|w| closed.map(|c| w + c)))
 }
 
 /// An estimate as the visitor's page says it: whole minutes, rounded up, so nobody is told

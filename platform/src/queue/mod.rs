@@ -14,5 +14,5 @@ pub(crate) mod scheduler;
 #[cfg(test)]
 mod simulation;
 
-pub use board::{Board, busy_for, free_lines, lines, quote, wait_words};
+pub use board::{Board, busy_for, closed_for, free_lines, lines, quote, wait_words};
 pub use estimate::{Learned, QueueState, estimate_waits};

@@ -362,7 +362,11 @@ fn show_places(
         return Ok(());
     }
     let busy = board::busy_for(db, sid, subject, now)?;
-    let estimates = board.estimates(sid, subject, policy, &busy, pages.len());
+    // Closed: the lines start freeing for the queue when the center opens.
+    let closed = board::closed_for(policy, now);
+    let estimates = board
+        .estimates(sid, subject, policy, &busy, pages.len())
+        .and_then(|e| closed.map(|c| e.into_iter().map(|w| w + c).collect::<Vec<_>>()));
     let waiting = u32::try_from(pages.len()).unwrap_or(u32::MAX);
     for (i, (_, page)) in pages.into_iter().enumerate() {
         let position = u32::try_from(i + 1).unwrap_or(u32::MAX);

@@ -50,8 +50,15 @@ pub(crate) fn check(
 }
 
 /// Whether the visitor is offered a place in the callback queue instead of the refusal.
+/// Busy, or closed with an opening ahead: the request waits and is dialed in its turn once
+/// the center is open (the scheduler dials only then).
 pub(crate) fn offers_queue(why: &Unavailable, policy: &Policy) -> bool {
-    matches!(why, Unavailable::Busy) && policy.callback.offer
+    let waitable = match why {
+        Unavailable::Busy => true,
+        Unavailable::Closed { opens_at } => opens_at.is_some(),
+        Unavailable::Inactive => false,
+    };
+    waitable && policy.callback.offer
 }
 
 /// What the Welcome page shows for a call about `subject` now, or why no call can be asked
@@ -67,13 +74,15 @@ pub(crate) fn welcome_facts(
     now: DateTime<Utc>,
 ) -> DbResult<Result<Facts, Unavailable>> {
     let queue = match check(db, subscriber, policy, subject, now)? {
-        Ok(()) => false,
-        Err(why) if offers_queue(&why, policy) => true,
+        Ok(()) => None,
+        Err(why) if offers_queue(&why, policy) => Some(why),
         Err(why) => return Ok(Err(why)),
     };
     let mut facts = Facts::load(db, subscriber, policy, subject, came_from, now)?;
-    if queue {
-        facts.queue = Some(queue_offer(db, board, subscriber, policy, subject, now)?);
+    if let Some(why) = queue {
+        facts.queue = Some(queue_offer(
+            db, board, subscriber, policy, subject, &why, now,
+        )?);
     }
     Ok(Ok(facts))
 }
@@ -86,6 +95,7 @@ fn queue_offer(
     subscriber: &Subscriber,
     policy: &Policy,
     subject: &SubjectCode,
+    why: &Unavailable,
     now: DateTime<Utc>,
 ) -> DbResult<String> {
     let waiting = db.count_callbacks_waiting(&subscriber.id, subject, now)?;
@@ -95,12 +105,19 @@ fn queue_offer(
         1 => "1 person is waiting before you".to_owned(),
         n => format!("{n} people are waiting before you"),
     };
-    Ok(format!(
-        "All of {} agents are busy right now. Leave your number and we will call you back \
-         when a line is free for you. {ahead}; estimated wait: {}.",
-        possessive(subscriber.display_name.as_str()),
-        crate::queue::wait_words(estimate)
-    ))
+    let whose = possessive(subscriber.display_name.as_str());
+    let wait = crate::queue::wait_words(estimate);
+    Ok(match why {
+        Unavailable::Closed { opens_at: Some(at) } => format!(
+            "{whose} call center is closed now. It opens again {}. Leave your number and we \
+             will call you back once it is open. {ahead}; estimated wait: {wait}.",
+            when_local(*at, policy, now)
+        ),
+        _ => format!(
+            "All of {whose} agents are busy right now. Leave your number and we will call you \
+             back when a line is free for you. {ahead}; estimated wait: {wait}."
+        ),
+    })
 }
 
 /// The page for a refusal. 503 with `Retry-After`: the service is there, just not now.

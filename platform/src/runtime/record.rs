@@ -75,7 +75,10 @@ impl Timeline {
         self.rows.push(Row { at, event });
     }
 
-    /// Writes the queued rows in order.
+    /// Writes the queued legs and dialogs, then the rows in order. Dialogs first: a process
+    /// killed between the two writes must not leave a timeline that is ahead of the dialog
+    /// state the restart ends legs from (a `bridged` row beside a center dialog still stored
+    /// as ringing got that leg a CANCEL instead of its BYE).
     pub(super) async fn flush(&mut self) {
         if self.rows.is_empty() && self.legs.is_empty() {
             return;
@@ -93,7 +96,7 @@ impl Timeline {
                     .map(|d| db.upsert_leg_dialog(&sid, &call, cdr.leg, cdr.attempt, d));
                 std::iter::once(db.upsert_call_leg(&sid, &call, cdr)).chain(dialog)
             });
-            rows.chain(legs).find_map(Result::err)
+            legs.chain(rows).find_map(Result::err)
         })
         .await;
         match written {

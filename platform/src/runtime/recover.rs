@@ -334,6 +334,10 @@ fn ended_dial(dial: &OpenDial, result: &LegEnded) -> EndedDial {
         _ if result.bye_after_2xx.is_some() => LegEndCause::LocalHangup,
         (FarEndAnswer::Final { .. }, RecoveryRequest::Cancel) => LegEndCause::Cancelled,
         (FarEndAnswer::Final { .. }, RecoveryRequest::Bye) => LegEndCause::LocalHangup,
+        // The CANCEL went unanswered but the INVITE ended: the dial is over all the same.
+        (FarEndAnswer::NoAnswer, RecoveryRequest::Cancel) if result.invite_final.is_some() => {
+            LegEndCause::Cancelled
+        }
         // No response, or none could be sent: the existing word for "no response".
         (FarEndAnswer::NoAnswer | FarEndAnswer::NotSent(_), _) => LegEndCause::NetworkError,
     };

@@ -31,6 +31,9 @@ use crate::record::DialogSnapshot;
 /// 64·T1: Timer F for the CANCEL and BYE transactions (§17.1.2.2), and how long after a
 /// CANCEL the INVITE's final response is awaited (§9.1).
 const TRANSACTION_LIMIT: Duration = Duration::from_secs(32);
+/// How long the CANCEL's answer is still awaited once the INVITE has its final response
+/// (normally the CANCEL's 200 comes first).
+const CANCEL_ANSWER_GRACE: Duration = Duration::from_secs(2);
 /// Beyond the stack's own Timer F, so its timeout is what ends a wait.
 const MARGIN: Duration = Duration::from_secs(2);
 /// How far above the INVITE's CSeq the BYE's goes. The dead process may have sent requests in
@@ -138,10 +141,23 @@ async fn cancel(
         return (FarEndAnswer::NotSent(e.to_string()), None);
     }
     // A far end that does not accept the CANCEL (481: it has no such INVITE any more) sends
-    // no 487 either: stop waiting for it then.
+    // no 487 either: stop waiting for it then. And once the INVITE has its final response,
+    // the CANCEL's answer says nothing more: wait for it only a moment (a far end that never
+    // answers a CANCEL for an INVITE it already ended, as SIPp in a wait-for-ACK step does,
+    // held a restart for the whole transaction limit).
     let no_final_coming = CancellationToken::new();
+    let invite_ended = CancellationToken::new();
     let cancel_side = async {
-        let answer = answer_of(final_response(&mut cancel_tx, TRANSACTION_LIMIT + MARGIN).await);
+        let answered = final_response(&mut cancel_tx, TRANSACTION_LIMIT + MARGIN);
+        let moot = async {
+            invite_ended.cancelled().await;
+            tokio::time::sleep(CANCEL_ANSWER_GRACE).await;
+        };
+        let response = tokio::select! {
+            response = answered => response,
+            () = moot => None,
+        };
+        let answer = answer_of(response);
         if !matches!(
             answer,
             FarEndAnswer::Final {
@@ -154,10 +170,12 @@ async fn cancel(
         answer
     };
     let invite_side = async {
-        tokio::select! {
+        let response = tokio::select! {
             response = final_response(&mut invite_tx, TRANSACTION_LIMIT) => response,
             () = no_final_coming.cancelled() => None,
-        }
+        };
+        invite_ended.cancel();
+        response
     };
     tokio::join!(cancel_side, invite_side)
 }

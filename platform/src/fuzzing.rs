@@ -310,7 +310,7 @@ pub fn welcome_form(data: &[u8]) {
     request.extend_from_slice(&body);
     let since = Utc::now() - Duration::days(1);
     let calls = |db: &Db| {
-        db.count_recent_calls_from_ip(IpAddr::V4(Ipv4Addr::LOCALHOST), since)
+        db.count_recent_requests_from_ip(IpAddr::V4(Ipv4Addr::LOCALHOST), since)
             .unwrap_or_else(|e| panic!("count calls: {e}"))
     };
     let before = calls(&web.db);

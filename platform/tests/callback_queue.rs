@@ -983,3 +983,37 @@ async fn closed_the_visitor_queues_and_is_called_once_the_center_opens() {
     let done = wait_closed(&db, page.as_str()).await;
     assert_eq!(done.state, CallbackState::Done);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bookings_count_toward_the_per_ip_limit_before_they_are_dialed() {
+    // Three requests an hour from one address: A's call and two bookings; the third
+    // booking is refused and stores nothing.
+    let rig = Rig::start(
+        env!("CARGO_BIN_EXE_callbond"),
+        RigOptions {
+            user_scenario: "uas_ring_forever.xml",
+            seed: Seed::with_policy(one_line_policy()),
+            max_calls_per_ip_per_hour: 3,
+            ..RigOptions::default()
+        },
+    )
+    .unwrap();
+    let a = rig.request_call(&seed::user_number(80)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+    rig.request_callback(&seed::user_number(81)).await.unwrap();
+    rig.request_callback(&seed::user_number(82)).await.unwrap();
+    let refused = rig.submit_welcome(&seed::user_number(83)).await;
+    let error = format!("{:#}", refused.unwrap_err());
+    assert!(error.contains("429"), "{error}");
+    assert!(
+        error.contains("Too many call-backs were requested from your network"),
+        "{error}"
+    );
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let filter = subscriber_db::CallbackFilter {
+        limit: 10,
+        ..subscriber_db::CallbackFilter::default()
+    };
+    assert_eq!(db.list_callbacks(&rig.sid, &filter).unwrap().len(), 2);
+    cancel_call(&rig, &a).await;
+}

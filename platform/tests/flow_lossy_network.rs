@@ -210,6 +210,7 @@ async fn hundred_flows_across_ten_percent_loss_bridge_and_push_each_key_once() {
             seed: Seed::default(),
             user_trunk_auth: None,
             extra_trunks: String::new(),
+            max_calls_per_ip_per_hour: 10_000,
             network: Some(PhoneNetwork {
                 phones: link.phones(),
                 platform_ip: link.host_ip.into(),

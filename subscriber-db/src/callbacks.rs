@@ -867,12 +867,27 @@ mod tests {
         );
         assert_eq!(read.client_ip, Some("198.51.100.7".parse().expect("ip")));
         assert_eq!(read.consent_key.map(DtmfKey::as_char), Some('7'));
+        // A booking counts toward the rate limits until its call exists (then the call does).
+        let ip: IpAddr = "198.51.100.7".parse().expect("ip");
+        let number: E164 = "+12015550101".parse().expect("number");
+        assert_eq!(db.count_recent_requests_from_ip(ip, at(0)).expect("ip"), 1);
+        assert_eq!(
+            db.count_recent_requests_to_number(&number, at(0))
+                .expect("n"),
+            1
+        );
         let claimed = db.claim_next_callback(&a, &sales(), at(20)).expect("claim");
         assert_eq!(claimed.map(|c| c.id), Some(stored.id));
         let call = SessionId::new_random();
         db.create_call(&a, &new_call(&call, "+12015550101"), at(20))
             .expect("call");
         db.link_callback_call(&a, stored.id, &call).expect("link");
+        assert_eq!(
+            db.count_recent_requests_to_number(&number, at(0))
+                .expect("n"),
+            1,
+            "the booking and its attempt's call are one request"
+        );
         let by_call = db.callback_by_call(&call).expect("by call");
         assert_eq!(by_call.map(|c| c.id), Some(stored.id));
         assert_eq!(

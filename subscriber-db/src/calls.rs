@@ -724,23 +724,29 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Calls to this number created at or after `since`, across all subscribers (a rate limit
-    /// protects the person who owns the number, whoever's site asked).
-    pub fn count_recent_calls_to_number(
+    /// Requests for calls to this number at or after `since`, across all subscribers (a rate
+    /// limit protects the person who owns the number, whoever's site asked): calls created,
+    /// and callback requests booked and not dialed yet (once dialed, their call counts).
+    pub fn count_recent_requests_to_number(
         &self,
         number: &E164,
         since: DateTime<Utc>,
     ) -> DbResult<u64> {
         self.count(
-            "SELECT count(*) FROM calls WHERE user_number = ?1 AND created_at >= ?2",
+            "SELECT (SELECT count(*) FROM calls WHERE user_number = ?1 AND created_at >= ?2)
+                  + (SELECT count(*) FROM callback_requests
+                     WHERE user_number = ?1 AND queued_at >= ?2 AND call_id IS NULL)",
             params![number.as_str(), millis(since)],
         )
     }
 
-    /// Calls requested from this client IP at or after `since`, across all subscribers.
-    pub fn count_recent_calls_from_ip(&self, ip: IpAddr, since: DateTime<Utc>) -> DbResult<u64> {
+    /// Requests from this client IP at or after `since`, across all subscribers: calls
+    /// created, and callback requests booked and not dialed yet.
+    pub fn count_recent_requests_from_ip(&self, ip: IpAddr, since: DateTime<Utc>) -> DbResult<u64> {
         self.count(
-            "SELECT count(*) FROM calls WHERE client_ip = ?1 AND created_at >= ?2",
+            "SELECT (SELECT count(*) FROM calls WHERE client_ip = ?1 AND created_at >= ?2)
+                  + (SELECT count(*) FROM callback_requests
+                     WHERE client_ip = ?1 AND queued_at >= ?2 AND call_id IS NULL)",
             params![ip.to_string(), millis(since)],
         )
     }
@@ -1024,20 +1030,26 @@ mod tests {
 
         let number: E164 = "+12015550123".parse().expect("number");
         assert_eq!(
-            db.count_recent_calls_to_number(&number, at(0))
+            db.count_recent_requests_to_number(&number, at(0))
                 .expect("count"),
             3,
             "across subscribers"
         );
         assert_eq!(
-            db.count_recent_calls_to_number(&number, at(31))
+            db.count_recent_requests_to_number(&number, at(31))
                 .expect("count"),
             1
         );
         let v4: IpAddr = "192.0.2.7".parse().expect("ip");
         let v6: IpAddr = "2001:db8::1".parse().expect("ip");
-        assert_eq!(db.count_recent_calls_from_ip(v4, at(0)).expect("count"), 3);
-        assert_eq!(db.count_recent_calls_from_ip(v6, at(0)).expect("count"), 1);
+        assert_eq!(
+            db.count_recent_requests_from_ip(v4, at(0)).expect("count"),
+            3
+        );
+        assert_eq!(
+            db.count_recent_requests_from_ip(v6, at(0)).expect("count"),
+            1
+        );
         assert_eq!(db.get_call(&a, &ids[2]).expect("get").client_ip, v6);
     }
 

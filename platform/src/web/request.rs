@@ -522,7 +522,7 @@ fn over_rate_limit(
     now: DateTime<Utc>,
 ) -> Result<Option<String>, DbError> {
     let hour_ago = now - Duration::hours(1);
-    if db.count_recent_calls_to_number(number, hour_ago)?
+    if db.count_recent_requests_to_number(number, hour_ago)?
         >= u64::from(limits.max_calls_per_number_per_hour)
     {
         return Ok(Some(format!(
@@ -531,7 +531,7 @@ fn over_rate_limit(
             limits.max_calls_per_number_per_hour
         )));
     }
-    if db.count_recent_calls_from_ip(client_ip, hour_ago)?
+    if db.count_recent_requests_from_ip(client_ip, hour_ago)?
         >= u64::from(limits.max_calls_per_ip_per_hour)
     {
         return Ok(Some(

@@ -31,6 +31,9 @@ pub struct RigOptions {
     /// More `[[trunks]]` tables, appended to the config as they are: a longer prefix than
     /// the rig's own trunks sends some numbers elsewhere (e.g. to a dead trunk).
     pub extra_trunks: String,
+    /// The binary's `web.max_calls_per_ip_per_hour`: every rig request comes from loopback,
+    /// so a rig allows many unless a test says otherwise.
+    pub max_calls_per_ip_per_hour: u32,
 }
 
 /// Phones somewhere else than the binary's loopback (e.g. across a lossy link): how they are
@@ -53,6 +56,7 @@ impl Default for RigOptions {
             user_trunk_auth: None,
             network: None,
             extra_trunks: String::new(),
+            max_calls_per_ip_per_hour: 10_000,
         }
     }
 }
@@ -83,8 +87,9 @@ impl Rig {
         let user = Sipp::uas_at(options.user_scenario, options.user, &phones)?;
         let center = Sipp::uas_at(options.center_scenario, options.center, &phones)?;
         let mut extra_config = format!(
-            "{}[web]\nmax_calls_per_ip_per_hour = 10000\nmax_calls_per_number_per_hour = 100\n",
-            seed::trunks_config_with(user.addr, center.addr, options.user_trunk_auth)
+            "{}[web]\nmax_calls_per_ip_per_hour = {}\nmax_calls_per_number_per_hour = 100\n",
+            seed::trunks_config_with(user.addr, center.addr, options.user_trunk_auth),
+            options.max_calls_per_ip_per_hour
         );
         extra_config.push_str(&options.extra_trunks);
         let mut args = Vec::new();

@@ -1017,3 +1017,84 @@ async fn bookings_count_toward_the_per_ip_limit_before_they_are_dialed() {
     assert_eq!(db.list_callbacks(&rig.sid, &filter).unwrap().len(), 2);
     cancel_call(&rig, &a).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_visitor_moves_the_callback_to_a_slot_and_is_not_called_before_it() {
+    let b_number = seed::user_number(85);
+    let (mut rig, b_phone) = start(&b_number, "flow_answer_wait_bye.xml");
+    let a = rig.request_call(&seed::user_number(84)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+    let (browser, _, page) = book_in_browser(&rig, &b_number).await;
+
+    // The page lists slots (always open: 30-minute slots from the next half hour on).
+    let first = browser
+        .client
+        .find(testkit::browser::fantoccini::Locator::Css("#slot option"))
+        .await
+        .unwrap();
+    let value = first.attr("value").await.unwrap().unwrap();
+    let label = first.text().await.unwrap();
+    let slot: chrono::DateTime<chrono::Utc> = value.parse().unwrap();
+    assert!(slot > chrono::Utc::now(), "{value}");
+    assert!(label.contains("(UTC time)"), "{label}");
+    let html = browser.client.source().await.unwrap();
+    let form = hidden_inputs(&html);
+    let (_, csrf) = form.iter().find(|(k, _)| k == "csrf").unwrap().clone();
+    browser.click("reschedule").await.unwrap();
+    let status = browser
+        .wait_for_text("#status", "Your callback is moved")
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        format!(
+            "Your callback is moved: we will call you at {} UTC.",
+            slot.format("%Y-%m-%d %H:%M")
+        )
+    );
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let moved = db.callback_by_page(&page.parse().unwrap()).unwrap();
+    assert_eq!(moved.kind.to_string(), "scheduled");
+    assert_eq!(moved.due_at, slot);
+    assert_eq!(moved.slot_end, Some(slot + chrono::Duration::minutes(30)));
+
+    // The same slot again answers the same; a time the page did not offer changes nothing.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |body: String| {
+        http.post(rig.cb.url(&format!("/callbacks/{page}/reschedule")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let again = post(format!("csrf={csrf}&slot={}", value.replace('+', "%2B")))
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 303);
+    let odd = (slot + chrono::Duration::minutes(7)).to_rfc3339();
+    let refused = post(format!("csrf={csrf}&slot={}", odd.replace('+', "%2B")))
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 422);
+    let forged = post(format!("csrf=00&slot={value}")).await.unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let after = db.callback_by_page(&page.parse().unwrap()).unwrap();
+    assert_eq!(
+        (after.due_at, after.slot_end),
+        (moved.due_at, moved.slot_end)
+    );
+
+    // The line frees: the request waits for its slot, nobody is called now.
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    rig.wait_finished(&a, Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(b_phone.received_invites().is_empty());
+    let waiting = db.callback_by_page(&page.parse().unwrap()).unwrap();
+    assert_eq!(waiting.state, CallbackState::Waiting);
+    assert_eq!(waiting.attempts, 0);
+}

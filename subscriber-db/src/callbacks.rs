@@ -293,6 +293,32 @@ impl Db {
             })
     }
 
+    /// How many open requests of the route are booked at each slot start from `since` to
+    /// `until` (a slot's capacity counts them).
+    pub fn slot_bookings(
+        &self,
+        sid: &SubscriberId,
+        subject: &SubjectCode,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> DbResult<Vec<(DateTime<Utc>, u32)>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT due_at, count(*) FROM callback_requests
+             WHERE subscriber_id = ?1 AND subject_code = ?2 AND kind = 'scheduled'
+               AND state IN ('waiting', 'dialing') AND due_at >= ?3 AND due_at < ?4
+             GROUP BY due_at ORDER BY due_at",
+        )?;
+        let rows = statement.query_map(
+            params![sid.as_str(), subject.as_str(), millis(since), millis(until)],
+            |row| {
+                let n: i64 = row.get(1)?;
+                Ok((time_col(row, 0)?, u32::try_from(n).unwrap_or(u32::MAX)))
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The request whose latest attempt is this call, if any.
     pub fn callback_by_call(&self, call: &SessionId) -> DbResult<Option<Callback>> {
         Ok(self

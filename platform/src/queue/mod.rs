@@ -10,6 +10,7 @@ pub mod board;
 pub mod estimate;
 pub(crate) mod manage;
 pub(crate) mod scheduler;
+pub mod slots;
 
 #[cfg(test)]
 mod simulation;

@@ -24,6 +24,7 @@ use super::brand::{self, Brand};
 use super::html::{Nonce, Page};
 use crate::AppState;
 use crate::queue::scheduler::{closed_update, place_update};
+use crate::queue::slots::{Slot, open_slots};
 
 /// Seconds between reloads of the page in browsers without JavaScript.
 const NO_SCRIPT_REFRESH_SECS: u32 = 5;
@@ -49,13 +50,57 @@ struct CallbackHtml<'a> {
     number: String,
     /// The key the visitor presses when called, before an agent is dialed.
     consent_key: Option<char>,
+    /// Times a waiting request can be moved to.
+    slots: &'a [SlotOption],
 }
+
+/// One slot in the page's "another time" list.
+struct SlotOption {
+    /// RFC 3339 start, what the form sends.
+    value: String,
+    /// The start in the center's zone, as a person reads it.
+    label: String,
+}
+
+/// Slots the page lists at most.
+const SLOTS_SHOWN: usize = 12;
 
 struct Known {
     request: Callback,
     brand: Brand,
     /// The latest attempt's call is still in progress.
     call_running: bool,
+    policy: subscriber_db::Policy,
+    /// For a waiting request: the slots it can move to.
+    slots: Vec<Slot>,
+}
+
+/// The route's slots with room left now. Blocking: database.
+fn free_slots(
+    db: &subscriber_db::Db,
+    request: &Callback,
+    policy: &subscriber_db::Policy,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<Slot>, DbError> {
+    let until = now + chrono::Duration::days(i64::from(policy.callback.slot_days.get()) + 1);
+    let (sid, subject) = (&request.subscriber_id, &request.subject_code);
+    let booked = db.slot_bookings(sid, subject, now, until)?;
+    let count = |start| {
+        booked
+            .iter()
+            .find(|(at, _)| *at == start)
+            .map_or(0, |(_, n)| *n)
+    };
+    Ok(open_slots(policy, now, &count, SLOTS_SHOWN))
+}
+
+fn slot_label(at: chrono::DateTime<Utc>, policy: &subscriber_db::Policy) -> String {
+    let local = at.with_timezone(&policy.time_zone.tz());
+    format!(
+        "{} ({} time)",
+        local.format("%a %-d %b, %H:%M"),
+        policy.time_zone.name()
+    )
 }
 
 async fn load(state: &AppState, raw: &str) -> Result<Known, Response> {
@@ -71,10 +116,18 @@ async fn load(state: &AppState, raw: &str) -> Result<Known, Response> {
                 Some(call) => db.get_call(&subscriber.id, call)?.ended_at.is_none(),
                 None => false,
             };
+            let policy = db.get_policy(&subscriber.id)?;
+            let slots = if request.state == CallbackState::Waiting {
+                free_slots(db, &request, &policy, Utc::now())?
+            } else {
+                Vec::new()
+            };
             Ok(Known {
                 brand: Brand::of(&subscriber, site),
                 request,
                 call_running,
+                policy,
+                slots,
             })
         })
         .await;
@@ -118,8 +171,8 @@ pub(crate) async fn show(
         Some(update) if update.state == request.state => update,
         _ if open && request.due_at > Utc::now() => QueueUpdate {
             text: format!(
-                "We will call you at {} UTC.",
-                request.due_at.format("%H:%M")
+                "We will call you at {}.",
+                slot_label(request.due_at, &known.policy)
             ),
             ..place_update(0, 0, None)
         },
@@ -132,6 +185,16 @@ pub(crate) async fn show(
         _ => closed_update(request.state, request.attempts),
     };
     let cancel_token = web.form_key.session_token(page.as_str());
+    let slots: Vec<SlotOption> = known
+        .slots
+        .iter()
+        .map(|slot| SlotOption {
+            value: slot
+                .start
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            label: slot_label(slot.start, &known.policy),
+        })
+        .collect();
     let estimate = if update.position.is_some_and(|p| p > 0) {
         update.estimate_words.as_str()
     } else {
@@ -154,6 +217,7 @@ pub(crate) async fn show(
             .consent_key
             .map(words::DtmfKey::as_char)
             .filter(|_| open),
+        slots: &slots,
     })
     .into_response()
 }
@@ -201,6 +265,83 @@ pub(crate) async fn cancel(
         Err(_) => return unavailable(),
     }
     Redirect::to(&format!("/callbacks/{page}")).into_response()
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct RescheduleForm {
+    slot: Option<String>,
+}
+
+/// `POST /callbacks/{page}/reschedule` (form: `csrf`, `slot`): the visitor moves a waiting
+/// request to one of the slots the page listed. Idempotent: the slot it is already at
+/// answers the same. A slot that is full or gone meanwhile is refused and changes nothing.
+pub(crate) async fn reschedule(
+    State(state): State<AppState>,
+    Extension(web): Extension<Arc<WebState>>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(page) = raw.parse::<SessionId>() else {
+        return not_found();
+    };
+    if !super::connect::genuine_form(&web, &page, &body) {
+        tracing::info!(%page, "callback reschedule refused: form check");
+        return Page::message(
+            StatusCode::FORBIDDEN,
+            "Please reload this page",
+            "We could not confirm that this request came from your callback page. Reload the \
+             page and choose the time again.",
+        )
+        .into_response();
+    }
+    let form: RescheduleForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let wanted = form
+        .slot
+        .as_deref()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let known = match load(&state, &raw).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let request = &known.request;
+    let chosen = wanted.and_then(|start| {
+        if request.due_at == start && request.slot_end.is_some() {
+            return Some((start, request.slot_end));
+        }
+        known
+            .slots
+            .iter()
+            .find(|s| s.start == start)
+            .map(|s| (s.start, Some(s.end)))
+    });
+    let Some((start, end)) = chosen.filter(|_| request.state == CallbackState::Waiting) else {
+        return Page::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That time is not available",
+            "Your callback was not moved: that time is full, past, or no longer offered. Go \
+             back and choose another time.",
+        )
+        .into_response();
+    };
+    let (sid, id) = (request.subscriber_id.clone(), request.id);
+    match crate::queue::manage::move_to(&state, sid, id, start, end).await {
+        Ok(Ok(moved)) => {
+            tracing::info!(callback = %moved.id, due_at = %moved.due_at, "the visitor moved a callback request");
+            Redirect::to(&format!("/callbacks/{page}")).into_response()
+        }
+        Ok(Err(DbError::Conflict { .. })) => Page::message(
+            StatusCode::CONFLICT,
+            "Your callback can no longer be moved",
+            "It is being placed or is over. Reload the page to see where it is.",
+        )
+        .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "database error on a callback reschedule");
+            unavailable()
+        }
+        Err(_) => unavailable(),
+    }
 }
 
 fn not_found() -> Response {

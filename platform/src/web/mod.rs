@@ -15,7 +15,8 @@
 //!   `GET /sessions/{id}/again` a new Welcome form once the call ended
 //! - `GET /callbacks/{page}` the queue page of a callback request booked when every line
 //!   was busy, `GET /callbacks/{page}/events` SSE, `POST /callbacks/{page}/cancel` (form:
-//!   `csrf`, idempotent)
+//!   `csrf`, idempotent), `POST /callbacks/{page}/reschedule` (form: `csrf`, `slot`, one
+//!   of the slots the page lists; idempotent)
 
 mod availability;
 pub(crate) mod brand;
@@ -68,5 +69,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/callbacks/{page}", get(callback::show))
         .route("/callbacks/{page}/events", get(callback::events))
         .route("/callbacks/{page}/cancel", post(callback::cancel))
+        .route("/callbacks/{page}/reschedule", post(callback::reschedule))
         .layer(Extension(web))
 }

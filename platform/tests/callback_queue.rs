@@ -182,6 +182,14 @@ async fn followed_call(browser: &Browser) -> SessionId {
         .unwrap()
 }
 
+/// The CSRF token of the forms on the page the browser shows.
+async fn page_csrf(browser: &Browser) -> String {
+    let html = browser.client.source().await.unwrap();
+    let form = hidden_inputs(&html);
+    let (_, csrf) = form.iter().find(|(k, _)| k == "csrf").unwrap();
+    csrf.clone()
+}
+
 fn page_of(url: &str) -> String {
     url.rsplit("/callbacks/").next().unwrap().to_owned()
 }
@@ -299,9 +307,7 @@ async fn a_visitor_who_cancels_is_never_called_and_a_second_cancel_answers_the_s
 
     let (browser, _, page) = book_in_browser(&rig, &b_number).await;
     // The page's own form, read before the click, for the second cancel.
-    let html = browser.client.source().await.unwrap();
-    let form = hidden_inputs(&html);
-    let (_, csrf) = form.iter().find(|(k, _)| k == "csrf").unwrap().clone();
+    let csrf = page_csrf(&browser).await;
     browser.click("cancel").await.unwrap();
     let status = browser
         .wait_for_text("#status", "You cancelled this callback request")
@@ -1037,9 +1043,7 @@ async fn the_visitor_moves_the_callback_to_a_slot_and_is_not_called_before_it() 
     let slot: chrono::DateTime<chrono::Utc> = value.parse().unwrap();
     assert!(slot > chrono::Utc::now(), "{value}");
     assert!(label.contains("(UTC time)"), "{label}");
-    let html = browser.client.source().await.unwrap();
-    let form = hidden_inputs(&html);
-    let (_, csrf) = form.iter().find(|(k, _)| k == "csrf").unwrap().clone();
+    let csrf = page_csrf(&browser).await;
     browser.click("reschedule").await.unwrap();
     let status = browser
         .wait_for_text("#status", "Your callback is moved")

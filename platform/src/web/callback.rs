@@ -245,14 +245,7 @@ pub(crate) async fn cancel(
         return not_found();
     };
     if !super::connect::genuine_form(&web, &page, &body) {
-        tracing::info!(%page, "callback cancel refused: form check");
-        return Page::message(
-            StatusCode::FORBIDDEN,
-            "Please reload this page",
-            "We could not confirm that this request came from your callback page. Reload the \
-             page and press the button again.",
-        )
-        .into_response();
+        return forged(&page, "cancel");
     }
     let which = crate::queue::manage::Which::Page(page.clone());
     match crate::queue::manage::cancel(&state, which, "visitor").await {
@@ -285,14 +278,7 @@ pub(crate) async fn reschedule(
         return not_found();
     };
     if !super::connect::genuine_form(&web, &page, &body) {
-        tracing::info!(%page, "callback reschedule refused: form check");
-        return Page::message(
-            StatusCode::FORBIDDEN,
-            "Please reload this page",
-            "We could not confirm that this request came from your callback page. Reload the \
-             page and choose the time again.",
-        )
-        .into_response();
+        return forged(&page, "reschedule");
     }
     let form: RescheduleForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let wanted = form
@@ -342,6 +328,18 @@ pub(crate) async fn reschedule(
         }
         Err(_) => unavailable(),
     }
+}
+
+/// A form that did not come from the page we rendered for this request.
+fn forged(page: &SessionId, what: &str) -> Response {
+    tracing::info!(%page, action = what, "callback page form refused: form check");
+    Page::message(
+        StatusCode::FORBIDDEN,
+        "Please reload this page",
+        "We could not confirm that this request came from your callback page. Reload the \
+         page and try again.",
+    )
+    .into_response()
 }
 
 fn not_found() -> Response {

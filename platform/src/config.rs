@@ -41,6 +41,17 @@ pub struct Config {
     pub web: WebConfig,
     pub dialing: DialingConfig,
     pub console: crate::console::ConsoleConfig,
+    pub testing: TestingConfig,
+}
+
+/// Knobs for tests that must see time pass without waiting for it. Leave unset in service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Seconds added to the callback scheduler's clock: a test books a slot, then restarts
+    /// the platform with the clock past the slot's start to see it dialed, instead of
+    /// sleeping until then. Only the scheduler reads it (dialing, retries, estimates).
+    pub scheduler_clock_offset_secs: i64,
 }
 
 /// Platform-wide dialing rules that apply whatever a subscriber's policy allows.

@@ -1102,3 +1102,86 @@ async fn the_visitor_moves_the_callback_to_a_slot_and_is_not_called_before_it() 
     assert_eq!(waiting.state, CallbackState::Waiting);
     assert_eq!(waiting.attempts, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_booking_is_dialed_at_its_slot_on_the_test_clock() {
+    let b_number = seed::user_number(87);
+    let (mut rig, mut b_phone) = start(&b_number, "flow_answer_wait_bye.xml");
+    let a = rig.request_call(&seed::user_number(86)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+    let page = rig.request_callback(&b_number).await.unwrap();
+
+    // The visitor's page lists the slots; the first is taken with the page's own form.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let html = http
+        .get(rig.cb.url(&format!("/callbacks/{}", page.as_str())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, csrf) = hidden_inputs(&html)
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .unwrap();
+    let value = html
+        .split("<option value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let slot: chrono::DateTime<chrono::Utc> = value.parse().unwrap();
+    let moved = http
+        .post(
+            rig.cb
+                .url(&format!("/callbacks/{}/reschedule", page.as_str())),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&slot={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status().as_u16(), 303);
+
+    // The line frees; before the slot nobody is called.
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    rig.wait_finished(&a, Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(b_phone.received_invites().is_empty());
+
+    // The platform restarts with its scheduler's clock an hour ahead, past the slot's start
+    // (at most 30 minutes away): the request is dialed then, once.
+    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    let config = rig.cb.dir().join("callbond.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[testing]\nscheduler_clock_offset_secs = 3600\n");
+    std::fs::write(&config, text).unwrap();
+    tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
+    assert!(slot < chrono::Utc::now() + chrono::Duration::hours(1));
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let mut call = None;
+    for _ in 0..100 {
+        if let Some(id) = db.callback_by_page(&page).unwrap().call_id {
+            call = Some(id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let call = call.expect("the slot booking was not dialed on the shifted clock");
+    let bridged = rig
+        .wait_row(&call, "bridged", Duration::from_secs(30))
+        .await;
+    assert!(bridged.is_ok(), "never bridged: {bridged:?}");
+    b_phone.passed(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(b_phone.received_invites().len(), 1);
+    let done = wait_closed(&db, page.as_str()).await;
+    assert_eq!(done.state, CallbackState::Done);
+    assert_eq!(done.kind.to_string(), "scheduled");
+}

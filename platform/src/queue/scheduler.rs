@@ -54,7 +54,15 @@ struct Actions {
 pub(crate) fn spawn(state: AppState, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut shown: HashMap<SessionId, Shown> = HashMap::new();
-        let mut learned_until = Utc::now();
+        // The test clock (`testing.scheduler_clock_offset_secs`, 0 in service).
+        let offset = chrono::Duration::seconds(state.config().testing.scheduler_clock_offset_secs);
+        if offset != chrono::Duration::zero() {
+            tracing::warn!(
+                offset_secs = offset.num_seconds(),
+                "callback scheduler runs on a shifted test clock"
+            );
+        }
+        let mut learned_until = Utc::now() + offset;
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -62,7 +70,7 @@ pub(crate) fn spawn(state: AppState, shutdown: CancellationToken) {
                 () = shutdown.cancelled() => break,
                 _ = interval.tick() => {}
             }
-            let now = Utc::now();
+            let now = Utc::now() + offset;
             let db_state = state.clone();
             let known = std::mem::take(&mut shown);
             let since = learned_until;

@@ -182,6 +182,25 @@ async fn followed_call(browser: &Browser) -> SessionId {
         .unwrap()
 }
 
+/// Waits (10 s) until the request of `page` has an attempt's call, then (30 s) until that
+/// call bridged; returns the call. `why` says what should have dialed it.
+async fn wait_dialed_and_bridged(rig: &Rig, db: &Db, page: &SessionId, why: &str) -> SessionId {
+    let mut call = None;
+    for _ in 0..100 {
+        if let Some(id) = db.callback_by_page(page).unwrap().call_id {
+            call = Some(id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let call = call.unwrap_or_else(|| panic!("{why}"));
+    let bridged = rig
+        .wait_row(&call, "bridged", Duration::from_secs(30))
+        .await;
+    assert!(bridged.is_ok(), "never bridged: {bridged:?}");
+    call
+}
+
 /// The CSRF token of the forms on the page the browser shows.
 async fn page_csrf(browser: &Browser) -> String {
     let html = browser.client.source().await.unwrap();
@@ -970,19 +989,7 @@ async fn closed_the_visitor_queues_and_is_called_once_the_center_opens() {
     // The center opens (hours changed, as at the opening time): the request is dialed.
     policy.weekly_hours = WeeklyHours::always_open();
     db.put_policy(&rig.sid, &policy).unwrap();
-    let mut call = None;
-    for _ in 0..100 {
-        if let Some(id) = db.callback_by_page(&page).unwrap().call_id {
-            call = Some(id);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let call = call.expect("not dialed within 10 s of opening");
-    let bridged = rig
-        .wait_row(&call, "bridged", Duration::from_secs(30))
-        .await;
-    assert!(bridged.is_ok(), "never bridged: {bridged:?}");
+    wait_dialed_and_bridged(&rig, &db, &page, "not dialed within 10 s of opening").await;
     rig.user.passed(Duration::from_secs(60)).await.unwrap();
     rig.center.passed(Duration::from_secs(60)).await.unwrap();
     assert_eq!(rig.user.received_invites().len(), 1);
@@ -1166,19 +1173,13 @@ async fn a_slot_booking_is_dialed_at_its_slot_on_the_test_clock() {
     tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
     assert!(slot < chrono::Utc::now() + chrono::Duration::hours(1));
     let db = Db::open(rig.cb.db_path()).unwrap();
-    let mut call = None;
-    for _ in 0..100 {
-        if let Some(id) = db.callback_by_page(&page).unwrap().call_id {
-            call = Some(id);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let call = call.expect("the slot booking was not dialed on the shifted clock");
-    let bridged = rig
-        .wait_row(&call, "bridged", Duration::from_secs(30))
-        .await;
-    assert!(bridged.is_ok(), "never bridged: {bridged:?}");
+    wait_dialed_and_bridged(
+        &rig,
+        &db,
+        &page,
+        "the slot booking was not dialed on the shifted clock",
+    )
+    .await;
     b_phone.passed(Duration::from_secs(60)).await.unwrap();
     assert_eq!(b_phone.received_invites().len(), 1);
     let done = wait_closed(&db, page.as_str()).await;

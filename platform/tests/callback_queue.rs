@@ -1186,3 +1186,98 @@ async fn a_slot_booking_is_dialed_at_its_slot_on_the_test_clock() {
     assert_eq!(done.state, CallbackState::Done);
     assert_eq!(done.kind.to_string(), "scheduled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_kills_while_fifty_requests_drain_dial_each_exactly_once() {
+    const REQUESTS: u32 = 50;
+    const KILLS: u32 = 20;
+    // Booked while A holds the only line; then three lines drain the queue while the
+    // process is SIGKILLed at 20 points. The phones are busy and one attempt each is allowed,
+    // so each request is dialed once and fails: distinct INVITE dialogs per number at the
+    // SIPp side count the dials.
+    let policy = json!({
+        "max_concurrent_calls": 1,
+        "ring_timeout_user_secs": 120,
+        "callback": {
+            "offer": true, "consent": false, "initial_delay_secs": 0, "max_attempts": 1
+        }
+    });
+    let numbers: Vec<String> = (0..REQUESTS).map(|i| seed::user_number(100 + i)).collect();
+    let prefix = "+4930555001"; // numbers 100-199
+    assert!(numbers.iter().all(|n| n.starts_with(prefix)));
+    let (mut rig, b_phones) = start_with(prefix, "uas_busy.xml", REQUESTS, policy);
+    let a = rig.request_call(&seed::user_number(90)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+    let mut pages = Vec::new();
+    for number in &numbers {
+        pages.push(rig.request_callback(number).await.unwrap());
+    }
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let mut p = db.get_policy(&rig.sid).unwrap();
+    p.max_concurrent_calls = subscriber_db::MaxConcurrentCalls::new(3).unwrap();
+    db.put_policy(&rig.sid, &p).unwrap();
+    cancel_call(&rig, &a).await;
+
+    // Kill at 20 points 150-1050 ms apart (a fixed seed, so a failure can be replayed).
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut kill_points_ms = Vec::new();
+    let mut open_at_kill = Vec::new();
+    for _ in 0..KILLS {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let pause = 150 + seed % 900;
+        kill_points_ms.push(pause);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+        let open = pages
+            .iter()
+            .filter(|p| db.callback_by_page(p).unwrap().state.is_open())
+            .count();
+        open_at_kill.push(open);
+        tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
+    }
+    let mut states = Vec::new();
+    for page in &pages {
+        let closed = wait_closed_within(&db, page.as_str(), Duration::from_secs(90)).await;
+        states.push(closed.state);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Distinct dialogs per number (a retransmitted INVITE repeats its Call-ID).
+    let mut dialogs: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for invite in b_phones.received_invites() {
+        let number = invite
+            .lines()
+            .next()
+            .and_then(|l| l.split("sip:").nth(1))
+            .and_then(|u| u.split('@').next())
+            .unwrap()
+            .to_owned();
+        let call_id = testkit::sipp::header(&invite, "Call-ID")
+            .unwrap()
+            .to_owned();
+        dialogs.entry(number).or_default().insert(call_id);
+    }
+    let dialed: Vec<(&String, usize)> = dialogs.iter().map(|(n, d)| (n, d.len())).collect();
+    println!(
+        "kill points (ms apart): {kill_points_ms:?}; requests open at each kill: {open_at_kill:?}"
+    );
+    // The kills landed while the queue drained, not after.
+    let during = open_at_kill.iter().filter(|n| **n > 0).count();
+    assert!(
+        during >= KILLS as usize / 2,
+        "only {during} kills with requests open: {open_at_kill:?}"
+    );
+    let twice: Vec<_> = dialed.iter().filter(|(_, n)| *n > 1).collect();
+    assert!(twice.is_empty(), "dialed more than once: {twice:?}");
+    let missing: Vec<&String> = numbers
+        .iter()
+        .filter(|n| !dialogs.contains_key(*n))
+        .collect();
+    assert!(missing.is_empty(), "never dialed: {missing:?}");
+    assert!(
+        states.iter().all(|s| *s == CallbackState::Failed),
+        "{states:?}"
+    );
+}

@@ -1281,3 +1281,74 @@ async fn twenty_kills_while_fifty_requests_drain_dial_each_exactly_once() {
         "{states:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_visitor_books_a_slot_on_the_welcome_page() {
+    let b_number = seed::user_number(89);
+    let (mut rig, b_phone) = start(&b_number, "flow_answer_wait_bye.xml");
+    let a = rig.request_call(&seed::user_number(88)).await.unwrap();
+    wait_ringing(&rig, &a).await;
+
+    // The busy Welcome page offers "as soon as a line is free" or a slot.
+    let browser = Browser::start().await.unwrap();
+    browser.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
+    browser
+        .wait_for_text("#queue-offer", "agents are busy")
+        .await
+        .unwrap();
+    let options = browser
+        .client
+        .find_all(testkit::browser::fantoccini::Locator::Css("#when option"))
+        .await
+        .unwrap();
+    assert!(options.len() >= 2, "{} options", options.len());
+    assert_eq!(
+        options[0].attr("value").await.unwrap().as_deref(),
+        Some("now")
+    );
+    let value = options[1].attr("value").await.unwrap().unwrap();
+    let slot: chrono::DateTime<chrono::Utc> = value.parse().unwrap();
+    options[1].click().await.unwrap();
+    browser.retype("number", &b_number).await.unwrap();
+    browser.click("call-me").await.unwrap();
+    let url = browser
+        .wait_for_url(|u| u.contains("/callbacks/"))
+        .await
+        .unwrap();
+    let status = browser
+        .wait_for_text("#status", "We will call you at")
+        .await
+        .unwrap();
+    assert!(status.contains("(UTC time)"), "{status}");
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let booked = db
+        .callback_by_page(&page_of(&url).parse().unwrap())
+        .unwrap();
+    assert_eq!(booked.kind.to_string(), "scheduled");
+    assert_eq!(booked.due_at, slot);
+    assert_eq!(booked.slot_end, Some(slot + chrono::Duration::minutes(30)));
+    assert_eq!(booked.predicted_wait_ms, None);
+
+    // A time the page did not list is refused and books nothing.
+    let odd =
+        (slot + chrono::Duration::minutes(7)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let refused = rig
+        .submit_welcome_with(&seed::user_number(91), &[("when", &odd)])
+        .await;
+    let error = format!("{:#}", refused.unwrap_err());
+    assert!(
+        error.contains("422") && error.contains("That time is no longer available"),
+        "{error}"
+    );
+    let filter = subscriber_db::CallbackFilter {
+        limit: 10,
+        ..subscriber_db::CallbackFilter::default()
+    };
+    assert_eq!(db.list_callbacks(&rig.sid, &filter).unwrap().len(), 1);
+
+    // The line frees: the slot booking is not called before its slot.
+    cancel_call(&rig, &a).await;
+    rig.user.passed(Duration::from_secs(20)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(b_phone.received_invites().is_empty());
+}

@@ -80,11 +80,38 @@ pub(crate) fn welcome_facts(
     };
     let mut facts = Facts::load(db, subscriber, policy, subject, came_from, now)?;
     if let Some(why) = queue {
-        facts.queue = Some(queue_offer(
-            db, board, subscriber, policy, subject, &why, now,
-        )?);
+        add_queue_offer(
+            db,
+            board,
+            (subscriber, policy),
+            subject,
+            &why,
+            now,
+            &mut facts,
+        )?;
     }
     Ok(Ok(facts))
+}
+
+/// Puts the queue offer (its sentence and the slots to choose from) on the Welcome page's
+/// facts. Blocking: database.
+pub(crate) fn add_queue_offer(
+    db: &Db,
+    board: &crate::queue::Board,
+    (subscriber, policy): (&Subscriber, &Policy),
+    subject: &SubjectCode,
+    why: &Unavailable,
+    now: DateTime<Utc>,
+    facts: &mut Facts,
+) -> DbResult<()> {
+    facts.queue = Some(queue_offer(
+        db, board, subscriber, policy, subject, why, now,
+    )?);
+    facts.slots = super::callback::route_slots(db, &subscriber.id, subject, policy, now)?
+        .iter()
+        .map(|slot| super::callback::SlotOption::of(slot, policy))
+        .collect();
+    Ok(())
 }
 
 /// What the Welcome page says when every line is busy and the queue is offered: how many

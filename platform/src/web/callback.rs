@@ -54,12 +54,24 @@ struct CallbackHtml<'a> {
     slots: &'a [SlotOption],
 }
 
-/// One slot in the page's "another time" list.
-struct SlotOption {
+/// One slot in a page's list of times (this page's "another time", the Welcome page's
+/// "when").
+pub(crate) struct SlotOption {
     /// RFC 3339 start, what the form sends.
-    value: String,
+    pub(crate) value: String,
     /// The start in the center's zone, as a person reads it.
-    label: String,
+    pub(crate) label: String,
+}
+
+impl SlotOption {
+    pub(super) fn of(slot: &Slot, policy: &subscriber_db::Policy) -> Self {
+        SlotOption {
+            value: slot
+                .start
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            label: slot_label(slot.start, policy),
+        }
+    }
 }
 
 /// Slots the page lists at most.
@@ -75,15 +87,31 @@ struct Known {
     slots: Vec<Slot>,
 }
 
-/// The route's slots with room left now. Blocking: database.
+/// The request's route's slots with room left now. Blocking: database.
 fn free_slots(
     db: &subscriber_db::Db,
     request: &Callback,
     policy: &subscriber_db::Policy,
     now: chrono::DateTime<Utc>,
 ) -> Result<Vec<Slot>, DbError> {
+    route_slots(
+        db,
+        &request.subscriber_id,
+        &request.subject_code,
+        policy,
+        now,
+    )
+}
+
+/// A route's slots with room left now, as many as a page lists. Blocking: database.
+pub(super) fn route_slots(
+    db: &subscriber_db::Db,
+    sid: &subscriber_db::SubscriberId,
+    subject: &subscriber_db::SubjectCode,
+    policy: &subscriber_db::Policy,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<Slot>, DbError> {
     let until = now + chrono::Duration::days(i64::from(policy.callback.slot_days.get()) + 1);
-    let (sid, subject) = (&request.subscriber_id, &request.subject_code);
     let booked = db.slot_bookings(sid, subject, now, until)?;
     let count = |start| {
         booked
@@ -94,7 +122,8 @@ fn free_slots(
     Ok(open_slots(policy, now, &count, SLOTS_SHOWN))
 }
 
-fn slot_label(at: chrono::DateTime<Utc>, policy: &subscriber_db::Policy) -> String {
+/// A slot's start as the pages show it: in the center's zone, named.
+pub(super) fn slot_label(at: chrono::DateTime<Utc>, policy: &subscriber_db::Policy) -> String {
     let local = at.with_timezone(&policy.time_zone.tz());
     format!(
         "{} ({} time)",

@@ -20,7 +20,7 @@
 
 mod availability;
 pub(crate) mod brand;
-mod callback;
+pub(crate) mod callback;
 mod connect;
 mod ended;
 mod form;

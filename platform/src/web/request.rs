@@ -45,6 +45,8 @@ struct Submitted {
     iat: Option<String>,
     csrf: Option<String>,
     number: Option<String>,
+    /// With the queue offered: `now` (the next free line) or a listed slot's RFC 3339 start.
+    when: Option<String>,
 }
 
 /// A request whose form passed the CSRF check: what the user asked for, typed. It travels to
@@ -58,6 +60,8 @@ struct Ask {
     wc: Option<WhisperCode>,
     /// The number as the user typed it.
     typed: String,
+    /// A slot start the visitor chose instead of the next free line (queue offered only).
+    when: Option<String>,
     client_ip: IpAddr,
     /// SHA-256 of the form's token, stored with the call so one form makes one call.
     form_digest: String,
@@ -283,6 +287,7 @@ fn read_ask(
         sc,
         wc,
         typed: form.number.unwrap_or_default(),
+        when: form.when.filter(|w| !w.is_empty() && w != "now"),
         client_ip,
     })
 }
@@ -391,10 +396,16 @@ fn decide_and_create(
     if db.form_used(&ask.form_digest)? {
         return Ok((context, Err(Refusal::FormUsed)));
     }
+    let mut context = context;
     let mut queue = false;
     match availability::check(db, &context.subscriber, &context.policy, &ask.sc, now)? {
         Ok(()) => {}
-        Err(why) if availability::offers_queue(&why, &context.policy) => queue = true,
+        Err(why) if availability::offers_queue(&why, &context.policy) => {
+            queue = true;
+            // A refusal below shows the Welcome page again, offer and slots included.
+            let who = (&context.subscriber, &context.policy);
+            availability::add_queue_offer(db, board, who, &ask.sc, &why, now, &mut context.facts)?;
+        }
         Err(why) => return Ok((context, Err(Refusal::Unavailable(why)))),
     }
     let blocked = BlockList::new(&dialing.blocked_prefixes);
@@ -438,8 +449,15 @@ fn decide_and_create(
     };
     if queue {
         return match book(db, board, &context.policy, &inputs, ask, now)? {
-            Some(page) => Ok((context, Ok(Accepted::Queued(page)))),
-            None => Ok((context, Err(Refusal::FormUsed))),
+            Booked::Page(page) => Ok((context, Ok(Accepted::Queued(page)))),
+            Booked::FormUsed => Ok((context, Err(Refusal::FormUsed))),
+            Booked::SlotGone => {
+                let status = StatusCode::UNPROCESSABLE_ENTITY;
+                let text = "That time is no longer available. Choose another time, or the \
+                            next free line."
+                    .to_owned();
+                Ok((context, Err(Refusal::Number { status, text })))
+            }
         };
     }
     match create_record(db, &inputs, now)? {
@@ -448,8 +466,18 @@ fn decide_and_create(
     }
 }
 
+/// What a booking did.
+enum Booked {
+    Page(SessionId),
+    /// This form booked already.
+    FormUsed,
+    /// The chosen slot is full or no longer offered: nothing stored.
+    SlotGone,
+}
+
 /// Books a callback request in the route's queue, committed before the visitor sees its
-/// page, with the wait estimate the page will show first. `None`: this form booked already.
+/// page, with the wait estimate the page will show first; at a slot when the visitor chose
+/// one of those the page listed.
 /// A number that already waits in the route's queue gets its own request's page again,
 /// not a second request.
 fn book(
@@ -459,11 +487,24 @@ fn book(
     inputs: &CallInputs<'_>,
     ask: &Ask,
     now: DateTime<Utc>,
-) -> Result<Option<SessionId>, DbError> {
+) -> Result<Booked, DbError> {
     if let Some(open) = db.open_callback_for_number(inputs.sid, inputs.subject, &inputs.number)? {
         tracing::info!(subscriber = %inputs.sid, callback = %open.id, "call request: the number already waits; its page again");
-        return Ok(Some(open.page_session));
+        return Ok(Booked::Page(open.page_session));
     }
+    let slot = match &ask.when {
+        None => None,
+        Some(start) => {
+            let slots = super::callback::route_slots(db, inputs.sid, inputs.subject, policy, now)?;
+            let wanted = DateTime::parse_from_rfc3339(start)
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+            match slots.into_iter().find(|s| Some(s.start) == wanted) {
+                Some(slot) => Some(slot),
+                None => return Ok(Booked::SlotGone),
+            }
+        }
+    };
     let waiting = db.count_callbacks_waiting(inputs.sid, inputs.subject, now)?;
     let predicted =
         crate::queue::quote(db, board, policy, inputs.sid, inputs.subject, waiting, now)?;
@@ -473,14 +514,18 @@ fn book(
         .ok();
     let page = SessionId::new_random();
     let delay = Duration::seconds(i64::from(policy.callback.initial_delay_secs.get()));
+    let (kind, due_at, slot_end, predicted) = match slot {
+        Some(slot) => (CallbackKind::Scheduled, slot.start, Some(slot.end), None),
+        None => (CallbackKind::Queued, now + delay, None, predicted),
+    };
     let new = NewCallback {
         subject_code: inputs.subject.clone(),
         user_number: inputs.number.clone(),
         page_session: page.clone(),
-        kind: CallbackKind::Queued,
+        kind,
         priority: 0,
-        due_at: now + delay,
-        slot_end: None,
+        due_at,
+        slot_end,
         predicted_wait_ms: predicted.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         form_digest: digest,
         whisper_code: inputs.whisper_code.clone(),
@@ -499,9 +544,9 @@ fn book(
                 predicted_ms = ?booked.predicted_wait_ms,
                 "callback request booked"
             );
-            Ok(Some(page))
+            Ok(Booked::Page(page))
         }
-        Err(DbError::Conflict { .. }) => Ok(None),
+        Err(DbError::Conflict { .. }) => Ok(Booked::FormUsed),
         Err(e) => Err(e),
     }
 }

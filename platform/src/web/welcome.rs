@@ -39,6 +39,8 @@ pub(crate) struct Facts {
     /// Set when every line is busy and the policy offers the callback queue: what the page
     /// says about the queue (its length and the wait estimate).
     pub(crate) queue: Option<String>,
+    /// With the queue offered: slots the visitor may choose instead of the next free line.
+    pub(crate) slots: Vec<super::callback::SlotOption>,
 }
 
 /// Calls older than this say little about today's wait.
@@ -71,6 +73,7 @@ impl Facts {
             wait: Wait::from_samples(samples),
             countries: policy.caller_countries(),
             queue: None,
+            slots: Vec::new(),
         })
     }
 }
@@ -207,6 +210,7 @@ mod tests {
             }),
             countries: Vec::new(),
             queue: None,
+            slots: Vec::new(),
         };
         let w = Welcome {
             facts: &facts,
@@ -240,6 +244,7 @@ mod tests {
             wait: None,
             countries: vec!["US".parse()?, "CA".parse()?],
             queue: None,
+            slots: Vec::new(),
         };
         let w = Welcome {
             facts: &facts,

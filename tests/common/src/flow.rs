@@ -119,6 +119,15 @@ impl Rig {
     /// where the answer redirects (a call's Connect page, or a callback request's page when
     /// every line is busy and the queue is offered).
     pub async fn submit_welcome(&self, number: &str) -> anyhow::Result<String> {
+        self.submit_welcome_with(number, &[]).await
+    }
+
+    /// [`Rig::submit_welcome`] with more form fields (e.g. the queue's `when`).
+    pub async fn submit_welcome_with(
+        &self,
+        number: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
         let link = self.cb.url(&format!(
             "/speak?sid={}&sc={}&wc=4711",
             self.sid.as_str(),
@@ -145,6 +154,11 @@ impl Rig {
         }
         let mut fields = hidden_inputs(&html);
         fields.push(("number".into(), number.into()));
+        fields.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let body = serde_urlencoded::to_string(&fields)?;
         let answer = self
             .http

@@ -87,22 +87,6 @@ struct Known {
     slots: Vec<Slot>,
 }
 
-/// The request's route's slots with room left now. Blocking: database.
-fn free_slots(
-    db: &subscriber_db::Db,
-    request: &Callback,
-    policy: &subscriber_db::Policy,
-    now: chrono::DateTime<Utc>,
-) -> Result<Vec<Slot>, DbError> {
-    route_slots(
-        db,
-        &request.subscriber_id,
-        &request.subject_code,
-        policy,
-        now,
-    )
-}
-
 /// A route's slots with room left now, as many as a page lists. Blocking: database.
 pub(super) fn route_slots(
     db: &subscriber_db::Db,
@@ -147,7 +131,8 @@ async fn load(state: &AppState, raw: &str) -> Result<Known, Response> {
             };
             let policy = db.get_policy(&subscriber.id)?;
             let slots = if request.state == CallbackState::Waiting {
-                free_slots(db, &request, &policy, Utc::now())?
+                let (sid, subject) = (&request.subscriber_id, &request.subject_code);
+                route_slots(db, sid, subject, &policy, Utc::now())?
             } else {
                 Vec::new()
             };
@@ -270,12 +255,10 @@ pub(crate) async fn cancel(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Ok(page) = raw.parse::<SessionId>() else {
-        return not_found();
+    let page = match checked_form(&web, &raw, &body, "cancel") {
+        Ok(page) => page,
+        Err(refused) => return *refused,
     };
-    if !super::connect::genuine_form(&web, &page, &body) {
-        return forged(&page, "cancel");
-    }
     let which = crate::queue::manage::Which::Page(page.clone());
     match crate::queue::manage::cancel(&state, which, "visitor").await {
         Ok(Ok(_)) => {}
@@ -303,12 +286,10 @@ pub(crate) async fn reschedule(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Ok(page) = raw.parse::<SessionId>() else {
-        return not_found();
+    let page = match checked_form(&web, &raw, &body, "reschedule") {
+        Ok(page) => page,
+        Err(refused) => return *refused,
     };
-    if !super::connect::genuine_form(&web, &page, &body) {
-        return forged(&page, "reschedule");
-    }
     let form: RescheduleForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let wanted = form
         .slot
@@ -357,6 +338,22 @@ pub(crate) async fn reschedule(
         }
         Err(_) => unavailable(),
     }
+}
+
+/// The page session a posted form names, if the form came from the page we rendered for it.
+fn checked_form(
+    web: &WebState,
+    raw: &str,
+    body: &[u8],
+    what: &str,
+) -> Result<SessionId, Box<Response>> {
+    let Ok(page) = raw.parse::<SessionId>() else {
+        return Err(Box::new(not_found()));
+    };
+    if !super::connect::genuine_form(web, &page, body) {
+        return Err(Box::new(forged(&page, what)));
+    }
+    Ok(page)
 }
 
 /// A form that did not come from the page we rendered for this request.

@@ -248,6 +248,16 @@ async fn a_queued_visitor_sees_the_estimate_and_is_called_when_the_line_frees() 
     let position = browser.text_of("position").await.unwrap();
     assert_eq!(position, "1");
     browser.screenshot("callback-queued-390").await.unwrap();
+    let desktop = Browser::start_with(testkit::browser::desktop_capabilities())
+        .await
+        .unwrap();
+    desktop.client.goto(&url).await.unwrap();
+    desktop
+        .wait_for_text("#status", "You are next")
+        .await
+        .unwrap();
+    desktop.screenshot("callback-queued-1280").await.unwrap();
+    desktop.close().await.unwrap();
 
     // The booking is durable and B's phone has not been called.
     let db = Db::open(rig.cb.db_path()).unwrap();
@@ -1308,6 +1318,20 @@ async fn the_visitor_books_a_slot_on_the_welcome_page() {
     );
     let value = options[1].attr("value").await.unwrap().unwrap();
     let slot: chrono::DateTime<chrono::Utc> = value.parse().unwrap();
+    browser.screenshot("welcome-queue-offer-390").await.unwrap();
+    let desktop = Browser::start_with(testkit::browser::desktop_capabilities())
+        .await
+        .unwrap();
+    desktop.client.goto(&rig_link(&rig).unwrap()).await.unwrap();
+    desktop
+        .wait_for_text("#queue-offer", "agents are busy")
+        .await
+        .unwrap();
+    desktop
+        .screenshot("welcome-queue-offer-1280")
+        .await
+        .unwrap();
+    desktop.close().await.unwrap();
     options[1].click().await.unwrap();
     browser.retype("number", &b_number).await.unwrap();
     browser.click("call-me").await.unwrap();

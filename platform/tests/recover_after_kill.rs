@@ -636,8 +636,9 @@ async fn killed_while_the_user_rings(
     (rig, session)
 }
 
-/// The user's phone rang when the platform died and is gone too when it comes back: the
-/// CANCEL is given up after Timer F (64·T1 = 32 s, RFC 3261 §17.1.2.2) and the record is
+/// The user's phone rang when the platform died and is gone too when it comes back: after 4 s
+/// of listening for a repeated final response, the CANCEL goes and is given up after Timer F
+/// (64·T1 = 32 s, RFC 3261 §17.1.2.2), and the record is
 /// closed all the same, so a dead far end cannot keep a slot either. Returns the seconds the
 /// restart took until ready.
 async fn far_end_gone(n: u32) -> f64 {
@@ -652,8 +653,10 @@ async fn far_end_gone(n: u32) -> f64 {
     let restarted = std::time::Instant::now();
     tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
     let took = restarted.elapsed();
+    // 4 s listening for a final response the far end might repeat, then the CANCEL's
+    // Timer F (32 s).
     assert!(
-        (Duration::from_secs(30)..RECOVERY_LIMIT).contains(&took),
+        (Duration::from_secs(34)..Duration::from_secs(40)).contains(&took),
         "ready after {took:?}"
     );
     let db = Db::open(rig.cb.db_path()).unwrap();
@@ -772,12 +775,12 @@ async fn an_invite_sent_but_never_stored_is_cancelled_from_the_journal() {
     let after = at.unwrap().duration_since(restarted).unwrap();
     assert!(after < RECOVERY_LIMIT, "CANCEL after {after:?}");
     assert_matches_invite("CANCEL", &cancel, &rig.user);
+    let logs = rig.cb.logs();
     assert!(
-        rig.cb
-            .logs()
-            .contains("CANCEL sent for an INVITE the dead process sent but never stored"),
-        "{}",
-        rig.cb.logs()
+        logs.lines().any(|l| l
+            .contains("an INVITE the dead process sent but never stored was ended")
+            && l.contains("sent=CANCEL")),
+        "{logs}"
     );
     assert_eq!(
         std::fs::read_to_string(&journal).unwrap(),
@@ -792,6 +795,129 @@ async fn an_invite_sent_but_never_stored_is_cancelled_from_the_journal() {
         "unstored INVITE cancelled {:.3} s after the restart",
         after.as_secs_f64()
     );
+}
+
+/// A kill after the user's 2xx was received and ACKed but before its leg was stored as
+/// answered: the phone no longer repeats the 2xx, but the INVITE journal holds it (written on
+/// receipt, before the ACK), so the restart ends that leg with a BYE, not a CANCEL (the
+/// phone's scenario fails on a CANCEL), and CANCELs the center, which was ringing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_acked_but_never_stored_is_hung_up_from_the_journal() {
+    let exe = env!("CARGO_BIN_EXE_callbond");
+    let options = RigOptions {
+        user_scenario: "flow_answer_wait_bye.xml",
+        center_scenario: "uas_ring_forever.xml",
+        seed: Seed::with_policy(policy("user_first", NO_SIGN_ON)),
+        ..RigOptions::default()
+    };
+    let mut rig = tokio::task::spawn_blocking(move || Rig::start(exe, options))
+        .await
+        .unwrap()
+        .unwrap();
+    let session = rig.request_call(&seed::user_number(123)).await.unwrap();
+    wait_ringing(&rig, &session, "center").await;
+    tokio::task::block_in_place(|| rig.cb.kill()).unwrap();
+    // What the dead process would not have written yet: the user's answer.
+    let conn = rusqlite::Connection::open(rig.cb.db_path()).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE leg_dialogs SET state = 'ringing', remote_tag = NULL, remote_target = NULL,
+                 route_set = '[]'
+             WHERE call_id = ?1 AND leg = 'user' AND state = 'answered'",
+            [session.as_str()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "the user leg's dialog was stored answered");
+    drop(conn);
+
+    tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
+    rig.user.passed(RECOVERY_LIMIT).await.unwrap();
+    rig.center.passed(RECOVERY_LIMIT).await.unwrap();
+    assert!(rig.user.last_received("CANCEL").is_none());
+    let (_, bye) = rig.user.last_received("BYE").unwrap();
+    assert_matches_invite("BYE", &bye, &rig.user);
+    assert!(rig.center.last_received("CANCEL").is_some());
+    let logs = rig.cb.logs();
+    assert!(
+        logs.contains("recovery: a leg stored as ringing was answered (its 2xx is in the journal)"),
+        "{logs}"
+    );
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let call = db.get_call(&rig.sid, &session).unwrap();
+    assert_eq!(call.end_cause.map(|c| c.word()), Some("interrupted"));
+    assert_eq!(call.user_end_cause.map(|c| c.word()), Some("local_hangup"));
+    assert_eq!(call.center_end_cause.map(|c| c.word()), Some("cancelled"));
+    assert_eq!(call.hung_up_first.map(|h| h.word()), Some("platform"));
+    assert_eq!(db.count_active_calls(&rig.sid).unwrap(), 0);
+}
+
+/// The user's phone rang when the platform died, and ended the INVITE itself while no
+/// platform process ran. The far end repeats its final response until it is ACKed (RFC 3261
+/// §17.2.1), so the restarted platform hears it, ACKs it and sends no CANCEL (both phones'
+/// scenarios fail on one); an answer is then ended with a BYE. Returns what the phone got.
+async fn final_came_while_down(
+    scenario: &'static str,
+    n: u32,
+    final_line: &'static str,
+) -> (Rig, Call) {
+    let exe = env!("CARGO_BIN_EXE_callbond");
+    let options = RigOptions {
+        user_scenario: scenario,
+        seed: Seed::with_policy(policy("user_first", NO_SIGN_ON)),
+        ..RigOptions::default()
+    };
+    let (mut rig, session) = killed_while_the_user_rings(exe, options, n).await;
+    // Down until the phone has sent its final response (2 s after its 180) to nobody.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !rig.user.sent().iter().any(|m| m.starts_with(final_line)) {
+        assert!(std::time::Instant::now() < deadline, "{}", rig.user.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::task::block_in_place(|| rig.cb.restart()).unwrap();
+    rig.user.passed(RECOVERY_LIMIT).await.unwrap();
+    assert!(
+        rig.user.last_received("CANCEL").is_none(),
+        "{}",
+        rig.user.logs()
+    );
+    let repeats = rig.user.sent_repeats();
+    assert!(
+        repeats >= 1,
+        "the final response was repeated {repeats} times"
+    );
+    let logs = rig.cb.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("recovery: ACK sent for a leg left open")),
+        "{logs}"
+    );
+    let db = Db::open(rig.cb.db_path()).unwrap();
+    let call = db.get_call(&rig.sid, &session).unwrap();
+    assert_eq!(call.end_cause.map(|c| c.word()), Some("interrupted"));
+    assert!(call.legs.iter().all(|l| l.ended_at.is_some()), "{call:?}");
+    assert_eq!(db.count_active_calls(&rig.sid).unwrap(), 0);
+    (rig, call)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_that_came_while_the_platform_was_down_is_acked_not_cancelled() {
+    let (_rig, call) = final_came_while_down("uas_ring_then_busy.xml", 121, "SIP/2.0 486").await;
+    assert_eq!(call.user_end_cause.map(|c| c.word()), Some("busy"));
+    let user = call.legs.iter().find(|l| l.leg.word() == "user").unwrap();
+    assert_eq!(user.final_status, Some(486));
+    assert_eq!(call.center_end_cause, None, "the center was never dialed");
+    assert_eq!(call.hung_up_first, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_came_while_the_platform_was_down_is_acked_and_hung_up() {
+    let (rig, call) =
+        final_came_while_down("uas_ring_then_answer_wait_bye.xml", 122, "SIP/2.0 200").await;
+    assert!(rig.user.last_received("BYE").is_some());
+    assert_eq!(call.user_end_cause.map(|c| c.word()), Some("local_hangup"));
+    let user = call.legs.iter().find(|l| l.leg.word() == "user").unwrap();
+    assert_eq!(user.final_status, Some(200));
+    assert_eq!(call.hung_up_first.map(|h| h.word()), Some("platform"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,6 +77,13 @@ pub struct DialogSnapshot {
     pub route_set: Vec<String>,
 }
 
+impl DialogSnapshot {
+    /// The 2xx's facts are in: the far end's tag and its Contact, so a BYE can be sent.
+    pub fn is_answered(&self) -> bool {
+        self.remote_tag.is_some() && self.remote_target.is_some()
+    }
+}
+
 /// Which side ended an answered leg.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HangupSide {

@@ -7,6 +7,7 @@
 //! All legs of all calls are ended at once: the slowest far end (32 s when it never answers)
 //! bounds the start, not their number.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,9 @@ pub struct Recovery {
     pub cancelled: usize,
     /// BYEs sent (answered legs, and 2xx that crossed a CANCEL).
     pub byes: usize,
+    /// Ringing legs whose far end repeated its final response to the INVITE after the
+    /// restart: ACKed, no CANCEL needed (a 2xx among them also counts in `byes`).
+    pub finals_heard: usize,
     /// Requests the far end never answered, or that could not be sent.
     pub unanswered: usize,
     /// The numbers (Request-URI users) of the journal's INVITEs no stored leg has: a callback
@@ -38,26 +42,42 @@ pub struct Recovery {
     pub unstored_numbers: Vec<String>,
 }
 
-/// Ends every leg the dead process left open and closes its call records, then CANCELs each
+/// Ends every leg the dead process left open and closes its call records, then ends each
 /// INVITE in the journal at `journal` whose leg was never stored (the process died between
-/// sending it and writing the leg) and clears the journal. Failures are logged: a record that
-/// cannot be closed stays open, a leg that cannot be ended is logged as left up at the far end.
+/// sending it and writing the leg) and clears the journal. A leg stored as ringing whose 2xx
+/// the journal holds (the process died between receiving the answer and storing it) is ended
+/// as answered, with a BYE. Failures are logged: a record that cannot be closed stays open, a
+/// leg that cannot be ended is logged as left up at the far end.
 pub async fn recover_interrupted_calls(
     db: &Arc<Db>,
     hub: &Hub,
     voice: &Voice,
     journal: Option<&Path>,
 ) -> Recovery {
-    // At once: the slowest far end bounds the start, not how many there are.
-    let unstored = async {
-        match journal {
-            Some(path) => end_unstored_invites(db, voice, path).await,
-            None => Recovery::default(),
+    let journaled = match journal {
+        Some(path) => {
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || voice::read_invite_journal(&path))
+                .await
+                .unwrap_or_default()
         }
+        None => Vec::new(),
     };
-    let (mut total, unstored) = tokio::join!(recover_stored_calls(db, hub, voice), unstored);
+    let answered: Arc<HashMap<String, DialogSnapshot>> = Arc::new(
+        journaled
+            .iter()
+            .filter(|d| d.is_answered())
+            .map(|d| (d.call_id.clone(), d.clone()))
+            .collect(),
+    );
+    // At once: the slowest far end bounds the start, not how many there are.
+    let (mut total, unstored) = tokio::join!(
+        recover_stored_calls(db, hub, voice, &answered),
+        end_unstored_invites(db, voice, journaled)
+    );
     total.cancelled += unstored.cancelled;
     total.byes += unstored.byes;
+    total.finals_heard += unstored.finals_heard;
     total.unanswered += unstored.unanswered;
     total.unstored_numbers = unstored.unstored_numbers;
     if let Some(path) = journal
@@ -68,13 +88,21 @@ pub async fn recover_interrupted_calls(
     total
 }
 
-/// CANCELs the journal's INVITEs that no stored leg has (see [`recover_interrupted_calls`]).
-async fn end_unstored_invites(db: &Arc<Db>, voice: &Voice, path: &Path) -> Recovery {
-    let (db, path) = (Arc::clone(db), path.to_owned());
+/// Ends the journal's INVITEs that no stored leg has (see [`recover_interrupted_calls`]): a
+/// CANCEL, or a BYE when the journal holds the 2xx.
+async fn end_unstored_invites(
+    db: &Arc<Db>,
+    voice: &Voice,
+    journaled: Vec<DialogSnapshot>,
+) -> Recovery {
+    if journaled.is_empty() {
+        return Recovery::default();
+    }
+    let db = Arc::clone(db);
     let found = tokio::task::spawn_blocking(move || {
-        voice::read_invite_journal(&path)
+        journaled
             .into_iter()
-            // A failed lookup counts as stored: a CANCEL is sent only when the leg is known
+            // A failed lookup counts as stored: a request is sent only when the leg is known
             // to be missing.
             .filter(|d| matches!(db.knows_sip_call_id(&d.call_id), Ok(false)))
             .collect::<Vec<_>>()
@@ -92,7 +120,7 @@ async fn end_unstored_invites(db: &Arc<Db>, voice: &Voice, path: &Path) -> Recov
     for dialog in unstored {
         let voice = voice.clone();
         legs.spawn(async move {
-            let ended = voice.end_left_open(&dialog, false).await;
+            let ended = voice.end_left_open(&dialog, dialog.is_answered()).await;
             (dialog, ended)
         });
     }
@@ -101,8 +129,9 @@ async fn end_unstored_invites(db: &Arc<Db>, voice: &Voice, path: &Path) -> Recov
         count(&mut outcome, &result);
         warn!(
             sip_call_id = %dialog.call_id,
+            sent = %sent_name(result.request),
             answer = %describe(&result.answer),
-            "recovery: CANCEL sent for an INVITE the dead process sent but never stored"
+            "recovery: an INVITE the dead process sent but never stored was ended"
         );
     }
     outcome
@@ -120,7 +149,12 @@ fn request_uri_user(uri: &str) -> Option<String> {
 
 /// The calls the database holds open: each leg ended from its stored dialog, each record
 /// closed.
-async fn recover_stored_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -> Recovery {
+async fn recover_stored_calls(
+    db: &Arc<Db>,
+    hub: &Hub,
+    voice: &Voice,
+    answered: &Arc<HashMap<String, DialogSnapshot>>,
+) -> Recovery {
     let started = Instant::now();
     let found = {
         let db = Arc::clone(db);
@@ -147,6 +181,7 @@ async fn recover_stored_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -> Recover
             hub.clone(),
             voice.clone(),
             call,
+            Arc::clone(answered),
         ));
     }
     let mut total = Recovery::default();
@@ -155,6 +190,7 @@ async fn recover_stored_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -> Recover
             total.calls += one.calls;
             total.cancelled += one.cancelled;
             total.byes += one.byes;
+            total.finals_heard += one.finals_heard;
             total.unanswered += one.unanswered;
         }
     }
@@ -162,6 +198,7 @@ async fn recover_stored_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -> Recover
         calls = total.calls,
         cancelled = total.cancelled,
         byes = total.byes,
+        finals_heard = total.finals_heard,
         unanswered = total.unanswered,
         secs = format!("{:.3}", started.elapsed().as_secs_f64()),
         "recovery: calls interrupted by the last stop closed"
@@ -169,8 +206,15 @@ async fn recover_stored_calls(db: &Arc<Db>, hub: &Hub, voice: &Voice) -> Recover
     total
 }
 
-/// Ends one call's open dials at once, then closes its record.
-async fn recover_call(db: Arc<Db>, hub: Hub, voice: Voice, call: InterruptedCall) -> Recovery {
+/// Ends one call's open dials at once, then closes its record. `answered`: the journal's
+/// answered dialogs by Call-ID.
+async fn recover_call(
+    db: Arc<Db>,
+    hub: Hub,
+    voice: Voice,
+    call: InterruptedCall,
+    answered: Arc<HashMap<String, DialogSnapshot>>,
+) -> Recovery {
     let InterruptedCall { call, open } = call;
     for cdr in call.legs.iter().filter(|c| c.ended_at.is_none()) {
         let stored = open
@@ -190,9 +234,18 @@ async fn recover_call(db: Arc<Db>, hub: Hub, voice: Voice, call: InterruptedCall
     let mut legs = JoinSet::new();
     for dial in open {
         let voice = voice.clone();
+        let (dialog, answered) = with_journaled_answer(&dial.dialog, &answered);
+        if answered && dial.dialog.state != LegState::Answered {
+            info!(
+                session = %call.id,
+                leg = %dial.leg,
+                attempt = dial.attempt,
+                sip_call_id = %dial.dialog.sip_call_id,
+                "recovery: a leg stored as ringing was answered (its 2xx is in the journal)"
+            );
+        }
         legs.spawn(async move {
-            let answered = dial.dialog.state == LegState::Answered;
-            let ended = voice.end_left_open(&snapshot(&dial.dialog), answered).await;
+            let ended = voice.end_left_open(&dialog, answered).await;
             (dial, ended)
         });
     }
@@ -243,6 +296,7 @@ fn count(outcome: &mut Recovery, result: &LegEnded) {
     match result.request {
         RecoveryRequest::Cancel => outcome.cancelled += 1,
         RecoveryRequest::Bye => outcome.byes += 1,
+        RecoveryRequest::Ack => outcome.finals_heard += 1,
     }
     if !matches!(result.answer, FarEndAnswer::Final { .. }) {
         outcome.unanswered += 1;
@@ -257,13 +311,10 @@ fn count(outcome: &mut Recovery, result: &LegEnded) {
 
 /// One line per leg: which call and dial, what was sent and what the far end answered.
 fn log_leg(call: &Call, dial: &OpenDial, result: &LegEnded) {
-    let sent = match result.request {
-        RecoveryRequest::Cancel => "CANCEL",
-        RecoveryRequest::Bye => "BYE",
-    };
+    let sent = sent_name(result.request);
     let invite = match (&result.invite_final, result.request) {
         (Some((code, reason)), _) => format!("{code} {reason}"),
-        (None, RecoveryRequest::Cancel) => "no final response".to_owned(),
+        (None, RecoveryRequest::Cancel | RecoveryRequest::Ack) => "no final response".to_owned(),
         (None, RecoveryRequest::Bye) => "answered before".to_owned(),
     };
     let bye_after_2xx = result
@@ -297,11 +348,42 @@ fn log_leg(call: &Call, dial: &OpenDial, result: &LegEnded) {
     }
 }
 
+/// The request a recovery sent, as the log names it.
+fn sent_name(request: RecoveryRequest) -> &'static str {
+    match request {
+        RecoveryRequest::Cancel => "CANCEL",
+        RecoveryRequest::Bye => "BYE",
+        // The ACK of the final response the far end repeated.
+        RecoveryRequest::Ack => "ACK",
+    }
+}
+
 fn describe(answer: &FarEndAnswer) -> String {
     match answer {
         FarEndAnswer::Final { code, reason } => format!("{code} {reason}"),
         FarEndAnswer::NoAnswer => "no answer".to_owned(),
         FarEndAnswer::NotSent(why) => format!("not sent: {why}"),
+    }
+}
+
+/// The stored dialog as voice takes it, and whether it was answered: as stored, or by the
+/// journal's 2xx to the same INVITE (Call-ID and CSeq) when it is stored as ringing.
+fn with_journaled_answer(
+    dialog: &LegDialog,
+    answered: &HashMap<String, DialogSnapshot>,
+) -> (DialogSnapshot, bool) {
+    let mut stored = snapshot(dialog);
+    if dialog.state == LegState::Answered {
+        return (stored, true);
+    }
+    match answered.get(&dialog.sip_call_id) {
+        Some(journaled) if journaled.cseq == dialog.cseq => {
+            stored.remote_tag.clone_from(&journaled.remote_tag);
+            stored.remote_target.clone_from(&journaled.remote_target);
+            stored.route_set.clone_from(&journaled.route_set);
+            (stored, true)
+        }
+        _ => (stored, false),
     }
 }
 
@@ -334,6 +416,8 @@ fn ended_dial(dial: &OpenDial, result: &LegEnded) -> EndedDial {
         _ if result.bye_after_2xx.is_some() => LegEndCause::LocalHangup,
         (FarEndAnswer::Final { .. }, RecoveryRequest::Cancel) => LegEndCause::Cancelled,
         (FarEndAnswer::Final { .. }, RecoveryRequest::Bye) => LegEndCause::LocalHangup,
+        // The far end ended the INVITE itself while no process ran (busy, declined, ...).
+        (FarEndAnswer::Final { code, .. }, RecoveryRequest::Ack) => final_cause(*code),
         // The CANCEL went unanswered but the INVITE ended: the dial is over all the same.
         (FarEndAnswer::NoAnswer, RecoveryRequest::Cancel) if result.invite_final.is_some() => {
             LegEndCause::Cancelled
@@ -352,6 +436,16 @@ fn ended_dial(dial: &OpenDial, result: &LegEnded) -> EndedDial {
         end_cause,
         final_status,
         final_reason,
+    }
+}
+
+/// The cause a final non-2xx response to an INVITE stands for, as a live dial records it.
+fn final_cause(code: u16) -> LegEndCause {
+    match code {
+        486 | 600 => LegEndCause::Busy,
+        408 | 480 => LegEndCause::NoAnswer,
+        487 => LegEndCause::Cancelled,
+        _ => LegEndCause::Rejected,
     }
 }
 

@@ -225,6 +225,13 @@ impl Sipp {
         split_messages(&text, "message received")
     }
 
+    /// Every SIP message SIPp sent, in order, as text (its retransmissions included).
+    pub fn sent(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
+        split_messages(&text, "message sent")
+    }
+
     /// When SIPp received the first request with `method` (its `-trace_msg` time, to the
     /// microsecond), if it did.
     pub fn first_received_at(&self, method: &str) -> Option<SystemTime> {
@@ -261,9 +268,7 @@ impl Sipp {
     /// whose ACK did not come, of a BYE whose 200 did not come), and the responses it sent
     /// again to a retransmitted request.
     pub fn sent_repeats(&self) -> usize {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default();
-        repeats(split_messages(&text, "message sent"))
+        repeats(self.sent())
     }
 
     /// SIPp's trace of one dialog, both directions with times (for failure messages).

@@ -18,7 +18,8 @@ use super::journal::InviteJournal;
 pub(crate) const RFC2543_FROM_TAG: &str = "callbond-rfc2543-untagged";
 
 /// The [`MessageInspector`] the endpoint runs on every message its transactions send; it
-/// also journals each initial INVITE before it leaves (see `journal`).
+/// also journals each initial INVITE before it leaves, and each 2xx to an INVITE before the
+/// stack sees it (see `journal`).
 pub(crate) struct Identity {
     product: Option<String>,
     journal: Option<InviteJournal>,
@@ -61,7 +62,14 @@ impl MessageInspector for Identity {
         msg
     }
 
-    fn after_received(&self, msg: SipMessage, _from: Option<&SipAddr>) -> SipMessage {
+    fn after_received(&self, msg: SipMessage, from: Option<&SipAddr>) -> SipMessage {
+        // The endpoint calls this with the sender on receipt, before any transaction sees the
+        // message; a transaction calls it again without one as it hands a response up.
+        if let (Some(journal), SipMessage::Response(response), Some(_)) =
+            (&self.journal, &msg, from)
+        {
+            journal.record_answer(response);
+        }
         msg
     }
 }

@@ -1,6 +1,9 @@
 //! The INVITE journal: every initial INVITE (and its retry after a digest challenge) is
 //! appended to a file *before* it goes on the wire, so a process killed between sending an
-//! INVITE and storing the leg's dialog still leaves what a restart needs to CANCEL it.
+//! INVITE and storing the leg's dialog still leaves what a restart needs to CANCEL it. Every
+//! 2xx to an INVITE is appended as it is received, *before* the stack ACKs it, so a process
+//! killed after answering a leg but before storing that answer leaves what a restart needs
+//! to BYE it instead (the far end, ACKed, no longer repeats the 2xx).
 //!
 //! One line per INVITE: the request without its body, hex-encoded (any byte a header may hold
 //! survives, and a torn last line is just skipped). Appending is one `write(2)` on an
@@ -16,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Method, Request, SipMessage};
+use rsipstack::sip::{Method, Request, Response, SipMessage, StatusCodeKind};
 
 use crate::config::Transport;
 use crate::record::DialogSnapshot;
@@ -52,14 +55,35 @@ impl InviteJournal {
         }
         let mut head = request.clone();
         head.body.clear();
-        let mut line = hex::encode(SipMessage::Request(head).to_string());
+        self.append(&SipMessage::Request(head));
+    }
+
+    /// Appends `response` if it is a 2xx to an INVITE. Called on the receive path, before the
+    /// stack's transaction sees (and ACKs) it; a failed write is logged, the 2xx still goes
+    /// up. A 2xx repeated because its ACK was lost is appended again; reading takes the last.
+    pub(crate) fn record_answer(&self, response: &Response) {
+        if response.status_code.kind() != StatusCodeKind::Successful
+            || !response
+                .cseq_header()
+                .is_ok_and(|c| c.method().is_ok_and(|m| m == Method::Invite))
+        {
+            return;
+        }
+        let mut head = response.clone();
+        head.body.clear();
+        self.append(&SipMessage::Response(head));
+    }
+
+    /// One line: the message's text, hex-encoded, then a newline; one `write(2)`.
+    fn append(&self, message: &SipMessage) {
+        let mut line = hex::encode(message.to_string());
         line.push('\n');
         let mut guard = self
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Err(e) = guard.0.write_all(line.as_bytes()) {
-            tracing::warn!(error = %e, path = %self.path.display(), "voice: INVITE journal not written; a crash now could leave this leg up");
+            tracing::warn!(error = %e, path = %self.path.display(), "voice: INVITE journal not written; a crash now could leave this leg up or unended");
             return;
         }
         guard.1 += line.len() as u64;
@@ -96,8 +120,10 @@ fn has_to_tag(request: &Request) -> bool {
 }
 
 /// The dialogs of every INVITE in the journal at `path` (older generation first), the latest
-/// per Call-ID (a retry after a challenge replaces the first). Lines that do not read back
-/// (a torn last write) are skipped.
+/// per Call-ID (a retry after a challenge replaces the first), each with the 2xx the journal
+/// holds for it applied (its To tag, Contact and Record-Route: see
+/// [`DialogSnapshot::is_answered`]). A 2xx counts for the INVITE as last sent (same Call-ID
+/// and CSeq number). Lines that do not read back (a torn last write) are skipped.
 pub fn read_invite_journal(path: &Path) -> Vec<DialogSnapshot> {
     let mut found: Vec<DialogSnapshot> = Vec::new();
     for file in [older(path), path.to_owned()] {
@@ -105,12 +131,28 @@ pub fn read_invite_journal(path: &Path) -> Vec<DialogSnapshot> {
             continue;
         };
         for line in text.lines() {
-            let Some(dialog) = parse_line(line) else {
-                tracing::debug!(path = %file.display(), "voice: unreadable INVITE journal line skipped");
-                continue;
-            };
-            found.retain(|d| d.call_id != dialog.call_id);
-            found.push(dialog);
+            match parse_line(line) {
+                Some(Entry::Invite(dialog)) => {
+                    found.retain(|d| d.call_id != dialog.call_id);
+                    found.push(dialog);
+                }
+                Some(Entry::Answer(answer)) => {
+                    let of = |d: &&mut DialogSnapshot| {
+                        answer
+                            .call_id_header()
+                            .is_ok_and(|c| c.value() == d.call_id)
+                            && answer
+                                .cseq_header()
+                                .is_ok_and(|c| c.seq().is_ok_and(|n| n == d.cseq))
+                    };
+                    if let Some(dialog) = found.iter_mut().find(|d| of(d)) {
+                        snapshot::apply_answer(dialog, &answer);
+                    }
+                }
+                None => {
+                    tracing::debug!(path = %file.display(), "voice: unreadable INVITE journal line skipped");
+                }
+            }
         }
     }
     found
@@ -126,10 +168,17 @@ pub fn clear_invite_journal(path: &Path) -> io::Result<()> {
     File::create(path).map(drop)
 }
 
-fn parse_line(line: &str) -> Option<DialogSnapshot> {
+/// One journal line read back.
+enum Entry {
+    Invite(DialogSnapshot),
+    Answer(Response),
+}
+
+fn parse_line(line: &str) -> Option<Entry> {
     let bytes = hex::decode(line.trim()).ok()?;
-    let SipMessage::Request(invite) = SipMessage::try_from(bytes.as_slice()).ok()? else {
-        return None;
+    let invite = match SipMessage::try_from(bytes.as_slice()).ok()? {
+        SipMessage::Request(invite) => invite,
+        SipMessage::Response(answer) => return Some(Entry::Answer(answer)),
     };
     let via = invite.top_via_header().ok()?.value().to_ascii_uppercase();
     let transport = if via.contains("/TCP") {
@@ -137,7 +186,7 @@ fn parse_line(line: &str) -> Option<DialogSnapshot> {
     } else {
         Transport::Udp
     };
-    snapshot::from_invite(&invite, transport)
+    snapshot::from_invite(&invite, transport).map(Entry::Invite)
 }
 
 #[cfg(test)]
@@ -193,6 +242,61 @@ mod tests {
         assert_eq!(read_invite_journal(&path).len(), 2);
         clear_invite_journal(&path).unwrap();
         assert!(read_invite_journal(&path).is_empty());
+    }
+
+    fn response(status: &str, call_id: &str, cseq: &str, contact: bool) -> Response {
+        let contact = if contact {
+            "Contact: <sip:phone@192.0.2.4:5062>\r\nRecord-Route: <sip:p1.example;lr>\r\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "SIP/2.0 {status}\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx;rport\r\n\
+             Call-ID: {call_id}\r\n\
+             From: <sip:+4940123@127.0.0.1>;tag=ours\r\n\
+             To: <sip:+4930555000@127.0.0.1:5070>;tag=theirs\r\n\
+             CSeq: {cseq}\r\n{contact}\
+             Content-Type: application/sdp\r\n\
+             Content-Length: 4\r\n\r\nv=0\n"
+        );
+        match SipMessage::try_from(text.as_bytes()).unwrap() {
+            SipMessage::Response(r) => r,
+            SipMessage::Request(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_2xx_to_the_invite_as_last_sent_marks_its_dialog_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invites");
+        let journal = InviteJournal::open(&path).unwrap();
+        journal.record(&invite("a@h", 1, "z9hG4bKa1", false));
+        journal.record(&invite("b@h", 1, "z9hG4bKb1", false));
+        journal.record(&invite("c@h", 1, "z9hG4bKc1", false));
+        journal.record(&invite("c@h", 2, "z9hG4bKc2", false));
+        // Not journaled: a provisional, a failure, a 2xx to a BYE.
+        journal.record_answer(&response("180 Ringing", "a@h", "1 INVITE", true));
+        journal.record_answer(&response("486 Busy Here", "b@h", "1 INVITE", false));
+        journal.record_answer(&response("200 OK", "b@h", "2 BYE", false));
+        // The 2xx of the INVITE before a challenge's retry does not count for the retry.
+        journal.record_answer(&response("200 OK", "c@h", "1 INVITE", true));
+        // The answer of a@h, repeated because its ACK was lost: read once.
+        journal.record_answer(&response("200 OK", "a@h", "1 INVITE", true));
+        journal.record_answer(&response("200 OK", "a@h", "1 INVITE", true));
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert_eq!(lines, 4 + 3, "four INVITEs and three 2xx to INVITEs");
+        let got = read_invite_journal(&path);
+        let answered: Vec<(&str, bool)> = got
+            .iter()
+            .map(|d| (d.call_id.as_str(), d.is_answered()))
+            .collect();
+        assert_eq!(answered, [("a@h", true), ("b@h", false), ("c@h", false)]);
+        let a = &got[0];
+        assert_eq!(a.remote_tag.as_deref(), Some("theirs"));
+        assert_eq!(a.remote_target.as_deref(), Some("sip:phone@192.0.2.4:5062"));
+        assert_eq!(a.route_set, ["<sip:p1.example;lr>"]);
+        assert_eq!((a.cseq, a.via_branch.as_str()), (1, "z9hG4bKa1"));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Ending a leg that a process which died left open, from its stored [`DialogSnapshot`] alone:
 //! the stack of this process never saw the leg. A ringing INVITE gets a CANCEL (RFC 3261
-//! §9.1), an answered dialog a BYE (§15.1.1). rsipstack builds and sends both: the CANCEL as
+//! §9.1), an answered dialog a BYE (§15.1.1). Over UDP the ringing INVITE is first listened
+//! to for a moment: a far end that answered it while no process ran repeats its final
+//! response until that is ACKed, and then the ACK ends it, with a BYE after a 2xx, and no
+//! CANCEL goes out for an INVITE that is already over. rsipstack builds and sends both: the CANCEL as
 //! a client transaction of its own with the INVITE's Request-URI, Call-ID, From, To, CSeq
 //! number and top Via; the BYE through a dialog restored from the snapshot, so it goes where
 //! the live process's BYE would have gone. This module only turns stored text back into the
@@ -34,6 +37,11 @@ const TRANSACTION_LIMIT: Duration = Duration::from_secs(32);
 /// How long the CANCEL's answer is still awaited once the INVITE has its final response
 /// (normally the CANCEL's 200 comes first).
 const CANCEL_ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// How long a ringing UDP leg's INVITE is listened to before its CANCEL goes. A far end that
+/// sent a final response the dead process did not ACK repeats it at most T2 (4 s) apart
+/// until ACKed (Timer G, §17.2.1; a 2xx likewise, §13.3.1.4), so one repeat falls within
+/// this. Over TCP nothing is repeated and the CANCEL goes at once.
+const LISTEN_BEFORE_CANCEL: Duration = Duration::from_secs(4);
 /// Beyond the stack's own Timer F, so its timeout is what ends a wait.
 const MARGIN: Duration = Duration::from_secs(2);
 /// How far above the INVITE's CSeq the BYE's goes. The dead process may have sent requests in
@@ -49,6 +57,10 @@ pub enum RecoveryRequest {
     Cancel,
     /// The leg was answered.
     Bye,
+    /// The leg was stored ringing, but the far end repeated its final response to the INVITE
+    /// after the restart (it answered while no process ran): the stack ACKed that and no
+    /// CANCEL was sent. The answer is that final response; a 2xx was then ended with a BYE.
+    Ack,
 }
 
 /// What the far end said to a recovery's request.
@@ -71,7 +83,7 @@ pub struct LegEnded {
     pub sent_at: SystemTime,
     pub answer: FarEndAnswer,
     /// After a CANCEL: the INVITE's final response (487 Request Terminated), if one came
-    /// within 64·T1.
+    /// within 64·T1. With [`RecoveryRequest::Ack`]: the repeated final response.
     pub invite_final: Option<(u16, String)>,
     /// A 2xx that crossed the CANCEL is ACKed by the stack and ended with a BYE (§15); its
     /// answer. `None` when no 2xx came.
@@ -95,9 +107,9 @@ pub(super) async fn end_left_open(
             bye_after_2xx: None,
         };
     }
-    let (answer, invite_final) = cancel(&inner.dialogs.endpoint, dialog).await;
+    let (request, answer, invite_final) = cancel(&inner.dialogs.endpoint, dialog).await;
     let mut ended = LegEnded {
-        request: RecoveryRequest::Cancel,
+        request,
         sent_at,
         answer,
         invite_final: invite_final.as_ref().map(status_of),
@@ -111,7 +123,8 @@ pub(super) async fn end_left_open(
     ended
 }
 
-/// Sends the CANCEL and waits for its answer and for the INVITE's final response.
+/// Sends the CANCEL and waits for its answer and for the INVITE's final response, or, when
+/// the far end repeats a final response while it is listened to first, only ACKs that.
 ///
 /// The INVITE's client transaction is resumed in the Proceeding state it was in when the
 /// process died (§17.1.1.2: a provisional response came, no final one), without sending the
@@ -120,7 +133,26 @@ pub(super) async fn end_left_open(
 async fn cancel(
     endpoint: &Arc<EndpointInner>,
     dialog: &DialogSnapshot,
-) -> (FarEndAnswer, Option<Response>) {
+) -> (RecoveryRequest, FarEndAnswer, Option<Response>) {
+    let (answer, invite_final) = cancel_after_listening(endpoint, dialog).await;
+    match answer {
+        Some(answer) => (RecoveryRequest::Cancel, answer, invite_final),
+        None => {
+            let heard = invite_final.as_ref().map(status_of);
+            let answer = heard.map_or(FarEndAnswer::NoAnswer, |(code, reason)| {
+                FarEndAnswer::Final { code, reason }
+            });
+            (RecoveryRequest::Ack, answer, invite_final)
+        }
+    }
+}
+
+/// [`cancel`]'s work: the CANCEL's answer (`None` when none was sent because the INVITE's
+/// final response came first) and the INVITE's final response.
+async fn cancel_after_listening(
+    endpoint: &Arc<EndpointInner>,
+    dialog: &DialogSnapshot,
+) -> (Option<FarEndAnswer>, Option<Response>) {
     let built = (|| {
         let invite = rebuild(endpoint, dialog, Method::Invite)?;
         let cancel = rebuild(endpoint, dialog, Method::Cancel)?;
@@ -128,17 +160,26 @@ async fn cancel(
     })();
     let (invite, cancel, destination) = match built {
         Ok(built) => built,
-        Err(e) => return (FarEndAnswer::NotSent(e), None),
+        Err(e) => return (Some(FarEndAnswer::NotSent(e)), None),
     };
-    let transactions = client_transaction(endpoint, invite, &destination)
-        .and_then(|invite| Ok((invite, client_transaction(endpoint, cancel, &destination)?)));
-    let (mut invite_tx, mut cancel_tx) = match transactions {
-        Ok(transactions) => transactions,
-        Err(e) => return (FarEndAnswer::NotSent(e), None),
+    let mut invite_tx = match client_transaction(endpoint, invite, &destination) {
+        Ok(tx) => tx,
+        Err(e) => return (Some(FarEndAnswer::NotSent(e)), None),
     };
     invite_tx.state = TransactionState::Proceeding;
+    if dialog.transport == Transport::Udp
+        && let Some(heard) = final_response(&mut invite_tx, LISTEN_BEFORE_CANCEL).await
+    {
+        debug!(status = heard.status_code.code(), call_id = %dialog.call_id,
+            "voice: recovery: the INVITE's final response came again; ACKed, no CANCEL");
+        return (None, Some(heard));
+    }
+    let mut cancel_tx = match client_transaction(endpoint, cancel, &destination) {
+        Ok(tx) => tx,
+        Err(e) => return (Some(FarEndAnswer::NotSent(e)), None),
+    };
     if let Err(e) = cancel_tx.send().await {
-        return (FarEndAnswer::NotSent(e.to_string()), None);
+        return (Some(FarEndAnswer::NotSent(e.to_string())), None);
     }
     // A far end that does not accept the CANCEL (481: it has no such INVITE any more) sends
     // no 487 either: stop waiting for it then. And once the INVITE has its final response,
@@ -177,7 +218,8 @@ async fn cancel(
         invite_ended.cancel();
         response
     };
-    tokio::join!(cancel_side, invite_side)
+    let (answer, invite_final) = tokio::join!(cancel_side, invite_side);
+    (Some(answer), invite_final)
 }
 
 /// Sends the BYE through a dialog restored from the snapshot, then forgets the dialog.

@@ -26,10 +26,11 @@ use crate::media::rtp::{self, Inbound, MAX_PACKET, MAX_PAYLOAD, Outgoing, RelayC
 use crate::media::sdp::{self, Direction, LocalMedia};
 use crate::sip::message::{content_type_is, parse_dtmf_relay};
 
-/// One UDP datagram as the SIP edge receives it: rsipstack's UDP receive loop (keep-alives
-/// and blank datagrams skipped, `SipMessage::try_from`, the `received`/`rport` update of the
-/// top Via), the transaction and dialog keys its endpoint derives, and the headers voice's
-/// incoming-request checks and in-dialog handlers read.
+/// One UDP datagram as the SIP edge receives it: keep-alives and blank datagrams skipped, the
+/// edge's screen (`sip::lenient`: what it refuses or drops never reaches the stack), then
+/// rsipstack's receive path on what it passes (`SipMessage::try_from`, the
+/// `received`/`rport` update of the top Via), the transaction and dialog keys its endpoint
+/// derives, and the headers voice's incoming-request checks and in-dialog handlers read.
 ///
 /// Properties: a message that parses prints to bytes that parse again to the same message
 /// (what we send back is what we read) — headers, body and start line alike. The
@@ -80,12 +81,17 @@ pub fn sip_edge(data: &[u8]) {
 }
 
 pub fn sip_datagram(data: &[u8]) {
+    use crate::sip::lenient::{Carrier, Screened, screen};
     // rsipstack's UDP loop: CRLFCRLF / CRLF keep-alives and all-whitespace datagrams never
     // reach the parser.
     if data == b"\r\n\r\n" || data == b"\r\n" || data.iter().all(u8::is_ascii_whitespace) {
         return;
     }
-    let Ok(msg) = SipMessage::try_from(data) else {
+    // The SIP edge screens every datagram first; the stack sees only what it passes.
+    let Screened::Pass(data) = screen(data, Carrier::Datagram) else {
+        return;
+    };
+    let Ok(msg) = SipMessage::try_from(data.as_slice()) else {
         return;
     };
     let printed = msg.to_bytes();
@@ -627,6 +633,44 @@ mod tests {
         assert_eq!(resp.wire_reason.as_deref(), Some("Fine"));
         let printed = String::from_utf8(resp.to_bytes()).expect("utf-8");
         assert!(printed.starts_with("SIP/2.0 200 OK\r\n"), "{printed}");
+    }
+
+    /// `sip/uri.rs`: a Request-URI whose host ends in `>` before an empty parameter list
+    /// (`sip:a@h>;`) reads with the `>` in the host, and prints as `sip:a@h>`, which reads
+    /// back without it. The input that found it
+    /// (tests/fuzz/upstream/sip_datagram) never reaches the stack: the edge drops it (no
+    /// usable Via), and with a usable Via refuses it (416, its scheme is `sip}}NS}`); a SIP
+    /// URI like it gets 400 (`lenient` tests).
+    #[test]
+    fn rsipstack_request_uri_with_a_bracket_does_not_read_back_and_the_edge_stops_it() {
+        use crate::sip::lenient::{Carrier, Screened, screen};
+        let wire = format!(
+            "OPTIONS sip:a@h>; SIP/2.0\r\n{OPTIONS_HEADERS}Call-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+        );
+        let read = SipMessage::try_from(wire.as_str()).expect("rsipstack accepts it");
+        let again = SipMessage::try_from(read.to_bytes().as_slice()).expect("parses again");
+        let uri = |m: &SipMessage| match m {
+            SipMessage::Request(r) => r.uri.to_string(),
+            SipMessage::Response(_) => panic!("a request"),
+        };
+        assert_ne!(
+            uri(&read),
+            uri(&again),
+            "{}",
+            String::from_utf8_lossy(&read.to_bytes())
+        );
+        assert!(matches!(
+            screen(wire.as_bytes(), Carrier::Datagram),
+            Screened::Refuse(_)
+        ));
+        let found = include_bytes!(
+            "../../tests/fuzz/upstream/sip_datagram/request_uri_print_adds_angle_bracket"
+        );
+        assert!(matches!(
+            screen(found, Carrier::Datagram),
+            Screened::Drop(_)
+        ));
+        sip_datagram(found);
     }
 
     /// The input that stopped `sip_datagram` at 31k executions: it fails a comparison of the

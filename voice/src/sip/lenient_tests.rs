@@ -183,6 +183,51 @@ fn an_extension_method_gets_501_with_allow() {
 }
 
 #[test]
+fn a_request_uri_the_stack_would_not_print_as_read_is_refused() {
+    // Found by the sip_datagram target: rsipstack reads `sip:a@h>;...` with the host `h>`
+    // and prints a URI that reads back as `h`.
+    let table: [(&[u8], &str); 16] = [
+        (b"sip:+4930555000@192.0.2.10:5060;user=phone", "pass"),
+        (b"sip:192.0.2.10", "pass"),
+        (b"sips:alice@example.com", "pass"),
+        (b"sip:alice@edge_1.example.com", "pass"),
+        (b"sip:alice@[2001:db8::10]:5070", "pass"),
+        (b"sip:*31%23@example.com", "pass"),
+        (b"sip:*31#@example.com", "pass"),
+        (b"tel:+1-201-555-0123", "pass"),
+        (b"sip:a@h>;x", "400 Malformed Request-URI"),
+        (b"sip:a>b@h", "400 Malformed Request-URI"),
+        (b"sip:a@h\0>", "400 Malformed Request-URI"),
+        (b"sip:a@h\x7f", "400 Malformed Request-URI"),
+        (b"sip:caf\xc3\xa9@h", "400 Malformed Request-URI"),
+        (
+            b"sip:alice@exa%6dple.com",
+            "400 Malformed host in the Request-URI",
+        ),
+        (
+            b"sip:alice@h:99999",
+            "400 Malformed host in the Request-URI",
+        ),
+        (b"sip:alice@", "400 Malformed host in the Request-URI"),
+    ];
+    for (uri, want) in table {
+        let mut request = b"OPTIONS ".to_vec();
+        request.extend_from_slice(uri);
+        request.extend_from_slice(
+            b" SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5;branch=z9hG4bK-1\r\n\
+              From: <sip:a@203.0.113.5>;tag=x\r\nTo: <sip:b@192.0.2.10>\r\n\
+              Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(
+            outcome(&request, Carrier::Datagram),
+            want,
+            "{}",
+            String::from_utf8_lossy(uri)
+        );
+    }
+}
+
+#[test]
 fn what_cannot_be_answered_is_dropped() {
     let cases: [&[u8]; 5] = [
         b"",

@@ -153,10 +153,19 @@ pub(super) fn is_sip_version(v: &[u8]) -> bool {
 
 /// RFC 3261 §8.2.2.1: a scheme we do not serve is 416 (RFC 4475 §3.3.2, §3.3.3; the stack
 /// reads `soap.beep://h` as a SIP URI); §19.1.1: a SIP Request-URI has no headers; §19.1.6 /
-/// RFC 5118 §4.2: an IPv6 host is a bracketed reference.
+/// RFC 5118 §4.2: an IPv6 host is a bracketed reference; §25.1: a URI holds no control
+/// octet, no octet above 0x7F and none of `<>"{}|\^` and backquote unescaped, and its host is
+/// a hostname, an IPv4 address or an IPv6 reference with at most a numeric port. rsipstack
+/// reads such URIs without complaint but does not print them as read (`sip:a@h>` prints a
+/// host the stack then reads back without its `>`), so what we would answer or route by is
+/// not what was sent. `#` is let through in the user part: phones send dial strings with it.
 pub(super) fn check_request_uri(uri: &[u8]) -> Result<(), (u16, &'static str)> {
     let lower = uri.to_ascii_lowercase();
+    let unsafe_octet = |b: &u8| *b <= b' ' || *b >= 0x7f || b"<>\"{}|\\^`".contains(b);
     if lower.starts_with(b"tel:") {
+        if lower.iter().any(unsafe_octet) {
+            return Err((400, "Malformed Request-URI"));
+        }
         return Ok(());
     }
     let Some(rest) = lower
@@ -165,6 +174,9 @@ pub(super) fn check_request_uri(uri: &[u8]) -> Result<(), (u16, &'static str)> {
     else {
         return Err((416, "Unsupported URI Scheme"));
     };
+    if rest.iter().any(unsafe_octet) {
+        return Err((400, "Malformed Request-URI"));
+    }
     // The userinfo may hold `?` and `;` (RFC 3261 §25.1 user-unreserved); it ends at the
     // first `@`.
     let after_user = match rest.iter().position(|&b| b == b'@') {
@@ -178,7 +190,47 @@ pub(super) fn check_request_uri(uri: &[u8]) -> Result<(), (u16, &'static str)> {
     if !host.starts_with(b"[") && host.iter().filter(|&&b| b == b':').count() > 1 {
         return Err((400, "IPv6 address in the Request-URI without brackets"));
     }
+    if !is_hostport(host) {
+        return Err((400, "Malformed host in the Request-URI"));
+    }
     Ok(())
+}
+
+/// `host [ ":" port ]` of RFC 3261 §25.1: a hostname (letters, digits, `-`, `.`, and `_`,
+/// which some networks use), an IPv4 address, or a bracketed IPv6 reference; a port of one to
+/// five digits up to 65535.
+fn is_hostport(hostport: &[u8]) -> bool {
+    let (host, port) = if let Some(inner) = hostport.strip_prefix(b"[") {
+        let Some(close) = inner.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let (address, after) = (&inner[..close], &inner[close + 1..]);
+        let hex_or_dots = |b: &u8| b.is_ascii_hexdigit() || *b == b':' || *b == b'.';
+        if address.is_empty() || !address.iter().all(hex_or_dots) {
+            return false;
+        }
+        match after {
+            [] => return true,
+            [b':', port @ ..] => (&b"[]"[..], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match hostport.iter().position(|&b| b == b':') {
+            Some(colon) => (&hostport[..colon], Some(&hostport[colon + 1..])),
+            None => (hostport, None),
+        }
+    };
+    let hostname_ok = host == b"[]"
+        || (!host.is_empty()
+            && host
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(b)));
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.iter().all(u8::is_ascii_digit)
+            && parse_u32(p).is_some_and(|n| n <= 65_535)
+    });
+    hostname_ok && port_ok
 }
 
 /// `CSeq: 1*DIGIT LWS Method`, the number below 2**32 (RFC 3261 §20.16, RFC 4475 §3.1.2.4).

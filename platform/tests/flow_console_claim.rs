@@ -40,37 +40,6 @@ fn csrf_of(html: &str) -> String {
         .1
 }
 
-/// An HTTP client signed in to the console as `login` of `sid` (cookies kept).
-async fn signed_in_client(rig: &Rig, sid: &str, login: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = client
-        .get(rig.cb.url("/console/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_of(&form);
-    let answer = client
-        .post(rig.cb.url("/console/login"))
-        .form(&[
-            ("sid", sid),
-            ("login", login),
-            ("password", PASSWORD),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 303);
-    client
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_agents_race_for_one_call_and_exactly_one_wins() {
     let mut rig = Rig::start(
@@ -102,7 +71,7 @@ async fn two_agents_race_for_one_call_and_exactly_one_wins() {
         .sign_in_to_console(&console, "acme", "bob", PASSWORD)
         .await
         .unwrap();
-    let eve = signed_in_client(&rig, "globex", "eve").await;
+    let eve = rig.console_client("globex", "eve", PASSWORD).await.unwrap();
 
     let number = seed::user_number(31);
     let session = rig.request_call(&number).await.unwrap();

@@ -28,7 +28,9 @@ use sha2::Sha256;
 
 use crate::db::{Db, changed, col, millis, require_subscriber, time_col};
 use crate::error::{DbError, DbResult};
-use crate::types::{AgentLogin, AgentName, AgentPassword, AgentRole, SignOnPin, SubscriberId};
+use crate::types::{
+    AgentLogin, AgentName, AgentPassword, AgentRole, Presence, SignOnPin, SubscriberId,
+};
 
 /// An agent's database id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,6 +53,9 @@ pub struct Agent {
     pub role: AgentRole,
     pub active: bool,
     pub has_pin: bool,
+    /// Whether the agent takes calls, as set on the desk (`available` for an agent created
+    /// now).
+    pub presence: Presence,
     pub created_at: DateTime<Utc>,
     /// Goes up on every password reset; a console session remembers the one it began with.
     #[serde(skip)]
@@ -111,7 +116,7 @@ pub enum LoginCheck {
     Refused,
 }
 
-const COLUMNS: &str = "id, subscriber_id, login, display_name, role, active, pin_hmac IS NOT NULL, created_at, credential_version";
+const COLUMNS: &str = "id, subscriber_id, login, display_name, role, active, pin_hmac IS NOT NULL, created_at, credential_version, presence";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
     Ok(Agent {
@@ -124,6 +129,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
         has_pin: row.get(6)?,
         created_at: time_col(row, 7)?,
         credential_version: row.get(8)?,
+        presence: col(row, 9)?,
     })
 }
 

@@ -22,6 +22,7 @@ use crate::types::{
     CallState, Dnis, DnisRange, E164, EndCause, HungUpFirst, Leg, LegEndCause, SessionId,
     SessionRef, SubjectCode, SubscriberId, TimelineEvent, WhisperCode, Word,
 };
+use crate::wrapup::WrapUp;
 
 /// Most rows one listing returns.
 pub const MAX_CALLS_PER_PAGE: u32 = 1000;
@@ -78,6 +79,9 @@ pub struct Call {
     /// The agent who claimed the call (personal PIN or console); `None` while unclaimed.
     #[serde(default)]
     pub agent: Option<CallAgent>,
+    /// The agent's disposition and notes, once given after the call (issue 12 item 5).
+    #[serde(default)]
+    pub wrap_up: Option<WrapUp>,
     /// One CDR per dialed leg, in the order they were dialed; serialized with each leg's
     /// post-dial delay and billable seconds.
     #[serde(serialize_with = "legs_with_derived")]
@@ -223,7 +227,7 @@ impl CallEvent {
 pub(crate) const COLUMNS: &str =
     "id, subscriber_id, subject_code, whisper_code, user_number, client_ip, state,
      created_at, ended_at, end_cause, user_end_cause, center_end_cause, hung_up_first,
-     session_ref, drawn_dnis, agent_id";
+     session_ref, drawn_dnis, agent_id, disposition, notes, wrapped_up_at";
 
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
     let ip: String = row.get(5)?;
@@ -252,6 +256,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Call> {
         agent: row
             .get::<_, Option<i64>>(15)?
             .map(|id| CallAgent::unnamed(AgentId(id))),
+        wrap_up: crate::wrapup::wrap_up_from_row(row, 16)?,
         legs: Vec::new(),
     })
 }
@@ -296,6 +301,9 @@ pub(crate) fn complete(conn: &Connection, mut call: Call) -> DbResult<Call> {
     call.bridged_at = first(&["bridged"])?;
     if let Some(agent) = &mut call.agent {
         agent.display_name = crate::claims::display_name(conn, agent.id)?;
+    }
+    if let Some(wrap_up) = &mut call.wrap_up {
+        wrap_up.label = crate::wrapup::label_now(conn, &call.subscriber_id, &wrap_up.disposition)?;
     }
     Ok(call)
 }

@@ -112,7 +112,7 @@ impl Db {
     }
 
     /// The visitor's earlier calls with this subscriber (same number, newest first, at most
-    /// `limit`), leaving out the call `except`: the screen-pop's history.
+    /// `limit`), leaving out the call `except`: the screen-pop's history, with each wrap-up.
     pub fn earlier_calls(
         &self,
         sid: &SubscriberId,
@@ -125,12 +125,18 @@ impl Db {
             "SELECT {COLUMNS} FROM calls WHERE subscriber_id = ?1 AND user_number = ?2
                AND id <> ?3 ORDER BY created_at DESC LIMIT ?4"
         ))?;
-        let calls = statement
+        let mut calls = statement
             .query_map(
                 params![sid.as_str(), number.as_str(), except.as_str(), limit],
                 from_row,
             )?
             .collect::<Result<Vec<_>, _>>()?;
+        // The wrap-up's label as the list names its code now.
+        for call in &mut calls {
+            if let Some(wrap_up) = &mut call.wrap_up {
+                wrap_up.label = crate::wrapup::label_now(&conn, sid, &wrap_up.disposition)?;
+            }
+        }
         Ok(calls)
     }
 

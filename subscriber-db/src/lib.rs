@@ -23,6 +23,7 @@ mod routes;
 mod schema;
 mod sites;
 mod subscribers;
+mod wrapup;
 /// The product words, re-exported so callers of this crate need only one import path.
 pub use words as types;
 
@@ -51,6 +52,9 @@ pub use routes::{MAX_FALLBACK_NUMBERS, Route, Window};
 pub use sites::{Site, SiteId, SiteInput, SiteSecret, SiteWithSecret};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberUpdate};
 pub use words::*;
+pub use wrapup::{
+    DeskState, Disposition, DispositionList, MAX_DISPOSITIONS, WrapUp, WrapUpOutcome,
+};
 
 #[cfg(test)]
 mod tests;

@@ -260,4 +260,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_active_route ON calls (subscriber_id, subject_code) WHERE ended_at IS NULL;
     CREATE INDEX calls_ended_at ON calls (ended_at) WHERE ended_at IS NOT NULL;
     "#,
+    // 11 (agent desk, issue 12 item 5): the subscriber's wrap-up dispositions and since when
+    // a wrap-up is required (the first list put; none before), the disposition and notes an
+    // agent gave a call, and whether the agent takes calls.
+    r#"
+    CREATE TABLE dispositions (
+        subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        position      INTEGER NOT NULL,
+        code          TEXT NOT NULL,
+        label         TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, code)
+    ) STRICT, WITHOUT ROWID;
+    ALTER TABLE subscribers ADD COLUMN wrap_up_since INTEGER;
+    ALTER TABLE calls ADD COLUMN disposition TEXT;
+    ALTER TABLE calls ADD COLUMN notes TEXT;
+    ALTER TABLE calls ADD COLUMN wrapped_up_at INTEGER;
+    ALTER TABLE agents ADD COLUMN presence TEXT NOT NULL DEFAULT 'available'
+        CHECK (presence IN ('available', 'away'));
+    "#,
 ];

@@ -7,6 +7,7 @@ pub(crate) mod agents;
 pub(crate) mod auth;
 pub(crate) mod callbacks;
 mod calls;
+mod dispositions;
 pub(crate) mod error;
 pub(crate) mod extract;
 mod keys;
@@ -35,6 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(calls::router())
         .merge(push::router())
         .merge(agents::router())
+        .merge(dispositions::router())
         .merge(callbacks::router());
     Router::new().nest("/admin/v1", v1)
 }

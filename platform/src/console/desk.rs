@@ -28,8 +28,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
 use subscriber_db::{
-    Agent, AgentId, Call, CallEvent, Claim, Db, DbResult, PageId, PushSource, SubscriberId,
-    TimelineEvent,
+    Agent, AgentId, Call, CallEvent, Claim, Db, DbResult, DeskState, Disposition, PageId,
+    PushSource, SubscriberId, TimelineEvent,
 };
 use tokio::sync::broadcast::error::RecvError;
 
@@ -56,6 +56,22 @@ struct HomeHtml<'a> {
     notice: Option<&'a str>,
     offers: &'a [OfferView],
     pop: Option<&'a ScreenPop>,
+    /// What the agent is now, as the desk's presence line says it.
+    presence: &'a str,
+    /// The agent set themselves away (the presence button then offers "available").
+    away: bool,
+    /// Why no call is offered to this agent now; `None` when calls are offered.
+    not_offered: Option<&'a str>,
+    wrap_up: Option<&'a WrapUpForm>,
+}
+
+/// The wrap-up due for the agent's last call (item 5).
+struct WrapUpForm {
+    call: String,
+    subject: String,
+    number: String,
+    ended: String,
+    dispositions: Vec<Disposition>,
 }
 
 /// What the claiming agent sees of the call they have (item 3).
@@ -105,6 +121,9 @@ struct Earlier {
     date: String,
     subject: String,
     outcome: String,
+    /// The agent's wrap-up: disposition label (or code) and notes.
+    disposition: Option<String>,
+    notes: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,6 +277,7 @@ fn pushed_rows(events: &[CallEvent], pages: &[subscriber_db::Page]) -> Vec<Pushe
 }
 
 fn earlier(call: &Call) -> Earlier {
+    let wrap_up = call.wrap_up.as_ref();
     Earlier {
         date: call.created_at.format("%Y-%m-%d %H:%M").to_string(),
         subject: call.subject_code.to_string(),
@@ -265,7 +285,70 @@ fn earlier(call: &Call) -> Earlier {
             || "in progress".to_owned(),
             |c| c.to_string().replace('_', " "),
         ),
+        disposition: wrap_up.map(|w| {
+            w.label
+                .as_ref()
+                .map_or_else(|| w.disposition.to_string(), ToString::to_string)
+        }),
+        notes: wrap_up.map(|w| w.notes.to_string()).unwrap_or_default(),
     }
+}
+
+/// What the desk shows of the agent's state: the presence line, whether they set themselves
+/// away, why no call is offered (if none is), and the wrap-up form when one is due.
+struct DeskView {
+    presence: &'static str,
+    away: bool,
+    not_offered: Option<&'static str>,
+    wrap_up: Option<WrapUpForm>,
+}
+
+fn desk_view(db: &Db, sid: &SubscriberId, agent: AgentId) -> DbResult<DeskView> {
+    Ok(match db.desk_state(sid, agent)? {
+        DeskState::OnCall(_) => DeskView {
+            presence: "On a call",
+            away: false,
+            not_offered: Some("You have a call: no other call is offered to you until it ends."),
+            wrap_up: None,
+        },
+        DeskState::WrapUp(call) => DeskView {
+            presence: "Wrap-up",
+            away: false,
+            not_offered: Some(
+                "Give the outcome of your last call below: calls are offered to you again once you have.",
+            ),
+            wrap_up: Some(WrapUpForm {
+                call: call.id.to_string(),
+                subject: call.subject_code.to_string(),
+                number: call.user_number.to_string(),
+                ended: call.ended_at.map(clock).unwrap_or_default(),
+                dispositions: db.dispositions(sid)?,
+            }),
+        },
+        DeskState::Set(subscriber_db::types::Presence::Away) => DeskView {
+            presence: "Away",
+            away: true,
+            not_offered: Some(
+                "You are away: no call is offered to you. Set yourself available to take calls.",
+            ),
+            wrap_up: None,
+        },
+        DeskState::Set(subscriber_db::types::Presence::Available) => DeskView {
+            presence: "Available",
+            away: false,
+            not_offered: None,
+            wrap_up: None,
+        },
+    })
+}
+
+/// Whether this agent takes offers now; an unreadable state counts as no.
+async fn takes_offers(state: &AppState, sid: &SubscriberId, agent: AgentId) -> bool {
+    let sid = sid.clone();
+    matches!(
+        state.with_db(move |db| db.desk_state(&sid, agent)).await,
+        Ok(Ok(desk)) if desk.takes_offers()
+    )
 }
 
 /// The desk page for this session, with a notice when a claim did not go through.
@@ -277,18 +360,27 @@ async fn desk_page(
     notice: Option<&str>,
 ) -> Response {
     let desk = state.runtime().desk().clone();
-    let offers = desk.offers(&session.subscriber);
     let (sid, id) = (session.subscriber.clone(), agent.id);
-    let pop = state
-        .with_db(move |db| screen_pop(db, &desk, &sid, id))
+    let read = state
+        .with_db(move |db| {
+            Ok::<_, subscriber_db::DbError>((
+                screen_pop(db, &desk, &sid, id)?,
+                desk_view(db, &sid, id)?,
+            ))
+        })
         .await;
-    let pop = match pop {
-        Ok(Ok(pop)) => pop,
+    let (pop, view) = match read {
+        Ok(Ok(read)) => read,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "screen-pop not read");
-            None
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        Err(_) => None,
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let offers = if view.not_offered.is_none() {
+        state.runtime().desk().offers(&session.subscriber)
+    } else {
+        Vec::new()
     };
     let brand = Brand::neutral();
     Page::render(status, &brand, |nonce| HomeHtml {
@@ -300,6 +392,10 @@ async fn desk_page(
         notice,
         offers: &offers,
         pop: pop.as_ref(),
+        presence: view.presence,
+        away: view.away,
+        not_offered: view.not_offered,
+        wrap_up: view.wrap_up.as_ref(),
     })
     .into_response()
 }
@@ -348,6 +444,11 @@ pub(crate) async fn claim(
         )
         .await;
     };
+    // Offers go to agents who take calls now: not away, not in wrap-up, not on a call.
+    if !takes_offers(&state, &session.subscriber, agent.id).await {
+        let text = "No call can be claimed now: see your state above.";
+        return desk_page(&state, &session, &agent, StatusCode::CONFLICT, Some(text)).await;
+    }
     let desk = state.runtime().desk().clone();
     // The scope check: only this subscriber's offers are looked at.
     let Some((call, inbox)) = desk.offered_call(&session.subscriber, &reference) else {
@@ -488,6 +589,161 @@ pub(crate) async fn push(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct PresenceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    presence: String,
+}
+
+/// The form, session and agent of a state change on the desk, or the answer to give instead
+/// (sign-in, CSRF refusal).
+async fn desk_form<F: serde::de::DeserializeOwned + Default>(
+    state: &AppState,
+    console: &ConsoleState,
+    headers: &HeaderMap,
+    body: &[u8],
+    csrf: impl Fn(&F) -> &str,
+) -> Result<(F, Session, Agent), Response> {
+    let form: F = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let (_, session, agent) = session_of(state, console, headers).await?;
+    if session.csrf.as_bytes() != csrf(&form).as_bytes() {
+        let text =
+            "This change did not come from your console page. Reload the agent desk and try again.";
+        return Err(desk_page(state, &session, &agent, StatusCode::FORBIDDEN, Some(text)).await);
+    }
+    Ok((form, session, agent))
+}
+
+/// `POST /console/presence` (form: `csrf`, `presence` = `available` | `away`): whether the
+/// agent takes calls. Offers on every console of the subscriber are redrawn.
+pub(crate) async fn presence(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session, agent) =
+        match desk_form(&state, &console, &headers, &body, |f: &PresenceForm| {
+            &f.csrf
+        })
+        .await
+        {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let Ok(presence) = form.presence.parse::<subscriber_db::types::Presence>() else {
+        let text = "Choose available or away.";
+        return desk_page(
+            &state,
+            &session,
+            &agent,
+            StatusCode::BAD_REQUEST,
+            Some(text),
+        )
+        .await;
+    };
+    let (sid, id) = (session.subscriber.clone(), agent.id);
+    match state
+        .with_db(move |db| db.set_presence(&sid, id, presence))
+        .await
+    {
+        Ok(Ok(())) => {
+            tracing::info!(subscriber = %session.subscriber, agent = %agent.id, presence = %subscriber_db::Word::word(&presence), "agent presence set");
+            see_other("/console", &[])
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "presence not stored");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WrapUpBody {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    call: String,
+    #[serde(default)]
+    disposition: String,
+    #[serde(default)]
+    notes: String,
+}
+
+/// `POST /console/wrapup` (form: `csrf`, `call`, `disposition`, `notes`): the outcome of the
+/// agent's last call. Stored once; the agent is offered calls again.
+pub(crate) async fn wrap_up(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session, agent) =
+        match desk_form(&state, &console, &headers, &body, |f: &WrapUpBody| &f.csrf).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let refuse = |status, text: &'static str| {
+        let (state, session, agent) = (&state, &session, &agent);
+        async move { desk_page(state, session, agent, status, Some(text)).await }
+    };
+    let Ok(call) = form.call.parse::<subscriber_db::SessionId>() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "This wrap-up names no call of yours. Reload the agent desk.",
+        )
+        .await;
+    };
+    let Ok(disposition) = form
+        .disposition
+        .parse::<subscriber_db::types::DispositionCode>()
+    else {
+        return refuse(StatusCode::BAD_REQUEST, "Choose the outcome of the call.").await;
+    };
+    // Browsers send line breaks as CRLF; the notes keep the visitor's lines as LF.
+    let notes = form.notes.replace("\r\n", "\n");
+    let Ok(notes) = subscriber_db::types::WrapUpNotes::try_from(notes) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Notes can be at most 2,000 characters, without control characters.",
+        )
+        .await;
+    };
+    let (sid, id, now) = (session.subscriber.clone(), agent.id, Utc::now());
+    let stored = state
+        .with_db(move |db| db.wrap_up(&sid, id, &call, &disposition, &notes, now))
+        .await;
+    match stored {
+        Ok(Ok(subscriber_db::WrapUpOutcome::Stored)) => {
+            tracing::info!(subscriber = %session.subscriber, agent = %agent.id, "call wrapped up");
+            // The desk reloads: offers again, and a live channel that sends them.
+            see_other("/console", &[])
+        }
+        Ok(Ok(subscriber_db::WrapUpOutcome::UnknownDisposition)) => {
+            refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That outcome is not in the list any more. Choose one of those shown.",
+            )
+            .await
+        }
+        Ok(Ok(subscriber_db::WrapUpOutcome::NotPending)) => {
+            refuse(
+                StatusCode::CONFLICT,
+                "That call has no wrap-up waiting from you.",
+            )
+            .await
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "wrap-up not stored");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
 /// `POST /console/hangup` (form: `csrf`): ends the agent's call, both legs.
 pub(crate) async fn hangup(
     State(state): State<AppState>,
@@ -507,8 +763,15 @@ pub(crate) async fn hangup(
     see_other("/console", &[])
 }
 
-fn offers_event(desk: &Desk, sid: &SubscriberId) -> Event {
-    let data = serde_json::to_string(&desk.offers(sid)).unwrap_or_else(|_| "[]".to_owned());
+/// The subscriber's open offers as an SSE event, or an empty list for an agent who takes no
+/// call now (away, in wrap-up, on a call).
+async fn offers_event(state: &AppState, desk: &Desk, sid: &SubscriberId, agent: AgentId) -> Event {
+    let offers = if takes_offers(state, sid, agent).await {
+        desk.offers(sid)
+    } else {
+        Vec::new()
+    };
+    let data = serde_json::to_string(&offers).unwrap_or_else(|_| "[]".to_owned());
     Event::default().event("offers").data(data)
 }
 
@@ -531,7 +794,7 @@ pub(crate) async fn events(
     let (sid, me) = (session.subscriber, agent.id);
     // Listening first, then reading: a change after the read still arrives as news.
     let news = desk.listen();
-    let first = offers_event(&desk, &sid);
+    let first = offers_event(&state, &desk, &sid, me).await;
     let seq = {
         let sid = sid.clone();
         state.with_db(move |db| call_seq(db, &sid, me)).await
@@ -546,11 +809,13 @@ pub(crate) async fn events(
         _ => None,
     };
     let rest = futures::stream::unfold(news, move |mut news| {
-        let (desk, sid) = (desk.clone(), sid.clone());
+        let (desk, sid, state) = (desk.clone(), sid.clone(), state.clone());
         async move {
             loop {
                 let event = match news.recv().await {
-                    Ok(DeskNews::Offers(s)) if s == sid => offers_event(&desk, &sid),
+                    Ok(DeskNews::Offers(s)) if s == sid => {
+                        offers_event(&state, &desk, &sid, me).await
+                    }
                     Ok(DeskNews::Claimed(s, a) | DeskNews::CallChanged(s, a))
                         if s == sid && a == me =>
                     {
@@ -558,7 +823,7 @@ pub(crate) async fn events(
                     }
                     Ok(_) => continue,
                     // Missed news: the whole list again says everything the page needs.
-                    Err(RecvError::Lagged(_)) => offers_event(&desk, &sid),
+                    Err(RecvError::Lagged(_)) => offers_event(&state, &desk, &sid, me).await,
                     Err(RecvError::Closed) => return None,
                 };
                 return Some((event, news));

@@ -80,6 +80,8 @@ pub(crate) fn router(config: &ConsoleConfig) -> Router<AppState> {
         .route("/console/claim", post(desk::claim))
         .route("/console/push", post(desk::push))
         .route("/console/hangup", post(desk::hangup))
+        .route("/console/presence", post(desk::presence))
+        .route("/console/wrapup", post(desk::wrap_up))
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
         .layer(Extension(state))

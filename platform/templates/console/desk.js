@@ -27,7 +27,8 @@
       button.querySelector(".num").textContent = o.number;
       list.appendChild(item);
     });
-    none.hidden = offers.length > 0;
+    // An agent who takes no call now (away, wrap-up, on a call) is told why instead.
+    none.hidden = offers.length > 0 || document.getElementById("not-offered") !== null;
     // A keyboard user keeps their place when the list is redrawn.
     if (focused) {
       var again = document.getElementById(focused);

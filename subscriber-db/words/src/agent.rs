@@ -19,6 +19,15 @@ word_enum!(
     }
 );
 
+word_enum!(
+    /// Whether an agent takes calls, as the agent sets it on the desk. Wrap-up (a call ended
+    /// and its disposition not given yet) and being on a call are derived, not stored.
+    Presence {
+        Available => "available",
+        Away => "away",
+    }
+);
+
 /// A password as typed or generated, before it is hashed.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]

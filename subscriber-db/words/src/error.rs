@@ -30,6 +30,8 @@ pub enum ValidationError {
     SubjectCode(String),
     #[error("whisper code must be 1 to 32 letters, digits, '_', '.' or '-', got {0:?}")]
     WhisperCode(String),
+    #[error("disposition code must be 1 to 32 lowercase letters, digits, '_' or '-', got {0:?}")]
+    DispositionCode(String),
     #[error(
         "phone number must be in international form starting with '+', like +14155550123, got {0:?}"
     )]

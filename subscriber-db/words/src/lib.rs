@@ -22,7 +22,7 @@ mod proptests;
 mod text;
 mod web;
 
-pub use agent::{AgentPassword, AgentRole};
+pub use agent::{AgentPassword, AgentRole, Presence};
 pub use call_record::{
     CallState, CallStatus, ClaimHow, DigitPath, EndCause, HungUpFirst, IgnoredBecause, Leg,
     LegEndCause, LegState, PushSource, SignOnWord, SipTransport, TimelineEvent, UnknownWord, Word,
@@ -34,8 +34,8 @@ pub use error::{ValidationError, shown};
 pub use hours::{TimeRange, WeeklyHours};
 pub use phone::{E164, NumberType};
 pub use text::{
-    AgentName, AnnouncementText, PAGE_HTML_MAX_BYTES, PROMO_HTML_MAX_BYTES, PageHtml, PageTitle,
-    PromoHtml, RouteLabel, SubscriberName, WhisperTemplate,
+    AgentName, AnnouncementText, DispositionLabel, PAGE_HTML_MAX_BYTES, PROMO_HTML_MAX_BYTES,
+    PageHtml, PageTitle, PromoHtml, RouteLabel, SubscriberName, WhisperTemplate, WrapUpNotes,
 };
 pub use web::{AccentColor, LogoUrl, Origin, PageUrl};
 
@@ -148,6 +148,14 @@ string_newtype!(
     WhisperCode,
     |t| ascii_run(t, 1, 32, is_code_byte),
     ValidationError::WhisperCode
+);
+
+string_newtype!(
+    /// A wrap-up disposition's code in the subscriber's list (`sale`, `no-answer-needed`):
+    /// `[a-z0-9_-]{1,32}`, stored on the call record and read by reports.
+    DispositionCode,
+    |t| ascii_run(t, 1, 32, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'),
+    ValidationError::DispositionCode
 );
 
 string_newtype!(

@@ -139,6 +139,20 @@ bounded_text!(
     Limits { field: "label", allow_empty: false, max: 80, bytes: false, multi_line: false }
 );
 
+bounded_text!(
+    /// How the agent desk names a wrap-up disposition ("Sale made"): 1 to 80 characters on
+    /// one line.
+    DispositionLabel,
+    Limits { field: "label", allow_empty: false, max: 80, bytes: false, multi_line: false }
+);
+
+bounded_text!(
+    /// An agent's wrap-up notes on a call: at most 2,000 characters, lines allowed; may be
+    /// empty.
+    WrapUpNotes,
+    Limits { field: "notes", allow_empty: true, max: 2000, bytes: false, multi_line: true }
+);
+
 /// Largest promotional content: 64 KiB.
 pub const PROMO_HTML_MAX_BYTES: usize = 64 * 1024;
 
@@ -148,6 +162,13 @@ bounded_text!(
     PromoHtml,
     Limits { field: "promo_html", allow_empty: false, max: PROMO_HTML_MAX_BYTES, bytes: true, multi_line: true }
 );
+
+impl Default for WrapUpNotes {
+    fn default() -> Self {
+        // Empty notes are valid: the agent wrote none.
+        Self::try_from("").unwrap_or_else(|_| unreachable!("empty wrap-up notes are valid"))
+    }
+}
 
 impl Default for WhisperTemplate {
     fn default() -> Self {

@@ -332,6 +332,48 @@ impl Rig {
         }
     }
 
+    /// An HTTP client signed in to the agent desk as `login` of subscriber `sid` with
+    /// `password` (cookies kept, redirects not followed): the login form's CSRF token, then
+    /// the form posted, which must answer 303.
+    pub async fn console_client(
+        &self,
+        sid: &str,
+        login: &str,
+        password: &str,
+    ) -> anyhow::Result<reqwest::Client> {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let form = client
+            .get(self.cb.url("/console/login"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let csrf = hidden_inputs(&form)
+            .into_iter()
+            .find(|(n, _)| n == "csrf")
+            .map(|(_, v)| v)
+            .ok_or_else(|| anyhow::anyhow!("the login form has no csrf field"))?;
+        let answer = client
+            .post(self.cb.url("/console/login"))
+            .form(&[
+                ("sid", sid),
+                ("login", login),
+                ("password", password),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await?;
+        anyhow::ensure!(
+            answer.status().as_u16() == 303,
+            "console sign-in of {login} answered {}",
+            answer.status()
+        );
+        Ok(client)
+    }
+
     /// `GET /admin/v1{path}` with the operator key: status and JSON (`null` when none).
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
         let answer = self

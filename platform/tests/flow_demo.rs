@@ -1,7 +1,10 @@
 //! `callbond demo` (what `scripts/run` starts) with nothing configured: the printed demo
 //! subscriber page's first link goes, in headless Chromium, through Welcome and the Connect
 //! page to both pushed pages and the Disconnect page — the local SIPp phones standing in for
-//! the user and the call center. Stopping the demo stops its phones.
+//! the user and the call center. In a second Chromium, the demo agent signs in to the agent
+//! desk with the printed password: the stand-in agent's PIN pops the call there, both keypad
+//! pushes show with their receipts, and the agent hangs up from the console (issue 12 item
+//! 7). Stopping the demo stops its phones.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::Browser;
+use testkit::browser::desktop_capabilities;
 use testkit::browser::fantoccini::Locator;
 use testkit::net::free_tcp_port;
 
@@ -61,25 +65,39 @@ async fn demo_link_reaches_pushed_pages_in_the_browser() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line
-                .split("open ")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-            {
-                let _ = tx.send(url.to_owned());
-            }
+            let Some(rest) = line.split("open ").nth(1) else {
+                continue;
+            };
+            let url = rest.split_whitespace().next().unwrap_or("").to_owned();
+            let password = line.split("password ").nth(1).map(|p| p.trim().to_owned());
+            let _ = tx.send((url, password));
         }
     });
-    let page = rx
+    let (page, _) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the demo prints its page URL");
+    let (console, password) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the demo prints the agent desk and its sign-in");
+    let password = password.expect("the sign-in line names the password");
+    assert_eq!(console, format!("http://127.0.0.1:{http}/console"));
     let phones = sipp_children(demo.0.id());
     assert_eq!(phones.len(), 2, "two stand-in phones");
 
+    let agent = Browser::start_with(desktop_capabilities()).await.unwrap();
+    agent
+        .sign_in_to_console(&console, "demo", "agent", &password)
+        .await
+        .unwrap();
     let browser = Browser::start().await.unwrap();
     browser.client.goto(&page).await.unwrap();
     // A subscriber's help centre, not a list of links: its own header, navigation, topics.
     browser.wait_for_text("h1", "Help & support").await.unwrap();
+    // Its footer links the agent's side for the demo's second tab.
+    assert_eq!(
+        browser.attr("agent-desk", "href").await.unwrap().as_deref(),
+        Some(console.as_str())
+    );
     let topics = browser
         .client
         .find_all(Locator::Css("nav[aria-label=Main] a, .topic a.speak"))
@@ -119,6 +137,11 @@ async fn demo_link_reaches_pushed_pages_in_the_browser() {
         .wait_for_url(|u| u.contains("/sessions/"))
         .await
         .unwrap();
+    // The demo agent's PIN pops the call on the console.
+    agent
+        .wait_for_text("#pop-number", "+12015550123")
+        .await
+        .unwrap();
     browser
         .wait_for_text("#page-title", "Your tariff")
         .await
@@ -127,12 +150,31 @@ async fn demo_link_reaches_pushed_pages_in_the_browser() {
         .wait_for_text("#page-title", "Your contract")
         .await
         .unwrap();
+    // Both keypad pushes on the console, each with the visitor's receipt.
+    let pushed = agent
+        .wait_for_text("#pushed", "Your contract (keys 2")
+        .await
+        .unwrap();
+    assert!(pushed.contains("Your tariff (keys 1"), "{pushed}");
+    for _ in 0..100 {
+        let pushed = agent.text_of("pushed").await.unwrap_or_default();
+        if pushed.matches("shown at").count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pushed = agent.text_of("pushed").await.unwrap_or_default();
+    assert_eq!(pushed.matches("shown at").count(), 2, "{pushed}");
+    agent.screenshot("screen-demo-console-1280").await.unwrap();
+    // The agent ends the call from the console; the visitor's page follows.
+    agent.click("hangup-button").await.unwrap();
     browser
         .wait_for_url(|u| u.ends_with("/ended"))
         .await
         .unwrap();
     browser.wait_for_text("h1", "Call ended").await.unwrap();
     browser.close().await.unwrap();
+    agent.close().await.unwrap();
 
     drop(demo);
     let running: Vec<u32> = phones

@@ -44,7 +44,11 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
             .map_err(|_| DemoError::Task)??
     };
     drop(db);
-    let (sid, secret) = seeded;
+    let data::Demo {
+        sid,
+        secret,
+        agent_password,
+    } = seeded;
     let phones = if config.trunks.is_empty() {
         let phones = phones::Phones::start()?;
         config.trunks = phones.trunks();
@@ -71,11 +75,18 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
             page::speak_link(&base, sid.as_str(), data::SUBJECT, "D2", secret.as_bytes()),
         ),
     ];
-    let page_addr = page::serve(page::html(&links), shutdown.clone())
+    let console = format!("{base}/console");
+    let page_addr = page::serve(page::html(&links, &console), shutdown.clone())
         .await
         .map_err(DemoError::Page)?;
     // On stderr like the logs: stdout carries only the ready line that scripts read.
-    eprintln!("\n  Callbond demo: open http://{page_addr}/ in a browser and click a link.\n");
+    eprintln!(
+        "\n  Callbond demo: open http://{page_addr}/ in a browser and click a link.\n  \
+         The agent's side: open {console} in a second tab and sign in with subscriber {sid}, \
+         login {login}, password {password}\n  (a new password each start).\n",
+        login = data::AGENT_LOGIN,
+        password = agent_password.expose(),
+    );
     let result = crate::run(config, shutdown).await;
     drop(phones);
     Ok(result?)

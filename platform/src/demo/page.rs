@@ -35,11 +35,13 @@ pub(crate) fn speak_link(base: &str, sid: &str, sc: &str, wc: &str, secret: &[u8
 #[template(path = "demo/page.html")]
 struct DemoHtml<'a> {
     links: &'a [(&'a str, String)],
+    /// The agent desk, for the demo's second tab.
+    console: &'a str,
 }
 
-/// The page's HTML with `links` (label, URL).
-pub(crate) fn html(links: &[(&str, String)]) -> String {
-    DemoHtml { links }.render().unwrap_or_else(|e| {
+/// The page's HTML with `links` (label, URL) and a footer link to the agent desk `console`.
+pub(crate) fn html(links: &[(&str, String)], console: &str) -> String {
+    DemoHtml { links, console }.render().unwrap_or_else(|e| {
         // Only a failing `Display` of a printed value gets here; `str`'s does not fail.
         tracing::error!(error = %e, "the demo page did not render");
         String::new()
@@ -84,15 +86,22 @@ mod tests {
         };
         let sig = get("sig").unwrap_or_default();
         assert!(verify(&secret, &fields, &sig, chrono::Utc::now().timestamp()).is_ok());
-        let page = html(&[("Talk to us", link.clone())]);
+        let page = html(
+            &[("Talk to us", link.clone())],
+            "http://127.0.0.1:8080/console",
+        );
         // In an attribute the link's `&` is written as a character reference.
         assert!(page.contains(&link.replace('&', "&#38;")), "{page}");
+        assert!(
+            page.contains(r#"<a id="agent-desk" href="http://127.0.0.1:8080/console">"#),
+            "{page}"
+        );
     }
 
     #[test]
     fn labels_and_links_are_escaped() {
         let evil = crate::web::hostile::VALUE;
-        let page = html(&[(evil, evil.to_owned())]);
+        let page = html(&[(evil, evil.to_owned())], "http://127.0.0.1:8080/console");
         crate::web::hostile::assert_escaped(&page, 3);
     }
 }

@@ -1,6 +1,7 @@
 //! The demo's stand-in phones: two local SIPp user agent servers, one answering as the user's
-//! phone and one as the call center (the agent signs on with `#`, listens to the whisper,
-//! presses 1 and later 2, then hangs up). Used only while no trunk is configured, so a first
+//! phone and one as the call center (the demo agent keys their personal PIN, so the call pops
+//! on their console, listens to the whisper, presses 1 and later 2, and hangs up 25 s later
+//! unless the call was ended first). Used only while no trunk is configured, so a first
 //! run shows the whole flow with nothing but `scripts/run`. The scenarios are the test
 //! suite's own, built into the binary and written to a temp directory at start.
 
@@ -13,8 +14,8 @@ use crate::config::{TrunkConfig, TrunkTransport};
 use super::data::CENTER_NUMBER;
 
 const USER_SCENARIO: &str = include_str!("../../../tests/sipp/flow_answer_stream_wait_bye.xml");
-const CENTER_SCENARIO: &str = include_str!("../../../tests/sipp/flow_center_agent.xml");
-const POUND_FIRST: &[u8] = include_bytes!("../../../tests/sipp/pcap/dtmf_2833_pound_first.pcap");
+const CENTER_SCENARIO: &str = include_str!("../../../tests/sipp/demo_center_agent.xml");
+const AGENT_KEYS: &[u8] = include_bytes!("../../../tests/sipp/pcap/agent_pin_then_pages_1_2.pcap");
 const TONE: &[u8] = include_bytes!("../../../tests/sipp/audio/tone_ulaw.wav");
 
 /// Why the demo phones did not start.
@@ -48,7 +49,7 @@ impl Phones {
         };
         write("user.xml", USER_SCENARIO.as_bytes())?;
         write("center.xml", CENTER_SCENARIO.as_bytes())?;
-        write("pcap/dtmf_2833_pound_first.pcap", POUND_FIRST)?;
+        write("pcap/agent_pin_then_pages_1_2.pcap", AGENT_KEYS)?;
         write("audio/tone_ulaw.wav", TONE)?;
         let mut phones = Self {
             children: Vec::new(),
@@ -57,8 +58,8 @@ impl Phones {
             center: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         phones.user = spawn(&phones.dir, "user.xml", 1000, &mut phones.children)?;
-        // The agent keeps listening to the whisper for 6 s before the first key.
-        phones.center = spawn(&phones.dir, "center.xml", 6000, &mut phones.children)?;
+        // The scenario times itself (its keys are one capture); the default pause is unused.
+        phones.center = spawn(&phones.dir, "center.xml", 0, &mut phones.children)?;
         Ok(phones)
     }
 

@@ -34,7 +34,7 @@ use subscriber_db::{
 use tokio::sync::broadcast::error::RecvError;
 
 use super::login::session_of;
-use super::sessions::Session;
+use super::sessions::{Session, SessionToken};
 use super::{ConsoleState, see_other};
 use crate::AppState;
 use crate::desk::{Desk, DeskNews, OfferView};
@@ -130,6 +130,9 @@ struct Earlier {
 struct ClaimForm {
     #[serde(default)]
     csrf: String,
+    /// The tab the form was sent from (set by desk.js; empty without scripts).
+    #[serde(default)]
+    tab: String,
     #[serde(default)]
     reference: String,
 }
@@ -351,6 +354,25 @@ async fn takes_offers(state: &AppState, sid: &SubscriberId, agent: AgentId) -> b
     )
 }
 
+/// The answer to a change sent from a read-only tab: another tab of this session has the desk
+/// (item 6). `None` when `tab` may act: it owns the desk, no tab does, or the form came from a
+/// page without scripts (no tab id), which acts as before.
+async fn read_only(
+    state: &AppState,
+    console: &ConsoleState,
+    token: &SessionToken,
+    session: &Session,
+    agent: &Agent,
+    tab: &str,
+) -> Option<Response> {
+    let tab = super::tabs::tab_id(tab)?;
+    if console.tabs.may_act(token, &tab) {
+        return None;
+    }
+    let text = "This tab is read-only: the desk is open in another tab or window. Use \"Use this tab\" to work here.";
+    Some(desk_page(state, session, agent, StatusCode::CONFLICT, Some(text)).await)
+}
+
 /// The desk page for this session, with a notice when a claim did not go through.
 async fn desk_page(
     state: &AppState,
@@ -424,7 +446,7 @@ pub(crate) async fn claim(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, session, agent) = match session_of(&state, &console, &headers).await {
+    let (token, session, agent) = match session_of(&state, &console, &headers).await {
         Ok(found) => found,
         Err(redirect) => return redirect,
     };
@@ -432,6 +454,9 @@ pub(crate) async fn claim(
     if session.csrf.as_bytes() != form.csrf.as_bytes() {
         let text = "This claim did not come from your console page. Reload the agent desk and claim again.";
         return desk_page(&state, &session, &agent, StatusCode::FORBIDDEN, Some(text)).await;
+    }
+    if let Some(answer) = read_only(&state, &console, &token, &session, &agent, &form.tab).await {
+        return answer;
     }
     let Some(reference) = typed_reference(&form.reference) else {
         let text = "A call reference is the 3 or 4 digits you hear on the line. Type them and claim again.";
@@ -498,6 +523,9 @@ pub(crate) async fn claim(
 struct ActForm {
     #[serde(default)]
     csrf: String,
+    /// The tab the form was sent from (set by desk.js; empty without scripts).
+    #[serde(default)]
+    tab: String,
     #[serde(default)]
     page_id: String,
 }
@@ -511,11 +539,14 @@ async fn acting_on_call(
     body: &[u8],
 ) -> Result<(ActForm, Session, Agent, Call), Response> {
     let form: ActForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let (_, session, agent) = session_of(state, console, headers).await?;
+    let (token, session, agent) = session_of(state, console, headers).await?;
     if session.csrf.as_bytes() != form.csrf.as_bytes() {
         let text =
             "This action did not come from your console page. Reload the agent desk and try again.";
         return Err(desk_page(state, &session, &agent, StatusCode::FORBIDDEN, Some(text)).await);
+    }
+    if let Some(answer) = read_only(state, console, &token, &session, &agent, &form.tab).await {
+        return Err(answer);
     }
     let (sid, id) = (session.subscriber.clone(), agent.id);
     let held = state.with_db(move |db| db.held_call(&sid, id)).await;
@@ -593,27 +624,95 @@ pub(crate) async fn push(
 struct PresenceForm {
     #[serde(default)]
     csrf: String,
+    /// The tab the form was sent from (set by desk.js; empty without scripts).
+    #[serde(default)]
+    tab: String,
     #[serde(default)]
     presence: String,
 }
 
-/// The form, session and agent of a state change on the desk, or the answer to give instead
-/// (sign-in, CSRF refusal).
-async fn desk_form<F: serde::de::DeserializeOwned + Default>(
+/// A desk form's CSRF token and tab id.
+trait DeskForm: serde::de::DeserializeOwned + Default {
+    fn fields(&self) -> (&str, &str);
+}
+
+impl DeskForm for PresenceForm {
+    fn fields(&self) -> (&str, &str) {
+        (&self.csrf, &self.tab)
+    }
+}
+
+impl DeskForm for WrapUpBody {
+    fn fields(&self) -> (&str, &str) {
+        (&self.csrf, &self.tab)
+    }
+}
+
+impl DeskForm for TakeOverForm {
+    fn fields(&self) -> (&str, &str) {
+        (&self.csrf, &self.tab)
+    }
+}
+
+/// The form, session token, session and agent of a state change on the desk, or the answer
+/// to give instead (sign-in, CSRF refusal, a read-only tab unless `any_tab`).
+async fn desk_form<F: DeskForm>(
     state: &AppState,
     console: &ConsoleState,
     headers: &HeaderMap,
     body: &[u8],
-    csrf: impl Fn(&F) -> &str,
-) -> Result<(F, Session, Agent), Response> {
+    any_tab: bool,
+) -> Result<(F, SessionToken, Session, Agent), Response> {
     let form: F = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let (_, session, agent) = session_of(state, console, headers).await?;
-    if session.csrf.as_bytes() != csrf(&form).as_bytes() {
+    let (token, session, agent) = session_of(state, console, headers).await?;
+    let (csrf, tab) = form.fields();
+    if session.csrf.as_bytes() != csrf.as_bytes() {
         let text =
             "This change did not come from your console page. Reload the agent desk and try again.";
         return Err(desk_page(state, &session, &agent, StatusCode::FORBIDDEN, Some(text)).await);
     }
-    Ok((form, session, agent))
+    if !any_tab && let Some(answer) = read_only(state, console, &token, &session, &agent, tab).await
+    {
+        return Err(answer);
+    }
+    Ok((form, token, session, agent))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TakeOverForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    tab: String,
+}
+
+/// `POST /console/takeover` (form: `csrf`, `tab`): "Use this tab" — the desk moves to this
+/// tab; the tab that had it turns read-only at once (its live channel says so).
+pub(crate) async fn take_over(
+    State(state): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, token, session, agent) =
+        match desk_form::<TakeOverForm>(&state, &console, &headers, &body, true).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let Some(tab) = super::tabs::tab_id(&form.tab) else {
+        let text = "This tab could not be named. Reload the agent desk and try again.";
+        return desk_page(
+            &state,
+            &session,
+            &agent,
+            StatusCode::BAD_REQUEST,
+            Some(text),
+        )
+        .await;
+    };
+    console.tabs.take_over(&token, &tab);
+    tracing::info!(subscriber = %session.subscriber, agent = %agent.id, "agent desk moved to another tab");
+    see_other("/console", &[])
 }
 
 /// `POST /console/presence` (form: `csrf`, `presence` = `available` | `away`): whether the
@@ -624,12 +723,8 @@ pub(crate) async fn presence(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (form, session, agent) =
-        match desk_form(&state, &console, &headers, &body, |f: &PresenceForm| {
-            &f.csrf
-        })
-        .await
-        {
+    let (form, _, session, agent) =
+        match desk_form::<PresenceForm>(&state, &console, &headers, &body, false).await {
             Ok(found) => found,
             Err(answer) => return answer,
         };
@@ -665,6 +760,9 @@ pub(crate) async fn presence(
 struct WrapUpBody {
     #[serde(default)]
     csrf: String,
+    /// The tab the form was sent from (set by desk.js; empty without scripts).
+    #[serde(default)]
+    tab: String,
     #[serde(default)]
     call: String,
     #[serde(default)]
@@ -681,8 +779,8 @@ pub(crate) async fn wrap_up(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (form, session, agent) =
-        match desk_form(&state, &console, &headers, &body, |f: &WrapUpBody| &f.csrf).await {
+    let (form, _, session, agent) =
+        match desk_form::<WrapUpBody>(&state, &console, &headers, &body, false).await {
             Ok(found) => found,
             Err(answer) => return answer,
         };
@@ -775,12 +873,26 @@ async fn offers_event(state: &AppState, desk: &Desk, sid: &SubscriberId, agent: 
     Event::default().event("offers").data(data)
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct EventsQuery {
+    #[serde(default)]
+    tab: String,
+}
+
+/// `tab` event: whether this tab has the desk (item 6).
+fn tab_event(owner: &str, tab: &str) -> Event {
+    Event::default()
+        .event("tab")
+        .data(serde_json::json!({ "owner": owner == tab }).to_string())
+}
+
 pub(crate) async fn events(
     State(state): State<AppState>,
     Extension(console): Extension<Arc<ConsoleState>>,
+    axum::extract::Query(query): axum::extract::Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (_, session, agent) = match session_of(&state, &console, &headers).await {
+    let (token, session, agent) = match session_of(&state, &console, &headers).await {
         Ok(found) => found,
         Err(_) => {
             return (
@@ -830,9 +942,24 @@ pub(crate) async fn events(
             }
         }
     });
-    let frames = futures::stream::iter(std::iter::once(first).chain(now))
-        .chain(rest)
-        .map(Ok::<_, Infallible>);
+    // A page that names its tab takes part in the desk's ownership: it hears whether it has
+    // the desk now and whenever that changes; its channel closing counts it out.
+    let ownership = super::tabs::tab_id(&query.tab).map(|tab| {
+        let joined = console.tabs.join(&token, &tab, std::time::Instant::now());
+        let now = tab_event(&joined.owner.borrow(), &tab);
+        let changes = futures::stream::unfold((joined, tab), |(mut joined, tab)| async move {
+            joined.owner.changed().await.ok()?;
+            let event = tab_event(&joined.owner.borrow_and_update(), &tab);
+            Some((event, (joined, tab)))
+        });
+        futures::stream::once(async move { now }).chain(changes)
+    });
+    let news = futures::stream::iter(std::iter::once(first).chain(now)).chain(rest);
+    let frames = match ownership {
+        Some(ownership) => futures::stream::select(news, ownership).boxed(),
+        None => news.boxed(),
+    }
+    .map(Ok::<_, Infallible>);
     Sse::new(frames)
         .keep_alive(KeepAlive::default())
         .into_response()

@@ -20,6 +20,7 @@ pub mod config;
 mod desk;
 mod login;
 mod sessions;
+mod tabs;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub(crate) struct ConsoleState {
     /// Signs the sign-in form's CSRF token; random per process.
     form_key: [u8; 32],
     idle: Duration,
+    /// Which tab of each session has the desk (item 6).
+    pub(crate) tabs: Arc<tabs::Tabs>,
 }
 
 impl ConsoleState {
@@ -59,6 +62,7 @@ impl ConsoleState {
             )),
             form_key: rand::random(),
             idle,
+            tabs: Arc::new(tabs::Tabs::default()),
         }
     }
 
@@ -82,6 +86,7 @@ pub(crate) fn router(config: &ConsoleConfig) -> Router<AppState> {
         .route("/console/hangup", post(desk::hangup))
         .route("/console/presence", post(desk::presence))
         .route("/console/wrapup", post(desk::wrap_up))
+        .route("/console/takeover", post(desk::take_over))
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
         .layer(Extension(state))

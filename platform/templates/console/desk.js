@@ -25,6 +25,7 @@
       button.querySelector(".ref").textContent = o.reference;
       button.querySelector(".what").textContent = o.label || o.subject;
       button.querySelector(".num").textContent = o.number;
+      button.disabled = document.body.classList.contains("read-only-tab");
       list.appendChild(item);
     });
     // An agent who takes no call now (away, wrap-up, on a call) is told why instead.
@@ -37,8 +38,63 @@
       }
     }
   }
+  // Which tab this is (item 6): kept by a reload, new in a new tab. One tab of the session
+  // has the desk; the others are read-only until "Use this tab".
+  var tab = null;
+  try {
+    tab = window.sessionStorage.getItem("cb-console-tab");
+    if (!tab && window.crypto && window.crypto.getRandomValues) {
+      var bytes = new Uint8Array(12);
+      window.crypto.getRandomValues(bytes);
+      tab = "t-" + Array.prototype.map.call(bytes, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      }).join("");
+      window.sessionStorage.setItem("cb-console-tab", tab);
+    }
+  } catch (err) {
+    tab = null;
+  }
+  var banner = document.getElementById("read-only");
+  function stamp(form) {
+    if (!tab) {
+      return;
+    }
+    var field = form.querySelector("input[name=tab]");
+    if (!field) {
+      field = document.createElement("input");
+      field.type = "hidden";
+      field.name = "tab";
+      form.appendChild(field);
+    }
+    field.value = tab;
+  }
+  document.addEventListener("submit", function (e) {
+    if (e.target && e.target.tagName === "FORM") {
+      stamp(e.target);
+    }
+  }, true);
+  function owner(has) {
+    if (banner) {
+      banner.hidden = has;
+    }
+    document.body.classList.toggle("read-only-tab", !has);
+    var buttons = document.querySelectorAll("main button");
+    Array.prototype.forEach.call(buttons, function (b) {
+      if (b.id !== "take-over-button" && b.id !== "sign-out-button") {
+        b.disabled = !has;
+      }
+    });
+  }
   var reloading = false;
-  var events = new EventSource(script.getAttribute("data-events"));
+  var url = script.getAttribute("data-events");
+  var events = new EventSource(tab ? url + "?tab=" + encodeURIComponent(tab) : url);
+  events.addEventListener("tab", function (e) {
+    try {
+      owner(JSON.parse(e.data).owner === true);
+    } catch (err) {
+      // A malformed event changes nothing.
+    }
+  });
   events.addEventListener("offers", function (e) {
     try {
       render(JSON.parse(e.data));

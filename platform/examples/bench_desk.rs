@@ -93,7 +93,7 @@ async fn origin(browser: &Browser) -> f64 {
 
 /// The `DOMContentLoaded` (epoch ms) of the first document after the one whose time origin
 /// is `before` that has an element matching `css`, polled every 10 ms (the desk reloads
-/// itself no sooner than 150 ms after news, so the first such document is the one caught).
+/// itself no sooner than 40 ms after news, so the first such document is the one caught).
 async fn first_load_after(browser: &Browser, before: f64, css: &str) -> f64 {
     let script = "const n = performance.getEntriesByType('navigation')[0];         return [performance.timeOrigin, n ? performance.timeOrigin + n.domContentLoadedEventEnd : 0,                 document.querySelector(arguments[0]) !== null, document.readyState];";
     for _ in 0..3000 {

@@ -29,6 +29,7 @@ async fn snapshot(
         format!("/subscribers/{sid}/routes?limit=1000"),
         format!("/subscribers/{sid}/pages"),
         format!("/subscribers/{sid}/policy"),
+        format!("/subscribers/{sid}/dispositions"),
         format!("/subscribers/{sid}/calls"),
     ];
     if let Some(ids) = objects {
@@ -99,6 +100,14 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
         )
         .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = admin
+        .put(
+            "/subscribers/alpha/dispositions",
+            &a_key,
+            &json!({ "dispositions": [{ "code": "alpha-only", "label": "Alpha outcome" }] }),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let call_id = SessionId::new_random();
     let alpha: SubscriberId = "alpha".parse()?;
     {
@@ -141,6 +150,7 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
     let route_body = json!({ "subject_code": "alpha-only", "center_number": "+12015550666" });
     let page_body = json!({ "keys": "9", "title": "Evil", "url": "https://evil.example/" });
     let policy_body = json!({ "time_zone": "UTC" });
+    let dispositions_body = json!({ "dispositions": [] });
     let rows = json!([{ "subject_code": "evil", "center_number": "+12015550666" }]);
     let csv = "subject_code,center_number\nevil,+12015550666\n";
     let (a, b) = ("/subscribers/alpha", "/subscribers/bravo");
@@ -201,6 +211,12 @@ async fn another_subscribers_key_gets_404_everywhere_and_changes_nothing() -> an
         (Method::GET, format!("{a}/policy"), Body::None),
         (Method::PUT, format!("{a}/policy"), Body::Json(&policy_body)),
         (Method::DELETE, format!("{a}/policy"), Body::None),
+        (Method::GET, format!("{a}/dispositions"), Body::None),
+        (
+            Method::PUT,
+            format!("{a}/dispositions"),
+            Body::Json(&dispositions_body),
+        ),
         (Method::GET, format!("{a}/calls"), Body::None),
         (Method::GET, format!("{a}/calls/{}", o.call), Body::None),
         (Method::GET, format!("{a}/dnis/{ALPHA_DNIS}"), Body::None),

@@ -118,7 +118,7 @@
       reloading = true;
       setTimeout(function () {
         window.location.replace("/console");
-      }, 150);
+      }, 40);
     }
   });
 })();

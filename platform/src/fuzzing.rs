@@ -49,6 +49,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("route_import", route_import),
     ("push_channel", push_channel),
     ("config_toml", config_toml),
+    ("console_forms", console_forms),
 ];
 
 const SID: &str = "fuzzco";
@@ -699,6 +700,20 @@ pub fn route_import(data: &[u8]) {
             }
         }
     }
+}
+
+/// The agent desk's forms (`/console/claim`, `push`, `presence`, `wrapup`, `takeover`) as
+/// their handlers read them: the first byte picks the form, the rest is the posted body.
+///
+/// Properties: an accepted call reference is 3 or 4 digits; an accepted tab id is the text
+/// sent, 8–64 letters, digits or `-`; an accepted presence word prints as sent; accepted
+/// wrap-up values are those sent, with notes of at most 2,000 characters, line breaks as LF
+/// and no other control characters than tab and CR.
+pub fn console_forms(data: &[u8]) {
+    let [pick, body @ ..] = data else {
+        return;
+    };
+    crate::console::fuzz_form(*pick, body);
 }
 
 /// What a browser sends on the push channel: a `Last-Event-ID` header (first line) and the

@@ -771,6 +771,90 @@ struct WrapUpBody {
     notes: String,
 }
 
+/// The wrap-up form's typed values, or the text of its refusal. Browsers send line breaks as
+/// CRLF; the notes keep them as LF.
+fn wrap_up_values(
+    form: &WrapUpBody,
+) -> Result<
+    (
+        subscriber_db::SessionId,
+        subscriber_db::types::DispositionCode,
+        subscriber_db::types::WrapUpNotes,
+    ),
+    &'static str,
+> {
+    let call = form
+        .call
+        .parse()
+        .map_err(|_| "This wrap-up names no call of yours. Reload the agent desk.")?;
+    let disposition = form
+        .disposition
+        .parse()
+        .map_err(|_| "Choose the outcome of the call.")?;
+    let notes = subscriber_db::types::WrapUpNotes::try_from(form.notes.replace("\r\n", "\n"))
+        .map_err(|_| "Notes can be at most 2,000 characters, without control characters.")?;
+    Ok((call, disposition, notes))
+}
+
+/// The console's forms as their handlers read them, for the `console_forms` fuzz target:
+/// `pick` chooses the form (claim, push, presence, wrap-up, take-over), `body` is what the
+/// browser posted. Asserts what an accepted form must be; never touches state.
+pub(crate) fn fuzz_form(pick: u8, body: &[u8]) {
+    match pick % 5 {
+        0 => {
+            let form: ClaimForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+            if let Some(reference) = typed_reference(&form.reference) {
+                assert!(matches!(reference.len(), 3 | 4), "{reference:?}");
+                assert!(
+                    reference.bytes().all(|b| b.is_ascii_digit()),
+                    "{reference:?}"
+                );
+            }
+            check_tab(&form.tab);
+        }
+        1 => {
+            let form: ActForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+            let _ = form.page_id.trim().parse::<i64>();
+            check_tab(&form.tab);
+        }
+        2 => {
+            let form: PresenceForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+            if let Ok(p) = form.presence.parse::<subscriber_db::types::Presence>() {
+                assert_eq!(subscriber_db::Word::word(&p), form.presence);
+            }
+            check_tab(&form.tab);
+        }
+        3 => {
+            let form: WrapUpBody = serde_urlencoded::from_bytes(body).unwrap_or_default();
+            if let Ok((call, disposition, notes)) = wrap_up_values(&form) {
+                assert_eq!(call.as_str(), form.call);
+                assert_eq!(disposition.as_str(), form.disposition);
+                assert!(!notes.as_str().contains("\r\n"));
+                assert!(notes.as_str().chars().count() <= 2000);
+                assert!(
+                    notes
+                        .as_str()
+                        .chars()
+                        .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+                );
+            }
+            check_tab(&form.tab);
+        }
+        _ => {
+            let form: TakeOverForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+            check_tab(&form.tab);
+        }
+    }
+}
+
+fn check_tab(text: &str) {
+    if let Some(tab) = super::tabs::tab_id(text) {
+        assert_eq!(tab, text);
+        assert!((8..=64).contains(&tab.len()));
+        assert!(tab.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    }
+}
+
 /// `POST /console/wrapup` (form: `csrf`, `call`, `disposition`, `notes`): the outcome of the
 /// agent's last call. Stored once; the agent is offered calls again.
 pub(crate) async fn wrap_up(
@@ -788,27 +872,9 @@ pub(crate) async fn wrap_up(
         let (state, session, agent) = (&state, &session, &agent);
         async move { desk_page(state, session, agent, status, Some(text)).await }
     };
-    let Ok(call) = form.call.parse::<subscriber_db::SessionId>() else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "This wrap-up names no call of yours. Reload the agent desk.",
-        )
-        .await;
-    };
-    let Ok(disposition) = form
-        .disposition
-        .parse::<subscriber_db::types::DispositionCode>()
-    else {
-        return refuse(StatusCode::BAD_REQUEST, "Choose the outcome of the call.").await;
-    };
-    // Browsers send line breaks as CRLF; the notes keep the visitor's lines as LF.
-    let notes = form.notes.replace("\r\n", "\n");
-    let Ok(notes) = subscriber_db::types::WrapUpNotes::try_from(notes) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "Notes can be at most 2,000 characters, without control characters.",
-        )
-        .await;
+    let (call, disposition, notes) = match wrap_up_values(&form) {
+        Ok(values) => values,
+        Err(text) => return refuse(StatusCode::BAD_REQUEST, text).await,
     };
     let (sid, id, now) = (session.subscriber.clone(), agent.id, Utc::now());
     let stored = state

@@ -18,6 +18,7 @@
 
 pub mod config;
 mod desk;
+pub(crate) use desk::fuzz_form;
 mod login;
 mod sessions;
 mod tabs;

@@ -179,7 +179,7 @@ pub(super) fn leg_dialog(dialog: &DialogSnapshot, state: LegState) -> LegDialog 
 }
 
 /// How the call record names the way voice says a leg ended.
-fn leg_end_cause(end: &voice::EndCause, answered: bool) -> LegEndCause {
+pub(super) fn leg_end_cause(end: &voice::EndCause, answered: bool) -> LegEndCause {
     match end {
         voice::EndCause::Busy => LegEndCause::Busy,
         voice::EndCause::NoAnswer => LegEndCause::NoAnswer,

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use voice::{DialogSnapshot, FarEndAnswer, LegEnded, RecoveryRequest, Voice};
 use words::{EndCause, HungUpFirst, Leg, LegEndCause, LegState, SipTransport, TimelineEvent};
 
-use super::legs::utc;
+use super::legs::{leg_end_cause, utc};
 use super::sentences;
 
 /// What the start-up recovery did, for its summary line and for tests.
@@ -417,7 +417,9 @@ fn ended_dial(dial: &OpenDial, result: &LegEnded) -> EndedDial {
         (FarEndAnswer::Final { .. }, RecoveryRequest::Cancel) => LegEndCause::Cancelled,
         (FarEndAnswer::Final { .. }, RecoveryRequest::Bye) => LegEndCause::LocalHangup,
         // The far end ended the INVITE itself while no process ran (busy, declined, ...).
-        (FarEndAnswer::Final { code, .. }, RecoveryRequest::Ack) => final_cause(*code),
+        (FarEndAnswer::Final { .. }, RecoveryRequest::Ack) => result
+            .heard_failure()
+            .map_or(LegEndCause::Rejected, |end| leg_end_cause(&end, false)),
         // The CANCEL went unanswered but the INVITE ended: the dial is over all the same.
         (FarEndAnswer::NoAnswer, RecoveryRequest::Cancel) if result.invite_final.is_some() => {
             LegEndCause::Cancelled
@@ -436,16 +438,6 @@ fn ended_dial(dial: &OpenDial, result: &LegEnded) -> EndedDial {
         end_cause,
         final_status,
         final_reason,
-    }
-}
-
-/// The cause a final non-2xx response to an INVITE stands for, as a live dial records it.
-fn final_cause(code: u16) -> LegEndCause {
-    match code {
-        486 | 600 => LegEndCause::Busy,
-        408 | 480 => LegEndCause::NoAnswer,
-        487 => LegEndCause::Cancelled,
-        _ => LegEndCause::Rejected,
     }
 }
 

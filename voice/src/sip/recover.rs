@@ -27,6 +27,7 @@ use rsipstack::transport::SipAddr;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::message::CancelReason;
 use super::{Inner, snapshot};
 use crate::config::Transport;
 use crate::record::DialogSnapshot;
@@ -88,6 +89,19 @@ pub struct LegEnded {
     /// A 2xx that crossed the CANCEL is ACKed by the stack and ended with a BYE (§15); its
     /// answer. `None` when no 2xx came.
     pub bye_after_2xx: Option<FarEndAnswer>,
+}
+
+impl LegEnded {
+    /// With [`RecoveryRequest::Ack`] and a failure response: the cause it stands for, as a
+    /// live leg would record it (a 487 answers a CANCEL the dead process sent).
+    pub fn heard_failure(&self) -> Option<crate::EndCause> {
+        match (self.request, &self.invite_final) {
+            (RecoveryRequest::Ack, Some((code, _))) if *code >= 300 => Some(
+                super::message::end_cause_for_status(*code, Some(CancelReason::Local)),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Ends one leg from its snapshot: CANCEL when it was ringing, BYE when it was answered.

@@ -346,9 +346,9 @@ fn sid() -> SubscriberId {
 
 /// An admin API JSON body; the first byte picks the endpoint's body type (policy, route,
 /// site, new subscriber, subscriber update, new agent, agent update, agent password, a
-/// callback request's move), read with the API's own `parse_json`, then stored as the
-/// handler stores it. Picks 0-7 keep the meaning they had before 8 was added (the seeds
-/// start with 0-7).
+/// callback request's move, a disposition list), read with the API's own `parse_json`, then
+/// stored as the handler stores it. Picks 0-8 keep the meaning they had before 9 was added
+/// (the seeds start with 0-8).
 ///
 /// Properties: a body that parses prints to JSON that parses to the same value; what the
 /// database accepts reads back as stored; what it refuses leaves the stored value unchanged.
@@ -358,7 +358,8 @@ pub fn admin_json(data: &[u8]) {
     };
     let db = db();
     let sid = sid();
-    match pick % 9 {
+    match pick % 10 {
+        9 => dispositions_json(db, &sid, body),
         8 => move_json(db, &sid, body),
         0 => {
             let Some(policy) = round_trip::<Policy>(body) else {
@@ -415,7 +416,7 @@ pub fn admin_json(data: &[u8]) {
         3 => {
             let _ = round_trip::<NewSubscriber>(body);
         }
-        5..=7 => agent_json(db, &sid, pick % 9, body),
+        5..=7 => agent_json(db, &sid, pick % 10, body),
         _ => {
             if let Some(update) = round_trip::<SubscriberUpdate>(body) {
                 let before = db
@@ -437,6 +438,30 @@ pub fn admin_json(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// `admin_json`'s disposition list (`PUT …/dispositions`): what the database accepts reads
+/// back in order; a refused list leaves the stored one as it was.
+fn dispositions_json(db: &Db, sid: &SubscriberId, body: &[u8]) {
+    let Some(list) = round_trip::<subscriber_db::DispositionList>(body) else {
+        return;
+    };
+    let before = db
+        .dispositions(sid)
+        .unwrap_or_else(|e| panic!("dispositions: {e}"));
+    match db.put_dispositions(sid, &list.dispositions, Utc::now()) {
+        Ok(stored) => {
+            assert_eq!(stored, list.dispositions, "the stored list is the one sent");
+            // Put it back: the next input starts from the same list.
+            let _ = db.put_dispositions(sid, &before, Utc::now());
+        }
+        Err(_) => assert_eq!(
+            db.dispositions(sid)
+                .unwrap_or_else(|e| panic!("dispositions: {e}")),
+            before,
+            "a refused list changed the stored one"
+        ),
     }
 }
 

@@ -636,23 +636,18 @@ trait DeskForm: serde::de::DeserializeOwned + Default {
     fn fields(&self) -> (&str, &str);
 }
 
-impl DeskForm for PresenceForm {
-    fn fields(&self) -> (&str, &str) {
-        (&self.csrf, &self.tab)
-    }
+/// Each of these forms has its `csrf` and `tab` fields.
+macro_rules! desk_forms {
+    ($($form:ty),*) => {
+        $(impl DeskForm for $form {
+            fn fields(&self) -> (&str, &str) {
+                (&self.csrf, &self.tab)
+            }
+        })*
+    };
 }
 
-impl DeskForm for WrapUpBody {
-    fn fields(&self) -> (&str, &str) {
-        (&self.csrf, &self.tab)
-    }
-}
-
-impl DeskForm for TakeOverForm {
-    fn fields(&self) -> (&str, &str) {
-        (&self.csrf, &self.tab)
-    }
-}
+desk_forms!(PresenceForm, WrapUpBody, TakeOverForm);
 
 /// The form, session token, session and agent of a state change on the desk, or the answer
 /// to give instead (sign-in, CSRF refusal, a read-only tab unless `any_tab`).
@@ -716,7 +711,7 @@ pub(crate) async fn take_over(
 }
 
 /// `POST /console/presence` (form: `csrf`, `presence` = `available` | `away`): whether the
-/// agent takes calls. Offers on every console of the subscriber are redrawn.
+/// agent takes calls. The agent's desk reloads, with the offers or without them.
 pub(crate) async fn presence(
     State(state): State<AppState>,
     Extension(console): Extension<Arc<ConsoleState>>,

@@ -21,15 +21,20 @@ use web_support::{ask_for_call, rig_link};
 
 const PASSWORD: &str = "two-Tabs-Secret-7";
 
-/// Whether the read-only banner shows in the current tab.
-async fn read_only(browser: &Browser) -> bool {
-    browser.attr("read-only", "hidden").await.unwrap().is_none()
+/// Whether the read-only banner shows in the current tab; `None` while the page is being
+/// replaced (the element went stale under the query).
+async fn read_only(browser: &Browser) -> Option<bool> {
+    browser
+        .attr("read-only", "hidden")
+        .await
+        .ok()
+        .map(|hidden| hidden.is_none())
 }
 
 /// Waits until the current tab's banner is shown (`true`) or hidden (`false`).
 async fn wait_read_only(browser: &Browser, want: bool) {
     for _ in 0..200 {
-        if read_only(browser).await == want {
+        if read_only(browser).await == Some(want) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -77,7 +82,7 @@ async fn a_reload_keeps_the_call_and_a_second_tab_is_read_only_until_it_takes_th
     agent.wait_for_text("#pop-number", &number).await.unwrap();
     let back_ms = reloaded.elapsed().as_millis();
     println!("console reload mid-bridge → call shown again: {back_ms} ms");
-    assert!(!read_only(&agent).await);
+    assert_eq!(read_only(&agent).await, Some(false));
     assert_eq!(agent.attr("hangup-button", "disabled").await.unwrap(), None);
 
     // A second tab of the same session: read-only.
@@ -120,7 +125,11 @@ async fn a_reload_keeps_the_call_and_a_second_tab_is_read_only_until_it_takes_th
         .switch_to_window(first_tab.clone())
         .await
         .unwrap();
-    assert!(!read_only(&agent).await, "the first tab keeps the desk");
+    assert_eq!(
+        read_only(&agent).await,
+        Some(false),
+        "the first tab keeps the desk"
+    );
 
     // "Use this tab" in the second: it acts, the first turns read-only by itself.
     agent

@@ -10,7 +10,7 @@
 //!   claims it, and its screen-pop lists the first call with that outcome and her notes; the
 //!   call record (admin API) carries them.
 //!
-//! Screenshots: console-away-1280, console-wrap-up-1280, console-wrap-up-390,
+//! Screenshots: console-away-1280, console-away-390, console-wrap-up-1280, console-wrap-up-390,
 //! console-history-1280 in test-output/.
 
 #![allow(clippy::unwrap_used)]
@@ -138,6 +138,17 @@ async fn an_away_agent_is_offered_nothing_and_one_in_wrap_up_only_after_giving_t
     assert!(not_offered.starts_with("You are away"), "{not_offered}");
     assert!(ann.text_of(&format!("claim-{reference}")).await.is_none());
     ann.screenshot("console-away-1280").await.unwrap();
+    let narrow = Browser::start_with(chrome_capabilities()).await.unwrap();
+    narrow
+        .sign_in_to_console(&console, "acme", "ann", PASSWORD)
+        .await
+        .unwrap();
+    narrow.wait_for_text("#presence", "Away").await.unwrap();
+    narrow
+        .screenshot(&format!("console-away-{PHONE_WIDTH}"))
+        .await
+        .unwrap();
+    narrow.close().await.unwrap();
     // Available again: the offer shows up without another click.
     ann.click("presence-button").await.unwrap();
     ann.wait_for_text("#presence", "Available").await.unwrap();
